@@ -1,0 +1,101 @@
+"""What every provider client shares: lifecycle, options, validation context, resources."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, Self
+
+from ._exceptions import ValidationError
+from ._retry import RetryPolicy
+from ._transport import Operation, Response, Transport
+from ._types import NOT_GIVEN, NotGiven, TimeoutTypes
+
+__all__ = ["BaseClient", "Resource", "validating"]
+
+
+@contextlib.contextmanager
+def validating(op: Operation) -> Iterator[None]:
+    """Stamp provider and operation on ValidationErrors raised inside the block."""
+    try:
+        yield
+    except ValidationError as error:
+        error.provider = error.provider or op.provider
+        error.operation = error.operation or op.name
+        raise
+
+
+class BaseClient:
+    """Lifecycle and options shared by the provider clients (use ``async with``)."""
+
+    _transport: Transport
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP session this client created (a session you passed stays open)."""
+        await self._transport.aclose()
+
+    @property
+    def base_url(self) -> str:
+        """The provider root this client talks to."""
+        return self._transport.base_url
+
+    def with_options(
+        self,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        retry_policy: RetryPolicy | NotGiven = NOT_GIVEN,
+    ) -> Self:
+        """A copy with other defaults, sharing this client's session and pacing gate.
+
+        Example:
+            >>> from certmail_async import PecMassivaClient
+            >>> c = PecMassivaClient(token="t", username="box@pecmassiva.com", password="p")
+            >>> patient = c.with_options(timeout=120, max_retries=5)
+            >>> patient._transport.max_retries
+            5
+        """
+        new = copy.copy(self)
+        new._transport = self._transport.copy(
+            timeout=timeout, max_retries=max_retries, retry_policy=retry_policy
+        )
+        new._bind_resources()
+        return new
+
+    def _bind_resources(self) -> None:
+        """(Re)create the resource objects so they point at this instance."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+
+class Resource:
+    """A group of operations hanging off a client (``client.sends``, ``client.inbox``)."""
+
+    def __init__(self, client: BaseClient) -> None:
+        self._client = client
+
+    async def _call(
+        self,
+        op: Operation,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        **kw: Any,
+    ) -> Response:
+        return await self._client._transport.request(
+            op, timeout=timeout, max_retries=max_retries, **kw
+        )

@@ -1,0 +1,301 @@
+"""The one exception tree of certmail_async.
+
+Every error the SDK raises is a :class:`CertmailError`. Users never need to import aiohttp or
+asyncio to catch a failure: those exceptions are translated in exactly one place,
+``certmail_async._transport.Transport._send_once``.
+
+::
+
+    CertmailError
+    ├── ValidationError            bad input, raised before any request is sent
+    ├── APIError                   the provider answered, but not with a usable success
+    │   ├── APIStatusError         an HTTP error status
+    │   │   ├── BadRequestError (400)
+    │   │   ├── AuthenticationError (401)
+    │   │   ├── PaymentRequiredError (402)       insufficient wallet credit (openapi.it)
+    │   │   ├── PermissionDeniedError (403)
+    │   │   │   └── OutOfCreditsError            no credits or e-mails left (LegallyMail)
+    │   │   ├── NotFoundError (404)
+    │   │   ├── ConflictError (406, 409, 422, 428) validation or state conflict at the provider
+    │   │   ├── RateLimitError (429, .retry_after)
+    │   │   └── ServerError (5xx)
+    │   └── ResponseDecodeError    a success status whose body could not be decoded
+    ├── TransportError             no usable answer (connection reset, protocol error)
+    │   ├── ConnectError           the connection could not be opened: nothing was sent
+    │   └── TimeoutError           no answer in time
+    └── DeliveryUnknownError       a send may or may not have happened; never resent blindly
+
+Every error carries ``provider``, ``operation``, ``status`` (HTTP status or ``None``),
+``code`` (the provider's own error code, where it has one) and ``message`` (the provider's
+text, scrubbed of secrets). ``str(err)`` reads as one line for a human.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "APIStatusError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CertmailError",
+    "ConflictError",
+    "ConnectError",
+    "DeliveryUnknownError",
+    "NotFoundError",
+    "OutOfCreditsError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "ServerError",
+    "TimeoutError",
+    "TransportError",
+    "ValidationError",
+]
+
+
+class CertmailError(Exception):
+    """Base of every error raised by certmail_async.
+
+    Example:
+        >>> from certmail_async import CertmailError
+        >>> try:
+        ...     raise CertmailError("boom", provider="pecmassiva", operation="sends.create")
+        ... except CertmailError as err:
+        ...     print(err)
+        pecmassiva sends.create: boom
+    """
+
+    provider: str | None
+    operation: str | None
+    status: int | None
+    code: int | str | None
+    message: str
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        operation: str | None = None,
+        status: int | None = None,
+        code: int | str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.operation = operation
+        self.status = status
+        self.code = code
+
+    def _where(self) -> str:
+        parts = [p for p in (self.provider, self.operation) if p]
+        return " ".join(parts)
+
+    def _detail(self) -> str:
+        bits = []
+        if self.status is not None:
+            bits.append(f"HTTP {self.status}")
+        if self.code is not None:
+            bits.append(f"code {self.code}")
+        head = ", ".join(bits)
+        if head and self.message:
+            return f"{head}: {self.message}"
+        return head or self.message
+
+    def __str__(self) -> str:
+        where = self._where()
+        detail = self._detail()
+        return f"{where}: {detail}" if where else detail
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(provider={self.provider!r}, operation={self.operation!r}, "
+            f"status={self.status!r}, code={self.code!r}, message={self.message!r})"
+        )
+
+
+class ValidationError(CertmailError, ValueError):
+    """Input the provider would refuse; raised before any request leaves the process.
+
+    ``field`` names the offending argument (``recipients[2]``, ``attachments[0].filename``).
+
+    Example:
+        >>> err = ValidationError("not a valid address", field="recipients[0]")
+        >>> print(err)
+        recipients[0]: not a valid address
+    """
+
+    field: str | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        provider: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, operation=operation)
+        self.field = field
+
+    def __str__(self) -> str:
+        where = self._where()
+        detail = f"{self.field}: {self.message}" if self.field else self.message
+        return f"{where}: {detail}" if where else detail
+
+
+class APIError(CertmailError):
+    """The provider answered, but not with a usable success.
+
+    ``body`` keeps the decoded error body (with credential fields masked) for diagnosis.
+    """
+
+    body: Any
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        operation: str | None = None,
+        status: int | None = None,
+        code: int | str | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(
+            message, provider=provider, operation=operation, status=status, code=code
+        )
+        self.body = body
+
+
+class APIStatusError(APIError):
+    """The provider answered with an HTTP error status (see ``status``)."""
+
+
+class BadRequestError(APIStatusError):
+    """HTTP 400: the provider rejected the request as malformed."""
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401: the token or the mailbox credentials are missing or wrong."""
+
+
+class PaymentRequiredError(APIStatusError):
+    """HTTP 402: insufficient wallet credit; the message usually names the balance."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403: the credentials are valid but not allowed to do this."""
+
+
+class OutOfCreditsError(PermissionDeniedError):
+    """HTTP 403 because the account has no credits or e-mails left."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404: no such resource."""
+
+
+class ConflictError(APIStatusError):
+    """HTTP 406/409/422/428: the provider refused the input or the resource's state."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429: the provider's rate limit was hit.
+
+    ``retry_after`` is the wait the provider asked for, in seconds, or ``None``.
+    """
+
+    retry_after: float | None
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """HTTP 5xx: the provider failed. For a send, see :class:`DeliveryUnknownError`."""
+
+
+class ResponseDecodeError(APIError):
+    """A success status whose body is not what the provider documents."""
+
+
+class TransportError(CertmailError):
+    """No usable answer: the connection broke or the answer was not HTTP."""
+
+
+class ConnectError(TransportError):
+    """The connection could not be opened; the request was never sent."""
+
+
+class TimeoutError(TransportError):  # noqa: A001 - mirrors httpx; distinct from builtins
+    """No answer within the time limit."""
+
+
+class DeliveryUnknownError(CertmailError):
+    """A send may or may not have happened: do not resend before checking.
+
+    Raised instead of a retry when a call that sends (PEC Massiva ``POST /send``,
+    LegallyMail ``POST /api/send``...) got a 5xx, a timeout or a reset. There is no
+    idempotency key at any provider, so only the provider's own lists (receipts, inbox,
+    sent e-mails) can tell whether it went out. ``cause`` is the underlying error.
+
+    Example:
+        >>> from certmail_async import DeliveryUnknownError
+        >>> err = DeliveryUnknownError("timed out", provider="pecmassiva",
+        ...                            operation="sends.create")
+        >>> "may or may not have happened" in str(err)
+        True
+    """
+
+    cause: CertmailError | None
+    reference: str | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cause: CertmailError | None = None,
+        provider: str | None = None,
+        operation: str | None = None,
+        status: int | None = None,
+        code: int | str | None = None,
+        reference: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, provider=provider, operation=operation, status=status, code=code
+        )
+        self.cause = cause
+        self.reference = reference
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        return (
+            f"{base} - the send may or may not have happened; check the provider's records "
+            "before sending again"
+        )
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: PaymentRequiredError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    406: ConflictError,
+    409: ConflictError,
+    422: ConflictError,
+    428: ConflictError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status: int) -> type[APIStatusError]:
+    """The exception class for an HTTP error status."""
+    if status >= 500:
+        return ServerError
+    return _STATUS_CLASSES.get(status, APIStatusError)

@@ -1,0 +1,179 @@
+# Pacing gates: how certmail_async stays under the providers' documented caps
+# ---------------------------------------------------------------------------
+#
+# The caps are server-side sliding windows: PEC Massiva accepts at most 1 ``POST /send`` per
+# second (per token), LegallyMail at most 10 requests per minute per egress IP. A client that
+# exceeds them gets 429s (LegallyMail) or undocumented refusals (PEC Massiva).
+#
+# Algorithm: a cap of N requests per T seconds is paced as ONE request every
+# ``T / N * (1 + margin)`` seconds, with a burst of 1 (margin 0.05 by default). Requests are
+# therefore evenly spaced, and any window of length T, wherever the server starts it, holds
+# at most N of them even when the network adds a few milliseconds of jitter to each one.
+# Underneath is ``aiolimiter.AsyncLimiter(1, interval)``: a leaky bucket of capacity 1 that
+# drains in exactly ``interval`` seconds.
+#
+# Why not ``AsyncLimiter(N, T)``? That bucket has capacity N: after a quiet period it admits
+# N requests at once, then keeps leaking at N/T. Against a sliding window that is up to
+# 2N - 1 requests in the first T seconds (19 in the first minute of a 10/min cap), which is
+# exactly the burst the server refuses. Capacity 1 removes the burst.
+#
+# Scope: a gate belongs to the provider's *scope* (provider + token, or provider + egress
+# IP), not to a client object, so every client in the process that shares a scope shares a
+# gate. The registry is per event loop, because asyncio primitives are bound to one loop.
+#
+# Pausing: a 429 (or a provider's rate-limit answer) pauses the whole scope, reads
+# included, for Retry-After or one full window; the refused request then takes a fresh slot.
+#
+# Order: aiolimiter does not promise FIFO wake-ups under contention. Code that needs order
+# (the bulk dispatcher) sends from one lane task per scope; the gate only spaces requests.
+"""Pacing gates that keep each provider scope under its documented rate cap."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import weakref
+from collections.abc import Hashable
+
+import attrs
+from aiolimiter import AsyncLimiter
+
+__all__ = ["Gate", "RateLimit", "gate_for"]
+
+
+@attrs.frozen(kw_only=True)
+class RateLimit:
+    """A provider cap of ``requests`` per ``per`` seconds, paced with a safety ``margin``.
+
+    The gate admits one request every ``per / requests * (1 + margin)`` seconds. Tests and
+    benchmarks scale time by shrinking ``per`` (a "minute" of 0.2 s) with the same code.
+
+    Example:
+        >>> RateLimit(requests=10, per=60).interval
+        6.3
+        >>> RateLimit(requests=1, per=1.0, margin=0).interval
+        1.0
+    """
+
+    requests: int = attrs.field()
+    per: float = attrs.field()
+    margin: float = attrs.field(default=0.05)
+
+    @requests.validator
+    def _check_requests(self, _a: attrs.Attribute[int], value: int) -> None:
+        if value < 1:
+            raise ValueError("RateLimit.requests must be at least 1")
+
+    @per.validator
+    def _check_per(self, _a: attrs.Attribute[float], value: float) -> None:
+        if not (value > 0 and math.isfinite(value)):
+            raise ValueError("RateLimit.per must be a positive number of seconds")
+
+    @margin.validator
+    def _check_margin(self, _a: attrs.Attribute[float], value: float) -> None:
+        if not (0 <= value < 10):
+            raise ValueError("RateLimit.margin must be between 0 and 10")
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two admitted requests."""
+        return round(self.per / self.requests * (1 + self.margin), 9)
+
+    @property
+    def window(self) -> float:
+        """The provider's window in seconds: the default pause after a 429."""
+        return self.per
+
+
+class Gate:
+    """Spaces requests of one scope at least ``rate.interval`` apart; pausable on 429.
+
+    Obtain gates with :func:`gate_for`, never directly, so that every client of a scope
+    shares one.
+
+    Example:
+        >>> import asyncio
+        >>> async def demo() -> int:
+        ...     gate = gate_for(("doc", "example"), RateLimit(requests=1, per=0.01))
+        ...     for _ in range(3):
+        ...         await gate.acquire()
+        ...     return gate.admitted
+        >>> asyncio.run(demo())
+        3
+    """
+
+    def __init__(self, rate: RateLimit) -> None:
+        self._rate = rate
+        self._limiter = AsyncLimiter(1, rate.interval)
+        self._paused_until = 0.0
+        self.admitted = 0
+        self.pauses = 0
+
+    @property
+    def rate(self) -> RateLimit:
+        """The cap this gate keeps."""
+        return self._rate
+
+    def _adopt(self, rate: RateLimit) -> None:
+        # Two clients of one scope asked for different caps: the stricter one wins, so the
+        # scope never exceeds what any of its clients promised to keep.
+        if rate.interval > self._rate.interval:
+            self._rate = rate
+            self._limiter = AsyncLimiter(1, rate.interval)
+
+    async def wait_unpaused(self) -> None:
+        """Wait while the scope is paused by a 429; takes no slot."""
+        loop = asyncio.get_running_loop()
+        while (wait := self._paused_until - loop.time()) > 0:
+            await asyncio.sleep(wait)
+
+    async def acquire(self) -> None:
+        """Wait for the scope's next slot (and for any pause to end)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.wait_unpaused()
+            await self._limiter.acquire()
+            if self._paused_until <= loop.time():
+                self.admitted += 1
+                return
+            # A 429 paused the scope while this request was queued: the slot is spent,
+            # wait for the pause to end and take a fresh one.
+
+    def pause(self, seconds: float | None) -> None:
+        """Hold every request of the scope for ``seconds`` (default: one full window)."""
+        loop = asyncio.get_running_loop()
+        wait = self._rate.window if seconds is None else max(seconds, 0.0)
+        self._paused_until = max(self._paused_until, loop.time() + wait)
+        self.pauses += 1
+
+    @property
+    def paused_for(self) -> float:
+        """Seconds left in the current pause (0 when not paused)."""
+        try:
+            now = asyncio.get_running_loop().time()
+        except RuntimeError:
+            return 0.0
+        return max(self._paused_until - now, 0.0)
+
+    def __repr__(self) -> str:
+        return f"<Gate interval={self._rate.interval}s admitted={self.admitted}>"
+
+
+_REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Gate]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def gate_for(scope: Hashable, rate: RateLimit) -> Gate:
+    """The process-wide gate of ``scope`` on the running event loop (created on first use).
+
+    ``scope`` must not contain a secret in clear: callers pass a digest of the token.
+    """
+    loop = asyncio.get_running_loop()
+    gates = _REGISTRY.setdefault(loop, {})
+    gate = gates.get(scope)
+    if gate is None:
+        gate = gates[scope] = Gate(rate)
+    else:
+        gate._adopt(rate)
+    return gate

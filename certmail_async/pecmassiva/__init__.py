@@ -1,0 +1,16 @@
+"""PEC Massiva: bulk PEC sending, receipts, inbox and quota."""
+
+from ._client import InboxResource, PecMassivaClient, QuotaResource, SendsResource
+from ._models import InboxMessage, InboxMessageDetail, InboxPage, Quota, SendResult
+
+__all__ = [
+    "InboxMessage",
+    "InboxMessageDetail",
+    "InboxPage",
+    "InboxResource",
+    "PecMassivaClient",
+    "Quota",
+    "QuotaResource",
+    "SendResult",
+    "SendsResource",
+]

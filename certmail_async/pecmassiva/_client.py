@@ -1,0 +1,361 @@
+"""The PEC Massiva client: bulk PEC sending, receipts, inbox and quota (7 operations)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+
+import aiohttp
+
+from .._client_base import BaseClient, Resource, validating
+from .._exceptions import APIError, DeliveryUnknownError, NotFoundError, ValidationError
+from .._models import Attachment
+from .._pacing import RateLimit
+from .._retry import RetryPolicy
+from .._transport import ProviderProfile, Transport, scope_digest
+from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
+from .._validation import check_attachments, check_email, check_recipients, check_text
+from ..receipts import ReceiptSummary
+from ._models import InboxMessage, InboxMessageDetail, InboxPage, Quota, SendResult
+from ._wire import LENIENT, OPS, PRODUCTION_URL, PROVIDER, SANDBOX_URL
+
+__all__ = ["PecMassivaClient"]
+
+#: ``POST /send`` handles at most 1 request per second (documentation page and OAS).
+DEFAULT_RATE_LIMIT = RateLimit(requests=1, per=1.0)
+#: RFC 6109: a PEC message may total 30 MB, counted across all its recipients.
+DEFAULT_MAX_MESSAGE_BYTES = 30 * 1024 * 1024
+
+_wire = LENIENT
+
+
+class _Profile(ProviderProfile):
+    name = PROVIDER
+
+
+class SendsResource(Resource):
+    """``POST /send``, ``GET /send/{code}``, ``DELETE /send/{code}``."""
+
+    _client: PecMassivaClient
+
+    async def create(
+        self,
+        *,
+        recipients: Iterable[str] | str,
+        subject: str,
+        body: str,
+        attachments: Sequence[Attachment] = (),
+        sender: str | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> SendResult:
+        """Send one PEC to one or more recipients; paced at the scope's cap (1/s).
+
+        Never retried after a 5xx, a timeout or a reset: that raises
+        :class:`~certmail_async.DeliveryUnknownError` (check ``sends.receipts`` before
+        sending again).
+
+        Example:
+            >>> async def send(client: PecMassivaClient) -> str:  # doctest: +SKIP
+            ...     result = await client.sends.create(
+            ...         recipients=["mario.rossi@pec.example.it"],
+            ...         subject="Diffida", body="<p>Gentile ...</p>")
+            ...     return result.code
+        """
+        c = self._client
+        op = OPS.SEND
+        with validating(op):
+            rcpts = check_recipients(recipients, max_count=c.max_recipients)
+            check_text(subject, field="subject")
+            check_text(body, field="body")
+            atts = check_attachments(attachments)
+            from_ = check_email(sender or c.username, field="sender")
+            size = (sum(a.size for a in atts) + len(body.encode())) * len(rcpts)
+            if c.max_message_bytes is not None and size > c.max_message_bytes:
+                raise ValidationError(
+                    f"message size x recipients is {size} bytes, over the PEC limit of "
+                    f"{c.max_message_bytes}",
+                    field="attachments",
+                )
+        payload = _wire.send_body(
+            sender=from_,
+            recipients=rcpts,
+            subject=subject,
+            body=body,
+            attachments=atts,
+            username=c.username,
+            password=c._password.get_secret_value(),
+        )
+        try:
+            response = await self._call(op, json=payload, timeout=timeout, max_retries=max_retries)
+        except DeliveryUnknownError as error:
+            # A failed send may still carry a send code (legacy PHP SDK, code 40012): keep
+            # it so the caller can look the receipts up.
+            cause = error.cause
+            if isinstance(cause, APIError) and isinstance(cause.body, dict):
+                ref = cause.body.get("message_id")
+                error.reference = str(ref) if ref else None
+            raise
+        try:
+            return _wire.send_result(response, op)
+        except APIError as error:
+            if isinstance(error.body, dict) and error.body.get("message_id"):
+                raise DeliveryUnknownError(
+                    error.message,
+                    cause=error,
+                    provider=PROVIDER,
+                    operation=op.name,
+                    status=response.status,
+                    reference=str(error.body["message_id"]),
+                ) from error
+            raise
+
+    async def receipts(
+        self,
+        code: str,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> ReceiptSummary:
+        """The receipts that came back for one send, classified by subject prefix.
+
+        The provider answers 404 "Result empty" until a receipt exists (and for an unknown
+        code): both come back as an empty summary.
+
+        Example:
+            >>> async def delivered(client: PecMassivaClient, code: str) -> bool:  # doctest: +SKIP
+            ...     summary = await client.sends.receipts(code)
+            ...     return all(o.value == "delivered" for o in summary.outcomes.values())
+        """
+        op = OPS.RECEIPTS
+        with validating(op):
+            check_text(code, field="code")
+        try:
+            response = await self._call(
+                op,
+                path_params={"code": code},
+                headers=self._client._credentials(),
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        except NotFoundError:
+            return ReceiptSummary(code=code, receipts=())
+        return ReceiptSummary(code=code, receipts=_wire.receipts(response, op))
+
+    async def delete(
+        self,
+        code: str,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> None:
+        """Delete from the INBOX the receipts of one send (archive them first).
+
+        Raises :class:`~certmail_async.NotFoundError` ("Email not found") when none exist.
+        """
+        op = OPS.DELETE_SEND
+        with validating(op):
+            check_text(code, field="code")
+        response = await self._call(
+            op,
+            path_params={"code": code},
+            headers=self._client._credentials(),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        _wire.acknowledged(response, op)
+
+
+class InboxResource(Resource):
+    """``GET /inbox``, ``GET /inbox/{id}``, ``DELETE /inbox/{id}``."""
+
+    _client: PecMassivaClient
+
+    async def page(
+        self,
+        page: int = 1,
+        *,
+        q: str | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> InboxPage:
+        """One page (up to 25 messages) with the provider's ``total`` and page count."""
+        op = OPS.INBOX_LIST
+        if page < 1:
+            raise ValidationError(
+                "pages start at 1", field="page", provider=PROVIDER, operation=op.name
+            )
+        response = await self._call(
+            op,
+            params=_wire.inbox_params(q, page),
+            headers=self._client._credentials(),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return _wire.inbox_page(response, op)
+
+    async def list(
+        self,
+        q: str | None = None,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> AsyncIterator[InboxMessage]:
+        """Every INBOX message, following ``n_of_pages`` (never derived from ``total``).
+
+        Example:
+            >>> async def receipts(client: PecMassivaClient) -> list[int]:  # doctest: +SKIP
+            ...     return [m.id async for m in client.inbox.list(q="ACCETTAZIONE")]
+        """
+        number = 1
+        while True:
+            page = await self.page(number, q=q, timeout=timeout, max_retries=max_retries)
+            for message in page.messages:
+                yield message
+            if number >= page.pages or not page.messages:
+                return
+            number += 1
+
+    async def retrieve(
+        self,
+        id: int,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> InboxMessageDetail:
+        """One message with its body (URL-decoded)."""
+        op = OPS.INBOX_GET
+        response = await self._call(
+            op,
+            path_params={"id": _message_id(id, op.name)},
+            headers=self._client._credentials(),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return _wire.inbox_detail(response, op)
+
+    async def delete(
+        self,
+        id: int,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> None:
+        """Delete one INBOX message. Ids may shift after deletes: re-list before deleting."""
+        op = OPS.INBOX_DELETE
+        response = await self._call(
+            op,
+            path_params={"id": _message_id(id, op.name)},
+            headers=self._client._credentials(),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        _wire.acknowledged(response, op)
+
+
+class QuotaResource(Resource):
+    """``GET /quota/{mailbox}``."""
+
+    _client: PecMassivaClient
+
+    async def retrieve(
+        self,
+        mailbox: str = "INBOX",
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> Quota:
+        """Usage and limit of a mailbox folder (raw numbers; see :class:`Quota`)."""
+        op = OPS.QUOTA
+        with validating(op):
+            check_text(mailbox, field="mailbox")
+        response = await self._call(
+            op,
+            path_params={"mailbox": mailbox},
+            headers=self._client._credentials(),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return _wire.quota(response, op)
+
+
+def _message_id(value: Any, operation: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(
+            f"expected a message id (int >= 0), got {value!r}",
+            field="id",
+            provider=PROVIDER,
+            operation=operation,
+        )
+    return value
+
+
+class PecMassivaClient(BaseClient):
+    """Client for PEC Massiva (``ws.pecmassiva.com``): bulk PEC sending and receipts.
+
+    Two credential layers: the openapi.com ``token`` on every call, and the mailbox
+    ``username``/``password`` (in the body of ``POST /send``, in ``x-username``/
+    ``x-password`` headers elsewhere). ``POST /send`` is paced at 1 request per second
+    per token, shared by every client of that token in the process.
+
+    Example:
+        >>> import asyncio
+        >>> from certmail_async import PecMassivaClient
+        >>> async def main() -> None:  # doctest: +SKIP
+        ...     async with PecMassivaClient(token="...", username="box@pecmassiva.com",
+        ...                                 password="...") as client:
+        ...         sent = await client.sends.create(
+        ...             recipients=["dest@pec.example.it"], subject="Hi", body="Hello")
+        ...         print((await client.sends.receipts(sent.code)).accepted)
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | SecretStr,
+        username: str,
+        password: str | SecretStr,
+        base_url: str | None = None,
+        sandbox: bool = False,
+        session: aiohttp.ClientSession | None = None,
+        rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
+        timeout: TimeoutTypes = Timeout(),
+        max_retries: int = 2,
+        retry_policy: RetryPolicy = RetryPolicy(),
+        max_recipients: int | None = None,
+        max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        self._token = SecretStr(token)
+        self._password = SecretStr(password)
+        if not self._token:
+            raise ValidationError("a token is required", field="token", provider=PROVIDER)
+        self.username = check_text(username, field="username")
+        if not self._password:
+            raise ValidationError("a password is required", field="password", provider=PROVIDER)
+        self.max_recipients = max_recipients
+        self.max_message_bytes = max_message_bytes
+        token_value = self._token.get_secret_value()
+        self._transport = Transport(
+            profile=_Profile(),
+            base_url=base_url or (SANDBOX_URL if sandbox else PRODUCTION_URL),
+            auth_headers=lambda: {"Authorization": f"Bearer {token_value}"},
+            secrets=(self._token, self._password),
+            session=session,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            rate_limit=rate_limit,
+            scope=scope_digest(token_value),
+        )
+        self._bind_resources()
+
+    def _bind_resources(self) -> None:
+        self.sends = SendsResource(self)
+        self.inbox = InboxResource(self)
+        self.quota = QuotaResource(self)
+
+    def _credentials(self) -> dict[str, str]:
+        return _wire.credential_headers(self.username, self._password.get_secret_value())
+
+    def __repr__(self) -> str:
+        return f"PecMassivaClient(username={self.username!r}, base_url={self.base_url!r})"

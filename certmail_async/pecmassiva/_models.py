@@ -1,0 +1,96 @@
+"""PEC Massiva results: English frozen models with real types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from ..receipts import Receipt, ReceiptKind, classify_subject
+
+__all__ = ["InboxMessage", "InboxMessageDetail", "InboxPage", "Quota", "SendResult"]
+
+
+@attrs.frozen(kw_only=True)
+class SendResult:
+    """The answer to ``POST /send``.
+
+    ``code`` is the send code (the wire's ``message_id``) for ``sends.receipts`` and
+    ``sends.delete``; one code covers every recipient of the send.
+
+    Example:
+        >>> SendResult(code="2020082610003492", sent=1)
+        SendResult(code='2020082610003492', sent=1)
+    """
+
+    code: str
+    sent: int
+
+
+@attrs.frozen(kw_only=True)
+class InboxMessage:
+    """One INBOX entry from ``inbox.list``; ``kind`` is read from its subject prefix."""
+
+    id: int
+    date: datetime
+    subject: str
+    sender: str | None = None
+    recipient: str | None = None
+
+    @property
+    def kind(self) -> ReceiptKind:
+        """The PEC receipt kind from the subject (UNKNOWN for ordinary mail)."""
+        return classify_subject(self.subject)[0]
+
+
+@attrs.frozen(kw_only=True)
+class InboxMessageDetail:
+    """One INBOX message with its body (URL-decoded from the wire form)."""
+
+    date: datetime
+    subject: str
+    body: str
+    sender: str | None = None
+    recipient: str | None = None
+
+    @property
+    def kind(self) -> ReceiptKind:
+        """The PEC receipt kind from the subject (UNKNOWN for ordinary mail)."""
+        return classify_subject(self.subject)[0]
+
+    def as_receipt(self) -> Receipt:
+        """This message as a :class:`~certmail_async.receipts.Receipt`."""
+        return Receipt(
+            date=self.date,
+            subject=self.subject,
+            body=self.body,
+            sender=self.sender,
+            recipient=self.recipient,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class InboxPage:
+    """One page of ``GET /inbox``; ``pages`` is the provider's ``n_of_pages``."""
+
+    messages: tuple[InboxMessage, ...]
+    page: int
+    total: int
+    pages: int
+
+
+@attrs.frozen(kw_only=True)
+class Quota:
+    """Mailbox usage as the provider reports it.
+
+    The unit is documented as megabytes but the vendor's sample values fit kilobytes (the
+    IMAP quota unit); the raw numbers are kept and the unit is left to the caller.
+    """
+
+    usage: int
+    limit: int
+
+    @property
+    def used_fraction(self) -> float:
+        """``usage / limit`` (0.0 when the limit is 0)."""
+        return self.usage / self.limit if self.limit else 0.0

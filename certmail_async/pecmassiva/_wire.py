@@ -1,0 +1,200 @@
+"""PEC Massiva wire format: the only module that knows its JSON keys and date format.
+
+Quirks handled here (``pecmassiva.md`` §8): the date key is ``data`` in receipt items and
+``date`` in inbox items; senders may come as ``"\\"Per conto di: x\\" "``; inbox bodies
+are ``x-www-form-urlencoded``; ``POST /send`` answers 201 with ``message_id`` at the top
+level; attachments go as an array of ``{name, file}`` with plain base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote_plus
+
+from cattrs.gen import override
+
+from .._converters import decode_json, make_converter, register_renames, structure, unwrap
+from .._models import Attachment
+from .._transport import Operation, Response
+from ..receipts import Receipt
+from ._models import InboxMessage, InboxMessageDetail, InboxPage, Quota, SendResult
+
+__all__ = ["OPS", "PecMassivaWire"]
+
+PROVIDER = "pecmassiva"
+PRODUCTION_URL = "https://ws.pecmassiva.com"
+SANDBOX_URL = "https://test.ws.pecmassiva.com"
+
+
+def _op(name: str, method: str, path: str, **kw: bool) -> Operation:
+    return Operation(provider=PROVIDER, name=name, method=method, path=path, **kw)
+
+
+class OPS:
+    """The 7 operations."""
+
+    SEND = _op("sends.create", "POST", "/send", sends=True, paced=True)
+    RECEIPTS = _op("sends.receipts", "GET", "/send/{code}")
+    DELETE_SEND = _op("sends.delete", "DELETE", "/send/{code}")
+    INBOX_LIST = _op("inbox.list", "GET", "/inbox")
+    INBOX_GET = _op("inbox.retrieve", "GET", "/inbox/{id}")
+    INBOX_DELETE = _op("inbox.delete", "DELETE", "/inbox/{id}")
+    QUOTA = _op("quota.retrieve", "GET", "/quota/{mailbox}")
+
+    ALL = (SEND, RECEIPTS, DELETE_SEND, INBOX_LIST, INBOX_GET, INBOX_DELETE, QUOTA)
+
+
+def parse_date(value: Any, _type: Any = None) -> datetime:
+    """RFC 2822 (``Wed, 26 Aug 2020 10:00:35 +0200``) to an aware datetime."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected an RFC 2822 date string, got {type(value).__name__}")
+    parsed = email.utils.parsedate_to_datetime(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def format_date(value: datetime) -> str:
+    """An aware datetime as RFC 2822, as the provider writes it."""
+    return email.utils.format_datetime(value)
+
+
+def clean_sender(value: Any, _type: Any = None) -> str | None:
+    """Strip the quotes and trailing blanks the provider wraps display names in."""
+    if value is None:
+        return None
+    return str(value).strip().strip('"').strip()
+
+
+def _text(value: Any, _type: Any = None) -> str:
+    return "" if value is None else str(value)
+
+
+def _form_decoded(value: Any, _type: Any = None) -> str:
+    return unquote_plus(_text(value))
+
+
+class PecMassivaWire:
+    """Encoders and decoders for one converter (lenient for clients, strict for tests)."""
+
+    def __init__(self, *, strict: bool = False) -> None:
+        c = self.converter = make_converter(strict=strict)
+        c.register_structure_hook(datetime, parse_date)
+        sender = override(struct_hook=clean_sender)
+        register_renames(
+            c,
+            Receipt,
+            date=override(rename="data"),
+            subject=override(rename="object"),
+            body=override(rename="message", struct_hook=_text),
+            sender=sender,
+        )
+        register_renames(c, InboxMessage, subject=override(rename="object"), sender=sender)
+        register_renames(
+            c,
+            InboxMessageDetail,
+            subject=override(rename="object"),
+            body=override(struct_hook=_form_decoded),
+            sender=sender,
+        )
+        register_renames(
+            c, InboxPage, messages=override(rename="data"), pages=override(rename="n_of_pages")
+        )
+        register_renames(c, Quota)
+        register_renames(c, SendResult, code=override(rename="message_id"))
+        c.register_structure_hook(int, _to_int)
+
+    # -- requests ---------------------------------------------------------------------
+
+    @staticmethod
+    def send_body(
+        *,
+        sender: str,
+        recipients: Sequence[str],
+        subject: str,
+        body: str,
+        attachments: Sequence[Attachment],
+        username: str,
+        password: str,
+    ) -> dict[str, Any]:
+        """The ``POST /send`` JSON body (credentials in the body, per the reference)."""
+        payload: dict[str, Any] = {
+            "sender": sender,
+            "recipient": list(recipients),
+            "subject": subject,
+            "body": body,
+            "username": username,
+            "password": password,
+        }
+        if attachments:
+            payload["attachments"] = [
+                {"name": a.filename, "file": base64.b64encode(a.content).decode("ascii")}
+                for a in attachments
+            ]
+        return payload
+
+    @staticmethod
+    def credential_headers(username: str, password: str) -> dict[str, str]:
+        """Mailbox credentials for every call but ``POST /send``."""
+        return {"x-username": username, "x-password": password}
+
+    @staticmethod
+    def inbox_params(q: str | None, page: int) -> dict[str, str | int]:
+        """Query string of ``GET /inbox``."""
+        params: dict[str, str | int] = {"page": page}
+        if q:
+            params["q"] = q
+        return params
+
+    # -- responses --------------------------------------------------------------------
+
+    def send_result(self, response: Response, op: Operation) -> SendResult:
+        """Decode ``201 {success, sent, message, message_id}``."""
+        payload = unwrap(decode_json(response, op=op), op=op, status=response.status, key=None)
+        body = {k: v for k, v in payload.items() if k not in ("success", "message")}
+        return structure(self.converter, body, SendResult, op=op)
+
+    def receipts(self, response: Response, op: Operation) -> tuple[Receipt, ...]:
+        """Decode ``{data: [ResponseStatus], success, message}``."""
+        data = self._data(response, op)
+        return structure(self.converter, data, tuple[Receipt, ...], op=op)
+
+    def inbox_page(self, response: Response, op: Operation) -> InboxPage:
+        """Decode ``{data: [...], page, total, n_of_pages, success, message}``."""
+        payload = unwrap(decode_json(response, op=op), op=op, status=response.status, key=None)
+        body = {k: v for k, v in payload.items() if k not in ("success", "message")}
+        return structure(self.converter, body, InboxPage, op=op)
+
+    def inbox_detail(self, response: Response, op: Operation) -> InboxMessageDetail:
+        """Decode ``{data: InboxSingle, ...}``."""
+        return structure(self.converter, self._data(response, op), InboxMessageDetail, op=op)
+
+    def quota(self, response: Response, op: Operation) -> Quota:
+        """Decode ``{data: {usage, limit}, ...}``."""
+        return structure(self.converter, self._data(response, op), Quota, op=op)
+
+    def acknowledged(self, response: Response, op: Operation) -> str:
+        """Check a ``{success: true, message}`` answer; return its message."""
+        payload = unwrap(decode_json(response, op=op), op=op, status=response.status, key=None)
+        return str(payload.get("message", ""))
+
+    @staticmethod
+    def _data(response: Response, op: Operation) -> Any:
+        return unwrap(decode_json(response, op=op), op=op, status=response.status)
+
+
+def _to_int(value: Any, _type: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError("expected a number, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise ValueError(f"expected an integer, got {value!r}")
+
+
+LENIENT = PecMassivaWire(strict=False)

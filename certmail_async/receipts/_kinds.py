@@ -1,0 +1,217 @@
+"""PEC receipt kinds read from a subject prefix, and per-recipient outcomes.
+
+PEC Massiva exposes receipts only as mailbox messages (date, subject, body), so the kind
+comes from the subject prefix, matched longest first (``AVVISO DI MANCATA CONSEGNA PER
+VIRUS:`` wins over ``AVVISO DI MANCATA CONSEGNA:``). Unknown subjects are kept as
+:attr:`ReceiptKind.UNKNOWN` with their raw text: they never stop processing.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from datetime import datetime
+
+import attrs
+
+__all__ = [
+    "Outcome",
+    "Receipt",
+    "ReceiptKind",
+    "ReceiptSummary",
+    "classify_subject",
+]
+
+
+class ReceiptKind(enum.Enum):
+    """The kind of a PEC provider message; values are the ``daticert.xml`` ``tipo`` strings.
+
+    Example:
+        >>> classify_subject("CONSEGNA: Invio di prova 2020082610003492")[0]
+        <ReceiptKind.DELIVERY: 'avvenuta-consegna'>
+    """
+
+    ACCEPTANCE = "accettazione"
+    NON_ACCEPTANCE = "non-accettazione"
+    TAKEN_IN_CHARGE = "presa-in-carico"
+    DELIVERY = "avvenuta-consegna"
+    NON_DELIVERY = "errore-consegna"
+    DELIVERY_WARNING = "preavviso-errore-consegna"
+    VIRUS_DETECTION = "rilevazione-virus"
+    TRANSPORT_ENVELOPE = "posta-certificata"
+    ANOMALY_ENVELOPE = "errore"
+    UNKNOWN = "unknown"
+
+
+class Outcome(enum.Enum):
+    """What a receipt means for a recipient, apart from its raw kind."""
+
+    PENDING = "pending"  # accepted, not yet delivered
+    DELIVERED = "delivered"  # final success
+    FAILED = "failed"  # final failure
+    WARNING = "warning"  # a delay notice: delivery may still happen
+    INFORMATIONAL = "informational"  # envelopes, taken-in-charge, unknown
+
+
+# Longest prefix first; matched case-insensitively after leading blanks.
+_PREFIXES: tuple[tuple[str, ReceiptKind], ...] = tuple(
+    sorted(
+        [
+            ("AVVISO DI NON ACCETTAZIONE PER VIRUS:", ReceiptKind.NON_ACCEPTANCE),
+            ("AVVISO DI NON ACCETTAZIONE:", ReceiptKind.NON_ACCEPTANCE),
+            # Subject-only: the 12-hour warning and the final time-limit notice share this
+            # prefix, so it is a warning until a delivery or a second notice arrives.
+            ("AVVISO DI MANCATA CONSEGNA PER SUP. TEMPO MASSIMO:", ReceiptKind.DELIVERY_WARNING),
+            ("AVVISO DI MANCATA CONSEGNA PER VIRUS:", ReceiptKind.NON_DELIVERY),
+            ("AVVISO DI MANCATA CONSEGNA:", ReceiptKind.NON_DELIVERY),
+            ("PREAVVISO DI MANCATA CONSEGNA:", ReceiptKind.DELIVERY_WARNING),
+            ("ACCETTAZIONE:", ReceiptKind.ACCEPTANCE),
+            ("CONSEGNA:", ReceiptKind.DELIVERY),
+            ("POSTA CERTIFICATA:", ReceiptKind.TRANSPORT_ENVELOPE),
+            ("PRESA IN CARICO:", ReceiptKind.TAKEN_IN_CHARGE),
+            ("PROBLEMA DI SICUREZZA:", ReceiptKind.VIRUS_DETECTION),
+            ("ANOMALIA MESSAGGIO:", ReceiptKind.ANOMALY_ENVELOPE),
+        ],
+        key=lambda p: len(p[0]),
+        reverse=True,
+    )
+)
+
+_OUTCOMES = {
+    ReceiptKind.ACCEPTANCE: Outcome.PENDING,
+    ReceiptKind.NON_ACCEPTANCE: Outcome.FAILED,
+    ReceiptKind.DELIVERY: Outcome.DELIVERED,
+    ReceiptKind.NON_DELIVERY: Outcome.FAILED,
+    ReceiptKind.DELIVERY_WARNING: Outcome.WARNING,
+    ReceiptKind.VIRUS_DETECTION: Outcome.FAILED,
+}
+
+# The standard receipt text names the recipient: '... ed indirizzato a "rcpt@x.it" ...'.
+_ADDRESSED_TO = re.compile(r'indirizzato\s+a:?\s*"?<?([^"<>\s,;]+@[^"<>\s,;]+)', re.I)
+
+
+def classify_subject(subject: str) -> tuple[ReceiptKind, str]:
+    """Return the kind and the original subject (after the prefix) of a provider message.
+
+    Example:
+        >>> classify_subject("AVVISO DI MANCATA CONSEGNA PER VIRUS: Fattura 12")
+        (<ReceiptKind.NON_DELIVERY: 'errore-consegna'>, 'Fattura 12')
+        >>> classify_subject("Re: hello")
+        (<ReceiptKind.UNKNOWN: 'unknown'>, 'Re: hello')
+    """
+    text = subject.lstrip()
+    upper = text.upper()
+    for prefix, kind in _PREFIXES:
+        if upper.startswith(prefix):
+            return kind, text[len(prefix) :].strip()
+    return ReceiptKind.UNKNOWN, subject
+
+
+@attrs.frozen(kw_only=True)
+class Receipt:
+    """One provider message about a send, as a mailbox shows it.
+
+    ``kind`` is read from the subject prefix (weaker evidence than ``daticert.xml``, which
+    PEC Massiva does not expose); ``subject`` keeps the raw text.
+
+    Example:
+        >>> from datetime import datetime, UTC
+        >>> r = Receipt(date=datetime(2020, 8, 26, tzinfo=UTC),
+        ...             subject="CONSEGNA: Prova 2020082610003492", body="")
+        >>> r.kind, r.outcome
+        (<ReceiptKind.DELIVERY: 'avvenuta-consegna'>, <Outcome.DELIVERED: 'delivered'>)
+    """
+
+    date: datetime
+    subject: str
+    body: str = ""
+    sender: str | None = None
+    recipient: str | None = None
+
+    @property
+    def kind(self) -> ReceiptKind:
+        """The receipt kind from the subject prefix."""
+        return classify_subject(self.subject)[0]
+
+    @property
+    def original_subject(self) -> str:
+        """The subject of the original message, without the receipt prefix."""
+        return classify_subject(self.subject)[1]
+
+    @property
+    def outcome(self) -> Outcome:
+        """What this receipt means for the recipient it concerns."""
+        return _OUTCOMES.get(self.kind, Outcome.INFORMATIONAL)
+
+    @property
+    def concerns(self) -> str | None:
+        """The original recipient this receipt is about, when the body text names one."""
+        match = _ADDRESSED_TO.search(self.body)
+        return match.group(1).rstrip(".").lower() if match else None
+
+
+_RANK = {
+    Outcome.DELIVERED: 3,
+    Outcome.FAILED: 3,
+    Outcome.WARNING: 2,
+    Outcome.PENDING: 1,
+    Outcome.INFORMATIONAL: 0,
+}
+
+
+@attrs.frozen(kw_only=True)
+class ReceiptSummary:
+    """Receipts of one send, aggregated per recipient (a later receipt never erases one).
+
+    Example:
+        >>> ReceiptSummary(code="123", receipts=()).accepted
+        False
+    """
+
+    code: str
+    receipts: tuple[Receipt, ...]
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the sender's provider accepted the message (an acceptance receipt)."""
+        return any(r.kind is ReceiptKind.ACCEPTANCE for r in self.receipts)
+
+    @property
+    def rejected(self) -> bool:
+        """Whether the message was refused at submission (a non-acceptance notice)."""
+        return any(r.kind is ReceiptKind.NON_ACCEPTANCE for r in self.receipts)
+
+    @property
+    def outcomes(self) -> dict[str, Outcome]:
+        """The strongest outcome per recipient address named by a receipt."""
+        result: dict[str, Outcome] = {}
+        for r in self.receipts:
+            who = r.concerns
+            if who is None or r.outcome is Outcome.INFORMATIONAL:
+                continue
+            current = result.get(who)
+            if current is None or _RANK[r.outcome] >= _RANK[current]:
+                # A final outcome is never downgraded by a later warning.
+                if current is not None and _RANK[current] == 3 and _RANK[r.outcome] < 3:
+                    continue
+                result[who] = r.outcome
+        return result
+
+    def outcome_for(self, address: str) -> Outcome:
+        """The outcome for one recipient: pending until a receipt names it."""
+        if self.rejected:
+            return Outcome.FAILED
+        found = self.outcomes.get(address.lower())
+        if found is not None:
+            return found
+        return Outcome.PENDING
+
+    def by_kind(self, kind: ReceiptKind) -> tuple[Receipt, ...]:
+        """The receipts of one kind."""
+        return tuple(r for r in self.receipts if r.kind is kind)
+
+
+def summarize(code: str, receipts: Iterable[Receipt]) -> ReceiptSummary:
+    """Build a :class:`ReceiptSummary`."""
+    return ReceiptSummary(code=code, receipts=tuple(receipts))

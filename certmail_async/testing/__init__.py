@@ -1,0 +1,65 @@
+"""Fake provider servers for tests and load tests (no network beyond loopback).
+
+Example:
+    >>> import asyncio
+    >>> from certmail_async.testing import run_fake
+    >>> async def main() -> int:
+    ...     async with run_fake("pecmassiva") as fake:
+    ...         async with fake.client() as client:
+    ...             await client.sends.create(recipients=["a@pec.example.it"],
+    ...                                       subject="Hi", body="Hello")
+    ...         return len(fake.state.ledger)
+    >>> asyncio.run(main())
+    1
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from ._core import FakeProvider, RequestRecord, RunningFake, serve
+from ._faults import Fault, FaultPlan, RateCap
+from ._pecmassiva import FakePecMassiva, InboxItem, SentRecord
+
+__all__ = [
+    "FAKES",
+    "FakePecMassiva",
+    "FakeProvider",
+    "Fault",
+    "FaultPlan",
+    "InboxItem",
+    "RateCap",
+    "RequestRecord",
+    "RunningFake",
+    "SentRecord",
+    "run_fake",
+    "serve",
+]
+
+FAKES: dict[str, type[FakeProvider]] = {"pecmassiva": FakePecMassiva}
+
+ProviderName = Literal["pecmassiva"]
+
+
+@contextlib.asynccontextmanager
+async def run_fake(
+    provider: ProviderName | FakeProvider, *, host: str = "127.0.0.1", port: int = 0, **config: Any
+) -> AsyncIterator[RunningFake]:
+    """Start a fake provider on loopback; yields its URL, its state and a client factory.
+
+    ``provider`` is a name (``"pecmassiva"``) with the fake's keyword configuration, or a
+    fake instance you configured yourself.
+    """
+    if isinstance(provider, FakeProvider):
+        if config:
+            raise TypeError("pass configuration to the fake's constructor, not to run_fake")
+        fake = provider
+    else:
+        try:
+            fake = FAKES[provider](**config)
+        except KeyError:
+            raise ValueError(f"no fake for {provider!r}; known: {sorted(FAKES)}") from None
+    async with serve(fake, host=host, port=port) as running:
+        yield running

@@ -1,0 +1,225 @@
+"""The machinery every fake provider shares: app, middleware, request log, faults, caps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from typing import Any, ClassVar
+
+import attrs
+from aiohttp import web
+
+from .._pacing import RateLimit
+from ._faults import CapMode, FaultPlan, RateCap
+
+__all__ = ["CappedRoute", "FakeProvider", "RequestRecord", "RunningFake"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@attrs.frozen(kw_only=True)
+class RequestRecord:
+    """One request the fake received, with the status it answered (0: dropped)."""
+
+    method: str
+    route: str
+    path: str
+    at: float
+    status: int
+    remote: str | None
+
+
+@attrs.frozen(kw_only=True)
+class CappedRoute:
+    """A rate cap applied to some routes, keyed per token or per client IP."""
+
+    cap: RateCap
+    methods_routes: frozenset[tuple[str, str]] | None  # None: every route
+    key: Callable[[web.Request], Hashable]
+
+    def applies(self, method: str, route: str) -> bool:
+        """Whether a request counts against this cap."""
+        return self.methods_routes is None or (method, route) in self.methods_routes
+
+
+class FakeProvider:
+    """Base of the fake servers. Subclasses add routes and the provider's error bodies."""
+
+    name: ClassVar[str] = "provider"
+
+    def __init__(self) -> None:
+        self.requests: list[RequestRecord] = []
+        self.faults = FaultPlan()
+        self.caps: list[CappedRoute] = []
+        self.clock: Callable[[], float] = time.monotonic
+
+    # -- to override -------------------------------------------------------------------
+
+    def add_routes(self, app: web.Application) -> None:
+        """Register the provider's routes."""
+        raise NotImplementedError
+
+    def error(self, status: int, message: str, **extra: Any) -> web.Response:
+        """An error answer in the provider's shape."""
+        return web.json_response({"success": False, "message": message, **extra}, status=status)
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the matching SDK client (credentials, base URL aside)."""
+        return {}
+
+    def client_rate_limit(self) -> RateLimit | None:
+        """A client RateLimit that keeps under this fake's first cap (5% margin)."""
+        if not self.caps:
+            return None
+        cap = self.caps[0].cap
+        return RateLimit(requests=cap.requests, per=cap.per)
+
+    # -- shared ------------------------------------------------------------------------
+
+    def add_cap(
+        self,
+        *,
+        requests: int,
+        per: float,
+        mode: CapMode = "sliding",
+        routes: set[tuple[str, str]] | None = None,
+        key: Callable[[web.Request], Hashable] = lambda r: r.remote or "?",
+    ) -> RateCap:
+        """Enforce a cap on some ``(METHOD, route)`` pairs (all when ``routes`` is None)."""
+        cap = RateCap(requests=requests, per=per, mode=mode)
+        self.caps.append(
+            CappedRoute(
+                cap=cap,
+                methods_routes=frozenset(routes) if routes is not None else None,
+                key=key,
+            )
+        )
+        return cap
+
+    def rate_limited(self, retry_after: float | None) -> web.Response:
+        """The answer to a request over the cap (HTTP 429)."""
+        response = self.error(429, "Too Many Requests")
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, round(retry_after)))
+        return response
+
+    def count(self, method: str, route: str, *, status: int | None = None) -> int:
+        """How many requests hit a route (optionally with a given answer status)."""
+        return sum(
+            1
+            for r in self.requests
+            if r.method == method and r.route == route and (status is None or r.status == status)
+        )
+
+    def build_app(self) -> web.Application:
+        """The aiohttp application, with the shared middleware in front of the routes."""
+        app = web.Application(middlewares=[self._middleware])
+        self.add_routes(app)
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else request.path
+        method = request.method
+        status = 0
+        try:
+            for capped in self.caps:
+                if capped.applies(method, route) and not capped.cap.admit(
+                    capped.key(request), self.clock()
+                ):
+                    response = self.rate_limited(capped.cap.per)
+                    status = response.status
+                    return response
+            fault = self.faults.take(method, route, request.path)
+            if fault is not None and not fault.after_record:
+                response = await self._apply(request, fault, None)
+                if response is None:
+                    response = await handler(request)
+            else:
+                response = await handler(request)
+                if fault is not None:
+                    response = await self._apply(request, fault, response) or response
+            status = response.status
+            return response
+        except web.HTTPException as http_error:
+            status = http_error.status
+            raise
+        finally:
+            self.requests.append(
+                RequestRecord(
+                    method=method,
+                    route=route,
+                    path=request.path,
+                    at=self.clock(),
+                    status=status,
+                    remote=request.remote,
+                )
+            )
+
+    async def _apply(
+        self, request: web.Request, fault: Any, response: web.StreamResponse | None
+    ) -> web.StreamResponse | None:
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.drop:
+            if request.transport is not None:
+                request.transport.close()
+            raise _Dropped
+        if fault.status is not None:
+            if fault.body is None:
+                answer = self.error(fault.status, "injected fault")
+            elif isinstance(fault.body, str):
+                answer = web.Response(text=fault.body, status=fault.status)
+            else:
+                answer = web.json_response(fault.body, status=fault.status)
+            if fault.retry_after is not None:
+                answer.headers["Retry-After"] = fault.retry_after
+            return answer
+        return response
+
+
+class _Dropped(web.HTTPException):
+    """Raised after closing the transport so aiohttp writes nothing more."""
+
+    status_code = 599
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+@attrs.define
+class RunningFake:
+    """A fake provider listening on loopback: its ``url`` and its ``state``."""
+
+    url: str
+    state: Any
+
+    def client(self, **overrides: Any) -> Any:
+        """The matching SDK client, pointed at this fake, paced under its cap."""
+        kwargs: dict[str, Any] = {
+            **self.state.client_kwargs(),
+            "base_url": self.url,
+            "rate_limit": self.state.client_rate_limit(),
+        }
+        kwargs.update(overrides)
+        return self.state.client_class()(**kwargs)
+
+
+@contextlib.asynccontextmanager
+async def serve(fake: FakeProvider, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[RunningFake]:
+    """Serve ``fake`` on loopback until the block exits."""
+    runner = web.AppRunner(fake.build_app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    try:
+        server = site._server
+        assert server is not None  # noqa: S101 - started just above
+        sockets = getattr(server, "sockets", None) or ()
+        bound = sockets[0].getsockname()[1] if sockets else port
+        yield RunningFake(url=f"http://{host}:{bound}", state=fake)
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,159 @@
+"""Fault injection and server-side rate caps for the fake providers."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import deque
+from collections.abc import Hashable
+from typing import Any, Literal
+
+import attrs
+
+__all__ = ["CapMode", "Fault", "FaultPlan", "RateCap"]
+
+CapMode = Literal["sliding", "fixed", "token_bucket"]
+
+
+@attrs.define(kw_only=True)
+class Fault:
+    """One injected failure.
+
+    * ``status`` (with optional ``body`` and ``retry_after``): answer with this error;
+    * ``delay``: wait this many seconds before answering (to trigger client timeouts);
+    * ``drop``: close the connection without an answer (a reset);
+    * ``after_record``: let the handler run first, so the send IS recorded in the ledger,
+      then fail. This is the "the provider got it but you never heard" case.
+    * ``times``: how many matching requests it hits (``None``: all of them).
+    """
+
+    method: str
+    path: str
+    status: int | None = None
+    body: Any = None
+    retry_after: str | None = None
+    delay: float = 0.0
+    drop: bool = False
+    after_record: bool = False
+    times: int | None = 1
+    hits: int = 0
+
+    def matches(self, method: str, route: str, path: str) -> bool:
+        """Whether this fault applies to a request."""
+        return self.method.upper() in (method.upper(), "*") and self.path in (route, path, "*")
+
+    @property
+    def spent(self) -> bool:
+        """Whether the fault has hit as many requests as it was asked to."""
+        return self.times is not None and self.hits >= self.times
+
+
+class FaultPlan:
+    """The faults a fake will inject, consumed in the order they were added.
+
+    Example:
+        >>> plan = FaultPlan()
+        >>> _ = plan.inject("POST", "/send", status=500, after_record=True)
+        >>> plan.take("POST", "/send", "/send").status
+        500
+        >>> plan.take("POST", "/send", "/send") is None
+        True
+    """
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+
+    def inject(self, method: str, path: str, **kw: Any) -> Fault:
+        """Add a fault for ``method`` (or ``"*"``) on a route template or path (or ``"*"``)."""
+        fault = Fault(method=method, path=path, **kw)
+        self._faults.append(fault)
+        return fault
+
+    def take(self, method: str, route: str, path: str) -> Fault | None:
+        """The next live fault for this request, counted as one hit."""
+        for fault in self._faults:
+            if not fault.spent and fault.matches(method, route, path):
+                fault.hits += 1
+                return fault
+        return None
+
+    def clear(self) -> None:
+        """Remove every fault."""
+        self._faults.clear()
+
+
+class RateCap:
+    """A server-side cap of ``requests`` per ``per`` seconds, per key (token or IP).
+
+    ``mode`` is how the server counts: ``sliding`` (any window of ``per`` seconds),
+    ``fixed`` (windows aligned on multiples of ``per``) or ``token_bucket`` (capacity
+    ``requests``, refilled continuously). Only admitted requests count. The cap remembers
+    every admission so :meth:`max_in_window` can report the worst sliding window seen.
+
+    Example:
+        >>> cap = RateCap(requests=1, per=1.0)
+        >>> cap.admit("k", 0.0), cap.admit("k", 0.5), cap.admit("k", 1.0)
+        (True, False, True)
+        >>> cap.max_in_window()
+        1
+    """
+
+    def __init__(self, *, requests: int, per: float, mode: CapMode = "sliding") -> None:
+        if requests < 1 or per <= 0:
+            raise ValueError("a cap needs requests >= 1 and per > 0")
+        self.requests = requests
+        self.per = per
+        self.mode = mode
+        self.rejected = 0
+        self.admitted: dict[Hashable, list[float]] = {}
+        self._recent: dict[Hashable, deque[float]] = {}
+        self._buckets: dict[Hashable, tuple[float, float]] = {}
+
+    def admit(self, key: Hashable, now: float) -> bool:
+        """Count a request at time ``now``; False when it is over the cap."""
+        ok = self._check(key, now)
+        if ok:
+            self.admitted.setdefault(key, []).append(now)
+        else:
+            self.rejected += 1
+        return ok
+
+    def _check(self, key: Hashable, now: float) -> bool:
+        if self.mode == "token_bucket":
+            tokens, last = self._buckets.get(key, (float(self.requests), now))
+            tokens = min(self.requests, tokens + (now - last) * self.requests / self.per)
+            if tokens >= 1:
+                self._buckets[key] = (tokens - 1, now)
+                return True
+            self._buckets[key] = (tokens, now)
+            return False
+        recent = self._recent.setdefault(key, deque())
+        if self.mode == "fixed":
+            # Windows [k*per, (k+1)*per): forget what came before the current one.
+            start = math.floor(now / self.per) * self.per
+            while recent and recent[0] < start:
+                recent.popleft()
+        else:
+            # Any window [t, t+per): forget what is at least ``per`` old.
+            while recent and recent[0] <= now - self.per:
+                recent.popleft()
+        if len(recent) >= self.requests:
+            return False
+        recent.append(now)
+        return True
+
+    def max_in_window(self, window: float | None = None) -> int:
+        """The most admitted requests of one key in any sliding window of ``window`` s."""
+        width = self.per if window is None else window
+        best = 0
+        for times in self.admitted.values():
+            for i, t in enumerate(times):
+                # Requests in [t, t + width): the server's window starting at t.
+                j = bisect.bisect_left(times, t + width, lo=i)
+                best = max(best, j - i)
+        return best
+
+    @property
+    def total_admitted(self) -> int:
+        """Admitted requests over every key."""
+        return sum(len(v) for v in self.admitted.values())

@@ -1,0 +1,425 @@
+"""A fake PEC Massiva server, faithful to ``pecmassiva.md`` and strict about its input.
+
+* All 7 operations with the documented envelopes, status codes and messages (typos
+  included: "Operation succefull", "An error occured").
+* Bearer token on every call; mailbox credentials in the body of ``POST /send`` and in
+  ``x-username``/``x-password`` elsewhere; 401 "Authorization is not valid or empty".
+* Each accepted send gets a code (``yyyyMMddHHmmss`` + a counter) appended to the subject,
+  and a receipt lifecycle in the INBOX: ``ACCETTAZIONE`` after ``accept_delay``, then per
+  recipient ``CONSEGNA`` (or ``AVVISO DI MANCATA CONSEGNA`` for ``undeliverable``
+  addresses) after ``deliver_delay``; ``POSTA CERTIFICATA`` when a send goes to the mailbox
+  itself. The real receipt texts are not exemplified by the vendor; the fake writes the
+  standard PEC certification sentence, which names the recipient.
+* ``POST /send`` is capped (1 request per second by default, sliding window, per token).
+  The real answer over the cap is undocumented; the fake answers 429.
+* Every accepted send lands in :attr:`FakePecMassiva.ledger`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import itertools
+import re
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import quote_plus
+
+import attrs
+from aiohttp import web
+
+from .._pacing import RateLimit
+from ._core import FakeProvider
+from ._faults import CapMode
+
+__all__ = ["FakePecMassiva", "InboxItem", "SentRecord"]
+
+AUTH_ERROR = "Authorization is not valid or empty"
+_SEND_KEYS = frozenset(
+    {"sender", "recipient", "subject", "body", "attachments", "username", "password"}
+)
+_REQUIRED_SEND_KEYS = _SEND_KEYS - {"attachments"}
+_EMAIL = re.compile(r"^[^@\s\"<>,;]+@[^@\s\"<>,;]+\.[A-Za-z]{2,}$")
+PAGE_SIZE = 25
+
+
+def _rome_now() -> datetime:
+    try:
+        from zoneinfo import ZoneInfo
+
+        return datetime.now(ZoneInfo("Europe/Rome"))
+    except Exception:  # pragma: no cover - no tz database on the machine
+        return datetime.now().astimezone()
+
+
+@attrs.frozen(kw_only=True)
+class SentRecord:
+    """One send the fake accepted (its ledger entry)."""
+
+    code: str
+    sender: str
+    recipients: tuple[str, ...]
+    subject: str
+    body: str
+    attachments: tuple[tuple[str, int], ...]  # (name, size in bytes)
+    at: float
+
+
+@attrs.define(kw_only=True)
+class InboxItem:
+    """A message in the fake mailbox (receipts and envelopes)."""
+
+    id: int
+    code: str | None
+    date: datetime
+    subject: str
+    body: str
+    sender: str
+    recipient: str
+    visible_at: float
+
+
+class FakePecMassiva(FakeProvider):
+    """The fake. Configure it, then serve it with :func:`certmail_async.testing.run_fake`.
+
+    Example:
+        >>> fake = FakePecMassiva(send_rate=RateLimit(requests=1, per=0.05, margin=0))
+        >>> fake.undeliverable.add("nobody@pec.example.it")
+        >>> fake.username
+        'box@pecmassiva.com'
+    """
+
+    name: ClassVar[str] = "pecmassiva"
+
+    def __init__(
+        self,
+        *,
+        token: str = "fake-pecmassiva-token",
+        username: str = "box@pecmassiva.com",
+        password: str = "fake-mailbox-password",
+        send_rate: RateLimit | None = RateLimit(requests=1, per=1.0, margin=0),
+        cap_mode: CapMode = "sliding",
+        accept_delay: float = 0.0,
+        deliver_delay: float = 0.0,
+        undeliverable: Iterable[str] = (),
+        quota_limit: int = 1_048_576,
+    ) -> None:
+        super().__init__()
+        self.token = token
+        self.username = username
+        self.password = password
+        self.accept_delay = accept_delay
+        self.deliver_delay = deliver_delay
+        self.undeliverable: set[str] = {a.lower() for a in undeliverable}
+        self.quota_limit = quota_limit
+        self.ledger: list[SentRecord] = []
+        self.inbox: list[InboxItem] = []
+        self._ids = itertools.count(1)
+        self._codes = itertools.count(1)
+        self.send_cap = (
+            self.add_cap(
+                requests=send_rate.requests,
+                per=send_rate.per,
+                mode=cap_mode,
+                routes={("POST", "/send")},
+                key=lambda r: r.headers.get("Authorization", ""),
+            )
+            if send_rate is not None
+            else None
+        )
+
+    # -- SDK glue ----------------------------------------------------------------------
+
+    @staticmethod
+    def client_class() -> Any:
+        """The SDK client class this fake stands in for."""
+        from ..pecmassiva import PecMassivaClient
+
+        return PecMassivaClient
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Credentials the fake accepts."""
+        return {"token": self.token, "username": self.username, "password": self.password}
+
+    # -- ledger helpers -----------------------------------------------------------------
+
+    def sent_to(self, address: str) -> int:
+        """How many accepted sends included ``address``."""
+        address = address.lower()
+        return sum(1 for s in self.ledger if address in (r.lower() for r in s.recipients))
+
+    def add_inbox_message(
+        self, *, subject: str, body: str = "", sender: str = "someone@pec.example.it"
+    ) -> InboxItem:
+        """Drop an ordinary message in the INBOX (e.g. to test pagination or odd subjects)."""
+        item = InboxItem(
+            id=next(self._ids),
+            code=None,
+            date=_rome_now(),
+            subject=subject,
+            body=body,
+            sender=sender,
+            recipient=self.username,
+            visible_at=self.clock(),
+        )
+        self.inbox.append(item)
+        return item
+
+    # -- routes --------------------------------------------------------------------------
+
+    def add_routes(self, app: web.Application) -> None:
+        """Register the 7 operations."""
+        app.router.add_post("/send", self.send)
+        app.router.add_get("/send/{code}", self.receipts)
+        app.router.add_delete("/send/{code}", self.delete_send)
+        app.router.add_get("/inbox", self.inbox_list)
+        app.router.add_get("/inbox/{id}", self.inbox_get)
+        app.router.add_delete("/inbox/{id}", self.inbox_delete)
+        app.router.add_get("/quota/{mailbox}", self.quota)
+
+    def _bearer_ok(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {self.token}"
+
+    def _headers_ok(self, request: web.Request) -> bool:
+        return (
+            self._bearer_ok(request)
+            and request.headers.get("x-username") == self.username
+            and request.headers.get("x-password") == self.password
+        )
+
+    def _visible(self) -> list[InboxItem]:
+        now = self.clock()
+        return [m for m in self.inbox if m.visible_at <= now]
+
+    async def send(self, request: web.Request) -> web.Response:
+        """``POST /send``."""
+        if not self._bearer_ok(request):
+            return self.error(401, AUTH_ERROR)
+        try:
+            payload = await request.json()
+        except ValueError:
+            return self.error(400, "Post parameter is not valid")
+        if not isinstance(payload, dict):
+            return self.error(400, "Post parameter is not valid")
+        if payload.get("username") != self.username or payload.get("password") != self.password:
+            return self.error(401, AUTH_ERROR)
+        parsed = self._parse_send(payload)
+        if parsed is None:
+            return self.error(400, "Post parameter is not valid")
+        sender, recipients, subject, body, attachments = parsed
+        code = self._new_code()
+        self.ledger.append(
+            SentRecord(
+                code=code,
+                sender=sender,
+                recipients=recipients,
+                subject=subject,
+                body=body,
+                attachments=attachments,
+                at=self.clock(),
+            )
+        )
+        self._schedule_receipts(code, sender, recipients, f"{subject} {code}", body)
+        return web.json_response(
+            {"success": True, "sent": len(recipients), "message": "", "message_id": code},
+            status=201,
+        )
+
+    def _parse_send(
+        self, payload: dict[str, Any]
+    ) -> tuple[str, tuple[str, ...], str, str, tuple[tuple[str, int], ...]] | None:
+        if set(payload) - _SEND_KEYS or _REQUIRED_SEND_KEYS - set(payload):
+            return None
+        sender, recipient = payload["sender"], payload["recipient"]
+        subject, body = payload["subject"], payload["body"]
+        if not (isinstance(sender, str) and sender.lower() == self.username.lower()):
+            return None
+        recipients = [recipient] if isinstance(recipient, str) else recipient
+        if not isinstance(recipients, list) or not recipients:
+            return None
+        if not all(isinstance(r, str) and _EMAIL.match(r) for r in recipients):
+            return None
+        if not (isinstance(subject, str) and subject.strip()):
+            return None
+        if not (isinstance(body, str) and body.strip()):
+            return None
+        attachments = self._parse_attachments(payload.get("attachments", []))
+        if attachments is None:
+            return None
+        return sender, tuple(recipients), subject, body, attachments
+
+    @staticmethod
+    def _parse_attachments(raw: Any) -> tuple[tuple[str, int], ...] | None:
+        items = [raw] if isinstance(raw, dict) else raw  # the OAS says object, vendors send []
+        if not isinstance(items, list):
+            return None
+        out = []
+        for item in items:
+            if not isinstance(item, dict) or set(item) != {"name", "file"}:
+                return None
+            name, data = item["name"], item["file"]
+            if not (isinstance(name, str) and name.strip() and isinstance(data, str)):
+                return None
+            if data.startswith("data:") and ";base64," in data:
+                data = data.split(";base64,", 1)[1]
+            try:
+                content = base64.b64decode(data, validate=True)
+            except (binascii.Error, ValueError):
+                return None
+            out.append((name, len(content)))
+        return tuple(out)
+
+    def _new_code(self) -> str:
+        return _rome_now().strftime("%Y%m%d%H%M%S") + str(next(self._codes))
+
+    def _schedule_receipts(
+        self, code: str, sender: str, recipients: tuple[str, ...], subject: str, body: str
+    ) -> None:
+        now = self.clock()
+        base = _rome_now()
+
+        def add(kind: str, text: str, delay: float, who: str) -> None:
+            self.inbox.append(
+                InboxItem(
+                    id=next(self._ids),
+                    code=code,
+                    date=base + timedelta(seconds=delay),
+                    subject=f"{kind}: {subject}",
+                    body=text,
+                    sender=who,
+                    recipient=self.username,
+                    visible_at=now + delay,
+                )
+            )
+
+        notary = "posta-certificata@pecmassiva.com"
+        add("ACCETTAZIONE", "", self.accept_delay, notary)
+        later = self.accept_delay + self.deliver_delay
+        stamp = (base + timedelta(seconds=later)).strftime("%d/%m/%Y alle ore %H:%M:%S (%z)")
+        for rcpt in recipients:
+            if rcpt.lower() == self.username.lower():
+                add("POSTA CERTIFICATA", body, later, f'"Per conto di: {sender}" ')
+            if rcpt.lower() in self.undeliverable:
+                text = (
+                    f'Il giorno {stamp} nel messaggio "{subject}" proveniente da "{sender}" '
+                    f'ed indirizzato a "{rcpt}" si e\' verificato un errore: '
+                    "5.1.1 - utente inesistente."
+                )
+                add("AVVISO DI MANCATA CONSEGNA", text, later, notary)
+            else:
+                text = (
+                    f'Il giorno {stamp} il messaggio "{subject}" proveniente da "{sender}" '
+                    f'ed indirizzato a "{rcpt}" e\' stato consegnato nella casella di '
+                    f"destinazione.\n{body}"
+                )
+                add("CONSEGNA", text, later, notary)
+
+    async def receipts(self, request: web.Request) -> web.Response:
+        """``GET /send/{code}``."""
+        if not self._headers_ok(request):
+            return self.error(401, AUTH_ERROR)
+        code = request.match_info["code"]
+        items = [m for m in self._visible() if m.code == code]
+        if not items:
+            return self.error(404, "Result empty")
+        data = [
+            {
+                "sender": m.sender,
+                "recipient": m.recipient,
+                "data": email.utils.format_datetime(m.date),
+                "object": m.subject,
+                "message": m.body,
+            }
+            for m in items
+        ]
+        return web.json_response({"data": data, "success": True, "message": ""})
+
+    async def delete_send(self, request: web.Request) -> web.Response:
+        """``DELETE /send/{code}``."""
+        if not self._headers_ok(request):
+            return self.error(401, AUTH_ERROR)
+        code = request.match_info["code"]
+        visible = {m.id for m in self._visible() if m.code == code}
+        if not visible:
+            return self.error(404, "Email not found")
+        self.inbox = [m for m in self.inbox if m.id not in visible]
+        return web.json_response({"success": True, "message": "Operation succefull"})
+
+    async def inbox_list(self, request: web.Request) -> web.Response:
+        """``GET /inbox?q=&page=`` (q: case-insensitive substring of the subject)."""
+        if not self._headers_ok(request):
+            return self.error(401, AUTH_ERROR)
+        raw_page = request.query.get("page", "1")
+        if not raw_page.isdigit() or int(raw_page) < 1:
+            return self.error(400, "Query parameter is not valid")
+        page = int(raw_page)
+        q = request.query.get("q", "").lower()
+        items = [m for m in self._visible() if q in m.subject.lower()]
+        pages = -(-len(items) // PAGE_SIZE)
+        chunk = items[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        data = [
+            {
+                "sender": m.sender,
+                "recipient": m.recipient,
+                "date": email.utils.format_datetime(m.date),
+                "object": m.subject,
+                "id": m.id,
+            }
+            for m in chunk
+        ]
+        return web.json_response(
+            {
+                "data": data,
+                "success": True,
+                "message": "",
+                "total": len(items),
+                "page": page,
+                "n_of_pages": pages,
+            }
+        )
+
+    def _find(self, request: web.Request) -> InboxItem | None:
+        raw = request.match_info["id"]
+        if not raw.isdigit():
+            return None
+        wanted = int(raw)
+        return next((m for m in self._visible() if m.id == wanted), None)
+
+    async def inbox_get(self, request: web.Request) -> web.Response:
+        """``GET /inbox/{id}`` (the body goes URL-encoded, as documented)."""
+        if not self._headers_ok(request):
+            return self.error(401, AUTH_ERROR)
+        item = self._find(request)
+        if item is None:
+            return self.error(404, "Message not found")
+        data = {
+            "sender": item.sender,
+            "recipient": item.recipient,
+            "date": email.utils.format_datetime(item.date),
+            "object": item.subject,
+            "body": quote_plus(item.body),
+        }
+        return web.json_response({"data": data, "success": True, "message": ""})
+
+    async def inbox_delete(self, request: web.Request) -> web.Response:
+        """``DELETE /inbox/{id}``. The OAS documents no 404; the fake answers one anyway."""
+        if not self._headers_ok(request):
+            return self.error(401, AUTH_ERROR)
+        item = self._find(request)
+        if item is None:
+            return self.error(404, "Message not found")
+        self.inbox.remove(item)
+        return web.json_response({"success": True, "message": "Message deleted"})
+
+    async def quota(self, request: web.Request) -> web.Response:
+        """``GET /quota/{mailbox}``: usage in KB of the stored messages."""
+        if not self._headers_ok(request):
+            return self.error(401, AUTH_ERROR)
+        if request.match_info["mailbox"].upper() != "INBOX":
+            return self.error(400, "An error occured: the requested mailbox might be unavailable")
+        usage = sum(len(m.body.encode()) + len(m.subject) + 512 for m in self.inbox) // 1024
+        return web.json_response(
+            {"data": {"usage": usage, "limit": self.quota_limit}, "success": True, "message": ""}
+        )

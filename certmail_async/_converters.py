@@ -15,6 +15,7 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn
 
 from ._exceptions import APIError, ResponseDecodeError
+from ._redact import redact_body
 from ._transport import Operation, Response
 
 __all__ = ["decode_json", "make_converter", "register_renames", "structure", "unwrap"]
@@ -91,6 +92,7 @@ def unwrap(payload: Any, *, op: Operation, status: int, key: str | None = "data"
             operation=op.name,
             status=status,
             code=payload.get("error") if isinstance(payload.get("error"), int) else None,
+            body=redact_body(payload),
         )
     if key is None:
         return payload

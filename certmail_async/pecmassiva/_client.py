@@ -91,24 +91,24 @@ class SendsResource(Resource):
         except DeliveryUnknownError as error:
             # A failed send may still carry a send code (legacy PHP SDK, code 40012): keep
             # it so the caller can look the receipts up.
-            cause = error.cause
-            if isinstance(cause, APIError) and isinstance(cause.body, dict):
-                ref = cause.body.get("message_id")
-                error.reference = str(ref) if ref else None
+            if isinstance(error.cause, APIError):
+                error.reference = _wire.send_code_in(error.cause.body)
             raise
         try:
             return _wire.send_result(response, op)
         except APIError as error:
-            if isinstance(error.body, dict) and error.body.get("message_id"):
-                raise DeliveryUnknownError(
-                    error.message,
-                    cause=error,
-                    provider=PROVIDER,
-                    operation=op.name,
-                    status=response.status,
-                    reference=str(error.body["message_id"]),
-                ) from error
-            raise
+            # ``success: false`` with a send code: the provider may have sent it anyway.
+            reference = _wire.send_code_in(error.body)
+            if reference is None:
+                raise
+            raise DeliveryUnknownError(
+                error.message,
+                cause=error,
+                provider=PROVIDER,
+                operation=op.name,
+                status=response.status,
+                reference=reference,
+            ) from error
 
     async def receipts(
         self,

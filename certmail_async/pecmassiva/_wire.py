@@ -150,6 +150,13 @@ class PecMassivaWire:
 
     # -- responses --------------------------------------------------------------------
 
+    @staticmethod
+    def send_code_in(body: Any) -> str | None:
+        """The send code a failed ``POST /send`` may still carry (legacy PHP SDK: 40012)."""
+        if isinstance(body, dict) and body.get("message_id"):
+            return str(body["message_id"])
+        return None
+
     def send_result(self, response: Response, op: Operation) -> SendResult:
         """Decode ``201 {success, sent, message, message_id}``."""
         payload = unwrap(decode_json(response, op=op), op=op, status=response.status, key=None)

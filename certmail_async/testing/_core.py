@@ -125,14 +125,18 @@ class FakeProvider:
         route = resource.canonical if resource is not None else request.path
         method = request.method
         status = 0
+        response: web.StreamResponse | None
+        # Read the whole request first, as a real server does before it processes slowly:
+        # a client that times out during an injected delay has still delivered its request.
+        await request.read()
         try:
             for capped in self.caps:
                 if capped.applies(method, route) and not capped.cap.admit(
                     capped.key(request), self.clock()
                 ):
-                    response = self.rate_limited(capped.cap.per)
-                    status = response.status
-                    return response
+                    refusal = self.rate_limited(capped.cap.per)
+                    status = refusal.status
+                    return refusal
             fault = self.faults.take(method, route, request.path)
             if fault is not None and not fault.after_record:
                 response = await self._apply(request, fault, None)

@@ -1,0 +1,47 @@
+"""pytest fixtures for the fake providers (loaded automatically through an entry point).
+
+Fixtures (async; they need pytest-asyncio, which pytest-aiohttp brings):
+
+* ``fake_pecmassiva``: a running :class:`FakePecMassiva` on scaled time (``POST /send``
+  capped at 1 request per 0.05 s instead of per second); ``fake_pecmassiva.client()``
+  builds a client paced under that cap.
+* ``certmail_time_scale``: the scale itself (0.05), to override in a conftest.
+
+Example:
+    >>> async def test_send(fake_pecmassiva):  # doctest: +SKIP
+    ...     async with fake_pecmassiva.client() as client:
+    ...         await client.sends.create(recipients=["a@pec.example.it"], subject="s", body="b")
+    ...     assert len(fake_pecmassiva.state.ledger) == 1
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from .._pacing import RateLimit
+from . import RunningFake, run_fake
+
+try:
+    import pytest_asyncio
+
+    HAVE_PYTEST_ASYNCIO = True
+except ImportError:  # pragma: no cover - the fixtures need pytest-asyncio
+    HAVE_PYTEST_ASYNCIO = False
+
+
+@pytest.fixture
+def certmail_time_scale() -> float:
+    """Seconds of test time per second of provider time (override in a conftest)."""
+    return 0.05
+
+
+if HAVE_PYTEST_ASYNCIO:
+
+    @pytest_asyncio.fixture
+    async def fake_pecmassiva(certmail_time_scale: float) -> AsyncIterator[RunningFake]:
+        """A fake PEC Massiva server with its send cap on scaled time."""
+        rate = RateLimit(requests=1, per=1.0 * certmail_time_scale, margin=0)
+        async with run_fake("pecmassiva", send_rate=rate) as fake:
+            yield fake

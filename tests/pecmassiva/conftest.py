@@ -1,0 +1,31 @@
+"""Fixtures for the PEC Massiva tests: a fake on scaled time and a client paced under it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from certmail_async import PecMassivaClient, RateLimit, RetryPolicy
+from certmail_async.testing import RunningFake, run_fake
+
+# A "second" of provider time lasts 20 ms here; the client keeps a wide margin so loopback
+# jitter on a busy CI machine cannot push two sends into one server window.
+SCALED_SECOND = 0.02
+CLIENT_RATE = RateLimit(requests=1, per=SCALED_SECOND, margin=0.25)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[RunningFake]:
+    """A fake PEC Massiva with POST /send capped at 1 per scaled second."""
+    async with run_fake(
+        "pecmassiva", send_rate=RateLimit(requests=1, per=SCALED_SECOND, margin=0)
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(fake: RunningFake) -> AsyncIterator[PecMassivaClient]:
+    """A client pointed at the fake, paced under its cap, retrying without waiting."""
+    async with fake.client(rate_limit=CLIENT_RATE, retry_policy=RetryPolicy(base=0.0)) as c:
+        yield c

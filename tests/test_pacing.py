@@ -1,0 +1,139 @@
+"""Pacing gates, on a virtual clock: exact spacing, pauses, shared scopes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiolimiter import AsyncLimiter
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from certmail_async import RateLimit
+from certmail_async._pacing import gate_for
+from tests.conftest import run_virtual
+
+
+async def _admission_times(
+    scope: str, rate: RateLimit, arrivals: list[float]
+) -> list[float]:
+    loop = asyncio.get_running_loop()
+    gate = gate_for(scope, rate)
+    times: list[float] = []
+
+    async def one(delay: float) -> None:
+        await asyncio.sleep(delay)
+        await gate.acquire()
+        times.append(loop.time())
+
+    await asyncio.gather(*(one(d) for d in arrivals))
+    return sorted(times)
+
+
+class TestRateLimit:
+    def test_interval_includes_margin(self) -> None:
+        """A cap of N per T is paced at T/N*(1+margin): 10/min -> one every 6.3 s."""
+        assert RateLimit(requests=10, per=60).interval == pytest.approx(6.3)
+        assert RateLimit(requests=1, per=1.0).interval == pytest.approx(1.05)
+        assert RateLimit(requests=1, per=1.0, margin=0).interval == 1.0
+
+    @pytest.mark.parametrize(
+        "kwargs", [{"requests": 0, "per": 1}, {"requests": 1, "per": 0}, {"requests": 1, "per": 1, "margin": -1}]
+    )
+    def test_rejects_nonsense(self, kwargs: dict[str, float]) -> None:
+        """Zero requests, a non-positive window or a negative margin are refused."""
+        with pytest.raises(ValueError):
+            RateLimit(**kwargs)  # type: ignore[arg-type]
+
+
+class TestGate:
+    def test_never_admits_two_closer_than_interval(self) -> None:
+        """50 concurrent callers are admitted exactly one interval apart, never closer."""
+        rate = RateLimit(requests=1, per=1.0)
+        times = run_virtual(_admission_times("spacing", rate, [0.0] * 50))
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        assert len(times) == 50
+        assert min(gaps) >= rate.interval * (1 - 1e-8)
+        # and no slower than needed: the whole batch drains in 49 intervals
+        assert times[-1] - times[0] == pytest.approx(49 * rate.interval, abs=1e-6)
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        arrivals=st.lists(st.floats(min_value=0, max_value=30, allow_nan=False), min_size=2, max_size=40),
+        requests=st.integers(min_value=1, max_value=10),
+    )
+    def test_any_window_holds_at_most_cap(self, arrivals: list[float], requests: int) -> None:
+        """For any arrival pattern, any window of T seconds holds at most N admissions."""
+        rate = RateLimit(requests=requests, per=6.0)
+        times = run_virtual(_admission_times(f"window-{requests}", rate, arrivals))
+        for i, t in enumerate(times):
+            in_window = [u for u in times[i:] if u < t + rate.per]
+            assert len(in_window) <= requests
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        assert all(g >= rate.interval * (1 - 1e-8) for g in gaps)
+
+    def test_asynclimiter_n_per_t_bursts_past_the_cap(self) -> None:
+        """Why the gate is not AsyncLimiter(10, 60): that lets 19 through in the first minute."""
+
+        async def burst() -> int:
+            loop = asyncio.get_running_loop()
+            limiter = AsyncLimiter(10, 60)
+            start = loop.time()
+            times = []
+            for _ in range(25):
+                await limiter.acquire()
+                times.append(loop.time() - start)
+            return sum(1 for t in times if t < 60)
+
+        assert run_virtual(burst()) == 19
+
+    def test_pause_holds_every_caller(self) -> None:
+        """A 429 pause holds paced and unpaced callers alike until it ends."""
+
+        async def scenario() -> tuple[float, float]:
+            loop = asyncio.get_running_loop()
+            gate = gate_for("pause", RateLimit(requests=1, per=1.0))
+            await gate.acquire()
+            gate.pause(10.0)
+            paced = asyncio.create_task(gate.acquire())
+            unpaced = asyncio.create_task(gate.wait_unpaused())
+            await unpaced
+            t_unpaced = loop.time()
+            await paced
+            return t_unpaced, loop.time()
+
+        t_unpaced, t_paced = run_virtual(scenario())
+        assert t_unpaced == pytest.approx(10.0, abs=1e-6)
+        assert t_paced >= 10.0 * (1 - 1e-8)
+
+    def test_pause_defaults_to_one_window(self) -> None:
+        """A 429 without Retry-After pauses the scope for one full provider window."""
+
+        async def scenario() -> float:
+            gate = gate_for("window", RateLimit(requests=10, per=60.0))
+            gate.pause(None)
+            return gate.paused_for
+
+        assert run_virtual(scenario()) == pytest.approx(60.0)
+
+    def test_scope_is_shared_and_stricter_cap_wins(self) -> None:
+        """Two clients of one scope share one gate, paced at the stricter of their caps."""
+
+        async def scenario() -> tuple[bool, float]:
+            a = gate_for("shared", RateLimit(requests=1, per=1.0))
+            b = gate_for("shared", RateLimit(requests=1, per=2.0))
+            return a is b, a.rate.interval
+
+        same, interval = run_virtual(scenario())
+        assert same
+        assert interval == pytest.approx(2.1)
+
+    def test_gates_are_per_event_loop(self) -> None:
+        """A scope's gate on one loop is never reused on another (asyncio objects are loop-bound)."""
+
+        async def get() -> object:
+            return gate_for("loops", RateLimit(requests=1, per=1.0))
+
+        first = run_virtual(get())
+        second = run_virtual(get())
+        assert first is not second

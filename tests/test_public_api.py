@@ -1,0 +1,72 @@
+"""The public surface: sorted, complete, and layered as DESIGN.md draws it."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import certmail_async
+
+PACKAGE = pathlib.Path(certmail_async.__file__).parent
+
+
+class TestAll:
+    def test_all_is_sorted(self) -> None:
+        """certmail_async.__all__ is sorted, so a new public name is a visible decision."""
+        assert certmail_async.__all__ == sorted(certmail_async.__all__)
+
+    def test_all_names_exist(self) -> None:
+        """Every name in __all__ resolves."""
+        for name in certmail_async.__all__:
+            assert hasattr(certmail_async, name), name
+
+    def test_all_is_complete(self) -> None:
+        """Every public class of the private modules and provider packages is re-exported."""
+        exported = set(certmail_async.__all__)
+        modules = [
+            "_exceptions", "_models", "_pacing", "_retry",
+            "pecmassiva", "receipts",
+        ]
+        missing = []
+        for mod in modules:
+            module = __import__(f"certmail_async.{mod}", fromlist=["__all__"])
+            for name in getattr(module, "__all__", []):
+                obj = getattr(module, name)
+                if isinstance(obj, type) and not name.endswith("Resource") and name not in exported:
+                    missing.append(f"{mod}.{name}")
+        assert missing == []
+
+
+class TestLayers:
+    def _imports(self, path: pathlib.Path) -> set[str]:
+        tree = ast.parse(path.read_text())
+        names: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        return names
+
+    def test_providers_do_not_import_aiohttp_outside_session_typing(self) -> None:
+        """Provider packages never catch or raise aiohttp errors: only the transport does."""
+        for path in (PACKAGE / "pecmassiva").glob("*.py"):
+            source = path.read_text()
+            assert "aiohttp.Client" not in source.replace("aiohttp.ClientSession", ""), path
+
+    def test_wire_keys_live_in_wire_modules(self) -> None:
+        """Italian wire keys ('object', 'message_id', 'n_of_pages') appear only in _wire.py."""
+        for path in (PACKAGE / "pecmassiva").glob("*.py"):
+            if path.name == "_wire.py":
+                continue
+            source = path.read_text()
+            for key in ('"object"', '"message_id"', '"n_of_pages"', '"x-password"'):
+                assert key not in source, (path, key)
+
+    def test_only_transport_catches_aiohttp_errors(self) -> None:
+        """'except aiohttp.' appears in the transport alone."""
+        offenders = [
+            p for p in PACKAGE.rglob("*.py")
+            if "except aiohttp." in p.read_text() or "except (aiohttp." in p.read_text()
+        ]
+        assert offenders == [PACKAGE / "_transport.py"]

@@ -28,9 +28,7 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     return cattrs.Converter(forbid_extra_keys=strict)
 
 
-def register_renames(
-    converter: cattrs.Converter, cls: type[Any], **overrides: Any
-) -> None:
+def register_renames(converter: cattrs.Converter, cls: type[Any], **overrides: Any) -> None:
     """Register a structure hook for ``cls`` with ``field=override(...)`` renames."""
     fn: Callable[[Any, Any], Any] = make_dict_structure_fn(
         cls,

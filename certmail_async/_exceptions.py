@@ -165,9 +165,7 @@ class APIError(CertmailError):
         code: int | str | None = None,
         body: Any = None,
     ) -> None:
-        super().__init__(
-            message, provider=provider, operation=operation, status=status, code=code
-        )
+        super().__init__(message, provider=provider, operation=operation, status=status, code=code)
         self.body = body
 
 
@@ -232,7 +230,7 @@ class ConnectError(TransportError):
     """The connection could not be opened; the request was never sent."""
 
 
-class TimeoutError(TransportError):  # noqa: A001 - mirrors httpx; distinct from builtins
+class TimeoutError(TransportError):
     """No answer within the time limit."""
 
 
@@ -266,9 +264,7 @@ class DeliveryUnknownError(CertmailError):
         code: int | str | None = None,
         reference: str | None = None,
     ) -> None:
-        super().__init__(
-            message, provider=provider, operation=operation, status=status, code=code
-        )
+        super().__init__(message, provider=provider, operation=operation, status=status, code=code)
         self.cause = cause
         self.reference = reference
 

@@ -132,7 +132,8 @@ class Gate:
     async def wait_unpaused(self) -> None:
         """Wait while the scope is paused by a 429; takes no slot."""
         loop = asyncio.get_running_loop()
-        while (wait := self._paused_until - loop.time()) > 0:
+        # A pause ends at a time, not on an event, and may be extended while we sleep.
+        while (wait := self._paused_until - loop.time()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
 
     async def acquire(self) -> None:

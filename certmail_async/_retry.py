@@ -49,7 +49,7 @@ class RetryPolicy:
     def backoff(self, attempt: int) -> float:
         """Full-jitter wait before retry number ``attempt`` (0-based)."""
         ceiling = min(self.cap, self.base * (2**attempt))
-        return random.uniform(0, ceiling)
+        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
 
     def wait_for(self, attempt: int, retry_after: float | None) -> float:
         """The wait before the next attempt: Retry-After when given (bounded), else backoff."""

@@ -341,23 +341,31 @@ class Transport:
                 )
         except aiohttp.ConnectionTimeoutError as error:
             raise exc.ConnectError(
-                "timed out opening the connection; nothing was sent", provider=op.provider, operation=op.name
+                "timed out opening the connection; nothing was sent",
+                provider=op.provider,
+                operation=op.name,
             ) from error
         except aiohttp.ClientConnectorError as error:
             raise exc.ConnectError(
                 f"could not connect to {error.host}:{error.port}: {error.os_error.strerror}",
-                provider=op.provider, operation=op.name,
+                provider=op.provider,
+                operation=op.name,
             ) from error
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as error:
-            raise exc.TimeoutError("no answer within the time limit", provider=op.provider, operation=op.name) from error
+        except (TimeoutError, aiohttp.ServerTimeoutError) as error:
+            raise exc.TimeoutError(
+                "no answer within the time limit", provider=op.provider, operation=op.name
+            ) from error
         except aiohttp.ServerDisconnectedError as error:
             raise exc.TransportError(
-                "the server closed the connection without an answer", provider=op.provider, operation=op.name
+                "the server closed the connection without an answer",
+                provider=op.provider,
+                operation=op.name,
             ) from error
         except (aiohttp.ClientError, OSError) as error:
             raise exc.TransportError(
                 self.redactor.scrub(f"transport failure: {type(error).__name__}: {error}"),
-                provider=op.provider, operation=op.name,
+                provider=op.provider,
+                operation=op.name,
             ) from error
         logger.debug(
             "<- %s %s in %.1f ms", op.name, response.status, (time.perf_counter() - started) * 1e3

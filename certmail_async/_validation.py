@@ -85,14 +85,10 @@ def check_attachments(
     for i, att in enumerate(checked):
         where = f"{field}[{i}]"
         if not isinstance(att, Attachment):
-            raise ValidationError(
-                f"expected an Attachment, got {type(att).__name__}", field=where
-            )
+            raise ValidationError(f"expected an Attachment, got {type(att).__name__}", field=where)
         name = att.filename
         if not name.strip() or _BAD_FILENAME.search(name) or name in {".", ".."}:
-            raise ValidationError(
-                f"{name!r} is not a plain file name", field=f"{where}.filename"
-            )
+            raise ValidationError(f"{name!r} is not a plain file name", field=f"{where}.filename")
         if len(name) > 255:
             raise ValidationError("file name longer than 255 characters", field=f"{where}.filename")
         if not isinstance(att.content, bytes | bytearray | memoryview):

@@ -65,7 +65,11 @@ class TestMessages:
         """DeliveryUnknownError says the send may have happened and keeps its cause."""
         cause = cm.ServerError("MySQL Error 1205", status=500, provider="pecmassiva")
         err = cm.DeliveryUnknownError(
-            "MySQL Error 1205", cause=cause, provider="pecmassiva", operation="sends.create", status=500
+            "MySQL Error 1205",
+            cause=cause,
+            provider="pecmassiva",
+            operation="sends.create",
+            status=500,
         )
         assert "may or may not have happened" in str(err)
         assert err.cause is cause
@@ -73,5 +77,7 @@ class TestMessages:
 
     def test_validation_error_names_field(self) -> None:
         """A ValidationError names the offending field."""
-        err = cm.ValidationError("must not be empty", field="subject", provider="pecmassiva", operation="sends.create")
+        err = cm.ValidationError(
+            "must not be empty", field="subject", provider="pecmassiva", operation="sends.create"
+        )
         assert str(err) == "pecmassiva sends.create: subject: must not be empty"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 from aiolimiter import AsyncLimiter
@@ -14,9 +15,7 @@ from certmail_async._pacing import gate_for
 from tests.conftest import run_virtual
 
 
-async def _admission_times(
-    scope: str, rate: RateLimit, arrivals: list[float]
-) -> list[float]:
+async def _admission_times(scope: str, rate: RateLimit, arrivals: list[float]) -> list[float]:
     loop = asyncio.get_running_loop()
     gate = gate_for(scope, rate)
     times: list[float] = []
@@ -38,11 +37,16 @@ class TestRateLimit:
         assert RateLimit(requests=1, per=1.0, margin=0).interval == 1.0
 
     @pytest.mark.parametrize(
-        "kwargs", [{"requests": 0, "per": 1}, {"requests": 1, "per": 0}, {"requests": 1, "per": 1, "margin": -1}]
+        "kwargs",
+        [
+            {"requests": 0, "per": 1},
+            {"requests": 1, "per": 0},
+            {"requests": 1, "per": 1, "margin": -1},
+        ],
     )
     def test_rejects_nonsense(self, kwargs: dict[str, float]) -> None:
         """Zero requests, a non-positive window or a negative margin are refused."""
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="RateLimit"):
             RateLimit(**kwargs)  # type: ignore[arg-type]
 
 
@@ -51,7 +55,7 @@ class TestGate:
         """50 concurrent callers are admitted exactly one interval apart, never closer."""
         rate = RateLimit(requests=1, per=1.0)
         times = run_virtual(_admission_times("spacing", rate, [0.0] * 50))
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert len(times) == 50
         assert min(gaps) >= rate.interval * (1 - 1e-8)
         # and no slower than needed: the whole batch drains in 49 intervals
@@ -59,7 +63,9 @@ class TestGate:
 
     @settings(max_examples=60, deadline=None)
     @given(
-        arrivals=st.lists(st.floats(min_value=0, max_value=30, allow_nan=False), min_size=2, max_size=40),
+        arrivals=st.lists(
+            st.floats(min_value=0, max_value=30, allow_nan=False), min_size=2, max_size=40
+        ),
         requests=st.integers(min_value=1, max_value=10),
     )
     def test_any_window_holds_at_most_cap(self, arrivals: list[float], requests: int) -> None:
@@ -69,7 +75,7 @@ class TestGate:
         for i, t in enumerate(times):
             in_window = [u for u in times[i:] if u < t + rate.per]
             assert len(in_window) <= requests
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert all(g >= rate.interval * (1 - 1e-8) for g in gaps)
 
     def test_asynclimiter_n_per_t_bursts_past_the_cap(self) -> None:

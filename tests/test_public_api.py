@@ -24,8 +24,12 @@ class TestAll:
         """Every public class of the private modules and provider packages is re-exported."""
         exported = set(certmail_async.__all__)
         modules = [
-            "_exceptions", "_models", "_pacing", "_retry",
-            "pecmassiva", "receipts",
+            "_exceptions",
+            "_models",
+            "_pacing",
+            "_retry",
+            "pecmassiva",
+            "receipts",
         ]
         missing = []
         for mod in modules:
@@ -66,7 +70,8 @@ class TestLayers:
     def test_only_transport_catches_aiohttp_errors(self) -> None:
         """'except aiohttp.' appears in the transport alone."""
         offenders = [
-            p for p in PACKAGE.rglob("*.py")
+            p
+            for p in PACKAGE.rglob("*.py")
             if "except aiohttp." in p.read_text() or "except (aiohttp." in p.read_text()
         ]
         assert offenders == [PACKAGE / "_transport.py"]

@@ -13,7 +13,16 @@ from certmail_async._retry import parse_retry_after
 class TestParseRetryAfter:
     @pytest.mark.parametrize(
         ("header", "expected"),
-        [("3", 3.0), (" 0 ", 0.0), ("1.5", 1.5), ("-4", 0.0), ("", None), (None, None), ("soon", None), ("nan", None)],
+        [
+            ("3", 3.0),
+            (" 0 ", 0.0),
+            ("1.5", 1.5),
+            ("-4", 0.0),
+            ("", None),
+            (None, None),
+            ("soon", None),
+            ("nan", None),
+        ],
     )
     def test_delta_seconds(self, header: str | None, expected: float | None) -> None:
         """Delta-seconds parse to a non-negative float; garbage and NaN give None."""

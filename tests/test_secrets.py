@@ -40,12 +40,16 @@ class TestSecretStr:
 
 
 class TestNoLeak:
-    async def test_no_secret_in_logs_reprs_or_errors(self, caplog: pytest.LogCaptureFixture) -> None:
+    async def test_no_secret_in_logs_reprs_or_errors(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
         """Across success, 401, 500, timeout, reset and echoed secrets, no token or password leaks."""
         caplog.set_level(logging.DEBUG)
         errors: list[BaseException] = []
         async with run_fake(
-            "pecmassiva", token=TOKEN, password=PASSWORD,
+            "pecmassiva",
+            token=TOKEN,
+            password=PASSWORD,
             send_rate=RateLimit(requests=1, per=0.01, margin=0),
         ) as fake:
             async with fake.client(
@@ -56,16 +60,33 @@ class TestNoLeak:
                 await client.quota.retrieve()
                 faults = fake.state.faults
                 # the provider echoes the secrets back in an error body
-                faults.inject("POST", "/send", status=500,
-                              body={"success": False, "message": f"bad {PASSWORD} {TOKEN}",
-                                    "password": PASSWORD, "token": TOKEN})
+                faults.inject(
+                    "POST",
+                    "/send",
+                    status=500,
+                    body={
+                        "success": False,
+                        "message": f"bad {PASSWORD} {TOKEN}",
+                        "password": PASSWORD,
+                        "token": TOKEN,
+                    },
+                )
                 faults.inject("POST", "/send", drop=True)
                 faults.inject("POST", "/send", delay=0.2)
-                faults.inject("GET", "/quota/{mailbox}", status=400,
-                              body=f"plain text error with {TOKEN}", times=None)
+                faults.inject(
+                    "GET",
+                    "/quota/{mailbox}",
+                    status=400,
+                    body=f"plain text error with {TOKEN}",
+                    times=None,
+                )
                 for call in (
-                    lambda: client.sends.create(recipients=["a@pec.example.it"], subject="s", body="b"),
-                    lambda: client.sends.create(recipients=["a@pec.example.it"], subject="s", body="b"),
+                    lambda: client.sends.create(
+                        recipients=["a@pec.example.it"], subject="s", body="b"
+                    ),
+                    lambda: client.sends.create(
+                        recipients=["a@pec.example.it"], subject="s", body="b"
+                    ),
                     lambda: client.sends.create(
                         recipients=["a@pec.example.it"], subject="s", body="b", timeout=0.05
                     ),
@@ -75,8 +96,13 @@ class TestNoLeak:
                     with pytest.raises(CertmailError) as info:
                         await call()
                     errors.append(info.value)
-                reprs = [repr(client), repr(client.with_options(max_retries=1)), repr(vars(client)),
-                         repr(client._transport), repr(client._transport.redactor)]
+                reprs = [
+                    repr(client),
+                    repr(client.with_options(max_retries=1)),
+                    repr(vars(client)),
+                    repr(client._transport),
+                    repr(client._transport.redactor),
+                ]
             async with fake.client(password="wrong-" + PASSWORD) as bad:
                 with pytest.raises(CertmailError) as info:
                     await bad.quota.retrieve()

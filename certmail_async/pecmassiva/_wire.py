@@ -1,7 +1,7 @@
-"""PEC Massiva wire format: the only module that knows its JSON keys and date format.
+r"""PEC Massiva wire format: the only module that knows its JSON keys and date format.
 
 Quirks handled here (``pecmassiva.md`` §8): the date key is ``data`` in receipt items and
-``date`` in inbox items; senders may come as ``"\\"Per conto di: x\\" "``; inbox bodies
+``date`` in inbox items; senders may come as ``"\"Per conto di: x\" "``; inbox bodies
 are ``x-www-form-urlencoded``; ``POST /send`` answers 201 with ``message_id`` at the top
 level; attachments go as an array of ``{name, file}`` with plain base64.
 """

@@ -213,7 +213,9 @@ class RunningFake:
 
 
 @contextlib.asynccontextmanager
-async def serve(fake: FakeProvider, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[RunningFake]:
+async def serve(
+    fake: FakeProvider, *, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[RunningFake]:
     """Serve ``fake`` on loopback until the block exits."""
     runner = web.AppRunner(fake.build_app(), access_log=None, handle_signals=False)
     await runner.setup()

@@ -38,13 +38,17 @@ async def send(client: PecMassivaClient, *recipients: str, subject: str = "Diffi
 
 
 class TestSendsCreate:
-    async def test_send_is_recorded_and_returns_code(self, fake: RunningFake, client: PecMassivaClient) -> None:
+    async def test_send_is_recorded_and_returns_code(
+        self, fake: RunningFake, client: PecMassivaClient
+    ) -> None:
         """A send returns the provider's code and lands once in the fake's ledger."""
         result = await client.sends.create(
             recipients=[RCPT, "b@pec.example.it"],
             subject="Diffida",
             body="<b>x</b>",
-            attachments=[Attachment(filename="a.pdf", content=b"%PDF-1.4", mime_type="application/pdf")],
+            attachments=[
+                Attachment(filename="a.pdf", content=b"%PDF-1.4", mime_type="application/pdf")
+            ],
         )
         ledger = fake.state.ledger
         assert len(ledger) == 1
@@ -68,8 +72,12 @@ class TestSendsCreate:
     ) -> None:
         """A 500 on POST /send raises DeliveryUnknownError after exactly one request, never a retry."""
         fake.state.faults.inject(
-            "POST", "/send", status=500, body={"success": False, "message": "MySQL Error 1205"},
-            after_record=True, times=None,
+            "POST",
+            "/send",
+            status=500,
+            body={"success": False, "message": "MySQL Error 1205"},
+            after_record=True,
+            times=None,
         )
         with pytest.raises(DeliveryUnknownError) as info:
             await send(client)
@@ -79,20 +87,28 @@ class TestSendsCreate:
         assert len(fake.state.ledger) == 1
         assert fake.state.count("POST", "/send") == 1
 
-    async def test_500_with_send_code_keeps_it_as_reference(self, fake: RunningFake, client: PecMassivaClient) -> None:
+    async def test_500_with_send_code_keeps_it_as_reference(
+        self, fake: RunningFake, client: PecMassivaClient
+    ) -> None:
         """A failed send that still carries a message_id exposes it as err.reference."""
         fake.state.faults.inject(
-            "POST", "/send", status=500,
+            "POST",
+            "/send",
+            status=500,
             body={"success": False, "message": "SMTP error", "message_id": "2020082610003492"},
         )
         with pytest.raises(DeliveryUnknownError) as info:
             await send(client)
         assert info.value.reference == "2020082610003492"
 
-    async def test_success_false_with_code_is_delivery_unknown(self, fake: RunningFake, client: PecMassivaClient) -> None:
+    async def test_success_false_with_code_is_delivery_unknown(
+        self, fake: RunningFake, client: PecMassivaClient
+    ) -> None:
         """A 201 whose body says success:false but carries a code may have sent: DeliveryUnknownError."""
         fake.state.faults.inject(
-            "POST", "/send", status=201,
+            "POST",
+            "/send",
+            status=201,
             body={"success": False, "message": "SMTP connection failure", "message_id": "99"},
             after_record=True,
         )
@@ -100,7 +116,9 @@ class TestSendsCreate:
             await send(client)
         assert info.value.reference == "99"
 
-    async def test_dropped_connection_is_delivery_unknown(self, fake: RunningFake, client: PecMassivaClient) -> None:
+    async def test_dropped_connection_is_delivery_unknown(
+        self, fake: RunningFake, client: PecMassivaClient
+    ) -> None:
         """A reset after the provider recorded the send is DeliveryUnknownError, one request."""
         fake.state.faults.inject("POST", "/send", drop=True, after_record=True, times=None)
         with pytest.raises(DeliveryUnknownError):
@@ -123,7 +141,9 @@ class TestSendsCreate:
         assert len(fake.state.ledger) == 1  # it happened: only reconciliation can tell
         assert fake.state.count("POST", "/send") == 1
 
-    async def test_429_pauses_then_retries_once(self, fake: RunningFake, client: PecMassivaClient) -> None:
+    async def test_429_pauses_then_retries_once(
+        self, fake: RunningFake, client: PecMassivaClient
+    ) -> None:
         """A 429 on a send pauses the scope, then the send is retried and recorded once."""
         fake.state.faults.inject("POST", "/send", status=429, retry_after="0")
         code = await send(client)
@@ -136,8 +156,12 @@ class TestSendsCreate:
     async def test_connect_failure_is_retried_and_never_unknown(self) -> None:
         """No listener: the send was never written, so it is retried and ends as ConnectError."""
         async with PecMassivaClient(
-            token="t0ken-value", username="box@pecmassiva.com", password="pw-value",
-            base_url="http://127.0.0.1:9", retry_policy=RetryPolicy(base=0.0), max_retries=2,
+            token="t0ken-value",
+            username="box@pecmassiva.com",
+            password="pw-value",
+            base_url="http://127.0.0.1:9",
+            retry_policy=RetryPolicy(base=0.0),
+            max_retries=2,
         ) as c:
             with pytest.raises(ConnectError) as info:
                 await send(c)
@@ -154,9 +178,22 @@ class TestValidation:
             ({"recipients": [RCPT, RCPT.upper()]}, "recipients[1]"),
             ({"subject": "  "}, "subject"),
             ({"body": ""}, "body"),
-            ({"attachments": [Attachment(filename="../etc/passwd", content=b"x")]}, "attachments[0].filename"),
-            ({"attachments": [Attachment(filename="empty.txt", content=b"")]}, "attachments[0].content"),
-            ({"attachments": [Attachment(filename="big.bin", content=b"x" * (31 * 1024 * 1024))]}, "attachments"),
+            (
+                {"attachments": [Attachment(filename="../etc/passwd", content=b"x")]},
+                "attachments[0].filename",
+            ),
+            (
+                {"attachments": [Attachment(filename="empty.txt", content=b"")]},
+                "attachments[0].content",
+            ),
+            (
+                {
+                    "attachments": [
+                        Attachment(filename="big.bin", content=b"x" * (31 * 1024 * 1024))
+                    ]
+                },
+                "attachments",
+            ),
             ({"sender": "nope"}, "sender"),
         ],
     )
@@ -178,7 +215,8 @@ class TestValidation:
             with pytest.raises(ValidationError, match="at most 2"):
                 await c.sends.create(
                     recipients=["a@pec.example.it", "b@pec.example.it", "c@pec.example.it"],
-                    subject="s", body="b",
+                    subject="s",
+                    body="b",
                 )
         assert fake.state.requests == []
 
@@ -191,7 +229,9 @@ class TestValidation:
 
 
 class TestReceipts:
-    async def test_lifecycle_acceptance_then_delivery(self, fake: RunningFake, client: PecMassivaClient) -> None:
+    async def test_lifecycle_acceptance_then_delivery(
+        self, fake: RunningFake, client: PecMassivaClient
+    ) -> None:
         """Receipts come back classified: acceptance, then delivery or non-delivery per recipient."""
         fake.state.undeliverable.add("ghost@pec.example.it")
         code = await send(client, RCPT, "ghost@pec.example.it")
@@ -206,7 +246,9 @@ class TestReceipts:
         assert all(r.date.tzinfo is not None for r in summary.receipts)
         assert all(r.original_subject.endswith(code) for r in summary.receipts)
 
-    async def test_young_send_has_no_receipts_yet(self, fake: RunningFake, client: PecMassivaClient) -> None:
+    async def test_young_send_has_no_receipts_yet(
+        self, fake: RunningFake, client: PecMassivaClient
+    ) -> None:
         """Before any receipt exists, the provider's 404 'Result empty' is an empty summary."""
         fake.state.accept_delay = 60.0
         code = await send(client)
@@ -231,7 +273,9 @@ class TestReceipts:
 
 
 class TestInbox:
-    async def test_list_follows_every_page(self, fake: RunningFake, client: PecMassivaClient) -> None:
+    async def test_list_follows_every_page(
+        self, fake: RunningFake, client: PecMassivaClient
+    ) -> None:
         """inbox.list walks n_of_pages pages of 25 and yields every message once."""
         for i in range(60):
             fake.state.add_inbox_message(subject=f"message {i}")
@@ -254,7 +298,9 @@ class TestInbox:
         """An empty INBOX yields nothing."""
         assert [m async for m in client.inbox.list()] == []
 
-    async def test_retrieve_url_decodes_body(self, fake: RunningFake, client: PecMassivaClient) -> None:
+    async def test_retrieve_url_decodes_body(
+        self, fake: RunningFake, client: PecMassivaClient
+    ) -> None:
         """inbox.retrieve URL-decodes the x-www-form-urlencoded body."""
         item = fake.state.add_inbox_message(subject="Re: fattura", body="Perché 1+1 = 2 & più")
         message = await client.inbox.retrieve(item.id)
@@ -272,7 +318,9 @@ class TestInbox:
         await client.inbox.delete(item.id)
         assert fake.state.inbox == []
 
-    async def test_bad_ids_and_pages_fail_fast(self, fake: RunningFake, client: PecMassivaClient) -> None:
+    async def test_bad_ids_and_pages_fail_fast(
+        self, fake: RunningFake, client: PecMassivaClient
+    ) -> None:
         """A negative id or page 0 is a ValidationError with no request."""
         with pytest.raises(ValidationError):
             await client.inbox.retrieve(-1)
@@ -301,7 +349,9 @@ class TestRetries:
         await client.quota.retrieve()
         assert fake.state.count("GET", "/quota/{mailbox}") == 3
 
-    async def test_reads_give_up_after_max_retries(self, fake: RunningFake, client: PecMassivaClient) -> None:
+    async def test_reads_give_up_after_max_retries(
+        self, fake: RunningFake, client: PecMassivaClient
+    ) -> None:
         """Per-call max_retries bounds the attempts; the last error surfaces."""
         fake.state.faults.inject("GET", "/quota/{mailbox}", status=503, times=None)
         with pytest.raises(ServerError):
@@ -315,7 +365,9 @@ class TestRetries:
             await client.quota.retrieve()
         assert fake.state.count("GET", "/quota/{mailbox}") == 1
 
-    async def test_reads_retry_after_reset(self, fake: RunningFake, client: PecMassivaClient) -> None:
+    async def test_reads_retry_after_reset(
+        self, fake: RunningFake, client: PecMassivaClient
+    ) -> None:
         """A reset on a read is retried (reads are safe to repeat)."""
         fake.state.faults.inject("GET", "/inbox", drop=True, times=1)
         assert [m async for m in client.inbox.list()] == []
@@ -323,7 +375,9 @@ class TestRetries:
 
 
 class TestPacing:
-    async def test_sends_stay_under_the_cap(self, fake: RunningFake, client: PecMassivaClient) -> None:
+    async def test_sends_stay_under_the_cap(
+        self, fake: RunningFake, client: PecMassivaClient
+    ) -> None:
         """Twelve concurrent sends through the gate: the fake never refuses one."""
         await asyncio.gather(*(send(client, f"r{i}@pec.example.it") for i in range(12)))
         cap = fake.state.send_cap
@@ -336,15 +390,22 @@ class TestPacing:
         """Clients created separately for one token share one gate: still no refusal."""
         from tests.pecmassiva.conftest import CLIENT_RATE
 
-        async with fake.client(rate_limit=CLIENT_RATE) as a, fake.client(rate_limit=CLIENT_RATE) as b:
+        async with (
+            fake.client(rate_limit=CLIENT_RATE) as a,
+            fake.client(rate_limit=CLIENT_RATE) as b,
+        ):
             assert a._transport.gate() is b._transport.gate()
-            await asyncio.gather(*(send(c, f"r{i}@pec.example.it") for i, c in enumerate([a, b] * 5)))
+            await asyncio.gather(
+                *(send(c, f"r{i}@pec.example.it") for i, c in enumerate([a, b] * 5))
+            )
         assert fake.state.send_cap is not None
         assert fake.state.send_cap.rejected == 0
 
     async def test_without_pacing_the_fake_refuses(self, fake: RunningFake) -> None:
         """With pacing off, a burst hits the fake's cap: 429s, retried after the pause."""
-        async with fake.client(rate_limit=None, retry_policy=RetryPolicy(base=0.0, cap=0.0), max_retries=0) as c:
+        async with fake.client(
+            rate_limit=None, retry_policy=RetryPolicy(base=0.0, cap=0.0), max_retries=0
+        ) as c:
             results = await asyncio.gather(
                 *(send(c, f"r{i}@pec.example.it") for i in range(5)), return_exceptions=True
             )
@@ -366,7 +427,9 @@ class TestLifecycle:
                 await c.quota.retrieve()
             assert not session.closed
 
-    async def test_with_options_shares_session_and_copy_never_closes_it(self, fake: RunningFake) -> None:
+    async def test_with_options_shares_session_and_copy_never_closes_it(
+        self, fake: RunningFake
+    ) -> None:
         """with_options returns a copy with other defaults; closing the copy leaves the original usable."""
         async with fake.client() as c:
             copy = c.with_options(max_retries=0, timeout=3)

@@ -18,29 +18,52 @@ ROME_SUMMER = timezone(timedelta(hours=2))
 
 
 def resp(body: Any, status: int = 200) -> Response:
-    return Response(status=status, headers={"content-type": "application/json"}, content=json.dumps(body).encode())
+    return Response(
+        status=status,
+        headers={"content-type": "application/json"},
+        content=json.dumps(body).encode(),
+    )
 
 
 SEND_201 = {"success": True, "sent": 1, "message": "", "message_id": "2020082610003492"}
 RECEIPTS_200 = {
     "data": [
-        {"data": "Wed, 26 Aug 2020 10:00:35 +0200",
-         "object": "ACCETTAZIONE: Invio di prova pec massiva 2020082610003492", "message": ""},
-        {"data": "Wed, 26 Aug 2020 10:00:35 +0200",
-         "object": "POSTA CERTIFICATA: Invio di prova pec massiva 2020082610003492",
-         "message": "Salve, questa email \ufffd una prova di invio, che prevede un corpo in html"},
-        {"data": "Wed, 26 Aug 2020 10:00:36 +0200",
-         "object": "CONSEGNA: Invio di prova pec massiva 2020082610003492",
-         "message": "Salve, questa email \ufffd una prova di invio, che prevede un corpo in html"},
+        {
+            "data": "Wed, 26 Aug 2020 10:00:35 +0200",
+            "object": "ACCETTAZIONE: Invio di prova pec massiva 2020082610003492",
+            "message": "",
+        },
+        {
+            "data": "Wed, 26 Aug 2020 10:00:35 +0200",
+            "object": "POSTA CERTIFICATA: Invio di prova pec massiva 2020082610003492",
+            "message": "Salve, questa email \ufffd una prova di invio, che prevede un corpo in html",
+        },
+        {
+            "data": "Wed, 26 Aug 2020 10:00:36 +0200",
+            "object": "CONSEGNA: Invio di prova pec massiva 2020082610003492",
+            "message": "Salve, questa email \ufffd una prova di invio, che prevede un corpo in html",
+        },
     ],
     "success": True,
     "message": "",
 }
 INBOX_200 = {
     "data": [
-        {"date": "Wed, 26 Aug 2020 10:00:35 +0200", "object": "ACCETTAZIONE: Invio di prova pec massiva 2020082610003492", "id": 1},
-        {"date": "Wed, 26 Aug 2020 10:00:35 +0200", "object": "POSTA CERTIFICATA: Invio di prova pec massiva 2020082610003492", "id": 2},
-        {"date": "Wed, 26 Aug 2020 10:00:36 +0200", "object": "CONSEGNA: Invio di prova pec massiva 2020082610003492", "id": 3},
+        {
+            "date": "Wed, 26 Aug 2020 10:00:35 +0200",
+            "object": "ACCETTAZIONE: Invio di prova pec massiva 2020082610003492",
+            "id": 1,
+        },
+        {
+            "date": "Wed, 26 Aug 2020 10:00:35 +0200",
+            "object": "POSTA CERTIFICATA: Invio di prova pec massiva 2020082610003492",
+            "id": 2,
+        },
+        {
+            "date": "Wed, 26 Aug 2020 10:00:36 +0200",
+            "object": "CONSEGNA: Invio di prova pec massiva 2020082610003492",
+            "id": 3,
+        },
     ],
     "success": True,
     "message": "",
@@ -49,9 +72,11 @@ INBOX_200 = {
     "n_of_pages": 39,
 }
 INBOX_ONE_200 = {
-    "data": {"date": "Mon, 21 Sep 2020 15:26:37 +0200",
-             "object": "ACCETTAZIONE: Invio di prova pec massiva 202009211526363",
-             "body": "This is an example body."},
+    "data": {
+        "date": "Mon, 21 Sep 2020 15:26:37 +0200",
+        "object": "ACCETTAZIONE: Invio di prova pec massiva 202009211526363",
+        "body": "This is an example body.",
+    },
     "success": True,
     "message": "",
 }
@@ -68,7 +93,9 @@ class TestStrictSamples:
         """GET /send/{code} items: 'data' is the date, 'object' the subject, kinds by prefix."""
         receipts = STRICT.receipts(resp(RECEIPTS_200), OPS.RECEIPTS)
         assert [r.kind for r in receipts] == [
-            ReceiptKind.ACCEPTANCE, ReceiptKind.TRANSPORT_ENVELOPE, ReceiptKind.DELIVERY,
+            ReceiptKind.ACCEPTANCE,
+            ReceiptKind.TRANSPORT_ENVELOPE,
+            ReceiptKind.DELIVERY,
         ]
         assert receipts[2].date == datetime(2020, 8, 26, 10, 0, 36, tzinfo=ROME_SUMMER)
         assert receipts[0].body == ""
@@ -113,7 +140,11 @@ class TestDrift:
     @pytest.mark.parametrize(
         "body",
         [
-            {"data": [{"data": "not a date", "object": "x", "message": ""}], "success": True, "message": ""},
+            {
+                "data": [{"data": "not a date", "object": "x", "message": ""}],
+                "success": True,
+                "message": "",
+            },
             {"data": "nope", "success": True, "message": ""},
             {"success": True, "message": ""},
             ["not", "an", "object"],
@@ -136,9 +167,22 @@ class TestDrift:
         from certmail_async import Attachment
 
         body = STRICT.send_body(
-            sender="box@pecmassiva.com", recipients=["a@pec.example.it"], subject="s", body="b",
-            attachments=[Attachment(filename="a.txt", content=b"hi")], username="u", password="p",
+            sender="box@pecmassiva.com",
+            recipients=["a@pec.example.it"],
+            subject="s",
+            body="b",
+            attachments=[Attachment(filename="a.txt", content=b"hi")],
+            username="u",
+            password="p",
         )
         assert body["recipient"] == ["a@pec.example.it"]
         assert body["attachments"] == [{"name": "a.txt", "file": "aGk="}]
-        assert set(body) == {"sender", "recipient", "subject", "body", "attachments", "username", "password"}
+        assert set(body) == {
+            "sender",
+            "recipient",
+            "subject",
+            "body",
+            "attachments",
+            "username",
+            "password",
+        }

@@ -27,7 +27,10 @@ class TestClassify:
             ("CONSEGNA: Fattura 1", ReceiptKind.DELIVERY),
             ("AVVISO DI MANCATA CONSEGNA: Fattura 1", ReceiptKind.NON_DELIVERY),
             ("AVVISO DI MANCATA CONSEGNA PER VIRUS: Fattura 1", ReceiptKind.NON_DELIVERY),
-            ("AVVISO DI MANCATA CONSEGNA PER SUP. TEMPO MASSIMO: Fattura 1", ReceiptKind.DELIVERY_WARNING),
+            (
+                "AVVISO DI MANCATA CONSEGNA PER SUP. TEMPO MASSIMO: Fattura 1",
+                ReceiptKind.DELIVERY_WARNING,
+            ),
             ("PRESA IN CARICO: Fattura 1", ReceiptKind.TAKEN_IN_CHARGE),
             ("PROBLEMA DI SICUREZZA: Fattura 1", ReceiptKind.VIRUS_DETECTION),
             ("ANOMALIA MESSAGGIO: Fattura 1", ReceiptKind.ANOMALY_ENVELOPE),
@@ -49,30 +52,48 @@ class TestClassify:
 class TestSummary:
     def test_outcomes_by_recipient(self) -> None:
         """Delivery and non-delivery receipts set final outcomes for the recipient they name."""
-        summary = ReceiptSummary(code="1", receipts=(
-            receipt("ACCETTAZIONE: x"),
-            receipt("CONSEGNA: x", 'ed indirizzato a "a@pec.it" e\' stato consegnato'),
-            receipt("AVVISO DI MANCATA CONSEGNA: x", 'ed indirizzato a "B@pec.it" si e\' verificato'),
-        ))
-        assert summary.accepted and not summary.rejected
+        summary = ReceiptSummary(
+            code="1",
+            receipts=(
+                receipt("ACCETTAZIONE: x"),
+                receipt("CONSEGNA: x", 'ed indirizzato a "a@pec.it" e\' stato consegnato'),
+                receipt(
+                    "AVVISO DI MANCATA CONSEGNA: x", 'ed indirizzato a "B@pec.it" si e\' verificato'
+                ),
+            ),
+        )
+        assert summary.accepted
+        assert not summary.rejected
         assert summary.outcome_for("a@pec.it") is Outcome.DELIVERED
         assert summary.outcome_for("b@pec.it") is Outcome.FAILED
         assert summary.outcome_for("c@pec.it") is Outcome.PENDING
 
     def test_final_outcome_is_never_downgraded(self) -> None:
         """A warning that arrives after a delivery does not erase the delivery."""
-        summary = ReceiptSummary(code="1", receipts=(
-            receipt("CONSEGNA: x", 'indirizzato a "a@pec.it" '),
-            receipt("AVVISO DI MANCATA CONSEGNA PER SUP. TEMPO MASSIMO: x", 'indirizzato a "a@pec.it" '),
-        ))
+        summary = ReceiptSummary(
+            code="1",
+            receipts=(
+                receipt("CONSEGNA: x", 'indirizzato a "a@pec.it" '),
+                receipt(
+                    "AVVISO DI MANCATA CONSEGNA PER SUP. TEMPO MASSIMO: x",
+                    'indirizzato a "a@pec.it" ',
+                ),
+            ),
+        )
         assert summary.outcome_for("a@pec.it") is Outcome.DELIVERED
 
     def test_warning_then_pending(self) -> None:
         """A time-limit notice alone is a warning, not a final failure."""
-        summary = ReceiptSummary(code="1", receipts=(
-            receipt("ACCETTAZIONE: x"),
-            receipt("AVVISO DI MANCATA CONSEGNA PER SUP. TEMPO MASSIMO: x", 'indirizzato a "a@pec.it" '),
-        ))
+        summary = ReceiptSummary(
+            code="1",
+            receipts=(
+                receipt("ACCETTAZIONE: x"),
+                receipt(
+                    "AVVISO DI MANCATA CONSEGNA PER SUP. TEMPO MASSIMO: x",
+                    'indirizzato a "a@pec.it" ',
+                ),
+            ),
+        )
         assert summary.outcome_for("a@pec.it") is Outcome.WARNING
 
     def test_non_acceptance_fails_everyone(self) -> None:
@@ -83,6 +104,8 @@ class TestSummary:
 
     def test_unknown_receipts_never_block(self) -> None:
         """Unknown messages are kept and ignored for outcomes."""
-        summary = ReceiptSummary(code="1", receipts=(receipt("Something odd"), receipt("ACCETTAZIONE: x")))
+        summary = ReceiptSummary(
+            code="1", receipts=(receipt("Something odd"), receipt("ACCETTAZIONE: x"))
+        )
         assert len(summary.by_kind(ReceiptKind.UNKNOWN)) == 1
         assert summary.accepted

@@ -44,7 +44,10 @@ class TestStrictSend:
         """Unknown keys, empty or bad fields are refused with the documented 400."""
         async with run_fake("pecmassiva", send_rate=None) as fake:
             status, body = await post_send(fake.url, {**GOOD, **change})
-            assert (status, body) == (400, {"success": False, "message": "Post parameter is not valid"})
+            assert (status, body) == (
+                400,
+                {"success": False, "message": "Post parameter is not valid"},
+            )
             assert fake.state.ledger == []
 
     async def test_missing_key_is_400(self) -> None:
@@ -58,9 +61,11 @@ class TestStrictSend:
         """The OAS forms (data URI, single attachment object) are accepted too."""
         async with run_fake("pecmassiva", send_rate=None) as fake:
             status, body = await post_send(
-                fake.url, {**GOOD, "attachments": {"name": "a.png", "file": "data:image/png;base64,aGk="}}
+                fake.url,
+                {**GOOD, "attachments": {"name": "a.png", "file": "data:image/png;base64,aGk="}},
             )
             assert status == 201
+            assert body["message_id"] == fake.state.ledger[0].code
             assert fake.state.ledger[0].attachments == (("a.png", 2),)
 
     async def test_bad_token_is_401(self) -> None:
@@ -71,7 +76,9 @@ class TestStrictSend:
 
     async def test_cap_answers_429(self) -> None:
         """A second send inside the window is refused with 429 and not recorded."""
-        async with run_fake("pecmassiva", send_rate=RateLimit(requests=1, per=60, margin=0)) as fake:
+        async with run_fake(
+            "pecmassiva", send_rate=RateLimit(requests=1, per=60, margin=0)
+        ) as fake:
             assert (await post_send(fake.url, GOOD))[0] == 201
             assert (await post_send(fake.url, GOOD))[0] == 429
             assert len(fake.state.ledger) == 1
@@ -83,23 +90,44 @@ class TestRateCapModes:
     def test_sliding(self) -> None:
         """Sliding: any window of per seconds holds at most N."""
         cap = RateCap(requests=2, per=1.0)
-        assert [cap.admit("k", t) for t in (0.0, 0.5, 0.9, 1.0, 1.4, 1.5)] == [True, True, False, True, False, True]
+        assert [cap.admit("k", t) for t in (0.0, 0.5, 0.9, 1.0, 1.4, 1.5)] == [
+            True,
+            True,
+            False,
+            True,
+            False,
+            True,
+        ]
 
     def test_fixed(self) -> None:
         """Fixed: windows aligned on multiples of per; a burst at the edge passes twice."""
         cap = RateCap(requests=2, per=1.0, mode="fixed")
-        assert [cap.admit("k", t) for t in (0.8, 0.9, 0.95, 1.0, 1.1, 1.2)] == [True, True, False, True, True, False]
+        assert [cap.admit("k", t) for t in (0.8, 0.9, 0.95, 1.0, 1.1, 1.2)] == [
+            True,
+            True,
+            False,
+            True,
+            True,
+            False,
+        ]
         assert cap.max_in_window() == 4  # what a sliding observer sees
 
     def test_token_bucket(self) -> None:
         """Token bucket: a full bucket of N, refilled at N/per."""
         cap = RateCap(requests=2, per=1.0, mode="token_bucket")
-        assert [cap.admit("k", t) for t in (0.0, 0.0, 0.0, 0.5, 0.6)] == [True, True, False, True, False]
+        assert [cap.admit("k", t) for t in (0.0, 0.0, 0.0, 0.5, 0.6)] == [
+            True,
+            True,
+            False,
+            True,
+            False,
+        ]
 
     def test_keys_are_separate(self) -> None:
         """Each key (token or IP) has its own window."""
         cap = RateCap(requests=1, per=1.0)
-        assert cap.admit("a", 0.0) and cap.admit("b", 0.0)
+        assert cap.admit("a", 0.0)
+        assert cap.admit("b", 0.0)
 
 
 class TestFaults:

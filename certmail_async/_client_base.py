@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Self
 
@@ -16,15 +14,26 @@ from ._types import NOT_GIVEN, NotGiven, TimeoutTypes
 __all__ = ["BaseClient", "Resource", "validating"]
 
 
-@contextlib.contextmanager
-def validating(op: Operation) -> Iterator[None]:
+class validating:  # lower case: used like a function, ``with validating(op):``
     """Stamp provider and operation on ValidationErrors raised inside the block."""
-    try:
-        yield
-    except ValidationError as error:
-        error.provider = error.provider or op.provider
-        error.operation = error.operation or op.name
-        raise
+
+    __slots__ = ("_op",)
+
+    def __init__(self, op: Operation) -> None:
+        self._op = op
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, ValidationError):
+            exc.provider = exc.provider or self._op.provider
+            exc.operation = exc.operation or self._op.name
 
 
 class BaseClient:

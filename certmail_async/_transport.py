@@ -11,6 +11,7 @@ an error body.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json as jsonlib
 import logging
@@ -18,6 +19,7 @@ import platform
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import attrs
@@ -65,7 +67,7 @@ class Operation:
 
 @attrs.frozen(kw_only=True)
 class Response:
-    """A raw HTTP answer: status, lower-cased headers and body bytes."""
+    """A raw HTTP answer: status, headers (case-insensitive lookup) and body bytes."""
 
     status: int
     headers: Mapping[str, str] = attrs.field(repr=False)
@@ -248,7 +250,7 @@ class Transport:
         """
         url = self.base_url + _fill_path(op.path, path_params)
         retries = given(max_retries, self.max_retries)
-        limits = Timeout.coerce(given(timeout, self.timeout))
+        limits = self.timeout if isinstance(timeout, NotGiven) else Timeout.coerce(timeout)
         gate = self.gate()
         attempt = 0
         while True:
@@ -323,6 +325,7 @@ class Transport:
                 redact_body(json) if isinstance(json, Mapping) else type(json).__name__,
             )
         started = time.perf_counter()
+        client_timeout = _client_timeout(timeout)
         try:
             async with session.request(
                 op.method,
@@ -330,15 +333,12 @@ class Transport:
                 params=params,
                 json=json,
                 headers=all_headers,
-                timeout=aiohttp.ClientTimeout(total=timeout.total, connect=timeout.connect),
+                timeout=client_timeout,
                 allow_redirects=False,  # never hand credentials to another host
             ) as resp:
                 content = await resp.read()
-                response = Response(
-                    status=resp.status,
-                    headers={k.lower(): v for k, v in resp.headers.items()},
-                    content=content,
-                )
+                # aiohttp's headers are a case-insensitive multidict: no copy needed.
+                response = Response(status=resp.status, headers=resp.headers, content=content)
         except aiohttp.ConnectionTimeoutError as error:
             raise exc.ConnectError(
                 "timed out opening the connection; nothing was sent",
@@ -407,12 +407,23 @@ class Transport:
         return f"<Transport {self.profile.name} {self.base_url}>"
 
 
+_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
+
+
 def _fill_path(template: str, values: Mapping[str, str | int] | None) -> str:
     if not values:
         return template
-    from urllib.parse import quote
+    filled = {}
+    for key, value in values.items():
+        text = str(value)
+        # Path ids are usually plain; quote only when needed ("/" never passes through).
+        filled[key] = text if text and _PLAIN.issuperset(text) else quote(text, safe="")
+    return template.format(**filled)
 
-    return template.format(**{k: quote(str(v), safe="") for k, v in values.items()})
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=timeout.total, connect=timeout.connect)
 
 
 def _scrub_body(body: Any, redactor: Redactor) -> Any:

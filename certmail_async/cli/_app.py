@@ -42,17 +42,18 @@ def fake_serve(
     send_per_second: Annotated[
         float, typer.Option(help="Seconds per send window of the cap (1.0 = the real cap).")
     ] = 1.0,
+    cap: Annotated[bool, typer.Option(help="Enforce the provider's rate cap.")] = True,
 ) -> None:
-    """Run a fake provider on loopback until interrupted."""
+    """Run a fake provider on loopback until interrupted (first line: its URL)."""
     from .._pacing import RateLimit
     from ..testing import run_fake
 
     console = Console()
 
     async def serve() -> None:
-        rate = RateLimit(requests=1, per=send_per_second, margin=0)
+        rate = RateLimit(requests=1, per=send_per_second, margin=0) if cap else None
         async with run_fake(provider, port=port, send_rate=rate) as fake:  # type: ignore[arg-type]
-            console.print(f"fake {provider} listening on [bold]{fake.url}[/]")
+            print(f"fake {provider} listening on {fake.url}", flush=True)
             for key, value in fake.state.client_kwargs().items():
                 console.print(f"  {key} = {value}")
             await asyncio.Event().wait()

@@ -93,10 +93,10 @@ async def run_demo(
                 for i in range(count):
                     recipients = _recipients(i)
                     try:
-                        result = await client.sends.create(
+                        sent = await client.sends.create(
                             recipients=recipients,
                             subject=f"Comunicazione n. {i + 1}",
-                            body=f"<p>Gentile destinatario, questa e' la comunicazione {i + 1}.</p>",
+                            body=f"<p>Gentile destinatario, ecco la comunicazione {i + 1}.</p>",
                         )
                     except DeliveryUnknownError:
                         statuses["unknown"] += 1
@@ -104,7 +104,7 @@ async def run_demo(
                         statuses["failed"] += 1
                     else:
                         statuses["sent"] += 1
-                        codes[result.code] = recipients
+                        codes[sent.code] = recipients
                     progress.update(
                         task,
                         advance=1,
@@ -122,7 +122,7 @@ async def run_demo(
                             progress.update(poll, advance=1)
                     if pending:
                         await asyncio.sleep(time_scale)
-        result = DemoResult(
+        outcome = DemoResult(
             sends=count,
             recipients=sum(len(_recipients(i)) for i in range(count)),
             statuses=dict(statuses),
@@ -131,8 +131,8 @@ async def run_demo(
             rejected_by_cap=fake.state.send_cap.rejected if fake.state.send_cap else 0,
             elapsed=time.perf_counter() - started,
         )
-    _print_table(console, result)
-    return result
+    _print_table(console, outcome)
+    return outcome
 
 
 def _recipients(i: int) -> tuple[str, ...]:

@@ -80,6 +80,11 @@ class InboxItem:
     recipient: str
     visible_at: float
 
+    @property
+    def size(self) -> int:
+        """Approximate stored size in bytes (for the quota)."""
+        return len(self.body) + len(self.subject) + 512
+
 
 class FakePecMassiva(FakeProvider):
     """The fake. Configure it, then serve it with :func:`certmail_async.testing.run_fake`.
@@ -116,6 +121,7 @@ class FakePecMassiva(FakeProvider):
         self.quota_limit = quota_limit
         self.ledger: list[SentRecord] = []
         self.inbox: list[InboxItem] = []
+        self._stored = 0  # bytes held in the inbox, kept up to date for the quota
         self._ids = itertools.count(1)
         self._codes = itertools.count(1)
         self.send_cap = (
@@ -164,8 +170,17 @@ class FakePecMassiva(FakeProvider):
             recipient=self.username,
             visible_at=self.clock(),
         )
-        self.inbox.append(item)
+        self._store(item)
         return item
+
+    def _store(self, item: InboxItem) -> None:
+        self.inbox.append(item)
+        self._stored += item.size
+
+    def _discard(self, ids: set[int]) -> None:
+        kept = [m for m in self.inbox if m.id not in ids]
+        self._stored = sum(m.size for m in kept)
+        self.inbox = kept
 
     # -- routes --------------------------------------------------------------------------
 
@@ -281,7 +296,7 @@ class FakePecMassiva(FakeProvider):
         base = _rome_now()
 
         def add(kind: str, text: str, delay: float, who: str) -> None:
-            self.inbox.append(
+            self._store(
                 InboxItem(
                     id=next(self._ids),
                     code=code,
@@ -344,7 +359,7 @@ class FakePecMassiva(FakeProvider):
         visible = {m.id for m in self._visible() if m.code == code}
         if not visible:
             return self.error(404, "Email not found")
-        self.inbox = [m for m in self.inbox if m.id not in visible]
+        self._discard(visible)
         return web.json_response({"success": True, "message": "Operation succefull"})
 
     async def inbox_list(self, request: web.Request) -> web.Response:
@@ -410,7 +425,7 @@ class FakePecMassiva(FakeProvider):
         item = self._find(request)
         if item is None:
             return self.error(404, "Message not found")
-        self.inbox.remove(item)
+        self._discard({item.id})
         return web.json_response({"success": True, "message": "Message deleted"})
 
     async def quota(self, request: web.Request) -> web.Response:
@@ -419,7 +434,7 @@ class FakePecMassiva(FakeProvider):
             return self.error(401, AUTH_ERROR)
         if request.match_info["mailbox"].upper() != "INBOX":
             return self.error(400, "An error occured: the requested mailbox might be unavailable")
-        usage = sum(len(m.body.encode()) + len(m.subject) + 512 for m in self.inbox) // 1024
+        usage = self._stored // 1024
         return web.json_response(
             {"data": {"usage": usage, "limit": self.quota_limit}, "success": True, "message": ""}
         )

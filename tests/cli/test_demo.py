@@ -28,7 +28,16 @@ class TestDemo:
     def test_cli_runs_end_to_end(self) -> None:
         """`python -m certmail_async demo` exits 0 and prints the progress and outcome table."""
         proc = subprocess.run(
-            [sys.executable, "-m", "certmail_async", "demo", "--count", "4", "--time-scale", "0.02"],
+            [
+                sys.executable,
+                "-m",
+                "certmail_async",
+                "demo",
+                "--count",
+                "4",
+                "--time-scale",
+                "0.02",
+            ],
             capture_output=True,
             text=True,
             timeout=60,

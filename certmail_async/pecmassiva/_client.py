@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -12,7 +12,7 @@ from .._exceptions import APIError, DeliveryUnknownError, NotFoundError, Validat
 from .._models import Attachment
 from .._pacing import RateLimit
 from .._retry import RetryPolicy
-from .._transport import ProviderProfile, Transport, scope_digest
+from .._transport import Operation, ProviderProfile, Response, Transport, scope_digest
 from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
 from .._validation import check_attachments, check_email, check_recipients, check_text
 from ..receipts import ReceiptSummary
@@ -33,10 +33,32 @@ class _Profile(ProviderProfile):
     name = PROVIDER
 
 
-class SendsResource(Resource):
-    """``POST /send``, ``GET /send/{code}``, ``DELETE /send/{code}``."""
+class _MailboxResource(Resource):
+    """Resources whose calls carry the mailbox credentials in x-username/x-password."""
 
     _client: PecMassivaClient
+
+    async def _mailbox_call(
+        self,
+        op: Operation,
+        *,
+        timeout: TimeoutTypes | NotGiven,
+        max_retries: int | NotGiven,
+        path_params: Mapping[str, str | int] | None = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> Response:
+        return await self._call(
+            op,
+            path_params=path_params,
+            params=params,
+            headers=self._client._credentials(),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+
+class SendsResource(_MailboxResource):
+    """``POST /send``, ``GET /send/{code}``, ``DELETE /send/{code}``."""
 
     async def create(
         self,
@@ -131,10 +153,9 @@ class SendsResource(Resource):
         with validating(op):
             check_text(code, field="code")
         try:
-            response = await self._call(
+            response = await self._mailbox_call(
                 op,
                 path_params={"code": code},
-                headers=self._client._credentials(),
                 timeout=timeout,
                 max_retries=max_retries,
             )
@@ -156,20 +177,17 @@ class SendsResource(Resource):
         op = OPS.DELETE_SEND
         with validating(op):
             check_text(code, field="code")
-        response = await self._call(
+        response = await self._mailbox_call(
             op,
             path_params={"code": code},
-            headers=self._client._credentials(),
             timeout=timeout,
             max_retries=max_retries,
         )
         _wire.acknowledged(response, op)
 
 
-class InboxResource(Resource):
+class InboxResource(_MailboxResource):
     """``GET /inbox``, ``GET /inbox/{id}``, ``DELETE /inbox/{id}``."""
-
-    _client: PecMassivaClient
 
     async def page(
         self,
@@ -185,10 +203,9 @@ class InboxResource(Resource):
             raise ValidationError(
                 "pages start at 1", field="page", provider=PROVIDER, operation=op.name
             )
-        response = await self._call(
+        response = await self._mailbox_call(
             op,
             params=_wire.inbox_params(q, page),
-            headers=self._client._credentials(),
             timeout=timeout,
             max_retries=max_retries,
         )
@@ -225,10 +242,9 @@ class InboxResource(Resource):
     ) -> InboxMessageDetail:
         """One message with its body (URL-decoded)."""
         op = OPS.INBOX_GET
-        response = await self._call(
+        response = await self._mailbox_call(
             op,
             path_params={"id": _message_id(id, op.name)},
-            headers=self._client._credentials(),
             timeout=timeout,
             max_retries=max_retries,
         )
@@ -243,20 +259,17 @@ class InboxResource(Resource):
     ) -> None:
         """Delete one INBOX message. Ids may shift after deletes: re-list before deleting."""
         op = OPS.INBOX_DELETE
-        response = await self._call(
+        response = await self._mailbox_call(
             op,
             path_params={"id": _message_id(id, op.name)},
-            headers=self._client._credentials(),
             timeout=timeout,
             max_retries=max_retries,
         )
         _wire.acknowledged(response, op)
 
 
-class QuotaResource(Resource):
+class QuotaResource(_MailboxResource):
     """``GET /quota/{mailbox}``."""
-
-    _client: PecMassivaClient
 
     async def retrieve(
         self,
@@ -269,10 +282,9 @@ class QuotaResource(Resource):
         op = OPS.QUOTA
         with validating(op):
             check_text(mailbox, field="mailbox")
-        response = await self._call(
+        response = await self._mailbox_call(
             op,
             path_params={"mailbox": mailbox},
-            headers=self._client._credentials(),
             timeout=timeout,
             max_retries=max_retries,
         )

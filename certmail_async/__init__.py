@@ -1,7 +1,8 @@
 """certmail_async: an async-first SDK for Italian certified e-mail.
 
-Providers: PEC Massiva (bulk PEC sending and receipts), with LegallyMail and openapi.it PEC
-to follow. Import everything from here; fakes for tests live in ``certmail_async.testing``.
+Providers: PEC Massiva (bulk PEC sending and receipts) and LegallyMail (certified-evidence
+e-mail and e-signature), with openapi.it PEC to follow. Import everything from here; fakes
+for tests live in ``certmail_async.testing``.
 
 Example:
     >>> from certmail_async import PecMassivaClient, RateLimit, DeliveryUnknownError
@@ -27,10 +28,24 @@ from ._exceptions import (
     TransportError,
     ValidationError,
 )
-from ._models import Attachment
+from ._models import Attachment, OpenEnum, Signer
 from ._pacing import RateLimit
 from ._retry import RetryPolicy
 from ._types import NOT_GIVEN, NotGiven, SecretStr, Timeout
+from .legallymail import (
+    AccountInfo,
+    Certificate,
+    Email,
+    EmailDetail,
+    EmailStatus,
+    LegallyMailClient,
+    RecipientDetail,
+    RecipientResult,
+    SendOutcome,
+    SignatureRequest,
+    SignatureStatus,
+    SignerStatus,
+)
 from .pecmassiva import (
     InboxMessage,
     InboxMessageDetail,
@@ -46,19 +61,26 @@ __version__ = "0.1.0"
 __all__ = [
     "APIError",
     "APIStatusError",
+    "AccountInfo",
     "Attachment",
     "AuthenticationError",
     "BadRequestError",
+    "Certificate",
     "CertmailError",
     "ConflictError",
     "ConnectError",
     "DeliveryUnknownError",
+    "Email",
+    "EmailDetail",
+    "EmailStatus",
     "InboxMessage",
     "InboxMessageDetail",
     "InboxPage",
+    "LegallyMailClient",
     "NOT_GIVEN",
     "NotFoundError",
     "NotGiven",
+    "OpenEnum",
     "OutOfCreditsError",
     "Outcome",
     "PaymentRequiredError",
@@ -70,11 +92,18 @@ __all__ = [
     "Receipt",
     "ReceiptKind",
     "ReceiptSummary",
+    "RecipientDetail",
+    "RecipientResult",
     "ResponseDecodeError",
     "RetryPolicy",
     "SecretStr",
+    "SendOutcome",
     "SendResult",
     "ServerError",
+    "SignatureRequest",
+    "SignatureStatus",
+    "Signer",
+    "SignerStatus",
     "Timeout",
     "TimeoutError",
     "TransportError",

@@ -167,7 +167,7 @@ class Transport:
         *,
         profile: ProviderProfile,
         base_url: str,
-        auth_headers: Callable[[], Mapping[str, str]],
+        auth_headers: Callable[[Operation], Mapping[str, str]],
         secrets: Iterable[SecretStr],
         session: aiohttp.ClientSession | None = None,
         timeout: TimeoutTypes = Timeout(),
@@ -314,7 +314,7 @@ class Transport:
     ) -> Response:
         """Send one HTTP request. THE place where aiohttp/asyncio errors become ours."""
         session = self._holder.get()
-        all_headers = {**self._auth_headers(), **(headers or {})}
+        all_headers = {**self._auth_headers(op), **(headers or {})}
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "-> %s %s %s headers=%s body=%s",

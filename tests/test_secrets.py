@@ -114,3 +114,37 @@ class TestNoLeak:
         for text in texts:
             assert TOKEN not in text
             assert PASSWORD not in text
+
+
+class TestLegallyMailNoLeak:
+    @pytest.mark.parametrize("placement", ["header", "raw_header", "body"])
+    async def test_token_never_leaks_in_any_placement(
+        self, caplog: pytest.LogCaptureFixture, placement: str
+    ) -> None:
+        """Body, raw-header and Bearer token placements: no token in logs, reprs or errors."""
+        caplog.set_level(logging.DEBUG)
+        fast = RateLimit(requests=10, per=0.1, margin=0)
+        async with (
+            run_fake("legallymail", token=TOKEN, rate=fast) as fake,
+            fake.client(
+                rate_limit=RateLimit(requests=10, per=0.1, margin=0.5),
+                retry_policy=RetryPolicy(base=0.0),
+                token_placement=placement,
+            ) as client,
+        ):
+            await client.emails.send(recipients=["a@example.com"], subject="s", html="h")
+            fake.state.faults.inject(
+                "POST",
+                "/api/send",
+                status=500,
+                body={"success": False, "message": f"echo {TOKEN}", "token": TOKEN},
+            )
+            with pytest.raises(CertmailError) as info:
+                await client.emails.send(recipients=["a@example.com"], subject="s", html="h")
+            texts = [*_texts(info.value), repr(client), repr(vars(client))]
+        logs = [r.getMessage() for r in caplog.records]
+        if placement == "body":
+            # the token field travelled in the logged body, masked
+            assert any("'token': '**********'" in line for line in logs)
+        for text in texts + logs:
+            assert TOKEN not in text

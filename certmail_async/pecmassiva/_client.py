@@ -350,7 +350,7 @@ class PecMassivaClient(BaseClient):
         self._transport = Transport(
             profile=_Profile(),
             base_url=base_url or (SANDBOX_URL if sandbox else PRODUCTION_URL),
-            auth_headers=lambda: {"Authorization": f"Bearer {token_value}"},
+            auth_headers=lambda _op: {"Authorization": f"Bearer {token_value}"},
             secrets=(self._token, self._password),
             session=session,
             timeout=timeout,

@@ -21,26 +21,33 @@ from typing import Any, Literal
 
 from ._core import FakeProvider, RequestRecord, RunningFake, serve
 from ._faults import Fault, FaultPlan, RateCap
+from ._legallymail import FakeLegallyMail, FakeSignature, SentEmail
 from ._pecmassiva import FakePecMassiva, InboxItem, SentRecord
 
 __all__ = [
     "FAKES",
+    "FakeLegallyMail",
     "FakePecMassiva",
     "FakeProvider",
     "Fault",
+    "FakeSignature",
     "FaultPlan",
     "InboxItem",
     "RateCap",
     "RequestRecord",
     "RunningFake",
+    "SentEmail",
     "SentRecord",
     "run_fake",
     "serve",
 ]
 
-FAKES: dict[str, type[FakeProvider]] = {"pecmassiva": FakePecMassiva}
+FAKES: dict[str, type[FakeProvider]] = {
+    "pecmassiva": FakePecMassiva,
+    "legallymail": FakeLegallyMail,
+}
 
-ProviderName = Literal["pecmassiva"]
+ProviderName = Literal["pecmassiva", "legallymail"]
 
 
 @contextlib.asynccontextmanager
@@ -49,8 +56,8 @@ async def run_fake(
 ) -> AsyncIterator[RunningFake]:
     """Start a fake provider on loopback; yields its URL, its state and a client factory.
 
-    ``provider`` is a name (``"pecmassiva"``) with the fake's keyword configuration, or a
-    fake instance you configured yourself.
+    ``provider`` is a name (``"pecmassiva"``, ``"legallymail"``) with the fake's keyword
+    configuration, or a fake instance you configured yourself.
     """
     if isinstance(provider, FakeProvider):
         if config:

@@ -5,6 +5,8 @@ Fixtures (async; they need pytest-asyncio, which pytest-aiohttp brings):
 * ``fake_pecmassiva``: a running :class:`FakePecMassiva` on scaled time (``POST /send``
   capped at 1 request per 0.05 s instead of per second); ``fake_pecmassiva.client()``
   builds a client paced under that cap.
+* ``fake_legallymail``: a running :class:`FakeLegallyMail` whose 10-per-minute cap runs on
+  the same scale (a "minute" of 3 s); ``fake_legallymail.client()`` is paced under it.
 * ``certmail_time_scale``: the scale itself (0.05), to override in a conftest.
 
 Example:
@@ -44,4 +46,11 @@ if HAVE_PYTEST_ASYNCIO:
         """A fake PEC Massiva server with its send cap on scaled time."""
         rate = RateLimit(requests=1, per=1.0 * certmail_time_scale, margin=0)
         async with run_fake("pecmassiva", send_rate=rate) as fake:
+            yield fake
+
+    @pytest_asyncio.fixture
+    async def fake_legallymail(certmail_time_scale: float) -> AsyncIterator[RunningFake]:
+        """A fake LegallyMail server with its per-IP cap on scaled time."""
+        rate = RateLimit(requests=10, per=60.0 * certmail_time_scale, margin=0)
+        async with run_fake("legallymail", rate=rate) as fake:
             yield fake

@@ -1,0 +1,34 @@
+"""LegallyMail: certified-evidence e-mail and e-signature (not PEC)."""
+
+from ._client import AccountResource, EmailsResource, LegallyMailClient, SignaturesResource
+from ._models import (
+    AccountInfo,
+    Certificate,
+    Email,
+    EmailDetail,
+    EmailStatus,
+    RecipientDetail,
+    RecipientResult,
+    SendOutcome,
+    SignatureRequest,
+    SignatureStatus,
+    SignerStatus,
+)
+
+__all__ = [
+    "AccountInfo",
+    "AccountResource",
+    "Certificate",
+    "Email",
+    "EmailDetail",
+    "EmailStatus",
+    "EmailsResource",
+    "LegallyMailClient",
+    "RecipientDetail",
+    "RecipientResult",
+    "SendOutcome",
+    "SignatureRequest",
+    "SignatureStatus",
+    "SignaturesResource",
+    "SignerStatus",
+]

@@ -1,0 +1,402 @@
+"""The LegallyMail client: certified-evidence e-mail and e-signature (7 operations).
+
+LegallyMail is not PEC: its e-mails are ordinary e-mail with evidence of sending, delivery
+and reading, and its statuses are its own (:class:`EmailStatus`).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid as uuidlib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import tzinfo
+from typing import Any, Literal
+
+import aiohttp
+
+from .._client_base import BaseClient, Resource, validating
+from .._exceptions import APIStatusError, OutOfCreditsError, ValidationError
+from .._models import Attachment, Signer
+from .._pacing import RateLimit
+from .._retry import RetryPolicy
+from .._transport import ErrorInfo, Operation, ProviderProfile, Response, Transport
+from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
+from .._validation import check_attachments, check_email, check_recipients, check_text
+from ._models import AccountInfo, Email, EmailDetail, SendOutcome, SignatureRequest
+from ._wire import OPS, PRODUCTION_URL, PROVIDER, LegallyMailWire
+
+__all__ = ["AccountResource", "EmailsResource", "LegallyMailClient", "SignaturesResource"]
+
+#: 10 requests per minute per IP address, every endpoint (LegallyMail API page).
+DEFAULT_RATE_LIMIT = RateLimit(requests=10, per=60.0)
+#: Recipients per send unless support raised the account's limit.
+DEFAULT_MAX_RECIPIENTS = 10
+#: Signature documents: a PDF of at most 10 MB (whether of the file or its base64 text is
+#: not documented; the check applies to the file).
+DEFAULT_MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+MAX_SIGNERS = 5
+LANGUAGES = frozenset({"es", "en", "fr", "it"})
+TokenPlacement = Literal["header", "raw_header", "body"]
+
+_MIME = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+_PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,19}$")
+# 403 means "forbidden" or "out of credits"; the text tells them apart where it can.
+_NO_CREDITS = re.compile(
+    r"credit|cr[eé]dit|saldo|no (?:more )?e-?mails|emails? (?:left|remaining)|remaining", re.I
+)
+
+
+class _Profile(ProviderProfile):
+    name = PROVIDER
+
+    def error_class(self, status: int, info: ErrorInfo) -> type[APIStatusError]:
+        if status == 403 and _NO_CREDITS.search(info.message or ""):
+            return OutOfCreditsError
+        return super().error_class(status, info)
+
+
+_WIRES: dict[tuple[tzinfo | None], LegallyMailWire] = {}
+
+
+def _wire_for(tz: tzinfo | None) -> LegallyMailWire:
+    key = (tz,)
+    if key not in _WIRES:
+        _WIRES[key] = LegallyMailWire(tz=tz)
+    return _WIRES[key]
+
+
+def _check_limit(limit: int, op: Operation) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 25:
+        raise ValidationError(
+            f"limit must be an integer from 1 to 25, got {limit!r}",
+            field="limit",
+            provider=PROVIDER,
+            operation=op.name,
+        )
+    return limit
+
+
+class _LegallyMailResource(Resource):
+    _client: LegallyMailClient
+
+    async def _lm_call(
+        self,
+        op: Operation,
+        *,
+        timeout: TimeoutTypes | NotGiven,
+        max_retries: int | NotGiven,
+        params: Mapping[str, str | int] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> Response:
+        if json is not None:
+            json = self._client._body_with_token(json)
+        return await self._call(
+            op, params=params, json=json, timeout=timeout, max_retries=max_retries
+        )
+
+    @property
+    def _wire(self) -> LegallyMailWire:
+        return self._client._wire
+
+
+class EmailsResource(_LegallyMailResource):
+    """``POST /api/send``, ``GET /api/emails``, ``GET /api/email``."""
+
+    async def send(
+        self,
+        *,
+        recipients: Iterable[str] | str,
+        subject: str,
+        html: str,
+        reply_to: str | None = None,
+        reply_to_name: str | None = None,
+        attachments: Sequence[Attachment] = (),
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> SendOutcome:
+        """Send one certified-evidence e-mail to up to 10 recipients (account default).
+
+        Some recipients may fail while others succeed: that is a normal
+        :class:`SendOutcome` (see ``failed_recipients``), not an exception. Never retried
+        after a 5xx, a timeout or a reset (:class:`~certmail_async.DeliveryUnknownError`).
+
+        Example:
+            >>> async def notify(client: LegallyMailClient) -> str:  # doctest: +SKIP
+            ...     out = await client.emails.send(
+            ...         recipients=["anna@example.com"], subject="Contratto",
+            ...         html="<p>In allegato il contratto.</p>")
+            ...     return out.tracking_id
+        """
+        op = OPS.SEND
+        with validating(op):
+            rcpts = check_recipients(recipients, max_count=self._client.max_recipients)
+            check_text(subject, field="subject")
+            check_text(html, field="html")
+            reply = check_email(reply_to, field="reply_to") if reply_to is not None else None
+            if reply_to_name is not None:
+                check_text(reply_to_name, field="reply_to_name")
+            atts = check_attachments(attachments)
+            for i, att in enumerate(atts):
+                if not _MIME.match(att.mime_type):
+                    raise ValidationError(
+                        f"{att.mime_type!r} is not a MIME type",
+                        field=f"attachments[{i}].mime_type",
+                    )
+        body = self._wire.send_body(
+            recipients=rcpts,
+            subject=subject,
+            html=html,
+            reply_to=reply,
+            reply_to_name=reply_to_name,
+            attachments=atts,
+        )
+        response = await self._lm_call(op, json=body, timeout=timeout, max_retries=max_retries)
+        return self._wire.send_outcome(response, op)
+
+    async def list(
+        self,
+        *,
+        limit: int = 25,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> tuple[Email, ...]:
+        """The latest ``limit`` (1 to 25) sent e-mails; the API offers no paging beyond that."""
+        op = OPS.EMAILS
+        response = await self._lm_call(
+            op,
+            params=self._wire.limit_params(_check_limit(limit, op)),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return self._wire.emails(response, op)
+
+    async def retrieve(
+        self,
+        tracking_id: str,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> EmailDetail:
+        """One e-mail by its (parent) tracking id, with per-recipient status and certificates."""
+        op = OPS.EMAIL
+        with validating(op):
+            check_text(tracking_id, field="tracking_id")
+        response = await self._lm_call(
+            op,
+            params=self._wire.tracking_params(tracking_id),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return self._wire.email(response, op)
+
+
+class AccountResource(_LegallyMailResource):
+    """``GET /api/info``."""
+
+    async def info(
+        self,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> AccountInfo:
+        """The account's plan and remaining e-mails (tells "out of credits" from "forbidden")."""
+        op = OPS.INFO
+        response = await self._lm_call(op, timeout=timeout, max_retries=max_retries)
+        return self._wire.account(response, op)
+
+
+class SignaturesResource(_LegallyMailResource):
+    """``POST /api/signature/send``, ``GET /api/signatures``, ``GET /api/signature``."""
+
+    async def request(
+        self,
+        *,
+        signers: Sequence[Signer] | Signer,
+        document: bytes,
+        document_name: str,
+        language: str | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> SignatureRequest:
+        """Ask 1 to 5 people to sign a PDF (at most 10 MB). Never retried after a 5xx.
+
+        ``language`` is one of ``es`` (the provider's default), ``en``, ``fr``, ``it``.
+
+        Example:
+            >>> async def sign(client: LegallyMailClient, pdf: bytes) -> str:  # doctest: +SKIP
+            ...     req = await client.signatures.request(
+            ...         signers=[Signer(name="Anna Bianchi", email="anna@example.com")],
+            ...         document=pdf, document_name="Contratto.pdf", language="it")
+            ...     return req.uuid
+        """
+        op = OPS.SIGN
+        people = (signers,) if isinstance(signers, Signer) else tuple(signers)
+        with validating(op):
+            _check_signers(people)
+            _check_pdf(document, self._client.max_document_bytes)
+            check_text(document_name, field="document_name")
+            if language is not None and language not in LANGUAGES:
+                raise ValidationError(
+                    f"language must be one of {sorted(LANGUAGES)}, got {language!r}",
+                    field="language",
+                )
+        body = self._wire.signature_body(
+            signers=people, document=document, document_name=document_name, language=language
+        )
+        response = await self._lm_call(op, json=body, timeout=timeout, max_retries=max_retries)
+        return self._wire.signature(response, op)
+
+    async def list(
+        self,
+        *,
+        limit: int = 25,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> tuple[SignatureRequest, ...]:
+        """The latest ``limit`` (1 to 25) signature requests."""
+        op = OPS.SIGNATURES
+        response = await self._lm_call(
+            op,
+            params=self._wire.limit_params(_check_limit(limit, op)),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return self._wire.signatures(response, op)
+
+    async def retrieve(
+        self,
+        uuid: str,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> SignatureRequest:
+        """One signature request with its signers, hashes and download URLs."""
+        op = OPS.SIGNATURE
+        try:
+            canonical = str(uuidlib.UUID(str(uuid)))
+        except ValueError:
+            raise ValidationError(
+                f"{uuid!r} is not a UUID", field="uuid", provider=PROVIDER, operation=op.name
+            ) from None
+        response = await self._lm_call(
+            op,
+            params=self._wire.uuid_params(canonical),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return self._wire.signature(response, op)
+
+
+def _check_signers(signers: tuple[Signer, ...]) -> None:
+    if not 1 <= len(signers) <= MAX_SIGNERS:
+        raise ValidationError(f"1 to {MAX_SIGNERS} signers, got {len(signers)}", field="signers")
+    seen: set[str] = set()
+    for i, signer in enumerate(signers):
+        if not isinstance(signer, Signer):
+            raise ValidationError(
+                f"expected a Signer, got {type(signer).__name__}", field=f"signers[{i}]"
+            )
+        check_text(signer.name, field=f"signers[{i}].name")
+        address = check_email(signer.email, field=f"signers[{i}].email").lower()
+        if address in seen:
+            raise ValidationError(f"{signer.email!r} signs twice", field=f"signers[{i}].email")
+        seen.add(address)
+        if signer.phone is not None and not _PHONE.match(signer.phone):
+            raise ValidationError(
+                f"{signer.phone!r} is not a phone number", field=f"signers[{i}].phone"
+            )
+
+
+def _check_pdf(document: object, max_bytes: int | None) -> None:
+    if not isinstance(document, bytes | bytearray):
+        raise ValidationError("the document must be PDF bytes", field="document")
+    if not bytes(document[:1024]).lstrip().startswith(b"%PDF-"):
+        raise ValidationError("the document is not a PDF (no %PDF- header)", field="document")
+    if max_bytes is not None and len(document) > max_bytes:
+        raise ValidationError(
+            f"the document has {len(document)} bytes, over the limit of {max_bytes}",
+            field="document",
+        )
+
+
+class LegallyMailClient(BaseClient):
+    """Client for LegallyMail (``legallymail.com/api``): certified-evidence e-mail, e-signature.
+
+    Every endpoint is paced at 10 requests per minute per egress IP (one every 6.3 s), with
+    ONE gate shared by every LegallyMailClient in the process; pass ``egress=`` to name
+    another egress address if your process sends from several.
+
+    Timestamps are naive (the provider does not state its zone): they stay naive unless you
+    pass ``timezone=`` (e.g. ``zoneinfo.ZoneInfo("Europe/Madrid")``), which is then attached.
+
+    Example:
+        >>> from certmail_async import LegallyMailClient
+        >>> async def main() -> None:  # doctest: +SKIP
+        ...     async with LegallyMailClient(token="...") as client:
+        ...         info = await client.account.info()
+        ...         print(info.remaining_emails)
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | SecretStr,
+        base_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
+        timeout: TimeoutTypes = Timeout(),
+        max_retries: int = 2,
+        retry_policy: RetryPolicy = RetryPolicy(),
+        max_recipients: int = DEFAULT_MAX_RECIPIENTS,
+        max_document_bytes: int | None = DEFAULT_MAX_DOCUMENT_BYTES,
+        timezone: tzinfo | None = None,
+        token_placement: TokenPlacement = "header",  # noqa: S107 - a mode name, not a secret
+        egress: str = "default",
+    ) -> None:
+        self._token = SecretStr(token)
+        if not self._token:
+            raise ValidationError("a token is required", field="token", provider=PROVIDER)
+        if token_placement not in ("header", "raw_header", "body"):
+            raise ValidationError(
+                "token_placement must be 'header', 'raw_header' or 'body'",
+                field="token_placement",
+                provider=PROVIDER,
+            )
+        if max_recipients < 1:
+            raise ValidationError("max_recipients must be >= 1", field="max_recipients")
+        self.max_recipients = max_recipients
+        self.max_document_bytes = max_document_bytes
+        self.token_placement: TokenPlacement = token_placement
+        self._wire = _wire_for(timezone)
+        value = self._token.get_secret_value()
+        raw = token_placement == "raw_header"  # noqa: S105 - mode names, not secrets
+        header = {"Authorization": value if raw else f"Bearer {value}"}
+        in_body = token_placement == "body"  # noqa: S105
+
+        def auth_headers(op: Operation) -> Mapping[str, str]:
+            # Body placement covers JSON bodies only; GETs document the header alone.
+            return {} if in_body and op.method == "POST" else header
+
+        self._transport = Transport(
+            profile=_Profile(),
+            base_url=base_url or PRODUCTION_URL,
+            auth_headers=auth_headers,
+            secrets=(self._token,),
+            session=session,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            rate_limit=rate_limit,
+            scope=("egress", egress),
+        )
+        self._bind_resources()
+
+    def _bind_resources(self) -> None:
+        self.emails = EmailsResource(self)
+        self.account = AccountResource(self)
+        self.signatures = SignaturesResource(self)
+
+    def _body_with_token(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.token_placement == "body":  # noqa: S105 - a mode name
+            return self._wire.with_token(body, self._token.get_secret_value())
+        return body

@@ -1,0 +1,195 @@
+"""LegallyMail results: English frozen models. LegallyMail is NOT PEC: its own statuses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from .._models import OpenEnum
+
+__all__ = [
+    "AccountInfo",
+    "Certificate",
+    "Email",
+    "EmailDetail",
+    "EmailStatus",
+    "RecipientDetail",
+    "RecipientResult",
+    "SendOutcome",
+    "SignatureRequest",
+    "SignatureStatus",
+    "SignerStatus",
+]
+
+
+class EmailStatus(OpenEnum):
+    """Status of an e-mail or of one recipient (values are the wire strings).
+
+    Unknown values are kept (``status.known is False``, ``status.value`` is the raw string).
+    """
+
+    PENDING = "pending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+class SignatureStatus(OpenEnum):
+    """Status of a signature request or of one signer (open: unknown values are kept)."""
+
+    PENDING = "pending"
+    SIGNED = "signed"
+
+
+@attrs.frozen(kw_only=True)
+class RecipientResult:
+    """One recipient in the answer to ``emails.send``."""
+
+    email: str
+    status: EmailStatus
+    tracking_id: str | None = None
+    error_details: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the provider took this recipient (its status is not ``failed``)."""
+        return self.status is not EmailStatus.FAILED
+
+
+@attrs.frozen(kw_only=True)
+class SendOutcome:
+    """The answer to ``emails.send``: parent and per-recipient tracking ids, counts.
+
+    A send can partly fail; that is a normal result, not an exception: read
+    ``failed_recipients`` (and ``fail_count``).
+
+    Example:
+        >>> out = SendOutcome(tracking_id="cm_parent_1", recipients=(), subject="s",
+        ...                   sent_at=None, success_count=0, fail_count=0)
+        >>> out.partial
+        False
+    """
+
+    tracking_id: str
+    recipients: tuple[RecipientResult, ...]
+    subject: str | None = None
+    sent_at: datetime | None = None
+    success_count: int = 0
+    fail_count: int = 0
+    error_status: str | None = None
+    message: str = ""
+
+    @property
+    def failed_recipients(self) -> tuple[RecipientResult, ...]:
+        """Recipients the provider reported as failed."""
+        return tuple(r for r in self.recipients if not r.ok)
+
+    @property
+    def partial(self) -> bool:
+        """Whether some recipients succeeded and some failed."""
+        return self.success_count > 0 and self.fail_count > 0
+
+
+@attrs.frozen(kw_only=True)
+class Certificate:
+    """Evidence of one event (delivered, read...), protected by a hash and time-stamps."""
+
+    certificate_type: str
+    file_hash: str | None = None
+    confirmed_at: datetime | None = None
+    has_tsr: bool = False
+    has_tsq: bool = False
+    pdf_download_url: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Email:
+    """One sent e-mail as ``emails.list`` shows it.
+
+    ``recipient`` is the address, or the literal "Multiple Recipients" for a multi-recipient
+    send (see ``is_multi_recipient``).
+    """
+
+    id: int
+    tracking_id: str
+    recipient: str
+    subject: str
+    status: EmailStatus
+    sent_at: datetime | None = None
+    read_at: datetime | None = None
+    created_at: datetime | None = None
+    mailsender_id: str | None = None
+    is_multi_recipient: bool = False
+    recipient_count: int = 1
+    error_status: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RecipientDetail:
+    """One recipient of ``emails.retrieve``, with its own events and certificates."""
+
+    email: str
+    status: EmailStatus
+    name: str | None = None
+    tracking_id: str | None = None
+    sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+    error_details: str | None = None
+    certificates: tuple[Certificate, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class EmailDetail(Email):
+    """One e-mail with e-mail-level certificates and per-recipient detail."""
+
+    certificates: tuple[Certificate, ...] = ()
+    recipients: tuple[RecipientDetail, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class AccountInfo:
+    """``GET /api/info``: API version and the account's plan and remaining e-mails."""
+
+    api_name: str
+    api_version: str
+    email: str
+    name: str | None = None
+    plan: str | None = None
+    plan_name: str | None = None
+    plan_limit: int | None = None
+    extra_emails: int | None = None
+    remaining_emails: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SignerStatus:
+    """One signer of a signature request and where they are."""
+
+    name: str
+    email: str
+    status: SignatureStatus
+    phone: str | None = None
+    signed_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SignatureRequest:
+    """A signature request (from ``request``, ``list`` or ``retrieve``; the latter is fullest)."""
+
+    uuid: str
+    status: SignatureStatus
+    document_name: str
+    signer_name: str | None = None
+    signer_email: str | None = None
+    created_at: datetime | None = None
+    signed_at: datetime | None = None
+    expires_at: datetime | None = None
+    document_hash: str | None = None
+    signed_document_hash: str | None = None
+    signers: tuple[SignerStatus, ...] = ()
+    download_original_url: str | None = None
+    download_acta_url: str | None = None
+    message: str = ""

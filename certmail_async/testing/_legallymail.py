@@ -1,0 +1,566 @@
+"""A fake LegallyMail server, faithful to ``legallymail.md`` and strict about its input.
+
+* All 7 endpoints with the documented envelopes (``GET /api/info`` has no ``success``).
+* The token in ``Authorization: Bearer <t>``, as the raw header value, or in a ``token``
+  body field; 401 otherwise. Error bodies are ``{"success": false, "message": ...}`` (the
+  real shape is undocumented).
+* Every endpoint capped per client IP (10 per 60 s by default, sliding window): 429.
+* E-mail lifecycle per recipient: ``sent`` at once, ``delivered`` after ``deliver_delay``,
+  ``read`` after ``read_delay`` (``None``: never read); ``bounce`` addresses fail at send
+  time (a partial success). Certificates appear with each event.
+* Signature lifecycle: ``pending``, then ``signed`` after ``sign_delay``.
+* Credits: each delivered-to recipient spends one; when they run out, 403 "No credits or
+  emails remaining".
+* Timestamps are naive ``YYYY-MM-DD HH:MM:SS`` in ``zone`` (UTC by default).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import itertools
+import re
+import secrets
+import uuid as uuidlib
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, ClassVar
+
+import attrs
+from aiohttp import web
+
+from .._pacing import RateLimit
+from ._core import FakeProvider
+from ._faults import CapMode
+
+__all__ = ["FakeLegallyMail", "FakeSignature", "SentEmail"]
+
+_EMAIL = re.compile(r"^[^@\s\"<>,;]+@[^@\s\"<>,;]+\.[A-Za-z]{2,}$")
+_SEND_KEYS = {
+    "recipient",
+    "to",
+    "subject",
+    "message",
+    "body",
+    "content",
+    "reply_to",
+    "reply_to_name",
+    "attachments",
+    "token",
+}
+_SIGN_KEYS = {
+    "signer_name",
+    "signer_email",
+    "signer_phone",
+    "signers",
+    "document",
+    "document_name",
+    "language",
+    "token",
+}
+_LANGUAGES = {"es", "en", "fr", "it"}
+CERT_URL = "https://legallymail.com/emails/download-certificate?id={id}&status={status}"
+DASHBOARD = "https://legallymail.com/dashboard/electronic-signature"
+
+
+@attrs.define(kw_only=True)
+class _Recipient:
+    email: str
+    tracking_id: str
+    failed: str | None  # error details when the send to this address failed
+
+
+@attrs.define(kw_only=True)
+class SentEmail:
+    """One accepted send (its ledger entry)."""
+
+    id: int
+    tracking_id: str
+    recipients: list[_Recipient]
+    subject: str
+    html: str
+    reply_to: str | None
+    attachments: tuple[tuple[str, int, str], ...]  # (filename, size, mime type)
+    at: float
+    at_wall: datetime
+    token_via: str  # "bearer", "raw" or "body"
+
+
+@attrs.define(kw_only=True)
+class FakeSignature:
+    """One signature request."""
+
+    uuid: str
+    signers: list[dict[str, str | None]]
+    document_name: str
+    document_hash: str
+    language: str
+    at: float
+    at_wall: datetime
+
+
+class FakeLegallyMail(FakeProvider):
+    """The fake. Configure it, then serve it with :func:`certmail_async.testing.run_fake`.
+
+    Example:
+        >>> fake = FakeLegallyMail(rate=RateLimit(requests=10, per=0.6, margin=0), credits=5)
+        >>> fake.bounce.add("nobody@example.com")
+    """
+
+    name: ClassVar[str] = "legallymail"
+
+    def __init__(
+        self,
+        *,
+        token: str = "fake-legallymail-token",
+        rate: RateLimit | None = RateLimit(requests=10, per=60.0, margin=0),
+        cap_mode: CapMode = "sliding",
+        retry_after: bool = False,
+        credits: int = 1000,
+        plan_limit: int = 1000,
+        deliver_delay: float = 0.0,
+        read_delay: float | None = None,
+        sign_delay: float = 0.0,
+        bounce: Iterable[str] = (),
+        max_recipients: int = 10,
+        zone: tzinfo = UTC,
+    ) -> None:
+        super().__init__()
+        self.token = token
+        self.retry_after = retry_after
+        self.credits = credits
+        self.plan_limit = plan_limit
+        self.deliver_delay = deliver_delay
+        self.read_delay = read_delay
+        self.sign_delay = sign_delay
+        self.bounce: set[str] = {a.lower() for a in bounce}
+        self.max_recipients = max_recipients
+        self.zone = zone
+        self.ledger: list[SentEmail] = []
+        self.signatures: list[FakeSignature] = []
+        self._ids = itertools.count(1)
+        self.cap = (
+            self.add_cap(requests=rate.requests, per=rate.per, mode=cap_mode)
+            if rate is not None
+            else None
+        )
+
+    # -- SDK glue ----------------------------------------------------------------------
+
+    @staticmethod
+    def client_class() -> Any:
+        """The SDK client class this fake stands in for."""
+        from ..legallymail import LegallyMailClient
+
+        return LegallyMailClient
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Credentials the fake accepts."""
+        return {"token": self.token}
+
+    def sent_to(self, address: str) -> int:
+        """How many accepted sends included ``address`` (failed recipients included)."""
+        address = address.lower()
+        return sum(1 for e in self.ledger for r in e.recipients if r.email.lower() == address)
+
+    def rate_limited(self, retry_after: float | None) -> web.Response:
+        """429 Too Many Requests; Retry-After only if configured (none is documented)."""
+        return super().rate_limited(retry_after if self.retry_after else None)
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _stamp(self, wall: datetime | None) -> str | None:
+        if wall is None:
+            return None
+        return wall.astimezone(self.zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    def _token_via(self, request: web.Request, body: dict[str, Any] | None) -> str | None:
+        header = request.headers.get("Authorization")
+        if header == f"Bearer {self.token}":
+            return "bearer"
+        if header == self.token:
+            return "raw"
+        if body is not None and body.get("token") == self.token:
+            return "body"
+        return None
+
+    async def _json_body(self, request: web.Request) -> dict[str, Any] | None:
+        try:
+            body = await request.json()
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
+
+    def _events(self, email: SentEmail, rcpt: _Recipient) -> dict[str, datetime | None]:
+        """When each event happened (None: not yet), on the fake's clock."""
+        age = self.clock() - email.at
+        sent = email.at_wall
+        if rcpt.failed:
+            return {"sent_at": sent, "delivered_at": None, "read_at": None}
+        delivered = (
+            sent + timedelta(seconds=self.deliver_delay) if age >= self.deliver_delay else None
+        )
+        read = None
+        ready = self.read_delay is not None and age >= self.deliver_delay + self.read_delay
+        if delivered is not None and self.read_delay is not None and ready:
+            read = delivered + timedelta(seconds=self.read_delay)
+        return {"sent_at": sent, "delivered_at": delivered, "read_at": read}
+
+    def _status(self, email: SentEmail, rcpt: _Recipient) -> str:
+        if rcpt.failed:
+            return "failed"
+        ev = self._events(email, rcpt)
+        return "read" if ev["read_at"] else "delivered" if ev["delivered_at"] else "sent"
+
+    def _parent_status(self, email: SentEmail) -> str:
+        # The least advanced of the recipients that did not fail; "failed" if all did.
+        states = [self._status(email, r) for r in email.recipients if not r.failed]
+        return min(states, key=("sent", "delivered", "read").index) if states else "failed"
+
+    def _list_item(self, email: SentEmail) -> dict[str, Any]:
+        multi = len(email.recipients) > 1
+        first = email.recipients[0]
+        read = [self._events(email, r)["read_at"] for r in email.recipients]
+        done = [t for t in read if t is not None]
+        read_at = max(done) if done and len(done) == len(read) else None
+        failures = [r.failed for r in email.recipients if r.failed]
+        return {
+            "id": email.id,
+            "tracking_id": email.tracking_id,
+            "recipient": "Multiple Recipients" if multi else first.email,
+            "subject": email.subject,
+            "status": self._parent_status(email),
+            "sent_at": self._stamp(email.at_wall),
+            "read_at": self._stamp(read_at),
+            "created_at": self._stamp(email.at_wall),
+            "mailsender_id": f"mail_{email.tracking_id[-6:]}",
+            "is_multi_recipient": multi,
+            "recipient_count": len(email.recipients),
+            "error_status": "Hard Bounce" if failures else None,
+        }
+
+    def _certificates(self, rcpt: _Recipient, events: dict[str, datetime | None]) -> list[Any]:
+        out = []
+        for kind, key in (("delivered", "delivered_at"), ("read", "read_at")):
+            when = events[key]
+            if when is not None:
+                out.append(
+                    {
+                        "certificate_type": kind,
+                        "file_hash": f"sha256_{rcpt.tracking_id}_{kind}",
+                        "confirmed_at": self._stamp(when),
+                        "has_tsr": True,
+                        "has_tsq": True,
+                        "pdf_download_url": CERT_URL.format(id=rcpt.tracking_id, status=kind),
+                    }
+                )
+        return out
+
+    # -- routes ----------------------------------------------------------------------
+
+    def add_routes(self, app: web.Application) -> None:
+        """Register the 7 endpoints."""
+        app.router.add_post("/api/send", self.send)
+        app.router.add_get("/api/info", self.info)
+        app.router.add_get("/api/emails", self.emails)
+        app.router.add_get("/api/email", self.email)
+        app.router.add_post("/api/signature/send", self.signature_send)
+        app.router.add_get("/api/signatures", self.signatures_list)
+        app.router.add_get("/api/signature", self.signature_get)
+
+    async def send(self, request: web.Request) -> web.Response:
+        """``POST /api/send``."""
+        body = await self._json_body(request)
+        via = self._token_via(request, body)
+        if via is None:
+            return self.error(401, "Unauthorized: token missing or not valid")
+        if body is None or set(body) - _SEND_KEYS:
+            return self.error(400, "Invalid data")
+        raw_to = body.get("recipient", body.get("to"))
+        subject = body.get("subject")
+        html = body.get("message", body.get("body", body.get("content")))
+        if not (isinstance(raw_to, str) and isinstance(subject, str) and subject.strip()):
+            return self.error(400, "Invalid data: recipient and subject are required")
+        if not (isinstance(html, str) and html.strip()):
+            return self.error(400, "Invalid data: message is required")
+        addresses = [a.strip() for a in raw_to.split(",") if a.strip()]
+        if not addresses or not all(_EMAIL.match(a) for a in addresses):
+            return self.error(400, "Invalid data: recipient")
+        if len(addresses) > self.max_recipients:
+            return self.error(400, f"Too many recipients (max {self.max_recipients})")
+        reply_to = body.get("reply_to")
+        if reply_to is not None and not (isinstance(reply_to, str) and _EMAIL.match(reply_to)):
+            return self.error(400, "Invalid data: reply_to")
+        attachments = _parse_attachments(body.get("attachments", []))
+        if attachments is None:
+            return self.error(400, "Invalid data: attachments")
+        deliverable = [a for a in addresses if a.lower() not in self.bounce]
+        if len(deliverable) > self.credits:
+            return self.error(403, "No credits or emails remaining")
+        self.credits -= len(deliverable)
+        now_wall = datetime.now(UTC)
+        email = SentEmail(
+            id=next(self._ids),
+            tracking_id=f"cm_parent_{secrets.token_hex(6)}",
+            recipients=[
+                _Recipient(
+                    email=a,
+                    tracking_id=f"cm_rec_{secrets.token_hex(6)}",
+                    failed="Hard bounce: mailbox does not exist"
+                    if a.lower() in self.bounce
+                    else None,
+                )
+                for a in addresses
+            ],
+            subject=subject,
+            html=html,
+            reply_to=reply_to,
+            attachments=attachments,
+            at=self.clock(),
+            at_wall=now_wall,
+            token_via=via,
+        )
+        self.ledger.append(email)
+        ok = len(deliverable)
+        return web.json_response(
+            {
+                "success": True,
+                "message": f"Email sent to {ok} of {len(addresses)} recipients",
+                "data": {
+                    "tracking_id": email.tracking_id,
+                    "recipients": [
+                        {
+                            "email": r.email,
+                            "status": "failed" if r.failed else "sent",
+                            "tracking_id": r.tracking_id,
+                            "error_details": r.failed,
+                        }
+                        for r in email.recipients
+                    ],
+                    "subject": subject,
+                    "sent_at": self._stamp(now_wall),
+                    "success_count": ok,
+                    "fail_count": len(addresses) - ok,
+                    "error_status": None if ok == len(addresses) else "Partial failure",
+                },
+            }
+        )
+
+    async def info(self, request: web.Request) -> web.Response:
+        """``GET /api/info`` (no ``success`` key, as documented)."""
+        if self._token_via(request, None) is None:
+            return self.error(401, "Unauthorized: token missing or not valid")
+        return web.json_response(
+            {
+                "name": "LegallyMail API",
+                "version": "1.0.0",
+                "user": {
+                    "email": "account@example.com",
+                    "name": "Fake Account",
+                    "plan": "professional",
+                    "plan_name": "Profesional",
+                    "plan_limit": self.plan_limit,
+                    "extra_emails": 0,
+                    "remaining_emails": self.credits,
+                },
+            }
+        )
+
+    def _limit(self, request: web.Request) -> int | None:
+        raw = request.query.get("limit", "")
+        return int(raw) if raw.isdigit() and 1 <= int(raw) <= 25 else None
+
+    async def emails(self, request: web.Request) -> web.Response:
+        """``GET /api/emails?limit=`` (required, 1 to 25), newest first."""
+        if self._token_via(request, None) is None:
+            return self.error(401, "Unauthorized: token missing or not valid")
+        limit = self._limit(request)
+        if limit is None:
+            return self.error(400, "limit must be between 1 and 25")
+        items = [self._list_item(e) for e in reversed(self.ledger)][:limit]
+        return web.json_response(
+            {"success": True, "count": len(items), "limit": limit, "max_limit": 25, "emails": items}
+        )
+
+    async def email(self, request: web.Request) -> web.Response:
+        """``GET /api/email?tracking_id=`` (the parent id)."""
+        if self._token_via(request, None) is None:
+            return self.error(401, "Unauthorized: token missing or not valid")
+        wanted = request.query.get("tracking_id")
+        if not wanted:
+            return self.error(400, "tracking_id is required")
+        found = next((e for e in self.ledger if e.tracking_id == wanted), None)
+        if found is None:
+            return self.error(404, "Email not found")
+        item = self._list_item(found)
+        recipients = []
+        for r in found.recipients:
+            ev = self._events(found, r)
+            recipients.append(
+                {
+                    "email": r.email,
+                    "name": r.email.split("@")[0].replace(".", " ").title(),
+                    "status": self._status(found, r),
+                    "tracking_id": r.tracking_id,
+                    "sent_at": self._stamp(ev["sent_at"]),
+                    "delivered_at": self._stamp(ev["delivered_at"]),
+                    "read_at": self._stamp(ev["read_at"]),
+                    "error_details": r.failed,
+                    "certificates": self._certificates(r, ev),
+                }
+            )
+        item["certificates"] = []
+        item["recipients"] = recipients
+        return web.json_response({"success": True, "email": item})
+
+    async def signature_send(self, request: web.Request) -> web.Response:
+        """``POST /api/signature/send`` (single-signer fields or ``signers``, not both)."""
+        body = await self._json_body(request)
+        if self._token_via(request, body) is None:
+            return self.error(401, "Unauthorized: token missing or not valid")
+        if body is None or set(body) - _SIGN_KEYS:
+            return self.error(400, "Invalid data")
+        signers = _parse_signers(body)
+        if signers is None:
+            return self.error(400, "Invalid data: signers")
+        name, language = body.get("document_name"), body.get("language", "es")
+        if not (isinstance(name, str) and name.strip()) or language not in _LANGUAGES:
+            return self.error(400, "Invalid data: document_name or language")
+        try:
+            pdf = base64.b64decode(str(body.get("document", "")), validate=True)
+        except (binascii.Error, ValueError):
+            return self.error(400, "Invalid data: document is not base64")
+        if not pdf.startswith(b"%PDF-"):
+            return self.error(400, "Invalid data: document is not a PDF")
+        if len(pdf) > 10 * 1024 * 1024:
+            return self.error(400, "Invalid data: document over 10 MB")
+        sig = FakeSignature(
+            uuid=str(uuidlib.uuid4()),
+            signers=signers,
+            document_name=name,
+            document_hash=hashlib.sha256(pdf).hexdigest(),
+            language=language,
+            at=self.clock(),
+            at_wall=datetime.now(UTC),
+        )
+        self.signatures.append(sig)
+        first = signers[0]
+        return web.json_response(
+            {
+                "success": True,
+                "message": "Signature request sent successfully",
+                "data": {
+                    "uuid": sig.uuid,
+                    "signer_name": first["name"],
+                    "signer_email": first["email"],
+                    "document_name": name,
+                    "status": "pending",
+                    "created_at": self._stamp(sig.at_wall),
+                },
+            }
+        )
+
+    def _signature_item(self, sig: FakeSignature, *, full: bool) -> dict[str, Any]:
+        signed = self.clock() - sig.at >= self.sign_delay
+        signed_at = sig.at_wall + timedelta(seconds=self.sign_delay) if signed else None
+        item: dict[str, Any] = {
+            "uuid": sig.uuid,
+            "signer_name": sig.signers[0]["name"],
+            "signer_email": sig.signers[0]["email"],
+            "document_name": sig.document_name,
+            "status": "signed" if signed else "pending",
+            "created_at": self._stamp(sig.at_wall),
+            "signed_at": self._stamp(signed_at),
+        }
+        if full:
+            item.update(
+                {
+                    "expires_at": self._stamp(sig.at_wall + timedelta(days=7)),
+                    "document_hash": sig.document_hash,
+                    "signed_document_hash": (f"signed-{sig.document_hash}" if signed else None),
+                    "signers": [
+                        {
+                            "signer_name": s["name"],
+                            "signer_email": s["email"],
+                            "signer_phone": s.get("phone"),
+                            "status": "signed" if signed else "pending",
+                            "signed_at": self._stamp(signed_at),
+                        }
+                        for s in sig.signers
+                    ],
+                    "download_original_url": f"{DASHBOARD}/download-original/{sig.uuid}",
+                    "download_acta_url": f"{DASHBOARD}/download-acta/{sig.uuid}",
+                }
+            )
+        return item
+
+    async def signatures_list(self, request: web.Request) -> web.Response:
+        """``GET /api/signatures?limit=``, newest first."""
+        if self._token_via(request, None) is None:
+            return self.error(401, "Unauthorized: token missing or not valid")
+        limit = self._limit(request)
+        if limit is None:
+            return self.error(400, "limit must be between 1 and 25")
+        items = [self._signature_item(s, full=False) for s in reversed(self.signatures)]
+        return web.json_response({"success": True, "data": items[:limit]})
+
+    async def signature_get(self, request: web.Request) -> web.Response:
+        """``GET /api/signature?uuid=``."""
+        if self._token_via(request, None) is None:
+            return self.error(401, "Unauthorized: token missing or not valid")
+        wanted = request.query.get("uuid")
+        found = next((s for s in self.signatures if s.uuid == wanted), None)
+        if found is None:
+            return self.error(404, "Signature request not found")
+        return web.json_response({"success": True, "data": self._signature_item(found, full=True)})
+
+
+def _parse_attachments(raw: Any) -> tuple[tuple[str, int, str], ...] | None:
+    if not isinstance(raw, list):
+        return None
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or set(item) != {"filename", "content", "mime_type"}:
+            return None
+        try:
+            size = len(base64.b64decode(str(item["content"]), validate=True))
+        except (binascii.Error, ValueError):
+            return None
+        if not (isinstance(item["filename"], str) and item["filename"].strip()):
+            return None
+        out.append((item["filename"], size, str(item["mime_type"])))
+    return tuple(out)
+
+
+def _parse_signers(body: dict[str, Any]) -> list[dict[str, str | None]] | None:
+    single = "signer_name" in body or "signer_email" in body
+    if single == ("signers" in body):
+        return None  # exactly one of the two forms
+    if single:
+        people = [
+            {
+                "name": body.get("signer_name"),
+                "email": body.get("signer_email"),
+                "phone": body.get("signer_phone"),
+            }
+        ]
+    else:
+        raw = body["signers"]
+        if not isinstance(raw, list):
+            return None
+        people = []
+        for item in raw:
+            if not isinstance(item, dict) or set(item) - {"name", "email", "phone"}:
+                return None
+            people.append(
+                {"name": item.get("name"), "email": item.get("email"), "phone": item.get("phone")}
+            )
+    if not 1 <= len(people) <= 5:
+        return None
+    for p in people:
+        if not (isinstance(p["name"], str) and p["name"].strip()):
+            return None
+        if not (isinstance(p["email"], str) and _EMAIL.match(p["email"])):
+            return None
+    return people

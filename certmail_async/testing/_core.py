@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, ClassVar
@@ -48,6 +49,8 @@ class FakeProvider:
     """Base of the fake servers. Subclasses add routes and the provider's error bodies."""
 
     name: ClassVar[str] = "provider"
+    #: ``"module:Class"`` of the SDK client this fake stands in for.
+    client_path: ClassVar[str] = ""
 
     def __init__(self) -> None:
         self.requests: list[RequestRecord] = []
@@ -77,6 +80,19 @@ class FakeProvider:
         return RateLimit(requests=cap.requests, per=cap.per)
 
     # -- shared ------------------------------------------------------------------------
+
+    def client_class(self) -> Any:
+        """The SDK client class this fake stands in for (imported lazily)."""
+        module, _, attr = self.client_path.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def add_optional_cap(
+        self, rate: RateLimit | None, *, mode: CapMode = "sliding", **kw: Any
+    ) -> RateCap | None:
+        """:meth:`add_cap` from a RateLimit, or nothing when ``rate`` is None."""
+        if rate is None:
+            return None
+        return self.add_cap(requests=rate.requests, per=rate.per, mode=mode, **kw)
 
     def add_cap(
         self,

@@ -109,6 +109,7 @@ class FakeLegallyMail(FakeProvider):
     """
 
     name: ClassVar[str] = "legallymail"
+    client_path: ClassVar[str] = "certmail_async.legallymail:LegallyMailClient"
 
     def __init__(
         self,
@@ -140,20 +141,9 @@ class FakeLegallyMail(FakeProvider):
         self.ledger: list[SentEmail] = []
         self.signatures: list[FakeSignature] = []
         self._ids = itertools.count(1)
-        self.cap = (
-            self.add_cap(requests=rate.requests, per=rate.per, mode=cap_mode)
-            if rate is not None
-            else None
-        )
+        self.cap = self.add_optional_cap(rate, mode=cap_mode)
 
     # -- SDK glue ----------------------------------------------------------------------
-
-    @staticmethod
-    def client_class() -> Any:
-        """The SDK client class this fake stands in for."""
-        from ..legallymail import LegallyMailClient
-
-        return LegallyMailClient
 
     def client_kwargs(self) -> dict[str, Any]:
         """Credentials the fake accepts."""

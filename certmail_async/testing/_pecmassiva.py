@@ -97,6 +97,7 @@ class FakePecMassiva(FakeProvider):
     """
 
     name: ClassVar[str] = "pecmassiva"
+    client_path: ClassVar[str] = "certmail_async.pecmassiva:PecMassivaClient"
 
     def __init__(
         self,
@@ -124,26 +125,14 @@ class FakePecMassiva(FakeProvider):
         self._stored = 0  # bytes held in the inbox, kept up to date for the quota
         self._ids = itertools.count(1)
         self._codes = itertools.count(1)
-        self.send_cap = (
-            self.add_cap(
-                requests=send_rate.requests,
-                per=send_rate.per,
-                mode=cap_mode,
-                routes={("POST", "/send")},
-                key=lambda r: r.headers.get("Authorization", ""),
-            )
-            if send_rate is not None
-            else None
+        self.send_cap = self.add_optional_cap(
+            send_rate,
+            mode=cap_mode,
+            routes={("POST", "/send")},
+            key=lambda r: r.headers.get("Authorization", ""),
         )
 
     # -- SDK glue ----------------------------------------------------------------------
-
-    @staticmethod
-    def client_class() -> Any:
-        """The SDK client class this fake stands in for."""
-        from ..pecmassiva import PecMassivaClient
-
-        return PecMassivaClient
 
     def client_kwargs(self) -> dict[str, Any]:
         """Credentials the fake accepts."""

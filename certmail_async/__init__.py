@@ -1,8 +1,8 @@
 """certmail_async: an async-first SDK for Italian certified e-mail.
 
-Providers: PEC Massiva (bulk PEC sending and receipts) and LegallyMail (certified-evidence
-e-mail and e-signature), with openapi.it PEC to follow. Import everything from here; fakes
-for tests live in ``certmail_async.testing``.
+Providers: PEC Massiva (bulk PEC sending and receipts), LegallyMail (certified-evidence
+e-mail and e-signature) and openapi.it PEC (mailbox provisioning, with openapi.com OAuth
+tokens). Import everything from here; fakes for tests live in ``certmail_async.testing``.
 
 Example:
     >>> from certmail_async import PecMassivaClient, RateLimit, DeliveryUnknownError
@@ -31,6 +31,7 @@ from ._exceptions import (
 from ._models import Attachment, OpenEnum, Signer
 from ._pacing import RateLimit
 from ._retry import RetryPolicy
+from ._tokens import TokenSource
 from ._types import NOT_GIVEN, NotGiven, SecretStr, Timeout
 from .legallymail import (
     AccountInfo,
@@ -45,6 +46,34 @@ from .legallymail import (
     SignatureRequest,
     SignatureStatus,
     SignerStatus,
+)
+from .openapi_pec import (
+    Callback,
+    CallbackMethod,
+    CommunicationRole,
+    CommunicationState,
+    CustomerSubtype,
+    CustomerType,
+    DomainCheck,
+    IdDocument,
+    IdDocumentType,
+    Mailbox,
+    MailboxEvents,
+    MailboxRegistration,
+    MailboxState,
+    MailboxSummary,
+    MailboxType,
+    MailboxUser,
+    OAuthClient,
+    OAuthTokenSource,
+    OpenapiPecClient,
+    RegistryCommunication,
+    RegistryCommunicationRequest,
+    RegistryCommunicationSummary,
+    Scope,
+    Sex,
+    Token,
+    TokenLimits,
 )
 from .pecmassiva import (
     InboxMessage,
@@ -65,22 +94,41 @@ __all__ = [
     "Attachment",
     "AuthenticationError",
     "BadRequestError",
+    "Callback",
+    "CallbackMethod",
     "Certificate",
     "CertmailError",
+    "CommunicationRole",
+    "CommunicationState",
     "ConflictError",
     "ConnectError",
+    "CustomerSubtype",
+    "CustomerType",
     "DeliveryUnknownError",
+    "DomainCheck",
     "Email",
     "EmailDetail",
     "EmailStatus",
+    "IdDocument",
+    "IdDocumentType",
     "InboxMessage",
     "InboxMessageDetail",
     "InboxPage",
     "LegallyMailClient",
+    "Mailbox",
+    "MailboxEvents",
+    "MailboxRegistration",
+    "MailboxState",
+    "MailboxSummary",
+    "MailboxType",
+    "MailboxUser",
     "NOT_GIVEN",
     "NotFoundError",
     "NotGiven",
+    "OAuthClient",
+    "OAuthTokenSource",
     "OpenEnum",
+    "OpenapiPecClient",
     "OutOfCreditsError",
     "Outcome",
     "PaymentRequiredError",
@@ -94,18 +142,26 @@ __all__ = [
     "ReceiptSummary",
     "RecipientDetail",
     "RecipientResult",
+    "RegistryCommunication",
+    "RegistryCommunicationRequest",
+    "RegistryCommunicationSummary",
     "ResponseDecodeError",
     "RetryPolicy",
+    "Scope",
     "SecretStr",
     "SendOutcome",
     "SendResult",
     "ServerError",
+    "Sex",
     "SignatureRequest",
     "SignatureStatus",
     "Signer",
     "SignerStatus",
     "Timeout",
     "TimeoutError",
+    "Token",
+    "TokenLimits",
+    "TokenSource",
     "TransportError",
     "ValidationError",
     "__version__",

@@ -55,6 +55,11 @@ class Redactor:
         # Very short values would mask ordinary words; a 4+ character secret is the floor.
         self._secrets = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
 
+    def add(self, secret: str) -> None:
+        """Also scrub ``secret`` from now on (a refreshed token, a token passed as an id)."""
+        if len(secret) >= 4 and secret not in self._secrets:
+            self._secrets = tuple(sorted({*self._secrets, secret}, key=len, reverse=True))
+
     def scrub(self, text: str) -> str:
         """Replace every known secret in ``text`` with the mask."""
         for secret in self._secrets:

@@ -17,7 +17,7 @@ import json as jsonlib
 import logging
 import platform
 import time
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -26,7 +26,7 @@ import attrs
 
 from . import _exceptions as exc
 from ._pacing import Gate, RateLimit, gate_for
-from ._redact import Redactor, redact_body, redact_headers
+from ._redact import SENSITIVE_HEADERS, Redactor, redact_body, redact_headers
 from ._retry import RETRYABLE_READ_STATUSES, RetryPolicy, parse_retry_after
 from ._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes, given
 
@@ -167,7 +167,7 @@ class Transport:
         *,
         profile: ProviderProfile,
         base_url: str,
-        auth_headers: Callable[[Operation], Mapping[str, str]],
+        auth_headers: Callable[[Operation], Awaitable[Mapping[str, str]]],
         secrets: Iterable[SecretStr],
         session: aiohttp.ClientSession | None = None,
         timeout: TimeoutTypes = Timeout(),
@@ -179,6 +179,7 @@ class Transport:
         self.profile = profile
         self.base_url = base_url.rstrip("/")
         self._auth_headers = auth_headers
+        self._last_auth: Mapping[str, str] | None = None
         self._secrets = tuple(secrets)
         self.redactor = Redactor(s.get_secret_value() for s in self._secrets)
         self._holder = _SessionHolder(session)
@@ -314,7 +315,14 @@ class Transport:
     ) -> Response:
         """Send one HTTP request. THE place where aiohttp/asyncio errors become ours."""
         session = self._holder.get()
-        all_headers = {**self._auth_headers(op), **(headers or {})}
+        auth = await self._auth_headers(op)
+        if auth is not self._last_auth:
+            # A new credential (a refreshed token): scrub it from every text from now on.
+            self._last_auth = auth
+            for key, value in auth.items():
+                if key.lower() in SENSITIVE_HEADERS:
+                    self.redactor.add(value.removeprefix("Bearer ").removeprefix("Basic "))
+        all_headers = {**auth, **(headers or {})}
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "-> %s %s %s headers=%s body=%s",

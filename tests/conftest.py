@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 import looptime
+import pytest
 
 T = TypeVar("T")
 
@@ -15,3 +16,19 @@ def run_virtual(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine on an event loop whose clock is virtual (sleeps take no real time)."""
     with asyncio.Runner(loop_factory=lambda: looptime.new_event_loop(start=0.0)) as runner:
         return runner.run(coro)
+
+
+@pytest.fixture(autouse=True)
+def _own_current_event_loop() -> Iterator[None]:
+    """Give each test a current event loop that we own and close.
+
+    pytest-asyncio's policy swap calls ``asyncio.get_event_loop()``, which creates a loop
+    when none is set (after a sync test, say) and never closes it; garbage collection then
+    raises "unclosed event loop" in some later test (pytest-asyncio issue #724). Owning the
+    current loop removes the leak without sharing loops (and pacing gates) across tests.
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    asyncio.set_event_loop(None)
+    loop.close()

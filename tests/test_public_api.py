@@ -57,7 +57,7 @@ class TestLayers:
 
     def test_providers_do_not_import_aiohttp_outside_session_typing(self) -> None:
         """Provider packages never catch or raise aiohttp errors: only the transport does."""
-        for provider in ("pecmassiva", "legallymail"):
+        for provider in ("pecmassiva", "legallymail", "openapi_pec"):
             for path in (PACKAGE / provider).glob("*.py"):
                 source = path.read_text()
                 assert "aiohttp.Client" not in source.replace("aiohttp.ClientSession", ""), path
@@ -67,6 +67,7 @@ class TestLayers:
         [
             ("pecmassiva", ('"object"', '"message_id"', '"n_of_pages"', '"x-password"')),
             ("legallymail", ('"recipient"', '"signer_name"', '"tracking_id"', '"emails"')),
+            ("openapi_pec", ('"casella_pec"', '"stato"', '"documenti"', '"refreshToken"')),
         ],
     )
     def test_wire_keys_live_in_wire_modules(self, provider: str, keys: tuple[str, ...]) -> None:

@@ -148,3 +148,35 @@ class TestLegallyMailNoLeak:
             assert any("'token': '**********'" in line for line in logs)
         for text in texts + logs:
             assert TOKEN not in text
+
+
+class TestOpenapiNoLeak:
+    async def test_api_key_and_tokens_in_paths_never_leak(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The OAuth API key, a token used as a path id and a refresh token never leak."""
+        from certmail_async import OAuthClient
+
+        caplog.set_level(logging.DEBUG)
+        async with (
+            run_fake("openapi_pec", api_key=TOKEN) as fake,
+            OAuthClient(base_url=fake.url, **fake.state.oauth_kwargs()) as oauth,
+        ):
+            token = await oauth.tokens.create(scopes=[f"GET:{fake.state.host}/pec"])
+            value = token.token.get_secret_value()
+            assert token.refresh_token is not None
+            refresh = token.refresh_token.get_secret_value()
+            fake.state.faults.inject("GET", "/tokens/{token}", drop=True, times=None)
+            fake.state.faults.inject(
+                "PATCH", "/tokens/{token}", status=500, body=f"boom {value} {refresh}"
+            )
+            errors = []
+            for call in (oauth.tokens.retrieve(token), oauth.tokens.refresh(token)):
+                with pytest.raises(CertmailError) as info:
+                    await call
+                errors.append(info.value)
+            texts = [t for e in errors for t in _texts(e)] + [repr(oauth), repr(token)]
+        texts += [r.getMessage() for r in caplog.records]
+        for text in texts:
+            for secret in (TOKEN, value, refresh):
+                assert secret not in text

@@ -373,7 +373,7 @@ class LegallyMailClient(BaseClient):
         header = {"Authorization": value if raw else f"Bearer {value}"}
         in_body = token_placement == "body"  # noqa: S105
 
-        def auth_headers(op: Operation) -> Mapping[str, str]:
+        async def auth_headers(op: Operation) -> Mapping[str, str]:
             # Body placement covers JSON bodies only; GETs document the header alone.
             return {} if in_body and op.method == "POST" else header
 

@@ -12,7 +12,8 @@ from .._exceptions import APIError, DeliveryUnknownError, NotFoundError, Validat
 from .._models import Attachment
 from .._pacing import RateLimit
 from .._retry import RetryPolicy
-from .._transport import Operation, ProviderProfile, Response, Transport, scope_digest
+from .._tokens import TokenSource, bearer_auth
+from .._transport import Operation, ProviderProfile, Response, Transport
 from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
 from .._validation import check_attachments, check_email, check_recipients, check_text
 from ..receipts import ReceiptSummary
@@ -324,7 +325,7 @@ class PecMassivaClient(BaseClient):
     def __init__(
         self,
         *,
-        token: str | SecretStr,
+        token: str | SecretStr | TokenSource,
         username: str,
         password: str | SecretStr,
         base_url: str | None = None,
@@ -337,27 +338,26 @@ class PecMassivaClient(BaseClient):
         max_recipients: int | None = None,
         max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
-        self._token = SecretStr(token)
-        self._password = SecretStr(password)
-        if not self._token:
+        if not token:
             raise ValidationError("a token is required", field="token", provider=PROVIDER)
+        auth_headers, scope, token_secret = bearer_auth(token)
+        self._password = SecretStr(password)
         self.username = check_text(username, field="username")
         if not self._password:
             raise ValidationError("a password is required", field="password", provider=PROVIDER)
         self.max_recipients = max_recipients
         self.max_message_bytes = max_message_bytes
-        token_value = self._token.get_secret_value()
         self._transport = Transport(
             profile=_Profile(),
             base_url=base_url or (SANDBOX_URL if sandbox else PRODUCTION_URL),
-            auth_headers=lambda _op: {"Authorization": f"Bearer {token_value}"},
-            secrets=(self._token, self._password),
+            auth_headers=auth_headers,
+            secrets=tuple(s for s in (token_secret, self._password) if s is not None),
             session=session,
             timeout=timeout,
             max_retries=max_retries,
             retry_policy=retry_policy,
             rate_limit=rate_limit,
-            scope=scope_digest(token_value),
+            scope=scope,
         )
         self._bind_resources()
 

@@ -22,17 +22,21 @@ from typing import Any, Literal
 from ._core import FakeProvider, RequestRecord, RunningFake, serve
 from ._faults import Fault, FaultPlan, RateCap
 from ._legallymail import FakeLegallyMail, FakeSignature, SentEmail
+from ._openapi_pec import FakeOpenapiPec, FakeToken, LedgerEntry
 from ._pecmassiva import FakePecMassiva, InboxItem, SentRecord
 
 __all__ = [
     "FAKES",
     "FakeLegallyMail",
+    "FakeOpenapiPec",
     "FakePecMassiva",
     "FakeProvider",
     "Fault",
     "FakeSignature",
+    "FakeToken",
     "FaultPlan",
     "InboxItem",
+    "LedgerEntry",
     "RateCap",
     "RequestRecord",
     "RunningFake",
@@ -45,9 +49,10 @@ __all__ = [
 FAKES: dict[str, type[FakeProvider]] = {
     "pecmassiva": FakePecMassiva,
     "legallymail": FakeLegallyMail,
+    "openapi_pec": FakeOpenapiPec,
 }
 
-ProviderName = Literal["pecmassiva", "legallymail"]
+ProviderName = Literal["pecmassiva", "legallymail", "openapi_pec"]
 
 
 @contextlib.asynccontextmanager
@@ -56,8 +61,8 @@ async def run_fake(
 ) -> AsyncIterator[RunningFake]:
     """Start a fake provider on loopback; yields its URL, its state and a client factory.
 
-    ``provider`` is a name (``"pecmassiva"``, ``"legallymail"``) with the fake's keyword
-    configuration, or a fake instance you configured yourself.
+    ``provider`` is a name (``"pecmassiva"``, ``"legallymail"``, ``"openapi_pec"``) with
+    the fake's keyword configuration, or a fake instance you configured yourself.
     """
     if isinstance(provider, FakeProvider):
         if config:

@@ -1,0 +1,620 @@
+"""The openapi.it PEC client: mailbox provisioning, Business Register, forms (19 operations).
+
+Every call that creates, changes or charges (register, activate, resize, storage, upgrade,
+renew, add user, revoke, communications) is never retried once it may have reached the
+provider: the caller gets the error and checks the record. ``GET /pec/{id}/rinnovo`` is
+one of them despite being a GET: it renews, and charges the wallet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aiohttp
+
+from .._client_base import BaseClient, Resource, validating
+from .._exceptions import APIStatusError, NotFoundError, ValidationError
+from .._pacing import RateLimit
+from .._retry import RetryPolicy
+from .._tokens import TokenSource, bearer_auth
+from .._transport import Operation, ProviderProfile, Response, Transport
+from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
+from .._validation import check_email, check_text
+from ._checks import (
+    check_communication,
+    check_id,
+    check_p7m_documents,
+    check_pdf_documents,
+    check_registration,
+    check_space,
+)
+from ._models import (
+    DomainCheck,
+    Mailbox,
+    MailboxRegistration,
+    MailboxSummary,
+    MailboxType,
+    RegistryCommunication,
+    RegistryCommunicationRequest,
+    RegistryCommunicationSummary,
+)
+from ._wire import LENIENT, OPS, PRODUCTION_URL, PROVIDER, SANDBOX_URL
+
+__all__ = [
+    "DomainsResource",
+    "FormsResource",
+    "MailboxesResource",
+    "OpenapiPecClient",
+    "RegistryCommunicationsResource",
+]
+
+MAX_USERS = 25
+_wire = LENIENT
+
+MailboxRef = Mailbox | MailboxSummary | str
+
+
+class _Profile(ProviderProfile):
+    name = PROVIDER
+
+
+class _OpenapiResource(Resource):
+    _client: OpenapiPecClient
+
+    async def _go(
+        self,
+        op: Operation,
+        *,
+        timeout: TimeoutTypes | NotGiven,
+        max_retries: int | NotGiven,
+        path_params: Mapping[str, str | int] | None = None,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+    ) -> Response:
+        return await self._call(
+            op,
+            path_params=path_params,
+            params=params,
+            json=json,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def _empty_or_raise(self, op: Operation, error: NotFoundError) -> None:
+        # GET /pec and GET /comunica_pec answer 404 with a specific code for "no items".
+        if error.code != _wire.empty_list_code(op):
+            raise error
+
+
+class DomainsResource(_OpenapiResource):
+    """``GET /domini_pec/{dominio}``."""
+
+    async def check(
+        self,
+        domain: str,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> DomainCheck:
+        """Whether a domain can send or receive PEC (may consume credit: 402 is documented).
+
+        Example:
+            >>> async def ok(client: OpenapiPecClient) -> bool:  # doctest: +SKIP
+            ...     return (await client.domains.check("legalmail.it")).pec_enabled
+        """
+        op = OPS.DOMAIN_CHECK
+        with validating(op):
+            check_text(domain, field="domain")
+            if "@" in domain or "/" in domain or "." not in domain:
+                raise ValidationError(f"{domain!r} is not a domain name", field="domain")
+        response = await self._go(
+            op, path_params={"domain": domain.lower()}, timeout=timeout, max_retries=max_retries
+        )
+        return _wire.domain_check(response, op, domain.lower())
+
+
+class MailboxesResource(_OpenapiResource):
+    """The mailbox lifecycle: ``/verifica_pec``, ``/pec`` and ``/pec/{id}/...``."""
+
+    async def availability(
+        self,
+        address: str,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> bool:
+        """Whether a mailbox address is free to register.
+
+        An unavailable address may come back as an error whose message says "not
+        available" (the vendor's PHP SDK maps that to ``False``); so does this method.
+        """
+        op = OPS.AVAILABILITY
+        with validating(op):
+            address = check_email(address, field="address")
+        try:
+            response = await self._go(
+                op, path_params={"address": address}, timeout=timeout, max_retries=max_retries
+            )
+        except APIStatusError as error:
+            if "not available" in error.message.lower():
+                return False
+            raise
+        return _wire.availability(response, op)
+
+    async def list(
+        self,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> tuple[MailboxSummary, ...]:
+        """Your mailboxes (404/200 "no pec linked to this account" is an empty tuple)."""
+        op = OPS.LIST
+        try:
+            response = await self._go(op, timeout=timeout, max_retries=max_retries)
+        except NotFoundError as error:
+            self._empty_or_raise(op, error)
+            return ()
+        boxes = _wire.mailboxes(response, op)
+        for box in boxes:
+            self._client._remember(box)
+        return boxes
+
+    async def register(
+        self,
+        *,
+        registration: MailboxRegistration,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> Mailbox:
+        """Register a mailbox (billable; state ``registrata``). Validated before the request.
+
+        Example:
+            >>> async def new(c: OpenapiPecClient, r: MailboxRegistration) -> str:  # doctest: +SKIP
+            ...     return (await c.mailboxes.register(registration=r)).id
+        """
+        op = OPS.REGISTER
+        with validating(op):
+            check_registration(registration, sandbox=self._client.sandbox)
+        response = await self._go(
+            op,
+            json=_wire.registration_body(registration),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return self._mailbox(response, op)
+
+    async def retrieve(
+        self,
+        mailbox: MailboxRef,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> Mailbox:
+        """One mailbox with its state, sizes, dates, documents and users."""
+        op = OPS.RETRIEVE
+        mailbox_id = self._id(mailbox, op)
+        response = await self._go(
+            op, path_params={"id": mailbox_id}, timeout=timeout, max_retries=max_retries
+        )
+        return self._mailbox(response, op)
+
+    async def revoke(
+        self,
+        mailbox: MailboxRef,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> Mailbox:
+        """Revoke an active mailbox (state ``revocata``; ``renew`` can re-activate it)."""
+        op = OPS.REVOKE
+        mailbox_id = self._id(mailbox, op)
+        response = await self._go(
+            op, path_params={"id": mailbox_id}, timeout=timeout, max_retries=max_retries
+        )
+        return self._mailbox(response, op)
+
+    async def activate(
+        self,
+        mailbox: MailboxRef,
+        *,
+        documents: Sequence[bytes] | bytes,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> Mailbox:
+        """Upload the signed activation form and an identity document (PDFs).
+
+        DOMICILIODIGITALE and PECMASSIVA boxes take ONE PDF combining both. The box moves
+        to ``in_evasione`` and then, once the provider approves, to ``evasa``.
+        """
+        op = OPS.ACTIVATE
+        mailbox_id = self._id(mailbox, op)
+        with validating(op):
+            docs = check_pdf_documents(documents)
+            known = self._client._types.get(mailbox_id)
+            if known is not None and known.restricted and len(docs) != 1:
+                raise ValidationError(
+                    f"a {known.value} box takes one PDF combining form and identity document",
+                    field="documents",
+                )
+        response = await self._go(
+            op,
+            path_params={"id": mailbox_id},
+            json=_wire.documents_body(docs),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return self._mailbox(response, op)
+
+    async def change_space(
+        self,
+        mailbox: MailboxRef,
+        *,
+        disk: int | str | None = None,
+        archive: int | str | None = None,
+        storage: int | str | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> Mailbox:
+        """Grow a mailbox (billable, upgrades only). An int sets the size in MB; ``"+N"`` adds N.
+
+        ``disk`` and ``archive`` go in multiples of 1024, ``storage`` in multiples of 512
+        (legal storage must be active). Refused for DOMICILIODIGITALE and PECMASSIVA boxes.
+
+        Example:
+            >>> async def grow(client: OpenapiPecClient, box: str) -> None:  # doctest: +SKIP
+            ...     await client.mailboxes.change_space(box, disk=3072, archive="+1024")
+        """
+        op = OPS.CHANGE_SPACE
+        mailbox_id = self._id(mailbox, op)
+        with validating(op):
+            self._not_restricted(mailbox_id, "resized")
+            disk = check_space(disk, multiple=1024, field="disk")
+            archive = check_space(archive, multiple=1024, field="archive")
+            storage = check_space(storage, multiple=512, field="storage")
+            if disk is None and archive is None and storage is None:
+                raise ValidationError("give at least one of disk, archive, storage", field="disk")
+        response = await self._go(
+            op,
+            path_params={"id": mailbox_id},
+            json=_wire.space_body(disk, archive, storage),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return self._mailbox(response, op)
+
+    async def activate_storage(
+        self,
+        mailbox: MailboxRef,
+        *,
+        documents: Sequence[bytes] | bytes,
+        storage_mb: int | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> Mailbox:
+        """Activate legal storage (billable): signed form plus identity document (PDFs).
+
+        ``storage_mb`` is a multiple of 512 (the provider's default is 512).
+        """
+        op = OPS.STORAGE
+        mailbox_id = self._id(mailbox, op)
+        with validating(op):
+            self._not_restricted(mailbox_id, "given legal storage")
+            docs = check_pdf_documents(documents)
+            if storage_mb is not None:
+                check_space(storage_mb, multiple=512, field="storage_mb")
+        response = await self._go(
+            op,
+            path_params={"id": mailbox_id},
+            json=_wire.storage_body(docs, storage_mb),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return self._mailbox(response, op)
+
+    async def upgrade(
+        self,
+        mailbox: MailboxRef,
+        *,
+        mailbox_type: MailboxType,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> Mailbox:
+        """Upgrade the mailbox type (billable; STANDARD < BRONZE < SILVER < GOLD, never down)."""
+        op = OPS.UPGRADE
+        mailbox_id = self._id(mailbox, op)
+        with validating(op):
+            if not isinstance(mailbox_type, MailboxType) or mailbox_type.rank is None:
+                raise ValidationError(
+                    "upgrade to STANDARD, BRONZE, SILVER or GOLD", field="mailbox_type"
+                )
+            self._not_restricted(mailbox_id, "upgraded")
+            current = self._client._types.get(mailbox_id)
+            if (
+                current is not None
+                and current.rank is not None
+                and (mailbox_type.rank <= current.rank)
+            ):
+                raise ValidationError(
+                    f"{current.value} -> {mailbox_type.value} is not an upgrade",
+                    field="mailbox_type",
+                )
+        response = await self._go(
+            op,
+            path_params={"id": mailbox_id},
+            json=_wire.upgrade_body(mailbox_type),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return self._mailbox(response, op)
+
+    async def renew(
+        self,
+        mailbox: MailboxRef,
+        *,
+        years: int = 1,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> Mailbox:
+        """Renew (or re-activate a revoked box) for ``years`` years. Billable; never retried."""
+        op = OPS.RENEW
+        mailbox_id = self._id(mailbox, op)
+        if isinstance(years, bool) or not isinstance(years, int) or not 1 <= years <= 10:
+            raise ValidationError(
+                "years must be an integer from 1 to 10",
+                field="years",
+                provider=PROVIDER,
+                operation=op.name,
+            )
+        response = await self._go(
+            op,
+            path_params={"id": mailbox_id},
+            params=_wire.renew_params(years),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return self._mailbox(response, op)
+
+    async def add_user(
+        self,
+        mailbox: MailboxRef,
+        *,
+        first_name: str,
+        last_name: str,
+        description: str,
+        password_email: str,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> Mailbox:
+        """Add a user to the mailbox (billable; at most 25; not on DOMICILIODIGITALE/PECMASSIVA)."""
+        op = OPS.ADD_USER
+        mailbox_id = self._id(mailbox, op)
+        with validating(op):
+            self._not_restricted(mailbox_id, "given users")
+            for name, value in (
+                ("first_name", first_name), ("last_name", last_name), ("description", description)
+            ):  # fmt: skip
+                check_text(value, field=name)
+            password_email = check_email(password_email, field="password_email")
+            users = self._client._users.get(mailbox_id)
+            if users is not None and users >= MAX_USERS:
+                raise ValidationError(f"the box already has {MAX_USERS} users", field="mailbox")
+        response = await self._go(
+            op,
+            path_params={"id": mailbox_id},
+            json=_wire.user_body(
+                first_name=first_name,
+                last_name=last_name,
+                description=description,
+                password_email=password_email,
+            ),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return self._mailbox(response, op)
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _id(self, mailbox: MailboxRef, op: Operation) -> str:
+        if isinstance(mailbox, Mailbox | MailboxSummary):
+            self._client._remember(mailbox)
+            mailbox = mailbox.id
+        with validating(op):
+            return check_id(mailbox, field="mailbox")
+
+    def _not_restricted(self, mailbox_id: str, action: str) -> None:
+        known = self._client._types.get(mailbox_id)
+        if known is not None and known.restricted:
+            raise ValidationError(f"a {known.value} box cannot be {action}", field="mailbox")
+
+    def _mailbox(self, response: Response, op: Operation) -> Mailbox:
+        box = _wire.mailbox(response, op)
+        self._client._remember(box)
+        return box
+
+
+class RegistryCommunicationsResource(_OpenapiResource):
+    """``/comunica_pec``: file a PEC address with the Business Register (Registro Imprese)."""
+
+    async def list(
+        self,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> tuple[RegistryCommunicationSummary, ...]:
+        """Your communications (404/332 "no request linked to this account" is empty)."""
+        op = OPS.COMM_LIST
+        try:
+            response = await self._go(op, timeout=timeout, max_retries=max_retries)
+        except NotFoundError as error:
+            self._empty_or_raise(op, error)
+            return ()
+        return _wire.communications(response, op)
+
+    async def create(
+        self,
+        *,
+        request: RegistryCommunicationRequest,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> RegistryCommunication:
+        """Start a communication (billable; state ``codice_in_richiesta``)."""
+        op = OPS.COMM_CREATE
+        with validating(op):
+            check_communication(request)
+        response = await self._go(
+            op, json=_wire.communication_body(request), timeout=timeout, max_retries=max_retries
+        )
+        return _wire.communication(response, op)
+
+    async def retrieve(
+        self,
+        communication_id: str,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> RegistryCommunication:
+        """One communication."""
+        op = OPS.COMM_RETRIEVE
+        with validating(op):
+            check_id(communication_id)
+        response = await self._go(
+            op, path_params={"id": communication_id}, timeout=timeout, max_retries=max_retries
+        )
+        return _wire.communication(response, op)
+
+    async def upload_documents(
+        self,
+        communication_id: str,
+        *,
+        documents: Sequence[bytes] | bytes,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> RegistryCommunication:
+        """Upload the digitally signed (.p7m) power of attorney and identity document.
+
+        Allowed only in state ``in_attesa_di_documenti``; moves to ``documenti_caricati``.
+        """
+        op = OPS.COMM_UPLOAD
+        with validating(op):
+            check_id(communication_id)
+            docs = check_p7m_documents(documents)
+        response = await self._go(
+            op,
+            path_params={"id": communication_id},
+            json=_wire.documents_body(docs),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return _wire.communication(response, op)
+
+
+class FormsResource(_OpenapiResource):
+    """The three PDF forms (errors come as ``text/plain`` and still map to typed errors)."""
+
+    async def _form(
+        self,
+        op: Operation,
+        record_id: str,
+        timeout: TimeoutTypes | NotGiven,
+        retries: int | NotGiven,
+    ) -> bytes:
+        with validating(op):
+            check_id(record_id)
+        response = await self._go(
+            op, path_params={"id": record_id}, timeout=timeout, max_retries=retries
+        )
+        return _wire.pdf(response, op)
+
+    async def activation(
+        self,
+        mailbox_id: str,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> bytes:
+        """The mailbox activation form (PDF bytes), to sign and send back with ``activate``."""
+        return await self._form(OPS.FORM_ACTIVATION, mailbox_id, timeout, max_retries)
+
+    async def storage(
+        self,
+        mailbox_id: str,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> bytes:
+        """The legal-storage activation form (PDF bytes), for ``activate_storage``."""
+        return await self._form(OPS.FORM_STORAGE, mailbox_id, timeout, max_retries)
+
+    async def power_of_attorney(
+        self,
+        communication_id: str,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> bytes:
+        """The Business Register power of attorney (PDF bytes), to sign as .p7m."""
+        return await self._form(OPS.FORM_POWER_OF_ATTORNEY, communication_id, timeout, max_retries)
+
+
+class OpenapiPecClient(BaseClient):
+    """Client for openapi.it PEC (``pec.openapi.it``): mailbox provisioning and more.
+
+    ``token`` is an openapi.com bearer token whose scopes cover the calls (``METHOD:host/
+    path``), or a :class:`~certmail_async.openapi_pec.OAuthTokenSource` that refreshes it.
+    ``sandbox=True`` targets ``test.pec.openapi.it`` (the token's scopes must name it) and
+    requires new mailboxes on ``@testcert.legalmail.it`` or ``@test.domiciliodigitale.com``.
+
+    The client remembers the type and user count of every mailbox it has seen, so actions a
+    DOMICILIODIGITALE or PECMASSIVA box refuses fail before the request (and any charge).
+
+    Example:
+        >>> from certmail_async import OpenapiPecClient
+        >>> async def main() -> None:  # doctest: +SKIP
+        ...     async with OpenapiPecClient(token="...", sandbox=True) as client:
+        ...         print(await client.mailboxes.availability("provapec@testcert.legalmail.it"))
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | SecretStr | TokenSource,
+        base_url: str | None = None,
+        sandbox: bool = False,
+        session: aiohttp.ClientSession | None = None,
+        rate_limit: RateLimit | None = None,
+        timeout: TimeoutTypes = Timeout(),
+        max_retries: int = 2,
+        retry_policy: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        if not token:
+            raise ValidationError("a token is required", field="token", provider=PROVIDER)
+        auth_headers, scope, secret = bearer_auth(token)
+        self.sandbox = sandbox
+        self._types: dict[str, MailboxType] = {}
+        self._users: dict[str, int] = {}
+        self._transport = Transport(
+            profile=_Profile(),
+            base_url=base_url or (SANDBOX_URL if sandbox else PRODUCTION_URL),
+            auth_headers=auth_headers,
+            secrets=(secret,) if secret is not None else (),
+            session=session,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            rate_limit=rate_limit,  # no cap is documented for this API
+            scope=scope,
+        )
+        self._bind_resources()
+
+    def _bind_resources(self) -> None:
+        self.domains = DomainsResource(self)
+        self.mailboxes = MailboxesResource(self)
+        self.registry_communications = RegistryCommunicationsResource(self)
+        self.forms = FormsResource(self)
+
+    def _remember(self, box: Mailbox | MailboxSummary) -> None:
+        if box.mailbox_type is not None and box.mailbox_type.known:
+            self._types[box.id] = box.mailbox_type
+        if isinstance(box, Mailbox):
+            self._users[box.id] = len(box.users)

@@ -1,0 +1,462 @@
+"""openapi.it PEC models: mailboxes, Business Register communications, OAuth tokens.
+
+Enums carry the wire strings as values (``MailboxState.ACTIVE.value == "evasa"``); the
+state enums are open, so an undocumented state is kept rather than refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+import attrs
+
+from .._models import OpenEnum
+from .._types import SecretStr
+
+__all__ = [
+    "Callback",
+    "CallbackMethod",
+    "CommunicationRole",
+    "CommunicationState",
+    "CustomerSubtype",
+    "CustomerType",
+    "DomainCheck",
+    "IdDocument",
+    "IdDocumentType",
+    "Mailbox",
+    "MailboxEvents",
+    "MailboxRegistration",
+    "MailboxState",
+    "MailboxSummary",
+    "MailboxType",
+    "MailboxUser",
+    "RegistryCommunication",
+    "RegistryCommunicationRequest",
+    "RegistryCommunicationSummary",
+    "Scope",
+    "Sex",
+    "Token",
+    "TokenLimits",
+]
+
+
+class MailboxState(OpenEnum):
+    """``Casella.stato``; the state machine is in ``docs/providers/openapi-pec.md``.
+
+    Example:
+        >>> MailboxState("evasa")
+        <MailboxState.ACTIVE: 'evasa'>
+    """
+
+    REGISTERED = "registrata"
+    PROCESSING = "in_evasione"
+    ACTIVE = "evasa"
+    REVOKED = "revocata"
+    CLOSED = "chiusa"
+    DOCUMENTS_REJECTED = "documenti_errati"
+    REGISTRATION_CANCELLED = "registrazione_annullata"
+
+
+class MailboxType(OpenEnum):
+    """``tipo_casella``. STANDARD < BRONZE < SILVER < GOLD may be upgraded (never down)."""
+
+    STANDARD = "STANDARD"
+    BRONZE = "BRONZE"
+    SILVER = "SILVER"
+    GOLD = "GOLD"
+    DIGITAL_DOMICILE = "DOMICILIODIGITALE"
+    PEC_MASSIVA = "PECMASSIVA"
+
+    @property
+    def rank(self) -> int | None:
+        """Upgrade order for the four classic types; None for the others."""
+        order = ("STANDARD", "BRONZE", "SILVER", "GOLD")
+        return order.index(self.value) if self.value in order else None
+
+    @property
+    def restricted(self) -> bool:
+        """DOMICILIODIGITALE and PECMASSIVA boxes refuse resize, upgrade, storage, users."""
+        return self in (MailboxType.DIGITAL_DOMICILE, MailboxType.PEC_MASSIVA)
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        # The vendor sample sends lower case ("bronze"); the service upper-cases it.
+        if isinstance(value, str) and value.upper() in cls._value2member_map_:
+            return cls._value2member_map_[value.upper()]
+        return super()._missing_(value)
+
+
+class CustomerType(OpenEnum):
+    """``tipo_cliente``."""
+
+    BUSINESS = "IM"
+    PROFESSIONAL = "PS"
+    LOCAL_PUBLIC_ADMINISTRATION = "PL"
+    CENTRAL_PUBLIC_ADMINISTRATION = "PC"
+    ASSOCIATION = "A"
+    PRIVATE_INDIVIDUAL = "PV"
+    OTHER = "X"
+
+
+class CustomerSubtype(OpenEnum):
+    """``sottotipo_cliente``; which ones fit which :class:`CustomerType` is in ``SUBTYPES``."""
+
+    BUSINESS_SERVICES = "SI"
+    INFORMATION_TECHNOLOGY = "IN"
+    COMMERCE = "CM"
+    TELECOMMUNICATIONS = "TE"
+    PUBLISHING = "ES"
+    MECHANICAL_ELECTRICAL = "ME"
+    FOOD = "AL"
+    CHEMICAL_PHARMACEUTICAL = "CF"
+    CONSTRUCTION = "ED"
+    TEXTILES_FASHION = "TM"
+    FURNITURE = "MA"
+    HOTELS_RESTAURANTS = "AR"
+    TRANSPORT_LOGISTICS = "TL"
+    FINANCE = "FI"
+    OTHER = "X"
+    ACCOUNTANT = "PC"
+    BOOKKEEPER = "PR"
+    NOTARY = "PN"
+    TAX_ADVISER = "PT"
+    LAWYER = "PA"
+    LABOUR_CONSULTANT = "PL"
+    REGION = "LR"
+    PROVINCE = "LP"
+    MUNICIPALITY = "LC"
+    MOUNTAIN_COMMUNITY = "LM"
+    HEALTH_AUTHORITY = "LA"
+    CHAMBER_OF_COMMERCE = "LI"
+
+
+_S = CustomerSubtype
+#: The subtypes each customer type admits (only IM, PS and PL have any).
+SUBTYPES: Mapping[CustomerType, frozenset[CustomerSubtype]] = {
+    CustomerType.BUSINESS: frozenset(
+        {
+            _S.BUSINESS_SERVICES,
+            _S.INFORMATION_TECHNOLOGY,
+            _S.COMMERCE,
+            _S.TELECOMMUNICATIONS,
+            _S.PUBLISHING,
+            _S.MECHANICAL_ELECTRICAL,
+            _S.FOOD,
+            _S.CHEMICAL_PHARMACEUTICAL,
+            _S.CONSTRUCTION,
+            _S.TEXTILES_FASHION,
+            _S.FURNITURE,
+            _S.HOTELS_RESTAURANTS,
+            _S.TRANSPORT_LOGISTICS,
+            _S.FINANCE,
+            _S.OTHER,
+        }
+    ),
+    CustomerType.PROFESSIONAL: frozenset(
+        {
+            _S.ACCOUNTANT,
+            _S.BOOKKEEPER,
+            _S.NOTARY,
+            _S.TAX_ADVISER,
+            _S.LAWYER,
+            _S.LABOUR_CONSULTANT,
+            _S.OTHER,
+        }
+    ),
+    CustomerType.LOCAL_PUBLIC_ADMINISTRATION: frozenset(
+        {
+            _S.REGION,
+            _S.PROVINCE,
+            _S.MUNICIPALITY,
+            _S.MOUNTAIN_COMMUNITY,
+            _S.HEALTH_AUTHORITY,
+            _S.CHAMBER_OF_COMMERCE,
+            _S.OTHER,
+        }
+    ),
+}
+
+
+class Sex(OpenEnum):
+    """``sesso_richiedente``."""
+
+    MALE = "M"
+    FEMALE = "F"
+
+
+class IdDocumentType(OpenEnum):
+    """``tipo_documento``."""
+
+    IDENTITY_CARD = "CARTA_D_IDENTITA"
+    DRIVING_LICENCE = "PATENTE"
+    PASSPORT = "PASSAPORTO"
+
+
+class CallbackMethod(OpenEnum):
+    """How openapi.it delivers a callback: form POST (this API's default) or raw JSON."""
+
+    POST = "POST"
+    JSON = "JSON"
+
+
+class CommunicationState(OpenEnum):
+    """``RichiestaComunicazionePec.stato``."""
+
+    CODE_REQUESTED = "codice_in_richiesta"
+    AWAITING_DOCUMENTS = "in_attesa_di_documenti"
+    DOCUMENTS_UPLOADED = "documenti_caricati"
+    COMPLETED = "comunicazione_evasa"
+
+
+class CommunicationRole(OpenEnum):
+    """``qualifica``: the signer's role in the company."""
+
+    ADMINISTRATOR = "AMMINISTRATORE"
+    JUDICIAL_COMMISSIONER = "COMMISSARIO_GIUDIZIARIO"
+    BANKRUPTCY_TRUSTEE = "CURATORE_FALLIMENTARE"
+    LEGAL_REPRESENTATIVE = "LEGALE_RAPPRESENTANTE"
+    LIQUIDATOR = "LIQUIDATORE"
+    PARTNER = "SOCIO"
+    OWNER = "TITOLARE"
+
+
+@attrs.frozen(kw_only=True)
+class Callback:
+    """Where openapi.it notifies state changes (legacy form: url, method, field, data).
+
+    Put a hard-to-guess secret in the URL or in ``data``: callbacks are not signed.
+    """
+
+    url: str
+    method: CallbackMethod = CallbackMethod.POST
+    field: str = "data"
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class IdDocument:
+    """The applicant's identity document (OAS-only fields of the registration)."""
+
+    type: IdDocumentType
+    number: str
+    issued_by: str
+    issued_on: date
+    expires_on: date
+
+
+@attrs.frozen(kw_only=True)
+class MailboxRegistration:
+    """Everything ``mailboxes.register`` needs; validated before the request.
+
+    Example:
+        >>> from datetime import date
+        >>> reg = MailboxRegistration(
+        ...     address="provapec@testcert.legalmail.it", mailbox_type=MailboxType.BRONZE,
+        ...     customer_type=CustomerType.PRIVATE_INDIVIDUAL, first_name="Mario",
+        ...     last_name="Rossi", email="mario@example.com", phone="0548798569",
+        ...     tax_code="RSSMRA82D11H501D", birth_date=date(1982, 4, 11), sex=Sex.MALE,
+        ...     birth_country="IT", holder_address="via Verdi 20", holder_city="Roma",
+        ...     holder_postal_code="00042", holder_country="IT", holder_province="RM")
+        >>> reg.mailbox_type.value
+        'BRONZE'
+    """
+
+    address: str
+    mailbox_type: MailboxType
+    customer_type: CustomerType
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    tax_code: str
+    birth_date: date
+    sex: Sex
+    birth_country: str
+    holder_address: str
+    holder_city: str
+    holder_postal_code: str
+    holder_country: str
+    holder_province: str
+    customer_subtype: CustomerSubtype | None = None
+    customer_subtype_other: str | None = None
+    mobile: str | None = None
+    birth_city: str | None = None
+    birth_province: str | None = None
+    holder_name: str | None = None
+    holder_tax_id: str | None = None
+    id_document: IdDocument | None = None
+    callback: Callback | None = None
+    auto_renew: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class MailboxEvents:
+    """When things happened to a mailbox (each present once it happened)."""
+
+    registered: datetime | None = None
+    last_modified: datetime | None = None
+    processed: datetime | None = None
+    expires: datetime | None = None
+    revoked: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class MailboxUser:
+    """A user added with ``mailboxes.add_user`` (``multiutenza``)."""
+
+    first_name: str
+    last_name: str
+    description: str
+    password_email: str
+    user_id: str | None = None
+    uid: str | None = None
+    activated: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class MailboxSummary:
+    """One item of ``mailboxes.list``."""
+
+    id: str
+    address: str
+    state: MailboxState
+    mailbox_type: MailboxType | None = None
+    owner: str | None = None
+    events: MailboxEvents = MailboxEvents()
+    expiry_date: date | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Mailbox:
+    """A full mailbox record (``Casella``). Sizes are in MB as the provider reports them."""
+
+    id: str
+    address: str
+    state: MailboxState
+    mailbox_type: MailboxType | None = None
+    customer_type: CustomerType | None = None
+    owner: str | None = None
+    domain: str | None = None
+    events: MailboxEvents = MailboxEvents()
+    activation_code: str | None = None
+    uid: str | None = None
+    legal_storage: bool = False
+    archive: bool = False
+    sms: bool = False
+    disk_mb: int = 0
+    archive_mb: int = 0
+    storage_mb: int = 0
+    activation_date: date | None = None
+    expiry_date: date | None = None
+    description: str | None = None
+    activation_documents: tuple[str, ...] = ()
+    storage_documents: tuple[str, ...] = ()
+    users: tuple[MailboxUser, ...] = ()
+    auto_renew: bool = False
+    callback: Callback | None = None
+    applicant_first_name: str | None = None
+    applicant_last_name: str | None = None
+    applicant_email: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DomainCheck:
+    """``domains.check``: whether a domain can send or receive PEC.
+
+    The provider answers 200 with a message such as "legalmail.it found!" for a PEC domain,
+    and 204 (no content) otherwise; ``details`` keeps the ``data`` array verbatim.
+    """
+
+    domain: str
+    pec_enabled: bool
+    message: str = ""
+    details: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class RegistryCommunicationRequest:
+    """What ``registry_communications.create`` needs (union of the page's and the OAS's fields)."""
+
+    address: str
+    first_name: str
+    last_name: str
+    tax_code: str
+    role: CommunicationRole
+    email: str
+    mobile: str
+    company_name: str
+    company_tax_id: str
+    city: str
+    province: str
+    administrator_pec: bool = False
+    callback: Callback | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RegistryCommunicationSummary:
+    """One item of ``registry_communications.list``."""
+
+    id: str
+    address: str
+    state: CommunicationState
+    created: datetime | None = None
+    owner: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RegistryCommunication:
+    """A Business Register communication (``RichiestaComunicazionePec``)."""
+
+    id: str
+    address: str
+    state: CommunicationState
+    created: datetime | None = None
+    owner: str | None = None
+    registry_code: str | None = None
+    documents: tuple[str, ...] = ()
+    company_name: str | None = None
+    company_tax_id: str | None = None
+    callback: Callback | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TokenLimits:
+    """Usage limits of an openapi.com token."""
+
+    total_requests: int | None = None
+    wallet_requests: int | None = None
+    subscription_requests: int | None = None
+    wallet_amount: float | None = None
+    ip: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class Token:
+    """An openapi.com OAuth v2 token. The token and refresh token are :class:`SecretStr`.
+
+    Example:
+        >>> t = Token(token=SecretStr("656d1e2f8b3c2a001f7e4a12"))
+        >>> "656d1e" in repr(t)
+        False
+    """
+
+    token: SecretStr
+    scopes: tuple[str, ...] = ()
+    name: str | None = None
+    created_at: datetime | None = None
+    expire_at: datetime | None = None
+    updated_at: datetime | None = None
+    refresh_token: SecretStr | None = None
+    limits: TokenLimits | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Scope:
+    """One scope the account can grant (``METHOD:host/path``); ``rate_limit`` None = none."""
+
+    scope: str
+    id: str | None = None
+    rate_limit: int | None = None
+    description: str | None = None

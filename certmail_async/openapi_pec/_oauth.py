@@ -1,0 +1,307 @@
+"""openapi.com OAuth v2: create, list, read, refresh and delete tokens; list scopes.
+
+Account calls use HTTP Basic auth (account e-mail + API key); a refresh uses the token's
+refresh token as Bearer. The API key, tokens and refresh tokens are secrets: masked in
+reprs, redacted from logs and errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+import aiohttp
+
+from .._client_base import BaseClient, Resource, validating
+from .._exceptions import ValidationError
+from .._retry import RetryPolicy
+from .._transport import Operation, ProviderProfile, Transport, scope_digest
+from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
+from .._validation import check_email, check_text
+from ._models import Scope, Token, TokenLimits
+from ._wire import LENIENT, OAUTH_OPS, OAUTH_PROVIDER, OAUTH_SANDBOX_URL, OAUTH_URL
+
+__all__ = ["OAuthClient", "OAuthTokenSource", "ScopesResource", "TokensResource"]
+
+_SCOPE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|\*):[A-Za-z0-9*.-]+/[\w*./{}-]*$")
+_MAX_TTL = 365 * 24 * 3600
+_wire = LENIENT
+
+
+class _Profile(ProviderProfile):
+    name = OAUTH_PROVIDER
+
+
+def _token_value(token: Token | SecretStr | str) -> str:
+    if isinstance(token, Token):
+        return token.token.get_secret_value()
+    if isinstance(token, SecretStr):
+        return token.get_secret_value()
+    return token
+
+
+class TokensResource(Resource):
+    """``/tokens``."""
+
+    _client: OAuthClient
+
+    def _path(self, token: Token | SecretStr | str, op: Operation) -> dict[str, str | int]:
+        value = _token_value(token)
+        with validating(op):
+            check_text(value, field="token")
+        # The token sits in the URL path here: make sure no error text can show it.
+        self._client._transport.redactor.add(value)
+        return {"token": value}
+
+    async def create(
+        self,
+        *,
+        scopes: Sequence[str],
+        name: str | None = None,
+        ttl: int | None = None,
+        limits: TokenLimits | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> Token:
+        """Create a token with ``scopes`` (``METHOD:host/path``), a ``ttl`` in seconds (<= 1 year).
+
+        Example:
+            >>> async def mint(oauth: OAuthClient) -> Token:  # doctest: +SKIP
+            ...     return await oauth.tokens.create(
+            ...         scopes=["GET:test.pec.openapi.it/pec", "POST:test.pec.openapi.it/pec"],
+            ...         ttl=3600)
+        """
+        op = OAUTH_OPS.CREATE
+        with validating(op):
+            if isinstance(scopes, str) or not scopes:
+                raise ValidationError("give a non-empty list of scopes", field="scopes")
+            for i, scope in enumerate(scopes):
+                if not isinstance(scope, str) or not _SCOPE.match(scope):
+                    raise ValidationError(
+                        f"{scope!r} is not METHOD:host/path", field=f"scopes[{i}]"
+                    )
+            if ttl is not None and (isinstance(ttl, bool) or not 1 <= ttl <= _MAX_TTL):
+                raise ValidationError("ttl is 1 second to 1 year", field="ttl")
+        response = await self._call(
+            op,
+            json=_wire.token_body(scopes=scopes, name=name, ttl=ttl, limits=limits),
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return self._learn(_wire.token(response, op))
+
+    async def list(
+        self,
+        *,
+        limit: int = 100,
+        skip: int = 0,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> tuple[Token, ...]:
+        """A page of your tokens (``limit`` up to 100, ``skip`` to page on)."""
+        op = OAUTH_OPS.LIST
+        if not 1 <= limit <= 100 or skip < 0:
+            raise ValidationError(
+                "limit is 1..100 and skip >= 0",
+                field="limit",
+                provider=OAUTH_PROVIDER,
+                operation=op.name,
+            )
+        response = await self._call(
+            op, params=_wire.list_params(limit, skip), timeout=timeout, max_retries=max_retries
+        )
+        return tuple(self._learn(t) for t in _wire.tokens(response, op))
+
+    async def retrieve(
+        self,
+        token: Token | SecretStr | str,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> Token:
+        """One token's details."""
+        op = OAUTH_OPS.RETRIEVE
+        response = await self._call(
+            op, path_params=self._path(token, op), timeout=timeout, max_retries=max_retries
+        )
+        return self._learn(_wire.token(response, op))
+
+    async def delete(
+        self,
+        token: Token | SecretStr | str,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> None:
+        """Delete a token (it stops working at once)."""
+        op = OAUTH_OPS.DELETE
+        await self._call(
+            op, path_params=self._path(token, op), timeout=timeout, max_retries=max_retries
+        )
+
+    async def refresh(
+        self,
+        token: Token | SecretStr | str,
+        *,
+        refresh_token: SecretStr | str | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> Token:
+        """A new token (and refresh token) with the same scopes; the old token dies at once.
+
+        ``refresh_token`` defaults to the one carried by ``token`` when it is a :class:`Token`.
+        """
+        op = OAUTH_OPS.REFRESH
+        if refresh_token is None and isinstance(token, Token):
+            refresh_token = token.refresh_token
+        if refresh_token is None:
+            raise ValidationError(
+                "a refresh token is required",
+                field="refresh_token",
+                provider=OAUTH_PROVIDER,
+                operation=op.name,
+            )
+        bearer = (
+            _token_value(refresh_token) if isinstance(refresh_token, SecretStr) else refresh_token
+        )
+        self._client._transport.redactor.add(bearer)
+        response = await self._call(
+            op,
+            path_params=self._path(token, op),
+            json={},
+            headers={"Authorization": f"Bearer {bearer}"},
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return self._learn(_wire.token(response, op))
+
+    def _learn(self, token: Token) -> Token:
+        redactor = self._client._transport.redactor
+        redactor.add(token.token.get_secret_value())
+        if token.refresh_token is not None:
+            redactor.add(token.refresh_token.get_secret_value())
+        return token
+
+
+class ScopesResource(Resource):
+    """``/scopes``."""
+
+    async def list(
+        self,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> tuple[Scope, ...]:
+        """The scopes your account can grant, with their rate limits."""
+        op = OAUTH_OPS.SCOPES
+        response = await self._call(op, timeout=timeout, max_retries=max_retries)
+        return _wire.scopes(response, op)
+
+
+class OAuthClient(BaseClient):
+    """Client for openapi.com OAuth v2 (``oauth.openapi.com``): token management.
+
+    Example:
+        >>> from certmail_async import OAuthClient
+        >>> async def main() -> None:  # doctest: +SKIP
+        ...     async with OAuthClient(email="me@example.com", api_key="...") as oauth:
+        ...         token = await oauth.tokens.create(scopes=["*:pec.openapi.it/*"])
+    """
+
+    def __init__(
+        self,
+        *,
+        email: str,
+        api_key: str | SecretStr,
+        sandbox: bool = False,
+        base_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout: TimeoutTypes = Timeout(),
+        max_retries: int = 2,
+        retry_policy: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        self.email = check_email(email, field="email")
+        self._api_key = SecretStr(api_key)
+        if not self._api_key:
+            raise ValidationError(
+                "an API key is required", field="api_key", provider=OAUTH_PROVIDER
+            )
+        basic = base64.b64encode(f"{self.email}:{self._api_key.get_secret_value()}".encode())
+        header = {"Authorization": f"Basic {basic.decode('ascii')}"}
+
+        async def auth_headers(_op: Operation) -> Mapping[str, str]:
+            return header
+
+        self._transport = Transport(
+            profile=_Profile(),
+            base_url=base_url or (OAUTH_SANDBOX_URL if sandbox else OAUTH_URL),
+            auth_headers=auth_headers,
+            secrets=(self._api_key, SecretStr(basic.decode("ascii"))),
+            session=session,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_policy=retry_policy,
+            rate_limit=None,
+            scope=self.email,
+        )
+        self._bind_resources()
+
+    def _bind_resources(self) -> None:
+        self.tokens = TokensResource(self)
+        self.scopes = ScopesResource(self)
+
+    def __repr__(self) -> str:
+        return f"OAuthClient(email={self.email!r}, base_url={self.base_url!r})"
+
+
+class OAuthTokenSource:
+    """A token that refreshes itself ``refresh_before`` seconds before it expires.
+
+    Give it to :class:`OpenapiPecClient` or :class:`PecMassivaClient` as ``token=``: every
+    request then gets a live token. A refresh kills the old token at once, so the swap is
+    done under a lock and concurrent requests wait for the new one.
+
+    Example:
+        >>> async def client_for(oauth: OAuthClient, token: Token) -> object:  # doctest: +SKIP
+        ...     from certmail_async import OpenapiPecClient
+        ...     return OpenapiPecClient(token=OAuthTokenSource(oauth, token))
+    """
+
+    def __init__(self, oauth: OAuthClient, token: Token, *, refresh_before: float = 300.0) -> None:
+        self._oauth = oauth
+        self._token = token
+        self._refresh_before = refresh_before
+        self._lock = asyncio.Lock()
+        self._scope = scope_digest(token.token.get_secret_value())
+        self.refreshes = 0
+
+    @property
+    def scope_key(self) -> str:
+        """Stable across refreshes: the digest of the first token."""
+        return self._scope
+
+    @property
+    def token(self) -> Token:
+        """The current token."""
+        return self._token
+
+    def _fresh(self) -> bool:
+        expires = self._token.expire_at
+        if expires is None:
+            return True
+        return (expires - datetime.now(UTC)).total_seconds() > self._refresh_before
+
+    async def get(self) -> str:
+        """The current token value, refreshed first when it is about to expire."""
+        if not self._fresh():
+            async with self._lock:
+                if not self._fresh():  # another task may have refreshed while we waited
+                    self._token = await self._oauth.tokens.refresh(self._token)
+                    self.refreshes += 1
+        return self._token.token.get_secret_value()
+
+    def __repr__(self) -> str:
+        return f"<OAuthTokenSource expires={self._token.expire_at} refreshes={self.refreshes}>"

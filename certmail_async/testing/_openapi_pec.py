@@ -362,7 +362,9 @@ class FakeOpenapiPec(FakeProvider):
         """The 19 PEC routes and the OAuth v2 token routes."""
         r = app.router
         r.add_get("/domini_pec/{domain}", self.domain_check)
+        r.add_get("/domini_pec/", self.domain_required)
         r.add_get("/verifica_pec/{address}", self.availability)
+        r.add_get("/verifica_pec/", self.address_required)
         r.add_get("/pec", self.list_boxes)
         r.add_post("/pec", self.register)
         r.add_get("/pec/{id}", self.retrieve)
@@ -401,6 +403,14 @@ class FakeOpenapiPec(FakeProvider):
         if domain in self.pec_domains or domain in self.owned_domains:
             return _ok([], f"{domain} found!")
         return web.Response(status=204)
+
+    async def domain_required(self, request: web.Request) -> web.Response:
+        """``GET /domini_pec/`` without a domain: 428/400."""
+        return self._scope_error(request) or self._fail(428, 400, "domain required")
+
+    async def address_required(self, request: web.Request) -> web.Response:
+        """``GET /verifica_pec/`` without an address: 428/207."""
+        return self._scope_error(request) or self._fail(428, 207, "casella_pec required")
 
     async def availability(self, request: web.Request) -> web.Response:
         """``GET /verifica_pec/{pec}``."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -105,7 +104,7 @@ CASES: list[tuple[str, str, Any, int, int | None]] = [
 
 
 @pytest.fixture
-async def ids(fake: RunningFake, client: OpenapiPecClient) -> AsyncIterator[dict[str, str]]:
+async def ids(fake: RunningFake, client: OpenapiPecClient) -> dict[str, str]:
     """An active box, a registered box and a communication awaiting documents."""
     active = await active_box(client)
     registered = await client.mailboxes.register(
@@ -113,7 +112,7 @@ async def ids(fake: RunningFake, client: OpenapiPecClient) -> AsyncIterator[dict
     )
     assert registered.state is MailboxState.REGISTERED
     comm = await client.registry_communications.create(request=COMM)
-    yield {"active": active.id, "registered": registered.id, "comm": comm.id}
+    return {"active": active.id, "registered": registered.id, "comm": comm.id}
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,8 @@ asyncio to catch a failure: those exceptions are translated in exactly one place
     ├── TransportError             no usable answer (connection reset, protocol error)
     │   ├── ConnectError           the connection could not be opened: nothing was sent
     │   └── TimeoutError           no answer in time
-    └── DeliveryUnknownError       a send may or may not have happened; never resent blindly
+    ├── DeliveryUnknownError       a send may or may not have happened; never resent blindly
+    └── JobMismatchError           a job id re-run with other content (before any request)
 
 Every error carries ``provider``, ``operation``, ``status`` (HTTP status or ``None``),
 ``code`` (the provider's own error code, where it has one) and ``message`` (the provider's
@@ -43,6 +44,7 @@ __all__ = [
     "ConflictError",
     "ConnectError",
     "DeliveryUnknownError",
+    "JobMismatchError",
     "NotFoundError",
     "OutOfCreditsError",
     "PaymentRequiredError",
@@ -274,6 +276,20 @@ class DeliveryUnknownError(CertmailError):
             f"{base} - the send may or may not have happened; check the provider's records "
             "before sending again"
         )
+
+
+class JobMismatchError(CertmailError, ValueError):
+    """A bulk job id was run again with content that differs from its journal.
+
+    Raised before any request of the run, naming the first chunk (``seq``) that differs.
+    Use a new job id for new content.
+    """
+
+    seq: int | None
+
+    def __init__(self, message: str, *, seq: int | None = None) -> None:
+        super().__init__(message, provider=None, operation="bulk.run")
+        self.seq = seq
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

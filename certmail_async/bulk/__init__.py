@@ -1,0 +1,27 @@
+"""Bulk sending: chunked, paced, ordered fan-out with a crash-safe journal."""
+
+from ._dispatcher import BulkDispatcher
+from ._journal import ChunkRecord, Journal, SQLiteJournal
+from ._models import (
+    ChunkOutcome,
+    ChunkStatus,
+    Estimate,
+    JobStatus,
+    OutgoingMessage,
+    Progress,
+    RecipientRecord,
+)
+
+__all__ = [
+    "BulkDispatcher",
+    "ChunkOutcome",
+    "ChunkRecord",
+    "ChunkStatus",
+    "Estimate",
+    "JobStatus",
+    "Journal",
+    "OutgoingMessage",
+    "Progress",
+    "RecipientRecord",
+    "SQLiteJournal",
+]

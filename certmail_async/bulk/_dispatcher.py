@@ -611,9 +611,8 @@ async def _aiter(
         for i, m in enumerate(messages):
             yield m
             if i % 256 == 255:
-                await (
-                    anyio.lowlevel.checkpoint()
-                )  # a long synchronous input must not starve the lanes
+                # A long synchronous input must not starve the lanes.
+                await anyio.lowlevel.checkpoint()
 
 
 class _Tracker:

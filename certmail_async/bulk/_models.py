@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -26,6 +26,14 @@ __all__ = [
 ProviderName = Literal["pecmassiva", "legallymail"]
 
 
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _attachments(value: Iterable[Attachment]) -> tuple[Attachment, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class OutgoingMessage:
     """One message of a bulk job: the same subject and body to one or more recipients.
@@ -41,10 +49,10 @@ class OutgoingMessage:
     """
 
     provider: ProviderName
-    recipients: Sequence[str] = attrs.field(converter=tuple)
+    recipients: tuple[str, ...] = attrs.field(converter=_strings)
     subject: str
     body: str
-    attachments: Sequence[Attachment] = attrs.field(default=(), converter=tuple)
+    attachments: tuple[Attachment, ...] = attrs.field(default=(), converter=_attachments)
     key: str | None = None
     sender: str | None = None
 

@@ -1,10 +1,11 @@
-"""The demo: a paced bulk send through the real client against the embedded fake."""
+"""The demo: a bulk job to both embedded fakes through the real clients, gates and journal."""
 
 from __future__ import annotations
 
-import asyncio
+import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 
 import attrs
 from rich.console import Console
@@ -18,10 +19,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .._exceptions import CertmailError, DeliveryUnknownError
 from .._pacing import RateLimit
-from ..pecmassiva import PecMassivaClient
-from ..receipts import Outcome
+from ..bulk import BulkDispatcher, ChunkStatus, OutgoingMessage
 from ..testing import run_fake
 
 __all__ = ["DemoResult", "run_demo"]
@@ -34,132 +33,139 @@ class DemoResult:
     sends: int
     recipients: int
     statuses: dict[str, int]
-    outcomes: dict[str, int]
+    reconciled: int
     ledger: int
+    duplicates: int
     rejected_by_cap: int
     elapsed: float
 
 
+def _messages(count: int) -> list[OutgoingMessage]:
+    messages: list[OutgoingMessage] = []
+    for i in range(count):
+        messages.append(
+            OutgoingMessage(
+                provider="pecmassiva",
+                recipients=[f"cliente{i + 1:03d}@pec.example.it"],
+                subject=f"Comunicazione n. {i + 1}",
+                body=f"<p>Gentile cliente, ecco la comunicazione {i + 1}.</p>",
+                key=f"PM-{i + 1}",
+            )
+        )
+        if i % 3 == 0:
+            messages.append(
+                OutgoingMessage(
+                    provider="legallymail",
+                    recipients=[f"socio{i + 1:03d}.{j}@example.com" for j in range(12)],
+                    subject=f"Convocazione assemblea {i + 1}",
+                    body="<p>Siete convocati all'assemblea.</p>",
+                    key=f"LM-{i + 1}",
+                )
+            )
+    messages.append(
+        OutgoingMessage(
+            provider="pecmassiva", recipients=["non un indirizzo"], subject="x", body="y", key="BAD"
+        )
+    )
+    return messages
+
+
 async def run_demo(
-    *, count: int = 36, time_scale: float = 0.1, console: Console | None = None
+    *, count: int = 30, time_scale: float = 0.1, console: Console | None = None
 ) -> DemoResult:
-    """Send ``count`` PECs to the fake PEC Massiva, paced at 1/s on scaled time.
+    """A multi-provider bulk job on the embedded fakes, at the caps on a scaled clock.
 
     ``time_scale`` is how long a provider second lasts (0.1: ten times faster than real).
-    One send hits an injected 429 (the gate pauses and retries it) and one an injected
-    500 after the fake recorded it (reported as unknown, never resent).
+    PEC Massiva sends one message per second; LegallyMail 10 requests per minute, 10
+    recipients per send. One PEC Massiva send hits an injected 500 after the provider
+    recorded it: it ends UNKNOWN, never resent, and the journal's reconciliation then finds
+    it at the provider.
     """
     console = console or Console()
-    cap = RateLimit(requests=1, per=1.0 * time_scale, margin=0)
     started = time.perf_counter()
+    pm_cap = RateLimit(requests=1, per=time_scale, margin=0)
+    lm_cap = RateLimit(requests=10, per=60 * time_scale, margin=0)
+    messages = _messages(count)
     statuses: Counter[str] = Counter()
-    outcomes: Counter[str] = Counter()
-    codes: dict[str, tuple[str, ...]] = {}
-    async with run_fake(
-        "pecmassiva",
-        send_rate=cap,
-        accept_delay=2 * time_scale,
-        deliver_delay=5 * time_scale,
-        undeliverable={"ufficio.chiuso@pec.example.it"},
-    ) as fake:
-        fake.state.faults.inject("POST", "/send", status=429, retry_after="0", times=1)
-        fake.state.faults.inject(
-            "POST",
-            "/send",
-            status=500,
-            body={"success": False, "message": "MySQL Error 1205"},
-            after_record=True,
-            times=1,
-        )
-        client: PecMassivaClient = fake.client(rate_limit=RateLimit(requests=1, per=cap.per))
-        async with client:
-            interval = client._transport.rate_limit.interval if client._transport.rate_limit else 0
-            console.print(
-                f"[bold]certmail demo[/]: {count} PECs to the embedded fake PEC Massiva at "
-                f"{fake.url}\npaced at 1 request per provider second (one every "
-                f"{interval:.3f}s on this {time_scale}x clock); ETA {count * interval:.1f}s"
-            )
-            columns = (
-                TextColumn("[progress.description]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[tally]}"),
-            )
-            with Progress(*columns, console=console, transient=False) as progress:
-                task = progress.add_task("sending", total=count, tally="")
-                for i in range(count):
-                    recipients = _recipients(i)
-                    try:
-                        sent = await client.sends.create(
-                            recipients=recipients,
-                            subject=f"Comunicazione n. {i + 1}",
-                            body=f"<p>Gentile destinatario, ecco la comunicazione {i + 1}.</p>",
+    async with (
+        run_fake("pecmassiva", send_rate=pm_cap) as pm,
+        run_fake("legallymail", rate=lm_cap, bounce={"socio004.3@example.com"}) as lm,
+    ):
+        pm.state.faults.inject(
+            "POST", "/send", status=500, body={"success": False, "message": "MySQL Error 1205"},
+            after_record=True, times=1,
+        )  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            journal = Path(tmp) / "demo.sqlite"
+            async with (
+                pm.client(rate_limit=RateLimit(requests=1, per=pm_cap.per)) as pmc,
+                lm.client(rate_limit=RateLimit(requests=10, per=lm_cap.per)) as lmc,
+                BulkDispatcher(clients=[pmc, lmc], journal=journal) as dispatcher,
+            ):
+                estimate = dispatcher.estimate(messages)
+                console.print(
+                    f"[bold]certmail demo[/]: {estimate.messages} messages, {estimate.recipients} "
+                    f"recipients -> {dict(estimate.chunks)} sends to the embedded fakes\n"
+                    f"PEC Massiva 1 send/s, LegallyMail 10 requests/min (10 recipients each), on a "
+                    f"{time_scale}x clock: ETA {estimate.seconds:.1f}s "
+                    f"({estimate.seconds / time_scale / 60:.0f} min at the real caps)"
+                )
+                columns = (
+                    TextColumn("[bold]{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    TextColumn("eta"),
+                    TimeRemainingColumn(),
+                    TextColumn("{task.fields[tally]}"),
+                )
+                with Progress(*columns, console=console) as bar:
+                    task = bar.add_task("recipients", total=estimate.recipients, tally="")
+                    async for outcome in dispatcher.run("demo", messages, estimate=estimate):
+                        statuses[outcome.status.value] += 1
+                        bar.update(
+                            task,
+                            advance=len(outcome.recipients),
+                            tally=" ".join(f"{k}={v}" for k, v in sorted(statuses.items())),
                         )
-                    except DeliveryUnknownError:
-                        statuses["unknown"] += 1
-                    except CertmailError:
-                        statuses["failed"] += 1
-                    else:
-                        statuses["sent"] += 1
-                        codes[sent.code] = recipients
-                    progress.update(
-                        task,
-                        advance=1,
-                        tally=" ".join(f"{k}={v}" for k, v in sorted(statuses.items())),
-                    )
-                poll = progress.add_task("receipts", total=len(codes), tally="")
-                pending = dict(codes)
-                while pending:
-                    for code, recipients in list(pending.items()):
-                        summary = await client.sends.receipts(code)
-                        states = [summary.outcome_for(r) for r in recipients]
-                        if all(s in (Outcome.DELIVERED, Outcome.FAILED) for s in states):
-                            outcomes.update(s.value for s in states)
-                            del pending[code]
-                            progress.update(poll, advance=1)
-                    if pending:
-                        await asyncio.sleep(time_scale)
-        outcome = DemoResult(
-            sends=count,
-            recipients=sum(len(_recipients(i)) for i in range(count)),
+                console.print("reconciling the unknown send against the provider's receipts...")
+                reconciled = [o async for o in dispatcher.resume("demo")]
+                status = await dispatcher.status("demo")
+        seen: Counter[str] = Counter(r for s in pm.state.ledger for r in s.recipients)
+        seen.update(r.email for e in lm.state.ledger for r in e.recipients)
+        caps = [pm.state.send_cap, lm.state.cap]
+        result = DemoResult(
+            sends=sum(estimate.chunks.values()),
+            recipients=estimate.recipients,
             statuses=dict(statuses),
-            outcomes=dict(outcomes),
-            ledger=len(fake.state.ledger),
-            rejected_by_cap=fake.state.send_cap.rejected if fake.state.send_cap else 0,
+            reconciled=sum(1 for o in reconciled if o.status is ChunkStatus.SENT),
+            ledger=len(pm.state.ledger) + len(lm.state.ledger),
+            duplicates=sum(1 for n in seen.values() if n > 1),
+            rejected_by_cap=sum(c.rejected for c in caps if c is not None),
             elapsed=time.perf_counter() - started,
         )
-    _print_table(console, outcome)
-    return outcome
+    _print_table(console, result, dict(status.chunks))
+    return result
 
 
-def _recipients(i: int) -> tuple[str, ...]:
-    first = f"cliente{i + 1:03d}@pec.example.it"
-    if i % 12 == 5:
-        return (first, "ufficio.chiuso@pec.example.it")
-    if i % 4 == 0:
-        return (first, f"ufficio{i + 1:03d}@pec.example.it")
-    return (first,)
-
-
-def _print_table(console: Console, r: DemoResult) -> None:
+def _print_table(console: Console, r: DemoResult, final: dict[str, int]) -> None:
     table = Table(title="Outcomes", show_header=True, header_style="bold")
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_column("meaning")
-    table.add_row("sends attempted", str(r.sends), f"{r.recipients} recipients")
-    table.add_row("sent", str(r.statuses.get("sent", 0)), "the provider returned a send code")
+    table.add_row("sends planned", str(r.sends), f"{r.recipients} recipients")
+    table.add_row("sent", str(r.statuses.get("sent", 0)), "the provider returned its ids")
     table.add_row(
-        "unknown",
-        str(r.statuses.get("unknown", 0)),
+        "unknown", str(r.statuses.get("unknown", 0)),
         "5xx/timeout/reset: may have been sent; never resent blindly",
+    )  # fmt: skip
+    table.add_row("failed", str(r.statuses.get("failed", 0)), "invalid input; nothing sent")
+    table.add_row("reconciled", str(r.reconciled), "unknown sends found at the provider afterwards")
+    table.add_row("journal now", ", ".join(f"{k}={v}" for k, v in sorted(final.items())), "")
+    table.add_row("accepted by the fakes", str(r.ledger), "sends the providers recorded")
+    table.add_row("recipients sent twice", str(r.duplicates), "must be 0")
+    table.add_row(
+        "refused by the caps", str(r.rejected_by_cap), "must be 0: pacing keeps under them"
     )
-    table.add_row("failed", str(r.statuses.get("failed", 0)), "refused by the provider")
-    table.add_row("delivered", str(r.outcomes.get("delivered", 0)), "CONSEGNA receipts")
-    table.add_row("not delivered", str(r.outcomes.get("failed", 0)), "AVVISO DI MANCATA CONSEGNA")
-    table.add_row("fake's ledger", str(r.ledger), "sends the provider accepted (incl. unknown)")
-    table.add_row("refused by the cap", str(r.rejected_by_cap), "must be 0: pacing keeps under it")
     console.print(table)
     console.print(f"done in {r.elapsed:.1f}s")

@@ -117,8 +117,10 @@ class FakeProvider:
     def rate_limited(self, retry_after: float | None) -> web.Response:
         """The answer to a request over the cap (HTTP 429)."""
         response = self.error(429, "Too Many Requests")
-        if retry_after is not None:
-            response.headers["Retry-After"] = str(max(1, round(retry_after)))
+        # Retry-After is whole seconds: a scaled window under a second cannot be said, so
+        # the client falls back to pausing one window of its own RateLimit.
+        if retry_after is not None and retry_after >= 1:
+            response.headers["Retry-After"] = str(round(retry_after))
         return response
 
     def count(self, method: str, route: str, *, status: int | None = None) -> int:
@@ -142,13 +144,14 @@ class FakeProvider:
         method = request.method
         status = 0
         response: web.StreamResponse | None
+        arrived = self.clock()  # when the request came in, before its body was read
         # Read the whole request first, as a real server does before it processes slowly:
         # a client that times out during an injected delay has still delivered its request.
         await request.read()
         try:
             for capped in self.caps:
                 if capped.applies(method, route) and not capped.cap.admit(
-                    capped.key(request), self.clock()
+                    capped.key(request), arrived
                 ):
                     refusal = self.rate_limited(capped.cap.per)
                     status = refusal.status

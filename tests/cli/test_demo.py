@@ -13,16 +13,17 @@ from certmail_async.cli._demo import run_demo
 
 
 class TestDemo:
-    async def test_demo_paces_and_never_resends(self) -> None:
-        """The demo sends every PEC under the cap; the injected 500 stays one unknown, never resent."""
+    async def test_demo_paces_both_providers_and_never_resends(self) -> None:
+        """The demo job keeps both caps, leaves one send unknown, then finds it by reconciling."""
         console = Console(record=True, width=120)
-        result = await run_demo(count=8, time_scale=0.02, console=console)
-        assert result.statuses == {"sent": 7, "unknown": 1}
-        assert result.ledger == 8  # the unknown one did reach the provider: one entry, no resend
+        result = await run_demo(count=6, time_scale=0.05, console=console)
+        # 6 PEC Massiva sends + 2 LegallyMail messages of 12 (sends of 10 + 2) = 10 sends
+        assert result.sends == 11  # and one invalid address, failed without a request
+        assert result.statuses == {"sent": 9, "unknown": 1, "failed": 1}
+        assert result.reconciled == 1
+        assert result.duplicates == 0
         assert result.rejected_by_cap == 0
-        # send 1 (two recipients) got the 429, then the 500 on its retry: no receipts polled
-        assert sum(result.outcomes.values()) == result.recipients - 2
-        assert result.outcomes["failed"] == 1  # the undeliverable address in send 6
+        assert result.ledger == 10  # the unknown one did reach the provider, once
         assert "Outcomes" in console.export_text()
 
     def test_cli_runs_end_to_end(self) -> None:
@@ -36,7 +37,7 @@ class TestDemo:
                 "--count",
                 "4",
                 "--time-scale",
-                "0.02",
+                "0.05",
             ],
             capture_output=True,
             text=True,
@@ -44,12 +45,12 @@ class TestDemo:
             check=False,
         )
         assert proc.returncode == 0, proc.stderr
-        assert "sending" in proc.stdout
-        assert "refused by the cap" in proc.stdout
+        assert "recipients" in proc.stdout
+        assert "refused by the caps" in proc.stdout
 
     def test_help_lists_commands(self) -> None:
-        """`certmail --help` lists demo and fake."""
+        """`certmail --help` lists demo, bulk, resume, status, export and fake."""
         result = CliRunner().invoke(app, ["--help"])
         assert result.exit_code == 0
-        assert "demo" in result.output
-        assert "fake" in result.output
+        for command in ("demo", "bulk", "resume", "status", "export", "fake"):
+            assert command in result.output

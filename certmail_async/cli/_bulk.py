@@ -1,0 +1,252 @@
+"""The ``certmail bulk / resume / status / export`` commands."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from .._pacing import RateLimit
+from ..bulk import BulkDispatcher, ChunkStatus, Estimate, OutgoingMessage
+from ..legallymail import LegallyMailClient
+from ..legallymail._client import DEFAULT_RATE_LIMIT as LM_RATE
+from ..pecmassiva import PecMassivaClient
+from ..pecmassiva._client import DEFAULT_RATE_LIMIT as PM_RATE
+
+__all__ = ["JobSpec", "make_client", "read_csv", "run_job", "show_status", "write_export"]
+
+#: Where credentials come from: the environment only (never the command line, which
+#: other users of the machine can read in the process list).
+ENV = {
+    "pecmassiva": (
+        "CERTMAIL_PECMASSIVA_TOKEN",
+        "CERTMAIL_PECMASSIVA_USERNAME",
+        "CERTMAIL_PECMASSIVA_PASSWORD",
+    ),
+    "legallymail": ("CERTMAIL_LEGALLYMAIL_TOKEN",),
+}
+FAKE_CREDENTIALS = {
+    "pecmassiva": {"token": "fake-pecmassiva-token", "username": "box@pecmassiva.com",
+                   "password": "fake-mailbox-password"},
+    "legallymail": {"token": "fake-legallymail-token"},
+}  # fmt: skip
+
+
+class JobSpec(dict[str, str]):
+    """The options of a CLI job, stored in the journal so ``resume`` can rebuild the input."""
+
+
+def read_csv(
+    path: Path, *, provider: str, subject: str | None, body: str | None, group: bool
+) -> Iterator[OutgoingMessage]:
+    """Messages from a CSV, read lazily row by row.
+
+    Columns: ``recipient`` (or ``email``); optional ``subject``, ``body`` and ``key``
+    overriding the defaults.
+
+    With ``group``, consecutive rows with the same subject and body become one message to
+    several recipients (each recipient then sees the others, as with a shared To: line).
+    """
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = set(reader.fieldnames or ())
+        column = "recipient" if "recipient" in columns else "email"
+        if column not in columns:
+            raise SystemExit(f"{path}: needs a 'recipient' (or 'email') column")
+        batch: list[str] = []
+        current: tuple[str, str, str | None] | None = None
+        for line, row in enumerate(reader, start=2):
+            row_subject = row.get("subject") or subject
+            row_body = row.get("body") or body
+            if not row_subject or not row_body:
+                raise SystemExit(
+                    f"{path}:{line}: no subject/body (add columns or --subject/--body)"
+                )
+            key = row.get("key") or None
+            address = (row.get(column) or "").strip()
+            spec = (row_subject, row_body, None if group else key)
+            if group and current is not None and spec == current:
+                batch.append(address)
+                continue
+            if batch and current is not None:
+                yield OutgoingMessage(provider=provider, recipients=batch, subject=current[0],  # type: ignore[arg-type]
+                                      body=current[1], key=current[2])  # fmt: skip
+            batch, current = [address], spec
+        if batch and current is not None:
+            yield OutgoingMessage(provider=provider, recipients=batch, subject=current[0],  # type: ignore[arg-type]
+                                  body=current[1], key=current[2])  # fmt: skip
+
+
+def make_client(
+    provider: str, *, base_url: str | None, fake_credentials: bool, time_scale: float
+) -> Any:
+    """A client from environment credentials (or the fakes' own), paced at the scaled cap."""
+    if fake_credentials:
+        creds: dict[str, str] = dict(FAKE_CREDENTIALS[provider])
+    else:
+        missing = [name for name in ENV[provider] if not os.environ.get(name)]
+        if missing:
+            raise SystemExit(f"set {', '.join(missing)} in the environment")
+        values = [os.environ[name] for name in ENV[provider]]
+        keys = ("token", "username", "password")[: len(values)]
+        creds = dict(zip(keys, values, strict=True))
+    if provider == "pecmassiva":
+        rate = RateLimit(requests=PM_RATE.requests, per=PM_RATE.per * time_scale)
+        return PecMassivaClient(base_url=base_url, rate_limit=rate, **creds)  # type: ignore[arg-type]
+    rate = RateLimit(requests=LM_RATE.requests, per=LM_RATE.per * time_scale)
+    return LegallyMailClient(base_url=base_url, rate_limit=rate, **creds)  # type: ignore[arg-type]
+
+
+def _messages(spec: JobSpec) -> Iterator[OutgoingMessage]:
+    body = spec.get("body")
+    if spec.get("body_file"):
+        body = Path(spec["body_file"]).read_text(encoding="utf-8")
+    return read_csv(
+        Path(spec["input"]),
+        provider=spec["provider"],
+        subject=spec.get("subject") or None,
+        body=body or None,
+        group=spec.get("group") == "1",
+    )
+
+
+def _say_estimate(console: Console, estimate: Estimate) -> None:
+    hours = estimate.seconds / 3600
+    duration = f"{hours:.1f} hours" if hours >= 1 else f"{estimate.seconds:.0f} seconds"
+    console.print(
+        f"{estimate.messages} messages, {estimate.recipients} recipients, "
+        f"{sum(estimate.chunks.values())} sends {dict(estimate.chunks)}: about [bold]{duration}[/] "
+        "at the providers' documented caps"
+    )
+
+
+async def run_job(
+    spec: JobSpec, *, journal: Path, job_id: str, retry_unknown: bool, console: Console
+) -> dict[str, int]:
+    """Run (or resume) a CLI job with a live progress bar; returns counts per status."""
+    client = make_client(
+        spec["provider"],
+        base_url=spec.get("base_url") or None,
+        fake_credentials=spec.get("fake_credentials") == "1",
+        time_scale=float(spec.get("time_scale", "1")),
+    )
+    counts: dict[str, int] = {}
+    async with (
+        client,
+        BulkDispatcher(
+            clients=[client],
+            journal=journal,
+            chunk_sizes={spec["provider"]: int(spec["chunk_size"])}
+            if spec.get("chunk_size")
+            else None,
+        ) as dispatcher,
+    ):
+        estimate = dispatcher.estimate(_messages(spec))
+        _say_estimate(console, estimate)
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[tally]}"),
+        )
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task(job_id, total=estimate.recipients, tally="")
+            async for outcome in dispatcher.run(
+                job_id, _messages(spec), retry_unknown=retry_unknown, estimate=estimate,
+                meta=dict(spec),
+            ):  # fmt: skip
+                counts[outcome.status.value] = counts.get(outcome.status.value, 0) + 1
+                tally = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+                bar.update(task, advance=len(outcome.recipients), tally=tally)
+                if outcome.status is ChunkStatus.UNKNOWN:
+                    console.print(f"[yellow]unknown[/] chunk {outcome.seq}: {outcome.error}")
+    return counts
+
+
+async def show_status(journal: Path, job_id: str, console: Console) -> bool:
+    """Print counts per state and the chunks that need a decision; True when finished."""
+    async with BulkDispatcher(clients=[], journal=journal) as dispatcher:
+        try:
+            status = await dispatcher.status(job_id)
+        except KeyError:
+            raise SystemExit(f"no job {job_id!r} in {journal}") from None
+    table = Table(title=f"job {job_id}")
+    table.add_column("state")
+    table.add_column("sends", justify="right")
+    table.add_column("recipients", justify="right")
+    for state in ("sent", "failed", "unknown", "in_flight", "pending"):
+        if state in status.chunks:
+            table.add_row(state, str(status.chunks[state]), str(status.recipients.get(state, 0)))
+    console.print(table)
+    for outcome in (*status.in_flight, *status.unknown):
+        console.print(
+            f"[yellow]{outcome.status.value}[/] chunk {outcome.seq} {outcome.provider} "
+            f"{', '.join(outcome.recipients)}: {outcome.error or 'interrupted'}"
+        )
+    if status.unknown:
+        console.print(
+            "Unknown sends may have happened. `certmail resume` reconciles them again; "
+            "`--retry-unknown` resends those still not found at the provider."
+        )
+    return status.finished
+
+
+async def write_export(journal: Path, job_id: str, fmt: str, output: Path | None) -> int:
+    """Write one row per recipient (CSV or JSON lines) to ``output`` or stdout."""
+    handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+    fields = [
+        "job_id",
+        "seq",
+        "provider",
+        "recipient",
+        "status",
+        "provider_ids",
+        "error",
+        "key",
+        "updated_at",
+    ]
+    count = 0
+    try:
+        writer = csv.DictWriter(handle, fieldnames=fields) if fmt == "csv" else None
+        if writer is not None:
+            writer.writeheader()
+        async with BulkDispatcher(clients=[], journal=journal) as dispatcher:
+            async for r in dispatcher.export(job_id):
+                row = {
+                    "job_id": r.job_id,
+                    "seq": r.seq,
+                    "provider": r.provider,
+                    "recipient": r.recipient,
+                    "status": r.status.value,
+                    "provider_ids": " ".join(r.provider_ids),
+                    "error": r.error or "",
+                    "key": r.key or "",
+                    "updated_at": r.updated_at.isoformat() if r.updated_at else "",
+                }
+                if writer is not None:
+                    writer.writerow(row)
+                else:
+                    handle.write(json.dumps(row) + "\n")
+                count += 1
+    finally:
+        if output:
+            handle.close()
+    return count

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, ClassVar
@@ -57,6 +58,10 @@ class FakeProvider:
         self.faults = FaultPlan()
         self.caps: list[CappedRoute] = []
         self.clock: Callable[[], float] = time.monotonic
+        #: (low, high) seconds of network latency added to every request before it
+        #: "arrives" (before the cap sees it): jitter for pacing benchmarks.
+        self.latency: tuple[float, float] | None = None
+        self._rng = random.Random(0)
 
     # -- to override -------------------------------------------------------------------
 
@@ -144,6 +149,8 @@ class FakeProvider:
         method = request.method
         status = 0
         response: web.StreamResponse | None
+        if self.latency is not None:
+            await asyncio.sleep(self._rng.uniform(*self.latency))
         arrived = self.clock()  # when the request came in, before its body was read
         # Read the whole request first, as a real server does before it processes slowly:
         # a client that times out during an injected delay has still delivered its request.

@@ -12,7 +12,7 @@ provider accepted out of input order; SDK 0), and drain time / ideal, the ideal 
 
 Scaled time: a "minute" lasts --minute seconds; latency jitter is uniform from 0 to J% of
 the interval, for each J of --jitter (real networks add tens of ms to a 6.3-second
-interval, well under 1%; the SDK's 5% margin is there to absorb it). Contenders that get a 429 retry the
+interval, well under 1%; the SDK's 5% margin absorbs it). Contenders that get a 429 retry the
 message, as naive code does, so everything is delivered in the end.
 
 Run: python benchmarks/pacing.py [--messages 40] [--minute 1.0]
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import tempfile
 import time
 from pathlib import Path
@@ -52,7 +53,7 @@ def messages(count: int) -> list[OutgoingMessage]:
             subject="Avviso",
             body="<p>x</p>",
             key=f"{i:05d}",
-        )  # fmt: skip
+        )
         for i in range(count)
     ]
 
@@ -125,7 +126,7 @@ async def measure(
         return {
             "over": fake.state.cap.rejected,
             "ratio": (len(ledger) / elapsed) / (N / minute),
-            "order": sum(1 for a, b in zip(keys, keys[1:], strict=False) if b < a),
+            "order": sum(1 for a, b in itertools.pairwise(keys) if b < a),
             "drain": elapsed / (count * interval),
             "sent": len(ledger),
         }
@@ -160,9 +161,14 @@ if __name__ == "__main__":
         table.add_column(col, justify="left" if col in left else "right")
     for jitter, mode, name, r in results:
         table.add_row(
-            jitter, mode, name, f"{r['over']:.0f}", f"{r['ratio']:.3f}", f"{r['order']:.0f}",
+            jitter,
+            mode,
+            name,
+            f"{r['over']:.0f}",
+            f"{r['ratio']:.3f}",
+            f"{r['order']:.0f}",
             f"{r['drain']:.3f}",
-        )  # fmt: skip
+        )
     Console(width=120).print(table)
     sdk_rows = [r for _, _, n, r in results if n == "SDK dispatcher"]
     ok = all(r["over"] == 0 and r["ratio"] >= 0.95 and r["order"] == 0 for r in sdk_rows)

@@ -51,6 +51,11 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks: each script prints a table of ratios measured in one run."""
     session.install("-e", ".[bench]")
-    scripts = session.posargs or ["benchmarks/overhead.py"]
+    scripts = session.posargs or [
+        "benchmarks/overhead.py",
+        "benchmarks/shared_gate.py",
+        "benchmarks/pacing.py",
+        "benchmarks/bulk.py",
+    ]
     for script in scripts:
         session.run("python", script)

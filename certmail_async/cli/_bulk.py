@@ -11,14 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from .._pacing import RateLimit
@@ -27,6 +19,7 @@ from ..legallymail import LegallyMailClient
 from ..legallymail._client import DEFAULT_RATE_LIMIT as LM_RATE
 from ..pecmassiva import PecMassivaClient
 from ..pecmassiva._client import DEFAULT_RATE_LIMIT as PM_RATE
+from ._progress import job_progress
 
 __all__ = ["JobSpec", "make_client", "read_csv", "run_job", "show_status", "write_export"]
 
@@ -158,16 +151,7 @@ async def run_job(
     ):
         estimate = dispatcher.estimate(_messages(spec))
         _say_estimate(console, estimate)
-        columns = (
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[tally]}"),
-        )
-        with Progress(*columns, console=console) as bar:
+        with job_progress(console) as bar:
             task = bar.add_task(job_id, total=estimate.recipients, tally="")
             async for outcome in dispatcher.run(
                 job_id, _messages(spec), retry_unknown=retry_unknown, estimate=estimate,

@@ -9,19 +9,12 @@ from pathlib import Path
 
 import attrs
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from .._pacing import RateLimit
 from ..bulk import BulkDispatcher, ChunkStatus, OutgoingMessage
 from ..testing import run_fake
+from ._progress import job_progress
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -110,16 +103,7 @@ async def run_demo(
                     f"{time_scale}x clock: ETA {estimate.seconds:.1f}s "
                     f"({estimate.seconds / time_scale / 60:.0f} min at the real caps)"
                 )
-                columns = (
-                    TextColumn("[bold]{task.description}"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TimeElapsedColumn(),
-                    TextColumn("eta"),
-                    TimeRemainingColumn(),
-                    TextColumn("{task.fields[tally]}"),
-                )
-                with Progress(*columns, console=console) as bar:
+                with job_progress(console) as bar:
                     task = bar.add_task("recipients", total=estimate.recipients, tally="")
                     async for outcome in dispatcher.run("demo", messages, estimate=estimate):
                         statuses[outcome.status.value] += 1

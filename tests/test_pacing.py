@@ -23,6 +23,7 @@ async def _admission_times(scope: str, rate: RateLimit, arrivals: list[float]) -
     async def one(delay: float) -> None:
         await asyncio.sleep(delay)
         await gate.acquire()
+        await gate.depart()  # what the transport does right before writing the request
         times.append(loop.time())
 
     await asyncio.gather(*(one(d) for d in arrivals))
@@ -52,7 +53,7 @@ class TestRateLimit:
 
 class TestGate:
     def test_never_admits_two_closer_than_interval(self) -> None:
-        """50 concurrent callers are admitted exactly one interval apart, never closer."""
+        """50 concurrent callers leave exactly one interval apart, never closer."""
         rate = RateLimit(requests=1, per=1.0)
         times = run_virtual(_admission_times("spacing", rate, [0.0] * 50))
         gaps = [b - a for a, b in itertools.pairwise(times)]
@@ -69,7 +70,7 @@ class TestGate:
         requests=st.integers(min_value=1, max_value=10),
     )
     def test_any_window_holds_at_most_cap(self, arrivals: list[float], requests: int) -> None:
-        """For any arrival pattern, any window of T seconds holds at most N admissions."""
+        """For any arrival pattern, any window of T seconds holds at most N departures."""
         rate = RateLimit(requests=requests, per=6.0)
         times = run_virtual(_admission_times(f"window-{requests}", rate, arrivals))
         for i, t in enumerate(times):
@@ -77,6 +78,38 @@ class TestGate:
             assert len(in_window) <= requests
         gaps = [b - a for a, b in itertools.pairwise(times)]
         assert all(g >= rate.interval * (1 - 1e-8) for g in gaps)
+
+    def test_pause_holds_a_departure_already_admitted(self) -> None:
+        """A 429 that arrives between admission and departure still holds the departure."""
+
+        async def scenario() -> float:
+            loop = asyncio.get_running_loop()
+            gate = gate_for("late-pause", RateLimit(requests=1, per=1.0))
+            await gate.acquire()
+            gate.pause(5.0)  # another request of the scope just got a 429
+            await gate.depart()
+            return loop.time()
+
+        assert run_virtual(scenario()) >= 5.0 * (1 - 1e-8)
+
+    def test_late_wakeups_do_not_accumulate(self) -> None:
+        """Timers that fire 1 ms late (as real wake-ups do) do not slow the pace down."""
+
+        async def scenario() -> float:
+            loop = asyncio.get_running_loop()
+            on_time = loop.call_at
+            loop.call_at = lambda when, *a, **kw: on_time(when + 0.001, *a, **kw)  # type: ignore[method-assign,assignment]
+            gate = gate_for("drift", RateLimit(requests=1, per=1.0))
+            start = None
+            for _ in range(101):
+                await gate.acquire()
+                await asyncio.sleep(0.002)  # journal fsync, round trip: every time
+                await gate.depart()
+                start = loop.time() if start is None else start
+            return loop.time() - start
+
+        interval = RateLimit(requests=1, per=1.0).interval
+        assert run_virtual(scenario()) == pytest.approx(100 * interval, abs=0.01)
 
     def test_departures_stay_spaced_despite_local_delays(self) -> None:
         """Random delays between admission and departure (fsync, stalls) never bunch departures."""
@@ -119,12 +152,16 @@ class TestGate:
     def test_pause_holds_every_caller(self) -> None:
         """A 429 pause holds paced and unpaced callers alike until it ends."""
 
+        async def paced_send(gate: object) -> None:
+            await gate.acquire()  # type: ignore[attr-defined]
+            await gate.depart()  # type: ignore[attr-defined]
+
         async def scenario() -> tuple[float, float]:
             loop = asyncio.get_running_loop()
             gate = gate_for("pause", RateLimit(requests=1, per=1.0))
-            await gate.acquire()
+            await paced_send(gate)
             gate.pause(10.0)
-            paced = asyncio.create_task(gate.acquire())
+            paced = asyncio.create_task(paced_send(gate))
             unpaced = asyncio.create_task(gate.wait_unpaused())
             await unpaced
             t_unpaced = loop.time()

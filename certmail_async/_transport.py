@@ -73,13 +73,18 @@ class Operation:
         return self.idempotent and not self.sends
 
 
-@attrs.frozen(kw_only=True)
 class Response:
     """A raw HTTP answer: status, headers (case-insensitive lookup) and body bytes."""
 
-    status: int
-    headers: Mapping[str, str] = attrs.field(repr=False)
-    content: bytes = attrs.field(repr=False)
+    __slots__ = ("content", "headers", "status")
+
+    def __init__(self, *, status: int, headers: Mapping[str, str], content: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.content = content
+
+    def __repr__(self) -> str:
+        return f"Response(status={self.status})"
 
     @property
     def content_type(self) -> str:
@@ -88,7 +93,8 @@ class Response:
 
     def json(self) -> Any:
         """The body parsed as JSON (raises ``ValueError`` when it is not JSON)."""
-        return jsonlib.loads(self.content)
+        # Decoding first skips json's encoding detection; providers answer UTF-8 JSON.
+        return jsonlib.loads(self.content.decode("utf-8", "replace"))
 
 
 @attrs.frozen(kw_only=True)
@@ -193,6 +199,7 @@ class Transport:
         self._holder = _SessionHolder(session)
         self._is_copy = False
         self.timeout = Timeout.coerce(timeout)
+        self._default_client_timeout = _client_timeout(self.timeout)
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self.max_retries = max_retries
@@ -215,6 +222,7 @@ class Transport:
         new._is_copy = True
         if not isinstance(timeout, NotGiven):
             new.timeout = Timeout.coerce(timeout)
+            new._default_client_timeout = _client_timeout(new.timeout)
         if not isinstance(max_retries, NotGiven):
             if max_retries < 0:
                 raise ValueError("max_retries must be >= 0")
@@ -334,8 +342,9 @@ class Transport:
             for key, value in auth.items():
                 if key.lower() in SENSITIVE_HEADERS:
                     self.redactor.add(value.removeprefix("Bearer ").removeprefix("Basic "))
-        all_headers = {**auth, **(headers or {})}
-        if logger.isEnabledFor(logging.DEBUG):
+        all_headers = {**auth, **headers} if headers else auth
+        debug = logger.isEnabledFor(logging.DEBUG)
+        if debug:
             logger.debug(
                 "-> %s %s %s headers=%s body=%s",
                 op.name,
@@ -344,8 +353,10 @@ class Transport:
                 redact_headers(all_headers),
                 redact_body(json) if isinstance(json, Mapping) else type(json).__name__,
             )
-        started = time.perf_counter()
-        client_timeout = _client_timeout(timeout)
+        started = time.perf_counter() if debug else 0.0
+        client_timeout = (
+            self._default_client_timeout if timeout is self.timeout else _client_timeout(timeout)
+        )
         try:
             async with session.request(
                 op.method,
@@ -387,9 +398,9 @@ class Transport:
                 provider=op.provider,
                 operation=op.name,
             ) from error
-        logger.debug(
-            "<- %s %s in %.1f ms", op.name, response.status, (time.perf_counter() - started) * 1e3
-        )
+        if debug:
+            elapsed = (time.perf_counter() - started) * 1e3
+            logger.debug("<- %s %s in %.1f ms", op.name, response.status, elapsed)
         return response
 
     def _status_error(self, op: Operation, response: Response) -> exc.APIStatusError:
@@ -443,7 +454,10 @@ def _fill_path(template: str, values: Mapping[str, str | int] | None) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=timeout.total, connect=timeout.connect)
+    # ``sock_connect``, not ``connect``: it bounds opening a new TCP/TLS connection only,
+    # which is what Timeout.connect promises, and arms no timer when a pooled connection
+    # is reused (``connect`` would, on every request).
+    return aiohttp.ClientTimeout(total=timeout.total, sock_connect=timeout.connect)
 
 
 def _scrub_body(body: Any, redactor: Redactor) -> Any:

@@ -93,11 +93,16 @@ class SendsResource(_MailboxResource):
             check_text(body, field="body")
             atts = check_attachments(attachments)
             from_ = check_email(sender or c.username, field="sender")
-            size = (sum(a.size for a in atts) + len(body.encode())) * len(rcpts)
-            if c.max_message_bytes is not None and size > c.max_message_bytes:
+            limit = c.max_message_bytes
+            attached = sum(a.size for a in atts) if atts else 0
+            # A character is at most 4 UTF-8 bytes: count exactly only when it could matter.
+            if limit is not None and (attached + 4 * len(body)) * len(rcpts) > limit:
+                size = (attached + len(body.encode())) * len(rcpts)
+            else:
+                size = 0
+            if limit is not None and size > limit:
                 raise ValidationError(
-                    f"message size x recipients is {size} bytes, over the PEC limit of "
-                    f"{c.max_message_bytes}",
+                    f"message size x recipients is {size} bytes, over the PEC limit of {limit}",
                     field="attachments",
                 )
         payload = _wire.send_body(

@@ -160,8 +160,7 @@ class PecMassivaWire:
     def send_result(self, response: Response, op: Operation) -> SendResult:
         """Decode ``201 {success, sent, message, message_id}``."""
         payload = unwrap(decode_json(response, op=op), op=op, status=response.status, key=None)
-        body = {k: v for k, v in payload.items() if k not in ("success", "message")}
-        return structure(self.converter, body, SendResult, op=op)
+        return structure(self.converter, self._fields(payload), SendResult, op=op)
 
     def receipts(self, response: Response, op: Operation) -> tuple[Receipt, ...]:
         """Decode ``{data: [ResponseStatus], success, message}``."""
@@ -171,8 +170,7 @@ class PecMassivaWire:
     def inbox_page(self, response: Response, op: Operation) -> InboxPage:
         """Decode ``{data: [...], page, total, n_of_pages, success, message}``."""
         payload = unwrap(decode_json(response, op=op), op=op, status=response.status, key=None)
-        body = {k: v for k, v in payload.items() if k not in ("success", "message")}
-        return structure(self.converter, body, InboxPage, op=op)
+        return structure(self.converter, self._fields(payload), InboxPage, op=op)
 
     def inbox_detail(self, response: Response, op: Operation) -> InboxMessageDetail:
         """Decode ``{data: InboxSingle, ...}``."""
@@ -186,6 +184,12 @@ class PecMassivaWire:
         """Check a ``{success: true, message}`` answer; return its message."""
         payload = unwrap(decode_json(response, op=op), op=op, status=response.status, key=None)
         return str(payload.get("message", ""))
+
+    def _fields(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Top-level keys of a flat envelope minus success/message (strict mode checks them)."""
+        if not self.converter.forbid_extra_keys:
+            return payload  # the lenient converter ignores keys the model does not have
+        return {k: v for k, v in payload.items() if k not in ("success", "message")}
 
     @staticmethod
     def _data(response: Response, op: Operation) -> Any:

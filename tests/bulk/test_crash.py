@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from certmail_async import BulkDispatcher, ChunkStatus, LegallyMailClient, PecMassivaClient
+from certmail_async import ChunkStatus
 from certmail_async.bulk._journal import SQLiteJournal
 from certmail_async.testing import RunningFake
 
@@ -171,4 +171,3 @@ async def test_dispatcher_and_worker_agree_on_messages() -> None:
     from tests.bulk.crash_worker import messages
 
     assert [m.key for m in messages(2, 1, 2)] == [m.key for m in messages(2, 1, 2)]
-    _ = (BulkDispatcher, LegallyMailClient, PecMassivaClient)

@@ -31,7 +31,19 @@ from ._redact import SENSITIVE_HEADERS, Redactor, redact_body, redact_headers
 from ._retry import RETRYABLE_READ_STATUSES, RetryPolicy, parse_retry_after
 from ._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes, given
 
-__all__ = ["BEFORE_SEND", "ErrorInfo", "Operation", "ProviderProfile", "Response", "Transport"]
+__all__ = [
+    "BEFORE_SEND",
+    "ClientSession",
+    "ErrorInfo",
+    "Operation",
+    "ProviderProfile",
+    "Response",
+    "Transport",
+]
+
+#: The session type clients accept as ``session=``: provider packages name it through the
+#: transport, so aiohttp stays a transport detail.
+ClientSession = aiohttp.ClientSession
 
 #: Awaited right before a send's request leaves, after its pacing slot was granted. The
 #: bulk dispatcher uses it to commit the chunk ``in_flight`` as late as possible, so a crash

@@ -12,14 +12,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import tzinfo
 from typing import Any, Literal
 
-import aiohttp
-
 from .._client_base import BaseClient, Resource, validating
 from .._exceptions import APIStatusError, OutOfCreditsError, ValidationError
 from .._models import Attachment, Signer
 from .._pacing import RateLimit
 from .._retry import RetryPolicy
-from .._transport import ErrorInfo, Operation, ProviderProfile, Response, Transport
+from .._transport import ClientSession, ErrorInfo, Operation, ProviderProfile, Response, Transport
 from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
 from .._validation import check_attachments, check_email, check_recipients, check_text
 from ._models import AccountInfo, Email, EmailDetail, SendOutcome, SignatureRequest
@@ -342,7 +340,7 @@ class LegallyMailClient(BaseClient):
         *,
         token: str | SecretStr,
         base_url: str | None = None,
-        session: aiohttp.ClientSession | None = None,
+        session: ClientSession | None = None,
         rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
         timeout: TimeoutTypes = Timeout(),
         max_retries: int = 2,

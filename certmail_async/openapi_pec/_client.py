@@ -11,14 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import aiohttp
-
 from .._client_base import BaseClient, Resource, validating
 from .._exceptions import APIStatusError, NotFoundError, ValidationError
 from .._pacing import RateLimit
 from .._retry import RetryPolicy
 from .._tokens import TokenSource, bearer_auth
-from .._transport import Operation, ProviderProfile, Response, Transport
+from .._transport import ClientSession, Operation, ProviderProfile, Response, Transport
 from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
 from .._validation import check_email, check_text
 from ._checks import (
@@ -581,7 +579,7 @@ class OpenapiPecClient(BaseClient):
         token: str | SecretStr | TokenSource,
         base_url: str | None = None,
         sandbox: bool = False,
-        session: aiohttp.ClientSession | None = None,
+        session: ClientSession | None = None,
         rate_limit: RateLimit | None = None,
         timeout: TimeoutTypes = Timeout(),
         max_retries: int = 2,

@@ -13,12 +13,10 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-import aiohttp
-
 from .._client_base import BaseClient, Resource, validating
 from .._exceptions import ValidationError
 from .._retry import RetryPolicy
-from .._transport import Operation, ProviderProfile, Transport, scope_digest
+from .._transport import ClientSession, Operation, ProviderProfile, Transport, scope_digest
 from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
 from .._validation import check_email, check_text
 from ._models import Scope, Token, TokenLimits
@@ -218,7 +216,7 @@ class OAuthClient(BaseClient):
         api_key: str | SecretStr,
         sandbox: bool = False,
         base_url: str | None = None,
-        session: aiohttp.ClientSession | None = None,
+        session: ClientSession | None = None,
         timeout: TimeoutTypes = Timeout(),
         max_retries: int = 2,
         retry_policy: RetryPolicy = RetryPolicy(),

@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
-import aiohttp
-
 from .._client_base import BaseClient, Resource, validating
 from .._exceptions import APIError, DeliveryUnknownError, NotFoundError, ValidationError
 from .._models import Attachment
 from .._pacing import RateLimit
 from .._retry import RetryPolicy
 from .._tokens import TokenSource, bearer_auth
-from .._transport import Operation, ProviderProfile, Response, Transport
+from .._transport import ClientSession, Operation, ProviderProfile, Response, Transport
 from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
 from .._validation import check_attachments, check_email, check_recipients, check_text
 from ..receipts import ReceiptSummary
@@ -335,7 +333,7 @@ class PecMassivaClient(BaseClient):
         password: str | SecretStr,
         base_url: str | None = None,
         sandbox: bool = False,
-        session: aiohttp.ClientSession | None = None,
+        session: ClientSession | None = None,
         rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
         timeout: TimeoutTypes = Timeout(),
         max_retries: int = 2,

@@ -205,7 +205,6 @@ class Transport:
         self.profile = profile
         self.base_url = base_url.rstrip("/")
         self._auth_headers = auth_headers
-        self._last_auth: Mapping[str, str] | None = None
         self._secrets = tuple(secrets)
         self.redactor = Redactor(s.get_secret_value() for s in self._secrets)
         self._holder = _SessionHolder(session)
@@ -348,12 +347,11 @@ class Transport:
         """Send one HTTP request. THE place where aiohttp/asyncio errors become ours."""
         session = self._holder.get()
         auth = await self._auth_headers(op)
-        if auth is not self._last_auth:
-            # A new credential (a refreshed token): scrub it from every text from now on.
-            self._last_auth = auth
-            for key, value in auth.items():
-                if key.lower() in SENSITIVE_HEADERS:
-                    self.redactor.add(value.removeprefix("Bearer ").removeprefix("Basic "))
+        for key, value in auth.items():
+            if key.lower() in SENSITIVE_HEADERS:
+                # A refreshed token must be scrubbed too; known values are a no-op. (Nothing
+                # keeps the header itself on the transport, where vars() would show it.)
+                self.redactor.add(value.removeprefix("Bearer ").removeprefix("Basic "))
         all_headers = {**auth, **headers} if headers else auth
         debug = logger.isEnabledFor(logging.DEBUG)
         if debug:

@@ -101,6 +101,7 @@ class TestNoLeak:
                     repr(client.with_options(max_retries=1)),
                     repr(vars(client)),
                     repr(client._transport),
+                    repr(vars(client._transport)),  # no credential kept on the transport
                     repr(client._transport.redactor),
                 ]
             async with fake.client(password="wrong-" + PASSWORD) as bad:

@@ -43,6 +43,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._exceptions import (
@@ -598,17 +599,7 @@ def _outcome(
 
 def _skipped(record: ChunkRecord) -> ChunkOutcome:
     outcome = _outcome(record, ChunkStatus.SKIPPED, error=record.error)
-    return ChunkOutcome(
-        seq=outcome.seq,
-        provider=outcome.provider,
-        recipients=outcome.recipients,
-        status=ChunkStatus.SKIPPED,
-        provider_ids=outcome.provider_ids,
-        error=record.error,
-        key=outcome.key,
-        failed_recipients=outcome.failed_recipients,
-        previous=record.status,
-    )
+    return attrs.evolve(outcome, previous=record.status)
 
 
 async def _aiter(

@@ -56,11 +56,6 @@ class OPS:
     ALL = (SEND, INFO, EMAILS, EMAIL, SIGN, SIGNATURES, SIGNATURE)
 
 
-def format_timestamp(value: datetime) -> str:
-    """A datetime in the provider's naive format."""
-    return value.strftime(TIMESTAMP_FORMAT)
-
-
 class LegallyMailWire:
     """Encoders and decoders (lenient for clients, strict for tests); ``tz`` for timestamps."""
 

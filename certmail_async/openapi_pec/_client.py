@@ -8,8 +8,7 @@ one of them despite being a GET: it renews, and charges the wallet.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from .._client_base import BaseClient, Resource, validating
 from .._exceptions import APIStatusError, NotFoundError, ValidationError
@@ -60,25 +59,6 @@ class _Profile(ProviderProfile):
 class _OpenapiResource(Resource):
     _client: OpenapiPecClient
 
-    async def _go(
-        self,
-        op: Operation,
-        *,
-        timeout: TimeoutTypes | NotGiven,
-        max_retries: int | NotGiven,
-        path_params: Mapping[str, str | int] | None = None,
-        params: Mapping[str, str | int] | None = None,
-        json: Any = None,
-    ) -> Response:
-        return await self._call(
-            op,
-            path_params=path_params,
-            params=params,
-            json=json,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
-
     def _empty_or_raise(self, op: Operation, error: NotFoundError) -> None:
         # GET /pec and GET /comunica_pec answer 404 with a specific code for "no items".
         if error.code != _wire.empty_list_code(op):
@@ -106,7 +86,7 @@ class DomainsResource(_OpenapiResource):
             check_text(domain, field="domain")
             if "@" in domain or "/" in domain or "." not in domain:
                 raise ValidationError(f"{domain!r} is not a domain name", field="domain")
-        response = await self._go(
+        response = await self._call(
             op, path_params={"domain": domain.lower()}, timeout=timeout, max_retries=max_retries
         )
         return _wire.domain_check(response, op, domain.lower())
@@ -131,7 +111,7 @@ class MailboxesResource(_OpenapiResource):
         with validating(op):
             address = check_email(address, field="address")
         try:
-            response = await self._go(
+            response = await self._call(
                 op, path_params={"address": address}, timeout=timeout, max_retries=max_retries
             )
         except APIStatusError as error:
@@ -149,7 +129,7 @@ class MailboxesResource(_OpenapiResource):
         """Your mailboxes (404/200 "no pec linked to this account" is an empty tuple)."""
         op = OPS.LIST
         try:
-            response = await self._go(op, timeout=timeout, max_retries=max_retries)
+            response = await self._call(op, timeout=timeout, max_retries=max_retries)
         except NotFoundError as error:
             self._empty_or_raise(op, error)
             return ()
@@ -174,7 +154,7 @@ class MailboxesResource(_OpenapiResource):
         op = OPS.REGISTER
         with validating(op):
             check_registration(registration, sandbox=self._client.sandbox)
-        response = await self._go(
+        response = await self._call(
             op,
             json=_wire.registration_body(registration),
             timeout=timeout,
@@ -192,7 +172,7 @@ class MailboxesResource(_OpenapiResource):
         """One mailbox with its state, sizes, dates, documents and users."""
         op = OPS.RETRIEVE
         mailbox_id = self._id(mailbox, op)
-        response = await self._go(
+        response = await self._call(
             op, path_params={"id": mailbox_id}, timeout=timeout, max_retries=max_retries
         )
         return self._mailbox(response, op)
@@ -207,7 +187,7 @@ class MailboxesResource(_OpenapiResource):
         """Revoke an active mailbox (state ``revocata``; ``renew`` can re-activate it)."""
         op = OPS.REVOKE
         mailbox_id = self._id(mailbox, op)
-        response = await self._go(
+        response = await self._call(
             op, path_params={"id": mailbox_id}, timeout=timeout, max_retries=max_retries
         )
         return self._mailbox(response, op)
@@ -235,7 +215,7 @@ class MailboxesResource(_OpenapiResource):
                     f"a {known.value} box takes one PDF combining form and identity document",
                     field="documents",
                 )
-        response = await self._go(
+        response = await self._call(
             op,
             path_params={"id": mailbox_id},
             json=_wire.documents_body(docs),
@@ -272,7 +252,7 @@ class MailboxesResource(_OpenapiResource):
             storage = check_space(storage, multiple=512, field="storage")
             if disk is None and archive is None and storage is None:
                 raise ValidationError("give at least one of disk, archive, storage", field="disk")
-        response = await self._go(
+        response = await self._call(
             op,
             path_params={"id": mailbox_id},
             json=_wire.space_body(disk, archive, storage),
@@ -301,7 +281,7 @@ class MailboxesResource(_OpenapiResource):
             docs = check_pdf_documents(documents)
             if storage_mb is not None:
                 check_space(storage_mb, multiple=512, field="storage_mb")
-        response = await self._go(
+        response = await self._call(
             op,
             path_params={"id": mailbox_id},
             json=_wire.storage_body(docs, storage_mb),
@@ -337,7 +317,7 @@ class MailboxesResource(_OpenapiResource):
                     f"{current.value} -> {mailbox_type.value} is not an upgrade",
                     field="mailbox_type",
                 )
-        response = await self._go(
+        response = await self._call(
             op,
             path_params={"id": mailbox_id},
             json=_wire.upgrade_body(mailbox_type),
@@ -364,7 +344,7 @@ class MailboxesResource(_OpenapiResource):
                 provider=PROVIDER,
                 operation=op.name,
             )
-        response = await self._go(
+        response = await self._call(
             op,
             path_params={"id": mailbox_id},
             params=_wire.renew_params(years),
@@ -397,7 +377,7 @@ class MailboxesResource(_OpenapiResource):
             users = self._client._users.get(mailbox_id)
             if users is not None and users >= MAX_USERS:
                 raise ValidationError(f"the box already has {MAX_USERS} users", field="mailbox")
-        response = await self._go(
+        response = await self._call(
             op,
             path_params={"id": mailbox_id},
             json=_wire.user_body(
@@ -443,7 +423,7 @@ class RegistryCommunicationsResource(_OpenapiResource):
         """Your communications (404/332 "no request linked to this account" is empty)."""
         op = OPS.COMM_LIST
         try:
-            response = await self._go(op, timeout=timeout, max_retries=max_retries)
+            response = await self._call(op, timeout=timeout, max_retries=max_retries)
         except NotFoundError as error:
             self._empty_or_raise(op, error)
             return ()
@@ -460,7 +440,7 @@ class RegistryCommunicationsResource(_OpenapiResource):
         op = OPS.COMM_CREATE
         with validating(op):
             check_communication(request)
-        response = await self._go(
+        response = await self._call(
             op, json=_wire.communication_body(request), timeout=timeout, max_retries=max_retries
         )
         return _wire.communication(response, op)
@@ -476,7 +456,7 @@ class RegistryCommunicationsResource(_OpenapiResource):
         op = OPS.COMM_RETRIEVE
         with validating(op):
             check_id(communication_id)
-        response = await self._go(
+        response = await self._call(
             op, path_params={"id": communication_id}, timeout=timeout, max_retries=max_retries
         )
         return _wire.communication(response, op)
@@ -497,7 +477,7 @@ class RegistryCommunicationsResource(_OpenapiResource):
         with validating(op):
             check_id(communication_id)
             docs = check_p7m_documents(documents)
-        response = await self._go(
+        response = await self._call(
             op,
             path_params={"id": communication_id},
             json=_wire.documents_body(docs),
@@ -519,7 +499,7 @@ class FormsResource(_OpenapiResource):
     ) -> bytes:
         with validating(op):
             check_id(record_id)
-        response = await self._go(
+        response = await self._call(
             op, path_params={"id": record_id}, timeout=timeout, max_retries=retries
         )
         return _wire.pdf(response, op)

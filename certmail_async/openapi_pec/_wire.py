@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -514,16 +514,6 @@ class OpenapiWire:
     def empty_list_code(op: Operation) -> int | None:
         """The error code that means "no items" for a list operation (404 quirk)."""
         return EMPTY_LIST_CODES.get(op.path)
-
-    @staticmethod
-    def sandbox_domains() -> tuple[str, ...]:
-        """Domains a new sandbox mailbox must use."""
-        return SANDBOX_DOMAINS
-
-    @staticmethod
-    def default_domains() -> Mapping[str, set[str]]:
-        """Provider domains and the mailbox types each hosts."""
-        return DEFAULT_DOMAINS
 
 
 def _rate(value: Any, _type: Any) -> int | None:

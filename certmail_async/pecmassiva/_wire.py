@@ -56,11 +56,6 @@ def parse_date(value: Any, _type: Any = None) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def format_date(value: datetime) -> str:
-    """An aware datetime as RFC 2822, as the provider writes it."""
-    return email.utils.format_datetime(value)
-
-
 def clean_sender(value: Any, _type: Any = None) -> str | None:
     """Strip the quotes and trailing blanks the provider wraps display names in."""
     if value is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
 from datetime import datetime
 
 import attrs
@@ -210,8 +209,3 @@ class ReceiptSummary:
     def by_kind(self, kind: ReceiptKind) -> tuple[Receipt, ...]:
         """The receipts of one kind."""
         return tuple(r for r in self.receipts if r.kind is kind)
-
-
-def summarize(code: str, receipts: Iterable[Receipt]) -> ReceiptSummary:
-    """Build a :class:`ReceiptSummary`."""
-    return ReceiptSummary(code=code, receipts=tuple(receipts))

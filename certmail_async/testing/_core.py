@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import importlib
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, ClassVar
@@ -16,7 +19,24 @@ from aiohttp import web
 from .._pacing import RateLimit
 from ._faults import CapMode, FaultPlan, RateCap
 
-__all__ = ["CappedRoute", "FakeProvider", "RequestRecord", "RunningFake"]
+__all__ = ["EMAIL", "CappedRoute", "FakeProvider", "RequestRecord", "RunningFake", "b64decode"]
+
+#: What the fakes accept as an address: deliberately simple (the SDK validates strictly,
+#: and a fake must not be stricter than the provider it stands for).
+EMAIL = re.compile(r'^[^@\s"<>,;]+@[^@\s"<>,;]+\.[A-Za-z]{2,}$')
+
+
+def b64decode(data: object, *, data_uri: bool = False) -> bytes | None:
+    """Strict base64 as the providers take it (optionally a ``data:...;base64,`` URI), or None."""
+    if not isinstance(data, str):
+        return None
+    if data_uri and data.startswith("data:") and ";base64," in data:
+        data = data.split(";base64,", 1)[1]
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

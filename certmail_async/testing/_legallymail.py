@@ -16,11 +16,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import itertools
-import re
 import secrets
 import uuid as uuidlib
 from collections.abc import Iterable
@@ -31,12 +28,11 @@ import attrs
 from aiohttp import web
 
 from .._pacing import RateLimit
-from ._core import FakeProvider
+from ._core import EMAIL, FakeProvider, b64decode
 from ._faults import CapMode
 
 __all__ = ["FakeLegallyMail", "FakeSignature", "SentEmail"]
 
-_EMAIL = re.compile(r"^[^@\s\"<>,;]+@[^@\s\"<>,;]+\.[A-Za-z]{2,}$")
 _SEND_KEYS = {
     "recipient",
     "to",
@@ -275,12 +271,12 @@ class FakeLegallyMail(FakeProvider):
         if not (isinstance(html, str) and html.strip()):
             return self.error(400, "Invalid data: message is required")
         addresses = [a.strip() for a in raw_to.split(",") if a.strip()]
-        if not addresses or not all(_EMAIL.match(a) for a in addresses):
+        if not addresses or not all(EMAIL.match(a) for a in addresses):
             return self.error(400, "Invalid data: recipient")
         if len(addresses) > self.max_recipients:
             return self.error(400, f"Too many recipients (max {self.max_recipients})")
         reply_to = body.get("reply_to")
-        if reply_to is not None and not (isinstance(reply_to, str) and _EMAIL.match(reply_to)):
+        if reply_to is not None and not (isinstance(reply_to, str) and EMAIL.match(reply_to)):
             return self.error(400, "Invalid data: reply_to")
         attachments = _parse_attachments(body.get("attachments", []))
         if attachments is None:
@@ -417,9 +413,8 @@ class FakeLegallyMail(FakeProvider):
         name, language = body.get("document_name"), body.get("language", "es")
         if not (isinstance(name, str) and name.strip()) or language not in _LANGUAGES:
             return self.error(400, "Invalid data: document_name or language")
-        try:
-            pdf = base64.b64decode(str(body.get("document", "")), validate=True)
-        except (binascii.Error, ValueError):
+        pdf = b64decode(body.get("document"))
+        if pdf is None:
             return self.error(400, "Invalid data: document is not base64")
         if not pdf.startswith(b"%PDF-"):
             return self.error(400, "Invalid data: document is not a PDF")
@@ -513,10 +508,10 @@ def _parse_attachments(raw: Any) -> tuple[tuple[str, int, str], ...] | None:
     for item in raw:
         if not isinstance(item, dict) or set(item) != {"filename", "content", "mime_type"}:
             return None
-        try:
-            size = len(base64.b64decode(str(item["content"]), validate=True))
-        except (binascii.Error, ValueError):
+        content = b64decode(item["content"])
+        if content is None:
             return None
+        size = len(content)
         if not (isinstance(item["filename"], str) and item["filename"].strip()):
             return None
         out.append((item["filename"], size, str(item["mime_type"])))
@@ -551,6 +546,6 @@ def _parse_signers(body: dict[str, Any]) -> list[dict[str, str | None]] | None:
     for p in people:
         if not (isinstance(p["name"], str) and p["name"].strip()):
             return None
-        if not (isinstance(p["email"], str) and _EMAIL.match(p["email"])):
+        if not (isinstance(p["email"], str) and EMAIL.match(p["email"])):
             return None
     return people

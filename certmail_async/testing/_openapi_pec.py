@@ -35,13 +35,12 @@ import attrs
 from aiohttp import web
 
 from .._pacing import RateLimit
-from ._core import FakeProvider
+from ._core import EMAIL, FakeProvider, b64decode
 
 __all__ = ["FakeOpenapiPec", "FakeToken", "LedgerEntry"]
 
 _ID = re.compile(r"^[0-9a-f]{24}$")
 _DATE = re.compile(r"^\d{2}/\d{2}/\d{4}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _SCOPE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|\*):[A-Za-z0-9*.-]+/[\w*./{}-]*$")
 CLASSIC = ("STANDARD", "BRONZE", "SILVER", "GOLD")
 RESTRICTED = ("DOMICILIODIGITALE", "PECMASSIVA")
@@ -346,12 +345,8 @@ class FakeOpenapiPec(FakeProvider):
             return None
         out = []
         for item in items:
-            try:
-                data = base64.b64decode(str(item), validate=True)
-            except (binascii.Error, ValueError):
-                return None
-            ok = data.startswith(b"%PDF-") if pdf else data[:1] == b"\x30"
-            if not ok:
+            data = b64decode(item)
+            if data is None or not (data.startswith(b"%PDF-") if pdf else data[:1] == b"\x30"):
                 return None
             out.append(data)
         return out
@@ -417,7 +412,7 @@ class FakeOpenapiPec(FakeProvider):
         if (denied := self._scope_error(request)) is not None:
             return denied
         address = request.match_info["address"].lower()
-        if not _EMAIL.match(address):
+        if not EMAIL.match(address):
             return self._fail(406, 208, "invalid casella_pec")
         taken = address in self.taken_addresses or any(
             b["casella_pec"] == address for b in self.mailboxes.values()
@@ -761,7 +756,7 @@ class FakeOpenapiPec(FakeProvider):
         for key in _COMM_REQUIRED:
             if body.get(key) in (None, ""):
                 return self._fail(428, 344, f"{key} required")
-        if body["qualifica"] not in _ROLES or not _EMAIL.match(str(body["casella_pec"])):
+        if body["qualifica"] not in _ROLES or not EMAIL.match(str(body["casella_pec"])):
             return self._fail(406, 336, "qualifica or casella_pec not valid")
         comm_id = secrets.token_hex(12)
         if short := self._charge(

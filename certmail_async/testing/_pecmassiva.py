@@ -17,11 +17,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import email.utils
 import itertools
-import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -31,7 +28,7 @@ import attrs
 from aiohttp import web
 
 from .._pacing import RateLimit
-from ._core import FakeProvider
+from ._core import EMAIL, FakeProvider, b64decode
 from ._faults import CapMode
 
 __all__ = ["FakePecMassiva", "InboxItem", "SentRecord"]
@@ -41,7 +38,6 @@ _SEND_KEYS = frozenset(
     {"sender", "recipient", "subject", "body", "attachments", "username", "password"}
 )
 _REQUIRED_SEND_KEYS = _SEND_KEYS - {"attachments"}
-_EMAIL = re.compile(r"^[^@\s\"<>,;]+@[^@\s\"<>,;]+\.[A-Za-z]{2,}$")
 PAGE_SIZE = 25
 
 
@@ -243,7 +239,7 @@ class FakePecMassiva(FakeProvider):
         recipients = [recipient] if isinstance(recipient, str) else recipient
         if not isinstance(recipients, list) or not recipients:
             return None
-        if not all(isinstance(r, str) and _EMAIL.match(r) for r in recipients):
+        if not all(isinstance(r, str) and EMAIL.match(r) for r in recipients):
             return None
         if not (isinstance(subject, str) and subject.strip()):
             return None
@@ -266,11 +262,8 @@ class FakePecMassiva(FakeProvider):
             name, data = item["name"], item["file"]
             if not (isinstance(name, str) and name.strip() and isinstance(data, str)):
                 return None
-            if data.startswith("data:") and ";base64," in data:
-                data = data.split(";base64,", 1)[1]
-            try:
-                content = base64.b64decode(data, validate=True)
-            except (binascii.Error, ValueError):
+            content = b64decode(data, data_uri=True)  # the OAS example is a data URI
+            if content is None:
                 return None
             out.append((name, len(content)))
         return tuple(out)

@@ -177,6 +177,8 @@ class FakeOpenapiPec(FakeProvider):
         self.pec_domains = {d.lower() for d in pec_domains}
         self.owned_domains = {d.lower() for d in owned_domains}
         self.taken_addresses = {a.lower() for a in taken_addresses}
+        #: ``GET /domini_pec`` answers its documented 503/402 while this is True.
+        self.domain_service_down = False
         self.tokens: dict[str, FakeToken] = {}
         self.mailboxes: dict[str, dict[str, Any]] = {}
         self.communications: dict[str, dict[str, Any]] = {}
@@ -390,6 +392,8 @@ class FakeOpenapiPec(FakeProvider):
         """``GET /domini_pec/{dominio}``: 200 for a PEC domain, 204 otherwise."""
         if (denied := self._scope_error(request)) is not None:
             return denied
+        if self.domain_service_down:
+            return self._fail(503, 402, "service temporarily unavailable")
         domain = request.match_info["domain"].lower()
         if "." not in domain or not re.match(r"^[a-z0-9.-]+$", domain):
             return self._fail(406, 401, "domain not valid")

@@ -11,7 +11,6 @@ an error body.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import hashlib
 import json as jsonlib
@@ -32,7 +31,7 @@ from ._retry import RETRYABLE_READ_STATUSES, RetryPolicy, parse_retry_after
 from ._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes, given
 
 __all__ = [
-    "BEFORE_SEND",
+    "BeforeSend",
     "ClientSession",
     "ErrorInfo",
     "Operation",
@@ -45,12 +44,11 @@ __all__ = [
 #: transport, so aiohttp stays a transport detail.
 ClientSession = aiohttp.ClientSession
 
-#: Awaited right before a send's request leaves, after its pacing slot was granted. The
-#: bulk dispatcher uses it to commit the chunk ``in_flight`` as late as possible, so a crash
-#: while waiting for a slot leaves the chunk pending (surely unsent), not in doubt.
-BEFORE_SEND: contextvars.ContextVar[Callable[[], Awaitable[None]] | None] = contextvars.ContextVar(
-    "certmail_before_send", default=None
-)
+#: A per-call hook awaited right before a send's request leaves, after its pacing slot was
+#: granted. The bulk dispatcher passes one to commit the chunk ``in_flight`` as late as
+#: possible, so a crash while waiting for a slot leaves the chunk pending (surely unsent),
+#: not in doubt. It runs before every attempt that may reach the wire.
+BeforeSend = Callable[[], Awaitable[None]]
 
 logger = logging.getLogger("certmail_async")
 
@@ -270,6 +268,7 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
+        before_send: BeforeSend | None = None,
     ) -> Response:
         """Run ``op`` once (plus the retries its kind allows) and return a success response.
 
@@ -288,7 +287,7 @@ class Transport:
                 else:
                     await gate.wait_unpaused()
             retry_after: float | None = None
-            if op.sends and (before_send := BEFORE_SEND.get()) is not None:
+            if before_send is not None:
                 await before_send()
             if gate is not None and op.paced:
                 await gate.depart()

@@ -19,8 +19,8 @@
 #
 # Safety: per chunk, the journal commits ``in_flight`` BEFORE the request and the outcome
 # right after. The in_flight commit happens once the pacing gate has granted the slot, just
-# before the request is written (transport hook BEFORE_SEND): a crash while a lane waits
-# for its slot therefore leaves the chunk pending (surely unsent) instead of in doubt. In
+# before the request is written (the send's explicit ``before_send`` hook): a crash while a
+# lane waits for its slot therefore leaves the chunk pending (surely unsent) instead of in doubt. In
 # the random-kill soak this cut the chunks left in doubt from about one per kill to one.
 # Nothing that may have been sent is ever sent again without reconciliation:
 # a 5xx, timeout or reset is UNKNOWN; a crash leaves ``in_flight``. Running a job id again
@@ -55,7 +55,7 @@ from .._exceptions import (
     RateLimitError,
     ValidationError,
 )
-from .._transport import BEFORE_SEND
+from .._transport import BeforeSend
 from .._validation import check_email
 from ..legallymail import LegallyMailClient
 from ..pecmassiva import PecMassivaClient
@@ -404,11 +404,7 @@ class BulkDispatcher:
             await self.journal.mark_in_flight(record)
             self._hook("after_in_flight", chunk.seq)
 
-        token = BEFORE_SEND.set(before_send)
-        try:
-            report = await self._attempt(adapter, chunk)
-        finally:
-            BEFORE_SEND.reset(token)
+        report = await self._attempt(adapter, chunk, before_send)
         self._hook("after_response", chunk.seq)
         await self.journal.mark_done(
             record,
@@ -426,12 +422,12 @@ class BulkDispatcher:
             failed=report.failed_recipients,
         )
 
-    async def _attempt(self, adapter: Adapter, chunk: Chunk) -> SendReport:
+    async def _attempt(self, adapter: Adapter, chunk: Chunk, before_send: BeforeSend) -> SendReport:
         """Send one chunk; retry only what provably did not happen (429, no connection)."""
         rate_limited = connect_failures = 0
         while True:
             try:
-                return await adapter.send(chunk)
+                return await adapter.send(chunk, before_send)
             except RateLimitError as error:
                 # Not processed; the scope is paused. Same chunk again: order is kept.
                 rate_limited += 1

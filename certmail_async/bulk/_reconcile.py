@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._transport import BeforeSend
 from ..legallymail import EmailStatus, LegallyMailClient
 from ..pecmassiva import PecMassivaClient
 from ..receipts import Outcome, ReceiptKind, classify_subject
@@ -92,7 +93,7 @@ class Adapter:
         """The largest chunk one send takes."""
         raise NotImplementedError
 
-    async def send(self, chunk: Chunk) -> SendReport:
+    async def send(self, chunk: Chunk, before_send: BeforeSend | None = None) -> SendReport:
         """Send one chunk."""
         raise NotImplementedError
 
@@ -116,7 +117,7 @@ class PecMassivaAdapter(Adapter):
         """Configured chunk size (PEC Massiva documents no per-send limit)."""
         return self._chunk
 
-    async def send(self, chunk: Chunk) -> SendReport:
+    async def send(self, chunk: Chunk, before_send: BeforeSend | None = None) -> SendReport:
         """``sends.create`` for the chunk."""
         m = chunk.message
         result = await self.client.sends.create(
@@ -125,6 +126,7 @@ class PecMassivaAdapter(Adapter):
             body=m.body,
             attachments=m.attachments,
             sender=m.sender,
+            before_send=before_send,
         )
         return SendReport(status=ChunkStatus.SENT, provider_ids=(result.code,))
 
@@ -186,11 +188,15 @@ class LegallyMailAdapter(Adapter):
         """The account's recipients per send (10 unless raised)."""
         return self._chunk
 
-    async def send(self, chunk: Chunk) -> SendReport:
+    async def send(self, chunk: Chunk, before_send: BeforeSend | None = None) -> SendReport:
         """``emails.send``; recipients that failed are reported, the chunk is SENT."""
         m = chunk.message
         out = await self.client.emails.send(
-            recipients=chunk.recipients, subject=m.subject, html=m.body, attachments=m.attachments
+            recipients=chunk.recipients,
+            subject=m.subject,
+            html=m.body,
+            attachments=m.attachments,
+            before_send=before_send,
         )
         ids = (out.tracking_id, *(r.tracking_id for r in out.recipients if r.tracking_id))
         failed = {r.email: r.error_details or "failed" for r in out.failed_recipients}

@@ -17,7 +17,15 @@ from .._exceptions import APIStatusError, OutOfCreditsError, ValidationError
 from .._models import Attachment, Signer
 from .._pacing import RateLimit
 from .._retry import RetryPolicy
-from .._transport import ClientSession, ErrorInfo, Operation, ProviderProfile, Response, Transport
+from .._transport import (
+    BeforeSend,
+    ClientSession,
+    ErrorInfo,
+    Operation,
+    ProviderProfile,
+    Response,
+    Transport,
+)
 from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
 from .._validation import check_attachments, check_email, check_recipients, check_text
 from ._models import AccountInfo, Email, EmailDetail, SendOutcome, SignatureRequest
@@ -85,11 +93,17 @@ class _LegallyMailResource(Resource):
         max_retries: int | NotGiven,
         params: Mapping[str, str | int] | None = None,
         json: dict[str, Any] | None = None,
+        before_send: BeforeSend | None = None,
     ) -> Response:
         if json is not None:
             json = self._client._body_with_token(json)
         return await self._call(
-            op, params=params, json=json, timeout=timeout, max_retries=max_retries
+            op,
+            params=params,
+            json=json,
+            timeout=timeout,
+            max_retries=max_retries,
+            before_send=before_send,
         )
 
     @property
@@ -111,12 +125,15 @@ class EmailsResource(_LegallyMailResource):
         attachments: Sequence[Attachment] = (),
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
+        before_send: BeforeSend | None = None,
     ) -> SendOutcome:
         """Send one certified-evidence e-mail to up to 10 recipients (account default).
 
         Some recipients may fail while others succeed: that is a normal
         :class:`SendOutcome` (see ``failed_recipients``), not an exception. Never retried
         after a 5xx, a timeout or a reset (:class:`~certmail_async.DeliveryUnknownError`).
+        ``before_send``, when given, is awaited after the pacing slot is granted and right
+        before the request is written (the bulk dispatcher journals the chunk there).
 
         Example:
             >>> async def notify(client: LegallyMailClient) -> str:  # doctest: +SKIP
@@ -148,7 +165,9 @@ class EmailsResource(_LegallyMailResource):
             reply_to_name=reply_to_name,
             attachments=atts,
         )
-        response = await self._lm_call(op, json=body, timeout=timeout, max_retries=max_retries)
+        response = await self._lm_call(
+            op, json=body, timeout=timeout, max_retries=max_retries, before_send=before_send
+        )
         return self._wire.send_outcome(response, op)
 
     async def list(

@@ -11,7 +11,14 @@ from .._models import Attachment
 from .._pacing import RateLimit
 from .._retry import RetryPolicy
 from .._tokens import TokenSource, bearer_auth
-from .._transport import ClientSession, Operation, ProviderProfile, Response, Transport
+from .._transport import (
+    BeforeSend,
+    ClientSession,
+    Operation,
+    ProviderProfile,
+    Response,
+    Transport,
+)
 from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
 from .._validation import check_attachments, check_email, check_recipients, check_text
 from ..receipts import ReceiptSummary
@@ -69,12 +76,16 @@ class SendsResource(_MailboxResource):
         sender: str | None = None,
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
+        before_send: BeforeSend | None = None,
     ) -> SendResult:
         """Send one PEC to one or more recipients; paced at the scope's cap (1/s).
 
         Never retried after a 5xx, a timeout or a reset: that raises
         :class:`~certmail_async.DeliveryUnknownError` (check ``sends.receipts`` before
         sending again).
+
+        ``before_send``, when given, is awaited after the pacing slot is granted and right
+        before the request is written (the bulk dispatcher journals the chunk there).
 
         Example:
             >>> async def send(client: PecMassivaClient) -> str:  # doctest: +SKIP
@@ -113,7 +124,13 @@ class SendsResource(_MailboxResource):
             password=c._password.get_secret_value(),
         )
         try:
-            response = await self._call(op, json=payload, timeout=timeout, max_retries=max_retries)
+            response = await self._call(
+                op,
+                json=payload,
+                timeout=timeout,
+                max_retries=max_retries,
+                before_send=before_send,
+            )
         except DeliveryUnknownError as error:
             # A failed send may still carry a send code (legacy PHP SDK, code 40012): keep
             # it so the caller can look the receipts up.

@@ -22,9 +22,11 @@ asyncio to catch a failure: those exceptions are translated in exactly one place
     │   └── ResponseDecodeError    a success status whose body could not be decoded
     ├── TransportError             no usable answer (connection reset, protocol error)
     │   ├── ConnectError           the connection could not be opened: nothing was sent
-    │   └── TimeoutError           no answer in time
+    │   └── RequestTimeoutError    no answer in time
     ├── DeliveryUnknownError       a send may or may not have happened; never resent blindly
-    └── JobMismatchError           a job id re-run with other content (before any request)
+    ├── JobMismatchError           a job id re-run with other content (before any request)
+    ├── JobLockedError             another live owner runs this job (before any request)
+    └── JournalError               the journal is corrupt, unreadable, read-only or damaged
 
 Every error carries ``provider``, ``operation``, ``status`` (HTTP status or ``None``),
 ``code`` (the provider's own error code, where it has one) and ``message`` (the provider's
@@ -44,15 +46,17 @@ __all__ = [
     "ConflictError",
     "ConnectError",
     "DeliveryUnknownError",
+    "JobLockedError",
     "JobMismatchError",
+    "JournalError",
     "NotFoundError",
     "OutOfCreditsError",
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RequestTimeoutError",
     "ResponseDecodeError",
     "ServerError",
-    "TimeoutError",
     "TransportError",
     "ValidationError",
 ]
@@ -232,8 +236,8 @@ class ConnectError(TransportError):
     """The connection could not be opened; the request was never sent."""
 
 
-class TimeoutError(TransportError):
-    """No answer within the time limit."""
+class RequestTimeoutError(TransportError):
+    """No answer within the time limit (named so it does not shadow the builtin)."""
 
 
 class DeliveryUnknownError(CertmailError):
@@ -290,6 +294,38 @@ class JobMismatchError(CertmailError, ValueError):
     def __init__(self, message: str, *, seq: int | None = None) -> None:
         super().__init__(message, provider=None, operation="bulk.run")
         self.seq = seq
+
+
+class JobLockedError(CertmailError):
+    """Another live owner holds this bulk job's lease: raised before any request.
+
+    ``owner`` describes the holder (owner id, host, pid) and ``expires_in`` the seconds until
+    its lease lapses unless renewed. Run with ``wait=True`` (``--wait``) to wait for it.
+    """
+
+    owner: str | None
+    expires_in: float | None
+
+    def __init__(
+        self, message: str, *, owner: str | None = None, expires_in: float | None = None
+    ) -> None:
+        super().__init__(message, provider=None, operation="bulk.run")
+        self.owner = owner
+        self.expires_in = expires_in
+
+
+class JournalError(CertmailError):
+    """The bulk journal cannot be used safely: corrupt, unreadable, read-only or damaged.
+
+    ``path`` names the journal (never a password: URLs are shown without credentials).
+    Raised before any request, so nothing is sent on a journal that cannot record it.
+    """
+
+    path: str | None
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message, provider=None, operation="bulk.journal")
+        self.path = path
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

@@ -392,7 +392,7 @@ class Transport:
                 operation=op.name,
             ) from error
         except (TimeoutError, aiohttp.ServerTimeoutError) as error:
-            raise exc.TimeoutError(
+            raise exc.RequestTimeoutError(
                 "no answer within the time limit", provider=op.provider, operation=op.name
             ) from error
         except aiohttp.ServerDisconnectedError as error:

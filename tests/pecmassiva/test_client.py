@@ -18,9 +18,9 @@ from certmail_async import (
     PecMassivaClient,
     RateLimit,
     ReceiptKind,
+    RequestTimeoutError,
     RetryPolicy,
     ServerError,
-    TimeoutError,
     ValidationError,
 )
 from certmail_async.testing import RunningFake
@@ -133,7 +133,7 @@ class TestSendsCreate:
         fake.state.faults.inject("POST", "/send", delay=0.2)
         with pytest.raises(DeliveryUnknownError) as info:
             await client.sends.create(recipients=[RCPT], subject="s", body="b", timeout=0.05)
-        assert isinstance(info.value.cause, TimeoutError)
+        assert isinstance(info.value.cause, RequestTimeoutError)
         for _ in range(100):
             if fake.state.ledger:
                 break

@@ -25,82 +25,137 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import anyio
-import attrs
 
-from ._models import ChunkStatus
+from ._models import ChunkRecord, ChunkStatus, Evidence, Lease
 
-__all__ = ["ChunkRecord", "Journal", "SQLiteJournal"]
+__all__ = ["ChunkRecord", "Journal", "SQLiteJournal"]  # ChunkRecord: re-exported
 
 T = TypeVar("T")
 
 
-@attrs.frozen(kw_only=True)
-class ChunkRecord:
-    """One chunk as the journal keeps it."""
-
-    job_id: str
-    seq: int
-    provider: str
-    recipients: tuple[str, ...]
-    digest: str
-    subject_digest: str
-    status: ChunkStatus
-    key: str | None = None
-    provider_ids: tuple[str, ...] = ()
-    error: str | None = None
-    failed_recipients: Mapping[str, str] = attrs.field(factory=dict)
-    attempts: int = 0
-    in_flight_at: datetime | None = None
-    updated_at: datetime | None = None
-
-
 class Journal(Protocol):
-    """What the dispatcher needs from a journal (SQLite today, a server database later)."""
+    """The typed seam between the dispatcher and its storage (SQLite, PostgreSQL...).
 
-    async def open_job(self, job_id: str, fingerprint: str, meta: Mapping[str, str]) -> bool:
-        """Create the job or check its fingerprint; True when it already existed."""
+    Every backend passes the same conformance tests (``tests/bulk/test_journal_*``).
+
+    Ownership contract: a job is run by one owner at a time. :meth:`acquire` takes the
+    job's lease atomically (raising :class:`~certmail_async.JobLockedError` when a live
+    owner holds it), or takes over a lease whose owner is gone (its pid is dead on this
+    host, or its heartbeat expired) with a NEW, larger fencing token. Every transition
+    (``add_pending``, ``add_final``, ``mark_in_flight``, ``mark_done``) takes the
+    :class:`Lease` and checks its token in the same transaction as the write: a stale
+    owner gets ``JobLockedError`` and writes nothing (so its ``mark_in_flight``, which
+    runs right before a send leaves, stops the send).
+
+    Integrity contract: opening a journal checks it (quick integrity check, schema, every
+    table present); a corrupt, unreadable or read-only journal, or a job whose chunk rows
+    are missing, raises :class:`~certmail_async.JournalError` naming the journal, before
+    any request. A damaged job is never treated as new.
+
+    Reads come in pages (``after_seq`` / ``limit``) so status and export stay flat in
+    memory for millions of chunks.
+    """
+
+    #: A name for messages: the file path, or the database URL without its password.
+    display_name: str
+
+    # -- ownership --------------------------------------------------------------------
+
+    async def acquire(self, job_id: str, *, owner_id: str, ttl: float) -> Lease:
+        """Take the job's lease for ``ttl`` seconds (or take over a dead owner's)."""
+        ...
+
+    async def renew(self, lease: Lease, *, ttl: float) -> Lease:
+        """Extend a held lease (the heartbeat); JobLockedError when it was taken over."""
+        ...
+
+    async def release(self, lease: Lease) -> None:
+        """Give the lease up (no-op when it was taken over)."""
+        ...
+
+    async def holder(self, job_id: str) -> Lease | None:
+        """The current lease of a job, live or expired, or None."""
+        ...
+
+    # -- jobs -------------------------------------------------------------------------
+
+    async def open_job(self, lease: Lease, fingerprint: str, meta: Mapping[str, str]) -> bool:
+        """Create the job or check its fingerprint; True when it already existed.
+
+        Raises JournalError when the job exists but its chunk rows are missing.
+        """
         ...
 
     async def job_meta(self, job_id: str) -> dict[str, str] | None:
-        """The job's stored metadata, or None when unknown."""
+        """The job's stored metadata, or None when the job is unknown."""
         ...
 
-    async def add_pending(self, records: Sequence[ChunkRecord]) -> None:
-        """Record chunks read from the input (batched; not needed for safety)."""
+    async def jobs(self) -> list[str]:
+        """Every job id in the journal."""
         ...
 
-    async def get(self, job_id: str, seq: int) -> ChunkRecord | None:
-        """One chunk."""
+    # -- transitions (fenced) ---------------------------------------------------------
+
+    async def add_pending(self, lease: Lease, records: Sequence[ChunkRecord]) -> None:
+        """Record chunks read from the input, status PENDING (batched)."""
         ...
 
-    async def mark_in_flight(self, record: ChunkRecord) -> None:
-        """Durably mark a chunk in flight; called BEFORE its request leaves."""
+    async def add_final(self, lease: Lease, record: ChunkRecord) -> None:
+        """Record a chunk that is final without a request (invalid input: FAILED)."""
+        ...
+
+    async def mark_in_flight(self, lease: Lease, record: ChunkRecord) -> None:
+        """Durably mark a chunk in flight, stamping ``in_flight_at``; BEFORE it leaves."""
         ...
 
     async def mark_done(
         self,
+        lease: Lease,
         record: ChunkRecord,
         status: ChunkStatus,
         *,
         provider_ids: Sequence[str] = (),
         error: str | None = None,
         failed_recipients: Mapping[str, str] | None = None,
+        evidence: Evidence | None = None,
     ) -> None:
-        """Durably record a chunk's outcome (insert or update); right after its answer."""
+        """Durably record a chunk's outcome (insert or update), right after its answer.
+
+        With SENT, ``provider_ids`` are claimed for the whole journal: a claimed id is
+        never claimed again by any chunk of any job.
+        """
+        ...
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def get(self, job_id: str, seq: int) -> ChunkRecord | None:
+        """One chunk."""
         ...
 
     async def records(
-        self, job_id: str, statuses: Sequence[ChunkStatus] | None = None
+        self,
+        job_id: str,
+        statuses: Sequence[ChunkStatus] | None = None,
+        *,
+        after_seq: int = -1,
+        limit: int | None = None,
     ) -> list[ChunkRecord]:
-        """Chunks of a job (optionally of some statuses), in seq order."""
+        """One page of a job's chunks (optionally of some statuses), in seq order."""
         ...
 
     async def max_seq(self, job_id: str) -> int:
         """The highest journaled seq (-1 for none)."""
         ...
 
-    async def claimed_ids(self, job_id: str, provider: str) -> set[str]:
-        """Provider ids already recorded for a job (so reconciliation never reuses one)."""
+    async def claimed(self, provider: str, candidates: Sequence[str]) -> set[str]:
+        """Which of ``candidates`` some chunk of ANY job in this journal already claimed."""
+        ...
+
+    async def next_in_flight_at(self, provider: str, after: datetime) -> datetime | None:
+        """The first ``in_flight_at`` of a chunk of ``provider`` (any job) after ``after``.
+
+        Bounds reconciliation: a record created after the lane's next send is not ours.
+        """
         ...
 
     async def counts(self, job_id: str) -> tuple[dict[str, int], dict[str, int]]:

@@ -15,9 +15,12 @@ from .._models import Attachment
 
 __all__ = [
     "ChunkOutcome",
+    "ChunkRecord",
     "ChunkStatus",
     "Estimate",
+    "Evidence",
     "JobStatus",
+    "Lease",
     "OutgoingMessage",
     "Progress",
     "RecipientRecord",
@@ -162,6 +165,60 @@ class JobStatus:
             self.chunks.get(s.value, 0)
             for s in (ChunkStatus.PENDING, ChunkStatus.IN_FLIGHT, ChunkStatus.UNKNOWN)
         )
+
+
+@attrs.frozen(kw_only=True)
+class Evidence:
+    """Why reconciliation marked an in-doubt chunk SENT: the provider record it claimed.
+
+    ``record_id`` is the provider's id (PEC Massiva send code, LegallyMail tracking id);
+    ``matched`` names the fields that matched (``recipients``, ``subject``, ``body_digest``,
+    ``created_at``, ``tag``); ``created_at`` is the record's time at the provider.
+    Stored in the journal and shown by ``status`` and ``export``.
+    """
+
+    record_id: str
+    matched: tuple[str, ...]
+    created_at: datetime | None = None
+    note: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Lease:
+    """One owner's hold on a job: taken atomically, renewed while running.
+
+    ``token`` is the fencing token: it grows at every takeover, and every journal
+    transition checks it, so an owner whose lease was taken over can neither commit nor
+    send again. ``expires_at`` is when the lease lapses unless renewed (journal clock).
+    """
+
+    job_id: str
+    owner_id: str
+    host: str
+    pid: int
+    token: int
+    expires_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class ChunkRecord:
+    """One chunk as the journal keeps it."""
+
+    job_id: str
+    seq: int
+    provider: str
+    recipients: tuple[str, ...]
+    digest: str
+    subject_digest: str
+    status: ChunkStatus
+    key: str | None = None
+    provider_ids: tuple[str, ...] = ()
+    error: str | None = None
+    failed_recipients: Mapping[str, str] = attrs.field(factory=dict)
+    attempts: int = 0
+    in_flight_at: datetime | None = None
+    updated_at: datetime | None = None
+    evidence: Evidence | None = None  # what reconciliation matched, when it marked SENT
 
 
 def digest(*parts: object) -> str:

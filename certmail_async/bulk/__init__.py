@@ -1,7 +1,8 @@
 """Bulk sending: chunked, paced, ordered fan-out with a crash-safe journal."""
 
 from ._dispatcher import BulkDispatcher
-from ._journal import ChunkRecord, Journal, SQLiteJournal
+from ._journal import ChunkRecord, Journal
+from ._journal_sqlite import SQLiteJournal
 from ._models import (
     ChunkOutcome,
     ChunkStatus,

@@ -5,32 +5,42 @@ BEFORE its request leaves, and ``sent`` (with the provider ids) or ``failed`` /
 ``unknown`` right after. A crash between them leaves an ``in_flight`` row, which the next
 run reconciles against the provider before anything else happens.
 
-``SQLiteJournal`` uses WAL with ``synchronous=FULL`` (each of those commits is on disk
-when it returns) through the stdlib ``sqlite3``, run in a worker thread so the event loop
-never blocks on a disk sync. It stores recipients, digests and provider ids; never a
+Journals store recipients, digests, provider ids and reconciliation evidence; never a
 credential, never a body (only its digest).
 
-:class:`Journal` is the small interface the dispatcher needs, so a server database can
-replace SQLite for many workers.
+:class:`Journal` is the typed interface the dispatcher needs, so a server database can
+replace SQLite (``_journal_sqlite.py``) for many workers; the helpers below are shared by
+every backend (times, evidence encoding, "is this owner gone?").
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
+import os
+import socket
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol
 
-import anyio
-
+from .._exceptions import JobLockedError
 from ._models import ChunkRecord, ChunkStatus, Evidence, Lease
 
-__all__ = ["ChunkRecord", "Journal", "SQLiteJournal"]  # ChunkRecord: re-exported
+if TYPE_CHECKING:
+    from ._journal_sqlite import SQLiteJournal as SQLiteJournal
 
-T = TypeVar("T")
+__all__ = [  # ChunkRecord and SQLiteJournal: re-exported for older imports
+    "ChunkRecord",
+    "Journal",
+    "SQLiteJournal",
+    "epoch",
+    "evidence_from_json",
+    "evidence_to_json",
+    "lease_gone",
+    "locked_error",
+    "pid_alive",
+    "utc",
+]
 
 
 class Journal(Protocol):
@@ -45,7 +55,9 @@ class Journal(Protocol):
     (``add_pending``, ``add_final``, ``mark_in_flight``, ``mark_done``) takes the
     :class:`Lease` and checks its token in the same transaction as the write: a stale
     owner gets ``JobLockedError`` and writes nothing (so its ``mark_in_flight``, which
-    runs right before a send leaves, stops the send).
+    runs right before a send leaves, stops the send). A lease that lapsed is refused too
+    until it is renewed; :meth:`renew` succeeds as long as nobody took it over. A released
+    lease keeps its token, so tokens only grow. Times are on the journal's clock.
 
     Integrity contract: opening a journal checks it (quick integrity check, schema, every
     table present); a corrupt, unreadable or read-only journal, or a job whose chunk rows
@@ -62,7 +74,10 @@ class Journal(Protocol):
     # -- ownership --------------------------------------------------------------------
 
     async def acquire(self, job_id: str, *, owner_id: str, ttl: float) -> Lease:
-        """Take the job's lease for ``ttl`` seconds (or take over a dead owner's)."""
+        """Take the job's lease for ``ttl`` seconds (or take over a dead owner's).
+
+        The same ``owner_id`` in the same process gets its live lease back (same token).
+        """
         ...
 
     async def renew(self, lease: Lease, *, ttl: float) -> Lease:
@@ -105,7 +120,10 @@ class Journal(Protocol):
         ...
 
     async def mark_in_flight(self, lease: Lease, record: ChunkRecord) -> None:
-        """Durably mark a chunk in flight, stamping ``in_flight_at``; BEFORE it leaves."""
+        """Durably mark a chunk in flight, stamping ``in_flight_at``; BEFORE it leaves.
+
+        A chunk the journal holds as SENT is refused (JournalError).
+        """
         ...
 
     async def mark_done(
@@ -121,8 +139,9 @@ class Journal(Protocol):
     ) -> None:
         """Durably record a chunk's outcome (insert or update), right after its answer.
 
-        With SENT, ``provider_ids`` are claimed for the whole journal: a claimed id is
-        never claimed again by any chunk of any job.
+        Every id in ``provider_ids`` (whatever the status) is claimed for this chunk in the
+        same transaction, for the whole journal: an id already claimed by another chunk of
+        any job raises JournalError and nothing is written.
         """
         ...
 
@@ -143,12 +162,19 @@ class Journal(Protocol):
         """One page of a job's chunks (optionally of some statuses), in seq order."""
         ...
 
+    async def digests(self, job_id: str, low: int, high: int) -> dict[int, ChunkRecord]:
+        """Chunks with ``low <= seq <= high`` by seq (to verify a re-run's input)."""
+        ...
+
     async def max_seq(self, job_id: str) -> int:
         """The highest journaled seq (-1 for none)."""
         ...
 
     async def claimed(self, provider: str, candidates: Sequence[str]) -> set[str]:
-        """Which of ``candidates`` some chunk of ANY job in this journal already claimed."""
+        """Which of ``candidates`` some chunk of ANY job in this journal already claimed.
+
+        A chunk's own ids are included: subtract ``record.provider_ids`` when reconciling it.
+        """
         ...
 
     async def next_in_flight_at(self, provider: str, after: datetime) -> datetime | None:
@@ -167,347 +193,142 @@ class Journal(Protocol):
         ...
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id TEXT PRIMARY KEY,
-    fingerprint TEXT NOT NULL,
-    meta TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    job_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    provider TEXT NOT NULL,
-    recipients TEXT NOT NULL,
-    n_recipients INTEGER NOT NULL,
-    digest TEXT NOT NULL,
-    subject_digest TEXT NOT NULL,
-    key TEXT,
-    status TEXT NOT NULL,
-    provider_ids TEXT NOT NULL DEFAULT '[]',
-    error TEXT,
-    failed_recipients TEXT NOT NULL DEFAULT '{}',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    in_flight_at TEXT,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (job_id, seq)
-);
-CREATE INDEX IF NOT EXISTS chunks_status ON chunks (job_id, status);
-"""
+def __getattr__(name: str) -> object:
+    # ``from ._journal import SQLiteJournal`` keeps working (it lives in _journal_sqlite).
+    if name == "SQLiteJournal":
+        from ._journal_sqlite import SQLiteJournal
+
+        return SQLiteJournal
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
+# -- helpers shared by every backend -------------------------------------------------------
 
 
-def _when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-class SQLiteJournal:
-    """The default journal: one SQLite file, WAL, ``synchronous=FULL``.
+def utc(seconds: float) -> datetime:
+    """An aware UTC datetime from epoch seconds (the journal clock's unit).
 
     Example:
-        >>> import asyncio, tempfile, os
-        >>> async def demo() -> bool:
-        ...     path = os.path.join(tempfile.mkdtemp(), "jobs.sqlite")
-        ...     journal = SQLiteJournal(path)
-        ...     created = await journal.open_job("job-1", "fp", {})
-        ...     await journal.aclose()
-        ...     return created
-        >>> asyncio.run(demo())
-        False
+        >>> utc(0).isoformat()
+        '1970-01-01T00:00:00+00:00'
     """
+    return datetime.fromtimestamp(seconds, UTC)
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-        self._limiter = anyio.CapacityLimiter(1)  # one writer thread: commits keep order
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=5000")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-        return self._conn
+def epoch(when: datetime) -> float:
+    """Epoch seconds of ``when`` (a naive datetime is taken as UTC).
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        def call() -> Any:
-            with self._lock:
-                return fn(self._connect(), *args)
+    Example:
+        >>> epoch(utc(12.5))
+        12.5
+    """
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
 
-        return await anyio.to_thread.run_sync(call, limiter=self._limiter)
 
-    # -- jobs -------------------------------------------------------------------------
+def evidence_to_json(evidence: Evidence | None) -> str | None:
+    """The JSON a journal stores for :class:`Evidence` (None stays None).
 
-    async def open_job(self, job_id: str, fingerprint: str, meta: Mapping[str, str]) -> bool:
-        """Create the job, or return True when it exists (raises if its settings differ)."""
-
-        def run(conn: sqlite3.Connection) -> tuple[bool, str | None]:
-            row = conn.execute(
-                "SELECT fingerprint FROM jobs WHERE job_id = ?", (job_id,)
-            ).fetchone()
-            if row is not None:
-                return True, row[0]
-            conn.execute(
-                "INSERT INTO jobs (job_id, fingerprint, meta, created_at) VALUES (?, ?, ?, ?)",
-                (job_id, fingerprint, json.dumps(dict(meta)), _now()),
-            )
-            return False, None
-
-        existed, stored = await self._run(run)
-        if existed and stored != fingerprint:
-            from .._exceptions import JobMismatchError
-
-            raise JobMismatchError(
-                f"job {job_id!r} was started with other settings (providers or chunk sizes); "
-                "use a new job id"
-            )
-        return bool(existed)
-
-    async def job_meta(self, job_id: str) -> dict[str, str] | None:
-        """The metadata stored with the job."""
-
-        def run(conn: sqlite3.Connection) -> dict[str, str] | None:
-            row = conn.execute(
-                "SELECT meta, created_at FROM jobs WHERE job_id = ?", (job_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            meta: dict[str, str] = json.loads(row[0])
-            meta["created_at"] = row[1]
-            return meta
-
-        result: dict[str, str] | None = await self._run(run)
-        return result
-
-    # -- chunks -----------------------------------------------------------------------
-
-    async def add_pending(self, records: Sequence[ChunkRecord]) -> None:
-        """Insert chunks as pending in one transaction (existing rows are left alone)."""
-        if not records:
-            return
-        rows = [
-            (r.job_id, r.seq, r.provider, json.dumps(r.recipients), len(r.recipients), r.digest,
-             r.subject_digest, r.key, r.status.value, json.dumps(r.provider_ids), r.error,
-             json.dumps(dict(r.failed_recipients)), _now())
-            for r in records
-        ]  # fmt: skip
-
-        def run(conn: sqlite3.Connection) -> None:
-            with conn:
-                conn.execute("BEGIN")
-                conn.executemany(
-                    "INSERT OR IGNORE INTO chunks (job_id, seq, provider, recipients, "
-                    "n_recipients, digest, subject_digest, key, status, provider_ids, error, "
-                    "failed_recipients, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    rows,
-                )
-
-        await self._run(run)
-
-    async def mark_in_flight(self, record: ChunkRecord) -> None:
-        """Upsert the chunk as in_flight and commit (on disk when this returns)."""
-        now = _now()
-
-        def run(conn: sqlite3.Connection) -> None:
-            with conn:
-                conn.execute("BEGIN")
-                conn.execute(
-                    "INSERT INTO chunks (job_id, seq, provider, recipients, n_recipients, digest, "
-                    "subject_digest, key, status, attempts, in_flight_at, updated_at) "
-                    "VALUES (?,?,?,?,?,?,?,?,'in_flight',1,?,?) "
-                    "ON CONFLICT (job_id, seq) DO UPDATE SET status='in_flight', "
-                    "attempts=attempts+1, in_flight_at=excluded.in_flight_at, "
-                    "updated_at=excluded.updated_at, error=NULL",
-                    (record.job_id, record.seq, record.provider, json.dumps(record.recipients),
-                     len(record.recipients), record.digest, record.subject_digest, record.key,
-                     now, now),
-                )  # fmt: skip
-
-        await self._run(run)
-
-    async def mark_done(
-        self,
-        record: ChunkRecord,
-        status: ChunkStatus,
-        *,
-        provider_ids: Sequence[str] = (),
-        error: str | None = None,
-        failed_recipients: Mapping[str, str] | None = None,
-    ) -> None:
-        """Record the outcome of a chunk (insert or update) and commit."""
-        r = record
-
-        def run(conn: sqlite3.Connection) -> None:
-            with conn:
-                conn.execute("BEGIN")
-                conn.execute(
-                    "INSERT INTO chunks (job_id, seq, provider, recipients, n_recipients, digest, "
-                    "subject_digest, key, status, provider_ids, error, failed_recipients, "
-                    "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                    "ON CONFLICT (job_id, seq) DO UPDATE SET status=excluded.status, "
-                    "provider_ids=excluded.provider_ids, error=excluded.error, "
-                    "failed_recipients=excluded.failed_recipients, updated_at=excluded.updated_at",
-                    (r.job_id, r.seq, r.provider, json.dumps(r.recipients), len(r.recipients),
-                     r.digest, r.subject_digest, r.key, status.value,
-                     json.dumps(list(provider_ids)), error,
-                     json.dumps(dict(failed_recipients or {})), _now()),
-                )  # fmt: skip
-
-        await self._run(run)
-
-    async def add_final(self, record: ChunkRecord) -> None:
-        """Insert a chunk that is final without a request (e.g. invalid recipients)."""
-
-        def run(conn: sqlite3.Connection) -> None:
-            with conn:
-                conn.execute("BEGIN")
-                conn.execute(
-                    "INSERT OR REPLACE INTO chunks (job_id, seq, provider, recipients, "
-                    "n_recipients, digest, subject_digest, key, status, provider_ids, error, "
-                    "failed_recipients, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (record.job_id, record.seq, record.provider, json.dumps(record.recipients),
-                     len(record.recipients), record.digest, record.subject_digest, record.key,
-                     record.status.value, json.dumps(record.provider_ids), record.error,
-                     json.dumps(dict(record.failed_recipients)), _now()),
-                )  # fmt: skip
-
-        await self._run(run)
-
-    @staticmethod
-    def _record(row: sqlite3.Row | tuple[Any, ...]) -> ChunkRecord:
-        (job_id, seq, provider, recipients, digest, subject_digest, key, status, provider_ids,
-         error, failed, attempts, in_flight_at, updated_at) = row  # fmt: skip
-        return ChunkRecord(
-            job_id=job_id,
-            seq=seq,
-            provider=provider,
-            recipients=tuple(json.loads(recipients)),
-            digest=digest,
-            subject_digest=subject_digest,
-            key=key,
-            status=ChunkStatus(status),
-            provider_ids=tuple(json.loads(provider_ids)),
-            error=error,
-            failed_recipients=json.loads(failed),
-            attempts=attempts,
-            in_flight_at=_when(in_flight_at),
-            updated_at=_when(updated_at),
-        )
-
-    _COLUMNS = (
-        "job_id, seq, provider, recipients, digest, subject_digest, key, status, provider_ids, "
-        "error, failed_recipients, attempts, in_flight_at, updated_at"
+    Example:
+        >>> evidence_to_json(Evidence(record_id="A1", matched=("subject",)))
+        '{"record_id": "A1", "matched": ["subject"], "created_at": null, "note": null}'
+    """
+    if evidence is None:
+        return None
+    return json.dumps(
+        {
+            "record_id": evidence.record_id,
+            "matched": list(evidence.matched),
+            "created_at": evidence.created_at.isoformat() if evidence.created_at else None,
+            "note": evidence.note,
+        }
     )
 
-    async def get(self, job_id: str, seq: int) -> ChunkRecord | None:
-        """One chunk."""
 
-        def run(conn: sqlite3.Connection) -> ChunkRecord | None:
-            row = conn.execute(
-                f"SELECT {self._COLUMNS} FROM chunks WHERE job_id=? AND seq=?",  # noqa: S608
-                (job_id, seq),
-            ).fetchone()
-            return self._record(row) if row else None
+def evidence_from_json(text: str | None) -> Evidence | None:
+    """The :class:`Evidence` back from :func:`evidence_to_json`.
 
-        result: ChunkRecord | None = await self._run(run)
-        return result
+    Example:
+        >>> evidence_from_json('{"record_id": "A1", "matched": ["subject"]}').matched
+        ('subject',)
+    """
+    if not text:
+        return None
+    data = json.loads(text)
+    created = data.get("created_at")
+    return Evidence(
+        record_id=str(data["record_id"]),
+        matched=tuple(data.get("matched") or ()),
+        created_at=datetime.fromisoformat(created) if created else None,
+        note=data.get("note"),
+    )
 
-    async def records(
-        self, job_id: str, statuses: Sequence[ChunkStatus] | None = None
-    ) -> list[ChunkRecord]:
-        """Chunks in seq order (all, or those of some statuses)."""
 
-        def run(conn: sqlite3.Connection) -> list[ChunkRecord]:
-            query = f"SELECT {self._COLUMNS} FROM chunks WHERE job_id=?"  # noqa: S608
-            params: list[Any] = [job_id]
-            if statuses is not None:
-                query += f" AND status IN ({','.join('?' * len(statuses))})"
-                params += [s.value for s in statuses]
-            return [self._record(r) for r in conn.execute(query + " ORDER BY seq", params)]
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (a zombie counts as gone).
 
-        result: list[ChunkRecord] = await self._run(run)
-        return result
+    ``PermissionError`` means the process exists under another user: alive.
 
-    async def digests(self, job_id: str, low: int, high: int) -> dict[int, ChunkRecord]:
-        """Chunks with low <= seq <= high, by seq (for verifying a re-run's input)."""
+    Example:
+        >>> pid_alive(os.getpid())
+        True
+    """
+    if pid <= 0:
+        return True  # not a real pid: never assume its owner died
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return True
+    try:  # a killed but not yet reaped child still answers os.kill
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
-        def run(conn: sqlite3.Connection) -> dict[int, ChunkRecord]:
-            rows = conn.execute(
-                f"SELECT {self._COLUMNS} FROM chunks WHERE job_id=? AND seq BETWEEN ? AND ? "  # noqa: S608
-                "ORDER BY seq",
-                (job_id, low, high),
-            )
-            return {r[1]: self._record(r) for r in rows}
 
-        result: dict[int, ChunkRecord] = await self._run(run)
-        return result
+def lease_gone(lease: Lease) -> bool:
+    """True when the lease's owner surely died: it ran on this host and its pid is gone.
 
-    async def max_seq(self, job_id: str) -> int:
-        """The highest journaled seq, -1 when none."""
+    On another host nothing is known: the lease lapses with its heartbeat.
 
-        def run(conn: sqlite3.Connection) -> int:
-            row = conn.execute("SELECT MAX(seq) FROM chunks WHERE job_id=?", (job_id,)).fetchone()
-            return -1 if row[0] is None else int(row[0])
+    Example:
+        >>> lease_gone(Lease(job_id="j", owner_id="o", host=socket.gethostname(),
+        ...                  pid=os.getpid(), token=1, expires_at=utc(0)))
+        False
+    """
+    return lease.host == socket.gethostname() and not pid_alive(lease.pid)
 
-        result: int = await self._run(run)
-        return result
 
-    async def claimed_ids(self, job_id: str, provider: str) -> set[str]:
-        """Every provider id this job already recorded for a provider."""
+def locked_error(
+    current: Lease, expires_in: float, *, stale: Lease | None = None
+) -> JobLockedError:
+    """The :class:`~certmail_async.JobLockedError` for a job held by ``current``.
 
-        def run(conn: sqlite3.Connection) -> set[str]:
-            out: set[str] = set()
-            for (ids,) in conn.execute(
-                "SELECT provider_ids FROM chunks WHERE job_id=? AND provider=? "
-                "AND provider_ids != '[]'",
-                (job_id, provider),
-            ):
-                out.update(json.loads(ids))
-            return out
+    With ``stale``, the message says that lease was taken over.
 
-        result: set[str] = await self._run(run)
-        return result
-
-    async def counts(self, job_id: str) -> tuple[dict[str, int], dict[str, int]]:
-        """Chunks and recipients per status."""
-
-        def run(conn: sqlite3.Connection) -> tuple[dict[str, int], dict[str, int]]:
-            chunks: dict[str, int] = {}
-            recipients: dict[str, int] = {}
-            for status, n, r in conn.execute(
-                "SELECT status, COUNT(*), SUM(n_recipients) FROM chunks WHERE job_id=? "
-                "GROUP BY status",
-                (job_id,),
-            ):
-                chunks[status] = n
-                recipients[status] = r or 0
-            return chunks, recipients
-
-        result: tuple[dict[str, int], dict[str, int]] = await self._run(run)
-        return result
-
-    async def jobs(self) -> list[str]:
-        """Every job id in the journal."""
-
-        def run(conn: sqlite3.Connection) -> list[str]:
-            return [r[0] for r in conn.execute("SELECT job_id FROM jobs ORDER BY created_at")]
-
-        result: list[str] = await self._run(run)
-        return result
-
-    async def aclose(self) -> None:
-        """Close the database (every commit is already on disk)."""
-
-        def run(conn: sqlite3.Connection) -> None:
-            conn.close()
-
-        if self._conn is not None:
-            await self._run(run)
-            self._conn = None
+    Example:
+        >>> err = locked_error(Lease(job_id="j", owner_id="w1", host="h", pid=7, token=3,
+        ...                          expires_at=utc(0)), 4.0)
+        >>> err.owner, err.expires_in
+        ('w1@h pid 7', 4.0)
+    """
+    owner = f"{current.owner_id}@{current.host} pid {current.pid}"
+    expires_in = max(0.0, expires_in)
+    if stale is not None:
+        message = (
+            f"job {current.job_id!r}: the lease of {stale.owner_id} (token {stale.token}) was "
+            f"taken over by {current.owner_id} on {current.host}, pid {current.pid} "
+            f"(token {current.token}); nothing was written"
+        )
+    else:
+        message = (
+            f"job {current.job_id!r} is run by {current.owner_id} on {current.host}, "
+            f"pid {current.pid} (token {current.token}); its lease expires in "
+            f"{expires_in:.1f} s unless renewed"
+        )
+    return JobLockedError(message, owner=owner, expires_in=expires_in)

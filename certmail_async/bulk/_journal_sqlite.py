@@ -1,0 +1,852 @@
+# SQLiteJournal: the default journal, one SQLite file
+# ---------------------------------------------------
+#
+# Durability: WAL with synchronous=FULL, so each commit is on disk when it returns. The
+# stdlib sqlite3 runs in one worker thread per journal (an anyio CapacityLimiter of 1),
+# so the event loop never blocks on a disk sync and commits keep their order.
+#
+# Ownership: a `leases` row per job (owner id, host, pid, fencing token, expiry on the
+# journal's clock: epoch seconds from this host). Taking, renewing and checking it all
+# happen inside `BEGIN IMMEDIATE`, which takes SQLite's write lock first: two processes
+# can never both see a lease as free. Every transition (open_job, add_pending, add_final,
+# mark_in_flight, mark_done) reads the lease row and writes in that same transaction, so
+# an owner whose lease was taken over (token grew) or lapsed writes nothing and gets
+# JobLockedError. A released lease keeps its row (and its token), so tokens only grow.
+#
+# Claims: every provider id recorded for a chunk goes into `claims` (primary key
+# provider + provider id) in the transaction that records it. An id claimed by another
+# chunk of any job is refused (JournalError, nothing written), and `claimed()` answers
+# for the whole journal, not one job.
+#
+# Integrity: opening runs `PRAGMA quick_check`, checks `PRAGMA user_version` and that
+# every table and column exists, and probes for a write lock (a read-only file fails
+# here, not on the first send). Each job row counts its chunk rows (`n_chunks`, updated in
+# the transactions that insert chunks): a job whose rows went missing is refused on
+# open_job, never treated as new. Every sqlite3 error becomes JournalError in `_run`.
+"""SQLiteJournal: the default bulk journal, one SQLite file (WAL, synchronous=FULL)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import attrs
+
+from .._exceptions import JobLockedError, JobMismatchError, JournalError
+from ._journal import (
+    epoch,
+    evidence_from_json,
+    evidence_to_json,
+    lease_gone,
+    locked_error,
+    utc,
+)
+from ._models import ChunkRecord, ChunkStatus, Evidence, Lease
+
+__all__ = ["SCHEMA_VERSION", "SQLiteJournal"]
+
+T = TypeVar("T")
+
+#: ``PRAGMA user_version`` of the journals this version writes.
+SCHEMA_VERSION = 2
+
+_TABLES: dict[str, tuple[str, ...]] = {
+    "jobs": ("job_id", "fingerprint", "meta", "created_at", "n_chunks"),
+    "chunks": (
+        "job_id", "seq", "provider", "recipients", "n_recipients", "digest",
+        "subject_digest", "key", "status", "provider_ids", "error", "failed_recipients",
+        "evidence", "attempts", "in_flight_at", "updated_at",
+    ),
+    "leases": (
+        "job_id", "owner_id", "host", "pid", "token", "acquired_at", "expires_at", "released",
+    ),
+    "claims": ("provider", "provider_id", "job_id", "seq"),
+}  # fmt: skip
+
+_SCHEMA = f"""
+CREATE TABLE jobs (
+    job_id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    n_chunks INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE chunks (
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    n_recipients INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    subject_digest TEXT NOT NULL,
+    key TEXT,
+    status TEXT NOT NULL,
+    provider_ids TEXT NOT NULL DEFAULT '[]',
+    error TEXT,
+    failed_recipients TEXT NOT NULL DEFAULT '{{}}',
+    evidence TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    in_flight_at REAL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (job_id, seq)
+);
+CREATE INDEX chunks_status ON chunks (job_id, status, seq);
+CREATE INDEX chunks_in_flight ON chunks (provider, in_flight_at);
+CREATE TABLE leases (
+    job_id TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    token INTEGER NOT NULL,
+    acquired_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    released INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE claims (
+    provider TEXT NOT NULL,
+    provider_id TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (provider, provider_id)
+) WITHOUT ROWID;
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+_COLUMNS = (
+    "job_id, seq, provider, recipients, digest, subject_digest, key, status, provider_ids, "
+    "error, failed_recipients, attempts, in_flight_at, updated_at, evidence"
+)
+_INSERT = (
+    "INSERT INTO chunks (job_id, seq, provider, recipients, n_recipients, digest, "
+    "subject_digest, key, status, provider_ids, error, failed_recipients, evidence, attempts, "
+    "in_flight_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_PAGE_IN = 500  # ids per IN (...) query
+
+
+def _row(record: ChunkRecord, now: float) -> tuple[Any, ...]:
+    r = record
+    return (
+        r.job_id, r.seq, r.provider, json.dumps(list(r.recipients)), len(r.recipients),
+        r.digest, r.subject_digest, r.key, r.status.value, json.dumps(list(r.provider_ids)),
+        r.error, json.dumps(dict(r.failed_recipients)), evidence_to_json(r.evidence),
+        r.attempts, epoch(r.in_flight_at) if r.in_flight_at else None, now,
+    )  # fmt: skip
+
+
+def _record(row: Sequence[Any]) -> ChunkRecord:
+    (job_id, seq, provider, recipients, digest, subject_digest, key, status, provider_ids,
+     error, failed, attempts, in_flight_at, updated_at, evidence) = row  # fmt: skip
+    return ChunkRecord(
+        job_id=job_id,
+        seq=seq,
+        provider=provider,
+        recipients=tuple(json.loads(recipients)),
+        digest=digest,
+        subject_digest=subject_digest,
+        key=key,
+        status=ChunkStatus(status),
+        provider_ids=tuple(json.loads(provider_ids)),
+        error=error,
+        failed_recipients=json.loads(failed),
+        attempts=attempts,
+        in_flight_at=utc(in_flight_at) if in_flight_at is not None else None,
+        updated_at=utc(updated_at) if updated_at is not None else None,
+        evidence=evidence_from_json(evidence),
+    )
+
+
+class SQLiteJournal:
+    """The default journal: one SQLite file, WAL, ``synchronous=FULL``, leases and claims.
+
+    Nothing touches the disk until the first call. Reads of a file that does not exist yet
+    create nothing (they see an empty journal); ``readonly=True`` opens an existing file
+    read-only (``status`` and ``export`` never need to write). ``":memory:"`` keeps the
+    journal in memory (tests, estimates).
+
+    Example:
+        >>> import asyncio, tempfile, os
+        >>> async def demo() -> tuple[bool, int]:
+        ...     journal = SQLiteJournal(os.path.join(tempfile.mkdtemp(), "jobs.sqlite"))
+        ...     lease = await journal.acquire("job-1", owner_id="me", ttl=30)
+        ...     existed = await journal.open_job(lease, "fp", {})
+        ...     await journal.release(lease)
+        ...     await journal.aclose()
+        ...     return existed, lease.token
+        >>> asyncio.run(demo())
+        (False, 1)
+    """
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self.display_name = str(path)
+        self._memory = str(path) == ":memory:"
+        self._conn: sqlite3.Connection | None = None
+        self._empty: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._limiter = anyio.CapacityLimiter(1)  # one thread: commits keep their order
+
+    # -- opening and checking ------------------------------------------------------------
+
+    def _error(self, message: str) -> JournalError:
+        return JournalError(f"journal {self.display_name}: {message}", path=self.display_name)
+
+    def _connect(self) -> sqlite3.Connection:
+        """The checked connection (opened, verified and set up on first use)."""
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _reader(self) -> sqlite3.Connection:
+        """A connection for reads: an empty in-memory journal while the file does not exist."""
+        if self._conn is None and not self._memory and not self.path.exists():
+            if self._empty is None:
+                empty = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+                empty.executescript(_SCHEMA)
+                self._empty = empty
+            return self._empty
+        return self._connect()
+
+    def _open(self) -> sqlite3.Connection:
+        if not self._memory:
+            if self.path.is_dir():
+                raise self._error("is a directory, not a journal file")
+            if self.path.exists() and not self.path.is_file():
+                raise self._error("is not a regular file")
+            if self.readonly and not self.path.exists():
+                raise self._error("does not exist")
+        if self.readonly:
+            uri = f"file:{self.path.resolve()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+        else:
+            if not self._memory and not self.path.parent.is_dir():
+                raise self._error(f"its directory {self.path.parent} does not exist")
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout=5000")
+            self._check(conn)
+            if not self.readonly:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("BEGIN IMMEDIATE")  # a read-only file fails here, before any send
+                conn.execute("ROLLBACK")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _check(self, conn: sqlite3.Connection) -> None:
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise self._error("failed its integrity check: " + "; ".join(problems[:3]))
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if version == 0 and not tables:
+            if self.readonly:
+                raise self._error("is empty (not a certmail journal)")
+            conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+            return
+        if version == 0:
+            raise self._error(
+                "has no certmail schema version (an older or foreign file); "
+                "finish its jobs with the version that wrote it, or use a new journal"
+            )
+        if version > SCHEMA_VERSION:
+            raise self._error(
+                f"was written by a newer certmail_async (schema {version} > {SCHEMA_VERSION})"
+            )
+        if version != SCHEMA_VERSION:
+            raise self._error(f"has an unknown schema version {version}")
+        for table, columns in _TABLES.items():
+            if table not in tables:
+                raise self._error(f"lost its {table!r} table; refusing to use it")
+            present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            missing = [c for c in columns if c not in present]
+            if missing:
+                raise self._error(f"table {table!r} lost columns {', '.join(missing)}")
+
+    def _translate(self, error: sqlite3.Error) -> JournalError:
+        name = getattr(error, "sqlite_errorname", "") or ""
+        text = str(error)
+        if "READONLY" in name or "readonly" in text:
+            return self._error(
+                f"is read-only ({text}); nothing can be recorded, so nothing is sent"
+            )
+        if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "malformed" in text:
+            return self._error(f"is corrupt or not a journal ({text})")
+        if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
+            return self._error(f"cannot be opened ({text})")
+        if name.startswith("SQLITE_BUSY") or "locked" in text:
+            return self._error(f"stayed locked by another process ({text})")
+        return self._error(text)
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
+        """Run ``fn`` in the journal's thread; every sqlite3 error becomes JournalError."""
+
+        def call() -> T:
+            with self._lock:
+                try:
+                    if write and self.readonly:
+                        raise self._error("was opened read-only")
+                    return fn(self._connect() if write else self._reader())
+                except sqlite3.Error as error:
+                    raise self._translate(error) from error
+
+        return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+
+    @staticmethod
+    def _transaction(conn: sqlite3.Connection, body: Callable[[], T]) -> T:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = body()
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    # -- ownership ----------------------------------------------------------------------
+
+    @staticmethod
+    def _lease_row(conn: sqlite3.Connection, job_id: str) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = conn.execute(
+            "SELECT owner_id, host, pid, token, expires_at, released FROM leases WHERE job_id=?",
+            (job_id,),
+        ).fetchone()
+        return row
+
+    def _fence(self, conn: sqlite3.Connection, lease: Lease | None, job_id: str) -> None:
+        """Inside the write transaction: refuse a lease that is no longer the job's live one."""
+        if lease is None:  # transition: the dispatcher does not pass leases yet
+            return
+        if lease.job_id != job_id:
+            raise self._error(f"a lease of job {lease.job_id!r} cannot write job {job_id!r}")
+        row = self._lease_row(conn, job_id)
+        now = time.time()
+        if row is None or row[3] != lease.token or row[0] != lease.owner_id or row[5]:
+            holder = None if row is None or row[5] else _lease(job_id, row)
+            raise JobLockedError(
+                f"job {job_id!r}: lease token {lease.token} of {lease.owner_id} is stale"
+                + (
+                    f" (taken over by {holder.owner_id} on {holder.host}, pid {holder.pid},"
+                    f" token {holder.token})"
+                    if holder
+                    else " (released)"
+                )
+                + "; nothing was written",
+                owner=f"{holder.owner_id}@{holder.host} pid {holder.pid}" if holder else None,
+                expires_in=max(0.0, row[4] - now) if holder and row else None,
+            )
+        if row[4] <= now:
+            raise JobLockedError(
+                f"job {job_id!r}: the lease of {lease.owner_id} lapsed {now - row[4]:.3f} s ago "
+                "(renew it sooner); nothing was written",
+                owner=f"{row[0]}@{row[1]} pid {row[2]}",
+                expires_in=0.0,
+            )
+
+    async def acquire(self, job_id: str, *, owner_id: str, ttl: float) -> Lease:
+        """Take the job's lease for ``ttl`` seconds, or take over a gone owner's (token + 1).
+
+        A live lease held by anyone else raises :class:`~certmail_async.JobLockedError`
+        naming the owner, host and pid. The same ``owner_id`` from this process gets its
+        lease back, extended, with the same token.
+        """
+        host, pid = socket.gethostname(), os.getpid()
+
+        def run(conn: sqlite3.Connection) -> Lease:
+            def body() -> Lease:
+                now = time.time()
+                row = self._lease_row(conn, job_id)
+                if row is None:
+                    token = 1
+                    conn.execute(
+                        "INSERT INTO leases (job_id, owner_id, host, pid, token, acquired_at, "
+                        "expires_at, released) VALUES (?,?,?,?,?,?,?,0)",
+                        (job_id, owner_id, host, pid, token, now, now + ttl),
+                    )
+                else:
+                    current = _lease(job_id, row)
+                    live = not row[5] and row[4] > now
+                    mine = (row[0], row[1], row[2]) == (owner_id, host, pid)
+                    if live and mine:
+                        token = current.token
+                    elif live and not lease_gone(current):
+                        raise locked_error(current, row[4] - now)
+                    else:
+                        token = current.token + 1
+                    conn.execute(
+                        "UPDATE leases SET owner_id=?, host=?, pid=?, token=?, acquired_at=?, "
+                        "expires_at=?, released=0 WHERE job_id=?",
+                        (owner_id, host, pid, token, now, now + ttl, job_id),
+                    )
+                return Lease(
+                    job_id=job_id,
+                    owner_id=owner_id,
+                    host=host,
+                    pid=pid,
+                    token=token,
+                    expires_at=utc(now + ttl),
+                )
+
+            return self._transaction(conn, body)
+
+        return await self._run(run)
+
+    async def renew(self, lease: Lease, *, ttl: float) -> Lease:
+        """Extend a held lease by ``ttl`` from now (the heartbeat).
+
+        Raises :class:`~certmail_async.JobLockedError` when the lease was taken over or
+        released. A lease that lapsed but that nobody took over is renewed.
+        """
+
+        def run(conn: sqlite3.Connection) -> Lease:
+            def body() -> Lease:
+                row = self._lease_row(conn, lease.job_id)
+                now = time.time()
+                if row is None or row[5] or (row[0], row[3]) != (lease.owner_id, lease.token):
+                    if row is None or row[5]:
+                        raise JobLockedError(
+                            f"job {lease.job_id!r}: the lease of {lease.owner_id} was released",
+                        )
+                    raise locked_error(_lease(lease.job_id, row), row[4] - now, stale=lease)
+                conn.execute(
+                    "UPDATE leases SET expires_at=? WHERE job_id=?", (now + ttl, lease.job_id)
+                )
+                return Lease(
+                    job_id=lease.job_id,
+                    owner_id=lease.owner_id,
+                    host=row[1],
+                    pid=row[2],
+                    token=lease.token,
+                    expires_at=utc(now + ttl),
+                )
+
+            return self._transaction(conn, body)
+
+        return await self._run(run)
+
+    async def release(self, lease: Lease) -> None:
+        """Give the lease up (no-op when it was taken over); its token stays, tokens only grow."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            def body() -> None:
+                conn.execute(
+                    "UPDATE leases SET released=1, expires_at=? "
+                    "WHERE job_id=? AND owner_id=? AND token=?",
+                    (time.time(), lease.job_id, lease.owner_id, lease.token),
+                )
+
+            self._transaction(conn, body)
+
+        await self._run(run)
+
+    async def holder(self, job_id: str) -> Lease | None:
+        """The job's current lease, live or lapsed; None when nobody holds it (or released)."""
+
+        def run(conn: sqlite3.Connection) -> Lease | None:
+            row = self._lease_row(conn, job_id)
+            return None if row is None or row[5] else _lease(job_id, row)
+
+        return await self._run(run, write=False)
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    async def open_job(self, lease: Lease | str, fingerprint: str, meta: Mapping[str, str]) -> bool:
+        """Create the job or check it; True when it already existed.
+
+        Raises :class:`~certmail_async.JobMismatchError` when the job was started with
+        another fingerprint, and :class:`~certmail_async.JournalError` when its chunk rows
+        are missing (or chunk rows exist without their job row).
+        """
+        held = lease if isinstance(lease, Lease) else None
+        job_id = lease.job_id if isinstance(lease, Lease) else lease
+
+        def run(conn: sqlite3.Connection) -> bool:
+            def body() -> bool:
+                self._fence(conn, held, job_id)
+                row = conn.execute(
+                    "SELECT fingerprint, n_chunks FROM jobs WHERE job_id=?", (job_id,)
+                ).fetchone()
+                present = conn.execute(
+                    "SELECT COUNT(*) FROM chunks WHERE job_id=?", (job_id,)
+                ).fetchone()[0]
+                if row is None:
+                    if present:
+                        raise self._error(
+                            f"job {job_id!r} has {present} chunk rows but no job row; "
+                            "refusing to treat it as new"
+                        )
+                    conn.execute(
+                        "INSERT INTO jobs (job_id, fingerprint, meta, created_at, n_chunks) "
+                        "VALUES (?,?,?,?,0)",
+                        (job_id, fingerprint, json.dumps(dict(meta)), time.time()),
+                    )
+                    return False
+                stored, expected = row
+                if present != expected:
+                    raise self._error(
+                        f"job {job_id!r} recorded {expected} chunks but {present} rows remain; "
+                        "the journal was damaged, refusing to run it (nothing was sent)"
+                    )
+                if stored != fingerprint:
+                    raise JobMismatchError(
+                        f"job {job_id!r} was started with other settings (providers or chunk "
+                        "sizes); use a new job id"
+                    )
+                return True
+
+            return self._transaction(conn, body)
+
+        return await self._run(run)
+
+    async def job_meta(self, job_id: str) -> dict[str, str] | None:
+        """The metadata stored with the job (plus ``created_at``, ISO), or None when unknown."""
+
+        def run(conn: sqlite3.Connection) -> dict[str, str] | None:
+            row = conn.execute(
+                "SELECT meta, created_at FROM jobs WHERE job_id=?", (job_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            meta: dict[str, str] = json.loads(row[0])
+            meta["created_at"] = utc(row[1]).isoformat()
+            return meta
+
+        return await self._run(run, write=False)
+
+    async def jobs(self) -> list[str]:
+        """Every job id in the journal, oldest first."""
+
+        def run(conn: sqlite3.Connection) -> list[str]:
+            return [r[0] for r in conn.execute("SELECT job_id FROM jobs ORDER BY created_at")]
+
+        return await self._run(run, write=False)
+
+    # -- transitions (fenced) -------------------------------------------------------------
+
+    def _count(self, conn: sqlite3.Connection, job_id: str, added: int) -> None:
+        cursor = conn.execute(
+            "UPDATE jobs SET n_chunks = n_chunks + ? WHERE job_id=?", (added, job_id)
+        )
+        if cursor.rowcount != 1:
+            raise self._error(f"job {job_id!r} was not opened (no job row)")
+
+    async def add_pending(
+        self, lease: Lease | Sequence[ChunkRecord], records: Sequence[ChunkRecord] = ()
+    ) -> None:
+        """Insert chunks as pending in one transaction (rows already there are left alone)."""
+        held, batch = (lease, records) if isinstance(lease, Lease) else (None, lease)
+        if not batch:
+            return
+        now = time.time()
+        rows = [_row(r, now) for r in batch]
+
+        def run(conn: sqlite3.Connection) -> None:
+            def body() -> None:
+                by_job: dict[str, int] = {}
+                for row in rows:
+                    if row[0] not in by_job:
+                        self._fence(conn, held, row[0])
+                    cursor = conn.execute(_INSERT.replace("INSERT", "INSERT OR IGNORE", 1), row)
+                    by_job[row[0]] = by_job.get(row[0], 0) + cursor.rowcount
+                for job_id, added in by_job.items():
+                    self._count(conn, job_id, added)
+
+            self._transaction(conn, body)
+
+        await self._run(run)
+
+    async def add_final(
+        self, lease: Lease | ChunkRecord, record: ChunkRecord | None = None
+    ) -> None:
+        """Record a chunk that is final without a request (invalid input: FAILED).
+
+        A chunk already journaled (an earlier run recorded it) is left as it is.
+        """
+        held, chunk = _split(lease, record)
+        row = _row(chunk, time.time())
+
+        def run(conn: sqlite3.Connection) -> None:
+            def body() -> None:
+                self._fence(conn, held, chunk.job_id)
+                cursor = conn.execute(_INSERT.replace("INSERT", "INSERT OR IGNORE", 1), row)
+                self._count(conn, chunk.job_id, cursor.rowcount)
+
+            self._transaction(conn, body)
+
+        await self._run(run)
+
+    async def mark_in_flight(
+        self, lease: Lease | ChunkRecord, record: ChunkRecord | None = None
+    ) -> None:
+        """Durably mark a chunk in flight, stamping ``in_flight_at``; BEFORE its request leaves.
+
+        Refuses (JournalError) a chunk the journal already holds as SENT: it is never sent
+        twice, whatever the caller believes.
+        """
+        held, chunk = _split(lease, record)
+
+        def run(conn: sqlite3.Connection) -> None:
+            def body() -> None:
+                self._fence(conn, held, chunk.job_id)
+                now = time.time()
+                current = conn.execute(
+                    "SELECT status FROM chunks WHERE job_id=? AND seq=?",
+                    (chunk.job_id, chunk.seq),
+                ).fetchone()
+                if current is None:
+                    flying = _replace_status(chunk, ChunkStatus.IN_FLIGHT)
+                    conn.execute(_INSERT, (*_row(flying, now)[:-3], 1, now, now))
+                    self._count(conn, chunk.job_id, 1)
+                    return
+                if current[0] == ChunkStatus.SENT.value:
+                    raise self._error(
+                        f"job {chunk.job_id!r} chunk {chunk.seq} is already SENT; "
+                        "refusing to send it again"
+                    )
+                conn.execute(
+                    "UPDATE chunks SET status='in_flight', attempts=attempts+1, in_flight_at=?, "
+                    "updated_at=?, error=NULL WHERE job_id=? AND seq=?",
+                    (now, now, chunk.job_id, chunk.seq),
+                )
+
+            self._transaction(conn, body)
+
+        await self._run(run)
+
+    async def mark_done(
+        self,
+        lease: Lease | ChunkRecord,
+        record: ChunkRecord | ChunkStatus,
+        status: ChunkStatus | None = None,
+        *,
+        provider_ids: Sequence[str] = (),
+        error: str | None = None,
+        failed_recipients: Mapping[str, str] | None = None,
+        evidence: Evidence | None = None,
+    ) -> None:
+        """Durably record a chunk's outcome (insert or update), right after its answer.
+
+        Every id in ``provider_ids`` is claimed for the chunk in the same transaction; an id
+        another chunk (of any job) already claimed is refused with JournalError and
+        nothing is written.
+        """
+        held: Lease | None
+        final: ChunkRecord | ChunkStatus | None
+        if isinstance(lease, Lease):
+            held, chunk, final = lease, record, status
+        else:  # transition: mark_done(record, status, ...)
+            held, chunk, final = None, lease, record
+        if not isinstance(chunk, ChunkRecord) or not isinstance(final, ChunkStatus):
+            raise TypeError("mark_done(lease, record, status, ...)")
+        ids = list(provider_ids)
+        fields = (
+            final.value, json.dumps(ids), error, json.dumps(dict(failed_recipients or {})),
+            evidence_to_json(evidence),
+        )  # fmt: skip
+
+        def run(conn: sqlite3.Connection) -> None:
+            def body() -> None:
+                self._fence(conn, held, chunk.job_id)
+                now = time.time()
+                cursor = conn.execute(
+                    "UPDATE chunks SET status=?, provider_ids=?, error=?, failed_recipients=?, "
+                    "evidence=?, updated_at=? WHERE job_id=? AND seq=?",
+                    (*fields, now, chunk.job_id, chunk.seq),
+                )
+                if cursor.rowcount == 0:
+                    conn.execute(_INSERT, (*_row(chunk, now)[:8], *fields, 0, None, now))
+                    self._count(conn, chunk.job_id, 1)
+                for provider_id in ids:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO claims (provider, provider_id, job_id, seq) "
+                        "VALUES (?,?,?,?)",
+                        (chunk.provider, provider_id, chunk.job_id, chunk.seq),
+                    )
+                    owner = conn.execute(
+                        "SELECT job_id, seq FROM claims WHERE provider=? AND provider_id=?",
+                        (chunk.provider, provider_id),
+                    ).fetchone()
+                    if tuple(owner) != (chunk.job_id, chunk.seq):
+                        raise self._error(
+                            f"{chunk.provider} id {provider_id!r} is already claimed by job "
+                            f"{owner[0]!r} chunk {owner[1]}; chunk {chunk.seq} of job "
+                            f"{chunk.job_id!r} cannot claim it (nothing was written)"
+                        )
+
+            self._transaction(conn, body)
+
+        await self._run(run)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def get(self, job_id: str, seq: int) -> ChunkRecord | None:
+        """One chunk, or None."""
+
+        def run(conn: sqlite3.Connection) -> ChunkRecord | None:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM chunks WHERE job_id=? AND seq=?",  # noqa: S608
+                (job_id, seq),
+            ).fetchone()
+            return _record(row) if row else None
+
+        return await self._run(run, write=False)
+
+    async def records(
+        self,
+        job_id: str,
+        statuses: Sequence[ChunkStatus] | None = None,
+        *,
+        after_seq: int = -1,
+        limit: int | None = None,
+    ) -> list[ChunkRecord]:
+        """One page of a job's chunks with ``seq > after_seq`` (optionally of some statuses)."""
+
+        def run(conn: sqlite3.Connection) -> list[ChunkRecord]:
+            query = f"SELECT {_COLUMNS} FROM chunks WHERE job_id=? AND seq>?"  # noqa: S608
+            params: list[Any] = [job_id, after_seq]
+            if statuses is not None:
+                query += f" AND status IN ({','.join('?' * len(statuses))})"
+                params += [s.value for s in statuses]
+            query += " ORDER BY seq"
+            if limit is not None:
+                query += " LIMIT ?"
+                params.append(limit)
+            return [_record(r) for r in conn.execute(query, params)]
+
+        return await self._run(run, write=False)
+
+    async def digests(self, job_id: str, low: int, high: int) -> dict[int, ChunkRecord]:
+        """Chunks with ``low <= seq <= high`` by seq (to verify a re-run's input)."""
+
+        def run(conn: sqlite3.Connection) -> dict[int, ChunkRecord]:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM chunks WHERE job_id=? AND seq BETWEEN ? AND ? "  # noqa: S608
+                "ORDER BY seq",
+                (job_id, low, high),
+            )
+            return {r[1]: _record(r) for r in rows}
+
+        return await self._run(run, write=False)
+
+    async def max_seq(self, job_id: str) -> int:
+        """The highest journaled seq, -1 when none."""
+
+        def run(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT MAX(seq) FROM chunks WHERE job_id=?", (job_id,)).fetchone()
+            return -1 if row[0] is None else int(row[0])
+
+        return await self._run(run, write=False)
+
+    async def claimed(self, provider: str, candidates: Sequence[str]) -> set[str]:
+        """Which of ``candidates`` a chunk of ANY job already claimed (its own ids included)."""
+        wanted = list(dict.fromkeys(candidates))
+
+        def run(conn: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(wanted), _PAGE_IN):
+                page = wanted[start : start + _PAGE_IN]
+                found.update(
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT provider_id FROM claims WHERE provider=? AND provider_id IN "  # noqa: S608
+                        f"({','.join('?' * len(page))})",
+                        (provider, *page),
+                    )
+                )
+            return found
+
+        return await self._run(run, write=False)
+
+    async def claimed_ids(self, job_id: str, provider: str) -> set[str]:
+        """Transition only: every id claimed for ``provider`` by ANY job (``job_id`` is ignored)."""
+
+        def run(conn: sqlite3.Connection) -> set[str]:
+            return {
+                r[0]
+                for r in conn.execute(
+                    "SELECT provider_id FROM claims WHERE provider=?", (provider,)
+                )
+            }
+
+        return await self._run(run, write=False)
+
+    async def next_in_flight_at(self, provider: str, after: datetime) -> datetime | None:
+        """The first ``in_flight_at`` of a ``provider`` chunk (any job) strictly after ``after``."""
+
+        def run(conn: sqlite3.Connection) -> datetime | None:
+            row = conn.execute(
+                "SELECT MIN(in_flight_at) FROM chunks WHERE provider=? AND in_flight_at > ?",
+                (provider, epoch(after)),
+            ).fetchone()
+            return None if row[0] is None else utc(row[0])
+
+        return await self._run(run, write=False)
+
+    async def counts(self, job_id: str) -> tuple[dict[str, int], dict[str, int]]:
+        """Chunks and recipients per status."""
+
+        def run(conn: sqlite3.Connection) -> tuple[dict[str, int], dict[str, int]]:
+            chunks: dict[str, int] = {}
+            recipients: dict[str, int] = {}
+            for status, n, r in conn.execute(
+                "SELECT status, COUNT(*), SUM(n_recipients) FROM chunks WHERE job_id=? "
+                "GROUP BY status",
+                (job_id,),
+            ):
+                chunks[status] = n
+                recipients[status] = r or 0
+            return chunks, recipients
+
+        return await self._run(run, write=False)
+
+    async def aclose(self) -> None:
+        """Close the database (every commit is already on disk)."""
+
+        def run() -> None:
+            with self._lock:
+                for conn in (self._conn, self._empty):
+                    if conn is not None:
+                        conn.close()
+                self._conn = self._empty = None
+
+        await anyio.to_thread.run_sync(run, limiter=self._limiter)
+
+
+def _lease(job_id: str, row: Sequence[Any]) -> Lease:
+    return Lease(
+        job_id=job_id,
+        owner_id=row[0],
+        host=row[1],
+        pid=row[2],
+        token=row[3],
+        expires_at=utc(row[4]),
+    )
+
+
+def _split(
+    lease: Lease | ChunkRecord, record: ChunkRecord | None
+) -> tuple[Lease | None, ChunkRecord]:
+    if isinstance(lease, Lease):
+        if record is None:
+            raise TypeError("a transition takes (lease, record)")
+        return lease, record
+    return None, lease  # transition: called without a lease
+
+
+def _replace_status(record: ChunkRecord, status: ChunkStatus) -> ChunkRecord:
+    return attrs.evolve(record, status=status)

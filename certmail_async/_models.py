@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import enum
 import mimetypes
+import re
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-__all__ = ["Attachment", "OpenEnum", "Signer"]
+from ._validation import (
+    check_attachment_fields,
+    check_email,
+    check_header_text,
+    check_optional,
+    check_pattern,
+)
+
+__all__ = ["PHONE", "Attachment", "OpenEnum", "Signer", "check_signer_fields"]
+
+
+#: A phone number as people write it: optional +, ASCII digits, spaces, dots, dashes, parens.
+PHONE = re.compile(r"\+?[0-9][0-9 ()./-]{4,19}", re.ASCII)
+
+
+def _to_bytes(value: object) -> object:
+    # bytearray and memoryview are frozen into bytes; anything else is left for the check.
+    return bytes(value) if isinstance(value, bytearray | memoryview) else value
 
 
 class OpenEnum(enum.Enum):
@@ -47,6 +65,10 @@ class OpenEnum(enum.Enum):
 class Attachment:
     """A file to attach; base64 encoding happens in each provider's wire module.
 
+    Checked at construction (:class:`~certmail_async.ValidationError` naming the field):
+    ``filename`` is a plain name (no path, no control characters: it goes in a header),
+    ``content`` is bytes (a ``bytearray`` is copied), ``mime_type`` is ``type/subtype``.
+
     Example:
         >>> a = Attachment(filename="invoice.pdf", content=b"%PDF-1.7 ...",
         ...                mime_type="application/pdf")
@@ -55,8 +77,11 @@ class Attachment:
     """
 
     filename: str
-    content: bytes = attrs.field(repr=False)
+    content: bytes = attrs.field(repr=False, converter=_to_bytes)
     mime_type: str = "application/octet-stream"
+
+    def __attrs_post_init__(self) -> None:
+        check_attachment_fields(self.filename, self.content, self.mime_type, field="")
 
     @property
     def size(self) -> int:
@@ -84,8 +109,23 @@ class Signer:
     Example:
         >>> Signer(name="Mario Rossi", email="mario@example.it", phone="+39 333 1234567")
         Signer(name='Mario Rossi', email='mario@example.it', phone='+39 333 1234567')
+
+    ``name`` goes in mail headers (no control characters), ``email`` must be an address and
+    ``phone`` digits with an optional ``+``: checked at construction.
     """
 
     name: str
     email: str
     phone: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        check_signer_fields(self.name, self.email, self.phone, field="")
+
+
+def check_signer_fields(name: object, email: object, phone: object, *, field: str) -> None:
+    """The parts of a :class:`Signer` (``field`` prefixes the names in errors)."""
+    check_header_text(name, field=f"{field}name", max_len=200)
+    check_email(email, field=f"{field}email")
+    check_optional(
+        phone, check_pattern, pattern=PHONE, field=f"{field}phone", what="a phone number"
+    )

@@ -70,9 +70,11 @@ class TestFastPath:
 
 
 class TestCheckRecipients:
-    def test_single_string_is_one_recipient(self) -> None:
-        """A bare string is one recipient, not a list of characters."""
-        assert check_recipients("a@pec.example.it") == ("a@pec.example.it",)
+    def test_single_string_is_refused(self) -> None:
+        """A bare string is not a list of addresses (nor 16 one-character recipients)."""
+        with pytest.raises(ValidationError) as info:
+            check_recipients("a@pec.example.it")
+        assert info.value.field == "recipients"
 
     def test_non_string_is_refused(self) -> None:
         """A non-string recipient names its index."""

@@ -11,9 +11,19 @@ from typing import Literal
 
 import attrs
 
+from .._exceptions import ValidationError
 from .._models import Attachment
+from .._validation import (
+    check_attachments,
+    check_choice,
+    check_header_text,
+    check_optional,
+    check_sequence_of,
+    check_str,
+)
 
 __all__ = [
+    "Chunk",
     "ChunkOutcome",
     "ChunkRecord",
     "ChunkStatus",
@@ -24,16 +34,23 @@ __all__ = [
     "OutgoingMessage",
     "Progress",
     "RecipientRecord",
+    "SendReport",
+    "check_outgoing_message",
 ]
 
 ProviderName = Literal["pecmassiva", "legallymail"]
 
 
-def _strings(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
+PROVIDERS: tuple[ProviderName, ...] = ("pecmassiva", "legallymail")
 
 
-def _attachments(value: Iterable[Attachment]) -> tuple[Attachment, ...]:
+def _as_tuple(value: object) -> object:
+    # Lists and other iterables become tuples; a str, bytes, mapping or non-iterable is left
+    # as is for the check to refuse (a str is not a list of recipients).
+    if isinstance(value, tuple | str | bytes | bytearray | Mapping) or not isinstance(
+        value, Iterable
+    ):
+        return value
     return tuple(value)
 
 
@@ -42,8 +59,14 @@ class OutgoingMessage:
     """One message of a bulk job: the same subject and body to one or more recipients.
 
     The dispatcher splits ``recipients`` into chunks no larger than the provider allows;
-    each chunk is one send. ``key`` is yours (an invoice number...) and comes back on every
-    outcome; ``sender`` is PEC Massiva's (defaults to the mailbox username).
+    each chunk is one send. The constructor checks types (a :class:`ValidationError`
+    naming the field): ``provider`` is "pecmassiva" or "legallymail", ``recipients`` a
+    non-empty list of strings (not one str), ``subject`` text without control characters,
+    ``body`` a str, ``attachments`` a list of :class:`Attachment`; addresses themselves are
+    checked per recipient by the dispatcher, so one bad address fails one item.
+
+    ``key`` is yours (an invoice number...) and comes back on every outcome; ``sender`` is
+    PEC Massiva's (defaults to the mailbox username).
 
     Example:
         >>> OutgoingMessage(provider="legallymail", recipients=["a@example.com"],
@@ -52,12 +75,55 @@ class OutgoingMessage:
     """
 
     provider: ProviderName
-    recipients: tuple[str, ...] = attrs.field(converter=_strings)
+    recipients: tuple[str, ...] = attrs.field(converter=_as_tuple)
     subject: str
     body: str
-    attachments: tuple[Attachment, ...] = attrs.field(default=(), converter=_attachments)
+    attachments: tuple[Attachment, ...] = attrs.field(default=(), converter=_as_tuple)
     key: str | None = None
     sender: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _check_fields(self)
+
+
+def _check_fields(message: OutgoingMessage) -> None:
+    check_choice(message.provider, PROVIDERS, field="provider")
+    recipients = message.recipients
+    if type(recipients) is not tuple:
+        raise ValidationError(
+            f"expected a list of addresses, got {type(recipients).__name__}", field="recipients"
+        )
+    check_sequence_of(recipients, str, field="recipients", min_len=1)
+    check_header_text(message.subject, field="subject")
+    check_str(message.body, field="body", allow_empty=True)
+    if type(message.attachments) is not tuple:
+        raise ValidationError(
+            f"expected a list of Attachment, got {type(message.attachments).__name__}",
+            field="attachments",
+        )
+    check_attachments(message.attachments, field="attachments")
+    check_optional(message.key, check_str, field="key", allow_empty=True)
+    check_optional(message.sender, check_str, field="sender")
+
+
+def check_outgoing_message(value: object) -> OutgoingMessage:
+    """Re-check a message read from user input; raise ValidationError naming the field.
+
+    Catches what the constructor cannot: a dict or another object given as a message, and
+    a message whose fields were forced with ``object.__setattr__``. The bulk dispatcher
+    calls it on every message it reads (a bad one becomes a FAILED outcome).
+
+    Example:
+        >>> check_outgoing_message({"provider": "legallymail"})
+        Traceback (most recent call last):
+        certmail_async._exceptions.ValidationError: message: expected an OutgoingMessage, got dict
+    """
+    if not isinstance(value, OutgoingMessage):
+        raise ValidationError(
+            f"expected an OutgoingMessage, got {type(value).__name__}", field="message"
+        )
+    _check_fields(value)
+    return value
 
 
 class ChunkStatus(enum.Enum):
@@ -87,6 +153,7 @@ class ChunkOutcome:
     key: str | None = None
     failed_recipients: Mapping[str, str] = attrs.field(factory=dict)
     previous: ChunkStatus | None = None  # for SKIPPED: the status an earlier run recorded
+    evidence: Evidence | None = None  # what reconciliation matched, when it settled the chunk
 
 
 @attrs.frozen(kw_only=True)
@@ -101,6 +168,10 @@ class Progress:
     elapsed: float
     rate: float  # recipients per second so far
     eta: float | None  # seconds, from the remaining chunks of each lane and its pace
+    #: What needs saying now, e.g. "pecmassiva: provider unreachable, retry in 20 s".
+    notice: str | None = None
+    #: Each lane's state: "sending", "paused: ...", "stopped: ..." or "done".
+    lanes: Mapping[str, str] = attrs.field(factory=dict)
 
     @property
     def fraction(self) -> float | None:
@@ -133,7 +204,20 @@ class Estimate:
 
 @attrs.frozen(kw_only=True)
 class RecipientRecord:
-    """One recipient of a job, for audits (``export``)."""
+    """One recipient of a job, for audits (``export``).
+
+    ``error`` is the reason when the recipient was not sent (FAILED) or may have been
+    (UNKNOWN); ``evidence`` says which provider record reconciliation matched when an
+    interrupted chunk was marked SENT after the fact.
+
+    Example:
+        >>> row = RecipientRecord(job_id="j", seq=0, provider="pecmassiva",
+        ...                       recipient="a@pec.example.it", status=ChunkStatus.SENT,
+        ...                       provider_ids=("S1",), error=None, key=None, updated_at=None,
+        ...                       evidence=Evidence(record_id="S1", matched=("recipients",)))
+        >>> row.evidence.record_id
+        'S1'
+    """
 
     job_id: str
     seq: int
@@ -144,11 +228,25 @@ class RecipientRecord:
     error: str | None
     key: str | None
     updated_at: datetime | None
+    evidence: Evidence | None = None
 
 
 @attrs.frozen(kw_only=True)
 class JobStatus:
-    """Counts per state, and the chunks whose fate needs a decision (UNKNOWN)."""
+    """Counts per state, and the chunks whose fate needs a decision (UNKNOWN).
+
+    ``unknown`` and ``in_flight`` carry a human reason in ``error``; ``reconciled`` lists
+    the chunks marked SENT on evidence after an interruption, each with its
+    :class:`Evidence` (record id, fields matched). The three lists hold at most
+    ``max_listed`` chunks each (a parameter of ``status``; the counts are always complete);
+    ``truncated`` says one was cut.
+
+    Example:
+        >>> status = JobStatus(job_id="j", chunks={"sent": 2}, recipients={"sent": 20},
+        ...                    unknown=(), in_flight=())
+        >>> status.finished
+        True
+    """
 
     job_id: str
     chunks: Mapping[str, int]
@@ -157,6 +255,8 @@ class JobStatus:
     in_flight: tuple[ChunkOutcome, ...]
     created_at: datetime | None = None
     meta: Mapping[str, str] = attrs.field(factory=dict)
+    reconciled: tuple[ChunkRecord, ...] = ()
+    truncated: bool = False
 
     @property
     def finished(self) -> bool:
@@ -219,6 +319,60 @@ class ChunkRecord:
     in_flight_at: datetime | None = None
     updated_at: datetime | None = None
     evidence: Evidence | None = None  # what reconciliation matched, when it marked SENT
+
+
+@attrs.frozen(kw_only=True)
+class Chunk:
+    """One send: a slice of a message's recipients, with its seq and fingerprints.
+
+    ``subject`` is the subject as sent (the message's, plus the correlation tag when the
+    dispatcher adds one); ``digest`` covers the content and every recipient of the message
+    exactly as given, so a changed input is detected on resume.
+
+    Example:
+        >>> m = OutgoingMessage(provider="legallymail", recipients=["a@example.com"],
+        ...                     subject="Avviso", body="<p>...</p>")
+        >>> Chunk(seq=0, provider="legallymail", recipients=("a@example.com",), message=m,
+        ...       subject="Avviso", digest="d", subject_digest="s").record("job").status.value
+        'pending'
+    """
+
+    seq: int
+    provider: str
+    recipients: tuple[str, ...]
+    message: OutgoingMessage = attrs.field(repr=False)
+    subject: str
+    digest: str
+    subject_digest: str
+
+    def record(self, job_id: str, status: ChunkStatus = ChunkStatus.PENDING) -> ChunkRecord:
+        """This chunk as a journal record."""
+        return ChunkRecord(
+            job_id=job_id,
+            seq=self.seq,
+            provider=self.provider,
+            recipients=self.recipients,
+            digest=self.digest,
+            subject_digest=self.subject_digest,
+            status=status,
+            key=self.message.key,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class SendReport:
+    """What a send (or a reconciliation) established about one chunk.
+
+    Example:
+        >>> SendReport(status=ChunkStatus.SENT, provider_ids=("2020082610003492",)).status.value
+        'sent'
+    """
+
+    status: ChunkStatus
+    provider_ids: tuple[str, ...] = ()
+    failed_recipients: Mapping[str, str] = attrs.field(factory=dict)
+    error: str | None = None
+    evidence: Evidence | None = None
 
 
 def digest(*parts: object) -> str:

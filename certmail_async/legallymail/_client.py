@@ -10,11 +10,11 @@ import re
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import tzinfo
-from typing import Any, Literal
+from typing import Any
 
 from .._client_base import BaseClient, Resource, validating
 from .._exceptions import APIStatusError, OutOfCreditsError, ValidationError
-from .._models import Attachment, Signer
+from .._models import Attachment, Signer, check_signer_fields
 from .._pacing import RateLimit
 from .._retry import RetryPolicy
 from .._transport import (
@@ -27,7 +27,21 @@ from .._transport import (
     Transport,
 )
 from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
-from .._validation import check_attachments, check_email, check_recipients, check_text
+from .._validation import (
+    check_attachments,
+    check_choice,
+    check_email,
+    check_filename,
+    check_header_text,
+    check_hook,
+    check_int,
+    check_path_id,
+    check_pattern,
+    check_recipients,
+    check_sequence,
+    check_text,
+)
+from ._auth import LegallyMailAuth, TokenPlacement
 from ._models import AccountInfo, Email, EmailDetail, SendOutcome, SignatureRequest
 from ._wire import OPS, PRODUCTION_URL, PROVIDER, LegallyMailWire
 
@@ -42,10 +56,10 @@ DEFAULT_MAX_RECIPIENTS = 10
 DEFAULT_MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 MAX_SIGNERS = 5
 LANGUAGES = frozenset({"es", "en", "fr", "it"})
-TokenPlacement = Literal["header", "raw_header", "body"]
 
-_MIME = re.compile(r"^[\w.+-]+/[\w.+-]+$")
-_PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,19}$")
+_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}", re.ASCII
+)
 # 403 means "forbidden" or "out of credits"; the text tells them apart where it can.
 _NO_CREDITS = re.compile(
     r"credit|cr[eé]dit|saldo|no (?:more )?e-?mails|emails? (?:left|remaining)|remaining", re.I
@@ -72,14 +86,8 @@ def _wire_for(tz: tzinfo | None) -> LegallyMailWire:
 
 
 def _check_limit(limit: int, op: Operation) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 25:
-        raise ValidationError(
-            f"limit must be an integer from 1 to 25, got {limit!r}",
-            field="limit",
-            provider=PROVIDER,
-            operation=op.name,
-        )
-    return limit
+    with validating(op):
+        return check_int(limit, field="limit", min=1, max=25)
 
 
 class _LegallyMailResource(Resource):
@@ -95,8 +103,6 @@ class _LegallyMailResource(Resource):
         json: dict[str, Any] | None = None,
         before_send: BeforeSend | None = None,
     ) -> Response:
-        if json is not None:
-            json = self._client._body_with_token(json)
         return await self._call(
             op,
             params=params,
@@ -145,18 +151,13 @@ class EmailsResource(_LegallyMailResource):
         op = OPS.SEND
         with validating(op):
             rcpts = check_recipients(recipients, max_count=self._client.max_recipients)
-            check_text(subject, field="subject")
+            check_header_text(subject, field="subject")
             check_text(html, field="html")
             reply = check_email(reply_to, field="reply_to") if reply_to is not None else None
             if reply_to_name is not None:
-                check_text(reply_to_name, field="reply_to_name")
-            atts = check_attachments(attachments)
-            for i, att in enumerate(atts):
-                if not _MIME.match(att.mime_type):
-                    raise ValidationError(
-                        f"{att.mime_type!r} is not a MIME type",
-                        field=f"attachments[{i}].mime_type",
-                    )
+                check_header_text(reply_to_name, field="reply_to_name", max_len=200)
+            atts = check_attachments(attachments)  # file names and MIME types included
+            check_hook(before_send)
         body = self._wire.send_body(
             recipients=rcpts,
             subject=subject,
@@ -168,7 +169,10 @@ class EmailsResource(_LegallyMailResource):
         response = await self._lm_call(
             op, json=body, timeout=timeout, max_retries=max_retries, before_send=before_send
         )
-        return self._wire.send_outcome(response, op)
+        # Through the transport: an undecodable success answer is DeliveryUnknownError.
+        return self._client._transport.decode(
+            op, response, lambda r: self._wire.send_outcome(r, op)
+        )
 
     async def list(
         self,
@@ -197,7 +201,7 @@ class EmailsResource(_LegallyMailResource):
         """One e-mail by its (parent) tracking id, with per-recipient status and certificates."""
         op = OPS.EMAIL
         with validating(op):
-            check_text(tracking_id, field="tracking_id")
+            check_path_id(tracking_id, field="tracking_id")
         response = await self._lm_call(
             op,
             params=self._wire.tracking_params(tracking_id),
@@ -247,16 +251,16 @@ class SignaturesResource(_LegallyMailResource):
             ...     return req.uuid
         """
         op = OPS.SIGN
-        people = (signers,) if isinstance(signers, Signer) else tuple(signers)
         with validating(op):
+            if isinstance(signers, Signer):
+                people: tuple[Any, ...] = (signers,)
+            else:
+                people = check_sequence(signers, field="signers")
             _check_signers(people)
             _check_pdf(document, self._client.max_document_bytes)
-            check_text(document_name, field="document_name")
-            if language is not None and language not in LANGUAGES:
-                raise ValidationError(
-                    f"language must be one of {sorted(LANGUAGES)}, got {language!r}",
-                    field="language",
-                )
+            check_filename(document_name, field="document_name")
+            if language is not None:
+                check_choice(language, sorted(LANGUAGES), field="language")
         body = self._wire.signature_body(
             signers=people, document=document, document_name=document_name, language=language
         )
@@ -289,12 +293,8 @@ class SignaturesResource(_LegallyMailResource):
     ) -> SignatureRequest:
         """One signature request with its signers, hashes and download URLs."""
         op = OPS.SIGNATURE
-        try:
-            canonical = str(uuidlib.UUID(str(uuid)))
-        except ValueError:
-            raise ValidationError(
-                f"{uuid!r} is not a UUID", field="uuid", provider=PROVIDER, operation=op.name
-            ) from None
+        with validating(op):
+            canonical = str(uuidlib.UUID(check_pattern(uuid, _UUID, field="uuid", what="a UUID")))
         response = await self._lm_call(
             op,
             params=self._wire.uuid_params(canonical),
@@ -313,20 +313,19 @@ def _check_signers(signers: tuple[Signer, ...]) -> None:
             raise ValidationError(
                 f"expected a Signer, got {type(signer).__name__}", field=f"signers[{i}]"
             )
-        check_text(signer.name, field=f"signers[{i}].name")
+        # Re-checked: a Signer whose fields were forced past its constructor is caught here.
+        check_signer_fields(signer.name, signer.email, signer.phone, field=f"signers[{i}].")
         address = check_email(signer.email, field=f"signers[{i}].email").lower()
         if address in seen:
             raise ValidationError(f"{signer.email!r} signs twice", field=f"signers[{i}].email")
         seen.add(address)
-        if signer.phone is not None and not _PHONE.match(signer.phone):
-            raise ValidationError(
-                f"{signer.phone!r} is not a phone number", field=f"signers[{i}].phone"
-            )
 
 
 def _check_pdf(document: object, max_bytes: int | None) -> None:
     if not isinstance(document, bytes | bytearray):
-        raise ValidationError("the document must be PDF bytes", field="document")
+        raise ValidationError(
+            f"the document must be PDF bytes, got {type(document).__name__}", field="document"
+        )
     if not bytes(document[:1024]).lstrip().startswith(b"%PDF-"):
         raise ValidationError("the document is not a PDF (no %PDF- header)", field="document")
     if max_bytes is not None and len(document) > max_bytes:
@@ -370,8 +369,8 @@ class LegallyMailClient(BaseClient):
         token_placement: TokenPlacement = "header",  # noqa: S107 - a mode name, not a secret
         egress: str = "default",
     ) -> None:
-        self._token = SecretStr(token)
-        if not self._token:
+        token = SecretStr(token)
+        if not token:
             raise ValidationError("a token is required", field="token", provider=PROVIDER)
         if token_placement not in ("header", "raw_header", "body"):
             raise ValidationError(
@@ -385,20 +384,10 @@ class LegallyMailClient(BaseClient):
         self.max_document_bytes = max_document_bytes
         self.token_placement: TokenPlacement = token_placement
         self._wire = _wire_for(timezone)
-        value = self._token.get_secret_value()
-        raw = token_placement == "raw_header"  # noqa: S105 - mode names, not secrets
-        header = {"Authorization": value if raw else f"Bearer {value}"}
-        in_body = token_placement == "body"  # noqa: S105
-
-        async def auth_headers(op: Operation) -> Mapping[str, str]:
-            # Body placement covers JSON bodies only; GETs document the header alone.
-            return {} if in_body and op.method == "POST" else header
-
         self._transport = Transport(
             profile=_Profile(),
             base_url=base_url or PRODUCTION_URL,
-            auth_headers=auth_headers,
-            secrets=(self._token,),
+            auth=LegallyMailAuth(token, token_placement),
             session=session,
             timeout=timeout,
             max_retries=max_retries,
@@ -412,8 +401,3 @@ class LegallyMailClient(BaseClient):
         self.emails = EmailsResource(self)
         self.account = AccountResource(self)
         self.signatures = SignaturesResource(self)
-
-    def _body_with_token(self, body: dict[str, Any]) -> dict[str, Any]:
-        if self.token_placement == "body":  # noqa: S105 - a mode name
-            return self._wire.with_token(body, self._token.get_secret_value())
-        return body

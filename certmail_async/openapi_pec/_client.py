@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .._auth import BearerAuth
 from .._client_base import BaseClient, Resource, validating
 from .._exceptions import APIStatusError, NotFoundError, ValidationError
 from .._pacing import RateLimit
 from .._retry import RetryPolicy
-from .._tokens import TokenSource, bearer_auth
+from .._tokens import TokenSource
 from .._transport import ClientSession, Operation, ProviderProfile, Response, Transport
 from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
-from .._validation import check_email, check_text
+from .._validation import check_domain, check_email, check_header_text, check_int
 from ._checks import (
     check_communication,
     check_id,
@@ -83,13 +84,12 @@ class DomainsResource(_OpenapiResource):
         """
         op = OPS.DOMAIN_CHECK
         with validating(op):
-            check_text(domain, field="domain")
-            if "@" in domain or "/" in domain or "." not in domain:
-                raise ValidationError(f"{domain!r} is not a domain name", field="domain")
+            # Syntax first: the check itself may be billable (402 is documented).
+            name = check_domain(domain, field="domain")
         response = await self._call(
-            op, path_params={"domain": domain.lower()}, timeout=timeout, max_retries=max_retries
+            op, path_params={"domain": name}, timeout=timeout, max_retries=max_retries
         )
-        return _wire.domain_check(response, op, domain.lower())
+        return _wire.domain_check(response, op, name)
 
 
 class MailboxesResource(_OpenapiResource):
@@ -109,7 +109,7 @@ class MailboxesResource(_OpenapiResource):
         """
         op = OPS.AVAILABILITY
         with validating(op):
-            address = check_email(address, field="address")
+            address = check_email(address, field="address", ascii=True)
         try:
             response = await self._call(
                 op, path_params={"address": address}, timeout=timeout, max_retries=max_retries
@@ -280,6 +280,7 @@ class MailboxesResource(_OpenapiResource):
             self._not_restricted(mailbox_id, "given legal storage")
             docs = check_pdf_documents(documents)
             if storage_mb is not None:
+                check_int(storage_mb, field="storage_mb", min=512)
                 check_space(storage_mb, multiple=512, field="storage_mb")
         response = await self._call(
             op,
@@ -337,13 +338,8 @@ class MailboxesResource(_OpenapiResource):
         """Renew (or re-activate a revoked box) for ``years`` years. Billable; never retried."""
         op = OPS.RENEW
         mailbox_id = self._id(mailbox, op)
-        if isinstance(years, bool) or not isinstance(years, int) or not 1 <= years <= 10:
-            raise ValidationError(
-                "years must be an integer from 1 to 10",
-                field="years",
-                provider=PROVIDER,
-                operation=op.name,
-            )
+        with validating(op):
+            check_int(years, field="years", min=1, max=10)
         response = await self._call(
             op,
             path_params={"id": mailbox_id},
@@ -372,7 +368,7 @@ class MailboxesResource(_OpenapiResource):
             for name, value in (
                 ("first_name", first_name), ("last_name", last_name), ("description", description)
             ):  # fmt: skip
-                check_text(value, field=name)
+                check_header_text(value, field=name, max_len=200)
             password_email = check_email(password_email, field="password_email")
             users = self._client._users.get(mailbox_id)
             if users is not None and users >= MAX_USERS:
@@ -455,7 +451,7 @@ class RegistryCommunicationsResource(_OpenapiResource):
         """One communication."""
         op = OPS.COMM_RETRIEVE
         with validating(op):
-            check_id(communication_id)
+            check_id(communication_id, field="communication_id")
         response = await self._call(
             op, path_params={"id": communication_id}, timeout=timeout, max_retries=max_retries
         )
@@ -475,7 +471,7 @@ class RegistryCommunicationsResource(_OpenapiResource):
         """
         op = OPS.COMM_UPLOAD
         with validating(op):
-            check_id(communication_id)
+            check_id(communication_id, field="communication_id")
             docs = check_p7m_documents(documents)
         response = await self._call(
             op,
@@ -496,9 +492,10 @@ class FormsResource(_OpenapiResource):
         record_id: str,
         timeout: TimeoutTypes | NotGiven,
         retries: int | NotGiven,
+        field: str = "mailbox_id",
     ) -> bytes:
         with validating(op):
-            check_id(record_id)
+            check_id(record_id, field=field)
         response = await self._call(
             op, path_params={"id": record_id}, timeout=timeout, max_retries=retries
         )
@@ -532,7 +529,9 @@ class FormsResource(_OpenapiResource):
         max_retries: int | NotGiven = NOT_GIVEN,
     ) -> bytes:
         """The Business Register power of attorney (PDF bytes), to sign as .p7m."""
-        return await self._form(OPS.FORM_POWER_OF_ATTORNEY, communication_id, timeout, max_retries)
+        return await self._form(
+            OPS.FORM_POWER_OF_ATTORNEY, communication_id, timeout, max_retries, "communication_id"
+        )
 
 
 class OpenapiPecClient(BaseClient):
@@ -567,21 +566,20 @@ class OpenapiPecClient(BaseClient):
     ) -> None:
         if not token:
             raise ValidationError("a token is required", field="token", provider=PROVIDER)
-        auth_headers, scope, secret = bearer_auth(token)
+        auth = BearerAuth(token)
         self.sandbox = sandbox
         self._types: dict[str, MailboxType] = {}
         self._users: dict[str, int] = {}
         self._transport = Transport(
             profile=_Profile(),
             base_url=base_url or (SANDBOX_URL if sandbox else PRODUCTION_URL),
-            auth_headers=auth_headers,
-            secrets=(secret,) if secret is not None else (),
+            auth=auth,
             session=session,
             timeout=timeout,
             max_retries=max_retries,
             retry_policy=retry_policy,
             rate_limit=rate_limit,  # no cap is documented for this API
-            scope=scope,
+            scope=auth.scope_key,
         )
         self._bind_resources()
 

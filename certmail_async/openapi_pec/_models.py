@@ -237,7 +237,17 @@ class Callback:
 
 @attrs.frozen(kw_only=True)
 class IdDocument:
-    """The applicant's identity document (OAS-only fields of the registration)."""
+    """The applicant's identity document (OAS-only fields of the registration).
+
+    Checked at construction: a known type, number and issuer without control characters,
+    ``issued_on`` before ``expires_on`` (both ``date``).
+
+    Example:
+        >>> from datetime import date
+        >>> IdDocument(type=IdDocumentType.PASSPORT, number="YA1234567", issued_by="Questura",
+        ...            issued_on=date(2020, 1, 1), expires_on=date(2030, 1, 1)).number
+        'YA1234567'
+    """
 
     type: IdDocumentType
     number: str
@@ -245,10 +255,21 @@ class IdDocument:
     issued_on: date
     expires_on: date
 
+    def __attrs_post_init__(self) -> None:
+        from ._checks import check_id_document  # late: the checks build on these models
+
+        check_id_document(self, field="id_document")
+
 
 @attrs.frozen(kw_only=True)
 class MailboxRegistration:
     """Everything ``mailboxes.register`` needs; validated before the request.
+
+    The constructor checks every field (a :class:`~certmail_async.ValidationError` naming
+    it): types, whole-string ASCII patterns (postal code ``"00042"`` as a string, province
+    and country codes, phone numbers), no control characters in names and addresses, the
+    tax code against the birth date and sex. ``register`` checks again, plus the domain
+    rules of the target (sandbox or production).
 
     Example:
         >>> from datetime import date
@@ -289,6 +310,11 @@ class MailboxRegistration:
     id_document: IdDocument | None = None
     callback: Callback | None = None
     auto_renew: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        from ._checks import check_registration_fields  # late: the checks build on the models
+
+        check_registration_fields(self)
 
 
 @attrs.frozen(kw_only=True)
@@ -377,7 +403,20 @@ class DomainCheck:
 
 @attrs.frozen(kw_only=True)
 class RegistryCommunicationRequest:
-    """What ``registry_communications.create`` needs (union of the page's and the OAS's fields)."""
+    """What ``registry_communications.create`` needs (union of the page's and the OAS's fields).
+
+    Checked at construction like :class:`MailboxRegistration` (types, ASCII patterns, tax
+    code, no control characters), and again by ``create``.
+
+    Example:
+        >>> req = RegistryCommunicationRequest(
+        ...     address="azienda@pec.example.it", first_name="Mario", last_name="Rossi",
+        ...     tax_code="RSSMRA82D11H501D", role=CommunicationRole.LEGAL_REPRESENTATIVE,
+        ...     email="mario@example.com", mobile="3401234567", company_name="Azienda Srl",
+        ...     company_tax_id="12345678910", city="Roma", province="RM")
+        >>> req.province
+        'RM'
+    """
 
     address: str
     first_name: str
@@ -392,6 +431,11 @@ class RegistryCommunicationRequest:
     province: str
     administrator_pec: bool = False
     callback: Callback | None = None
+
+    def __attrs_post_init__(self) -> None:
+        from ._checks import check_communication_fields  # late: the checks build on the models
+
+        check_communication_fields(self)
 
 
 @attrs.frozen(kw_only=True)

@@ -8,23 +8,34 @@ reprs, redacted from logs and errors.
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from .._auth import BasicAuth, BearerAuth
 from .._client_base import BaseClient, Resource, validating
 from .._exceptions import ValidationError
+from .._redact import Masked
 from .._retry import RetryPolicy
 from .._transport import ClientSession, Operation, ProviderProfile, Transport, scope_digest
 from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
-from .._validation import check_email, check_text
+from .._validation import (
+    check_email,
+    check_header_text,
+    check_int,
+    check_optional,
+    check_path_id,
+    check_pattern,
+    check_secret,
+    check_sequence,
+)
+from ._checks import check_token_limits
 from ._models import Scope, Token, TokenLimits
 from ._wire import LENIENT, OAUTH_OPS, OAUTH_PROVIDER, OAUTH_SANDBOX_URL, OAUTH_URL
 
 __all__ = ["OAuthClient", "OAuthTokenSource", "ScopesResource", "TokensResource"]
 
-_SCOPE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|\*):[A-Za-z0-9*.-]+/[\w*./{}-]*$")
+_SCOPE = re.compile(r"(?:GET|POST|PUT|PATCH|DELETE|\*):[A-Za-z0-9*.-]+/[\w*./{}-]*", re.ASCII)
 _MAX_TTL = 365 * 24 * 3600
 _wire = LENIENT
 
@@ -47,12 +58,17 @@ class TokensResource(Resource):
     _client: OAuthClient
 
     def _path(self, token: Token | SecretStr | str, op: Operation) -> dict[str, str | int]:
-        value = _token_value(token)
         with validating(op):
-            check_text(value, field="token")
-        # The token sits in the URL path here: make sure no error text can show it.
+            if not isinstance(token, Token | SecretStr | str):
+                raise ValidationError(
+                    f"expected a Token or a token string, got {type(token).__name__}",
+                    field="token",
+                )
+            value = check_path_id(_token_value(token), field="token")
+        # The token sits in the URL path here: make sure no error text can show it, and
+        # that no repr of the path (a traceback's locals) shows it either.
         self._client._transport.redactor.add(value)
-        return {"token": value}
+        return {"token": Masked(value)}
 
     async def create(
         self,
@@ -74,15 +90,12 @@ class TokensResource(Resource):
         """
         op = OAUTH_OPS.CREATE
         with validating(op):
-            if isinstance(scopes, str) or not scopes:
-                raise ValidationError("give a non-empty list of scopes", field="scopes")
-            for i, scope in enumerate(scopes):
-                if not isinstance(scope, str) or not _SCOPE.match(scope):
-                    raise ValidationError(
-                        f"{scope!r} is not METHOD:host/path", field=f"scopes[{i}]"
-                    )
-            if ttl is not None and (isinstance(ttl, bool) or not 1 <= ttl <= _MAX_TTL):
-                raise ValidationError("ttl is 1 second to 1 year", field="ttl")
+            for i, scope in enumerate(check_sequence(scopes, field="scopes", min_len=1)):
+                check_pattern(scope, _SCOPE, field=f"scopes[{i}]", what="METHOD:host/path")
+            check_optional(name, check_header_text, field="name", max_len=200)
+            check_optional(ttl, check_int, field="ttl", min=1, max=_MAX_TTL)
+            if limits is not None:
+                check_token_limits(limits)
         response = await self._call(
             op,
             json=_wire.token_body(scopes=scopes, name=name, ttl=ttl, limits=limits),
@@ -101,13 +114,9 @@ class TokensResource(Resource):
     ) -> tuple[Token, ...]:
         """A page of your tokens (``limit`` up to 100, ``skip`` to page on)."""
         op = OAUTH_OPS.LIST
-        if not 1 <= limit <= 100 or skip < 0:
-            raise ValidationError(
-                "limit is 1..100 and skip >= 0",
-                field="limit",
-                provider=OAUTH_PROVIDER,
-                operation=op.name,
-            )
+        with validating(op):
+            check_int(limit, field="limit", min=1, max=100)
+            check_int(skip, field="skip", min=0)
         response = await self._call(
             op, params=_wire.list_params(limit, skip), timeout=timeout, max_retries=max_retries
         )
@@ -155,22 +164,17 @@ class TokensResource(Resource):
         op = OAUTH_OPS.REFRESH
         if refresh_token is None and isinstance(token, Token):
             refresh_token = token.refresh_token
-        if refresh_token is None:
-            raise ValidationError(
-                "a refresh token is required",
-                field="refresh_token",
-                provider=OAUTH_PROVIDER,
-                operation=op.name,
-            )
-        bearer = (
-            _token_value(refresh_token) if isinstance(refresh_token, SecretStr) else refresh_token
-        )
-        self._client._transport.redactor.add(bearer)
+        with validating(op):
+            if refresh_token is None:
+                raise ValidationError("a refresh token is required", field="refresh_token")
+            # The refresh token replaces the Basic credentials for this one call; the
+            # BearerAuth registers it for redaction and places it at the last moment.
+            auth = BearerAuth(check_secret(refresh_token, field="refresh_token", token=True))
         response = await self._call(
             op,
             path_params=self._path(token, op),
             json={},
-            headers={"Authorization": f"Bearer {bearer}"},
+            auth=auth,
             timeout=timeout,
             max_retries=max_retries,
         )
@@ -227,17 +231,10 @@ class OAuthClient(BaseClient):
             raise ValidationError(
                 "an API key is required", field="api_key", provider=OAUTH_PROVIDER
             )
-        basic = base64.b64encode(f"{self.email}:{self._api_key.get_secret_value()}".encode())
-        header = {"Authorization": f"Basic {basic.decode('ascii')}"}
-
-        async def auth_headers(_op: Operation) -> Mapping[str, str]:
-            return header
-
         self._transport = Transport(
             profile=_Profile(),
             base_url=base_url or (OAUTH_SANDBOX_URL if sandbox else OAUTH_URL),
-            auth_headers=auth_headers,
-            secrets=(self._api_key, SecretStr(basic.decode("ascii"))),
+            auth=BasicAuth(self.email, self._api_key),
             session=session,
             timeout=timeout,
             max_retries=max_retries,

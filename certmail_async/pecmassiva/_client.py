@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
+from .._auth import BearerAuth
 from .._client_base import BaseClient, Resource, validating
 from .._exceptions import APIError, DeliveryUnknownError, NotFoundError, ValidationError
 from .._models import Attachment
 from .._pacing import RateLimit
 from .._retry import RetryPolicy
-from .._tokens import TokenSource, bearer_auth
+from .._tokens import TokenSource
 from .._transport import (
     BeforeSend,
     ClientSession,
@@ -20,8 +21,19 @@ from .._transport import (
     Transport,
 )
 from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
-from .._validation import check_attachments, check_email, check_recipients, check_text
+from .._validation import (
+    check_attachments,
+    check_email,
+    check_header_text,
+    check_hook,
+    check_int,
+    check_optional,
+    check_path_id,
+    check_recipients,
+    check_text,
+)
 from ..receipts import ReceiptSummary
+from ._auth import PecMassivaAuth
 from ._models import InboxMessage, InboxMessageDetail, InboxPage, Quota, SendResult
 from ._wire import LENIENT, OPS, PRODUCTION_URL, PROVIDER, SANDBOX_URL
 
@@ -40,7 +52,7 @@ class _Profile(ProviderProfile):
 
 
 class _MailboxResource(Resource):
-    """Resources whose calls carry the mailbox credentials in x-username/x-password."""
+    """Resources whose calls carry the mailbox credentials (added by PecMassivaAuth)."""
 
     _client: PecMassivaClient
 
@@ -57,7 +69,6 @@ class _MailboxResource(Resource):
             op,
             path_params=path_params,
             params=params,
-            headers=self._client._credentials(),
             timeout=timeout,
             max_retries=max_retries,
         )
@@ -97,11 +108,12 @@ class SendsResource(_MailboxResource):
         c = self._client
         op = OPS.SEND
         with validating(op):
-            rcpts = check_recipients(recipients, max_count=c.max_recipients)
-            check_text(subject, field="subject")
+            rcpts = check_recipients(recipients, max_count=c.max_recipients, ascii=True)
+            check_header_text(subject, field="subject")
             check_text(body, field="body")
             atts = check_attachments(attachments)
-            from_ = check_email(sender or c.username, field="sender")
+            from_ = _check_sender(sender, c.username)
+            check_hook(before_send)
             limit = c.max_message_bytes
             attached = sum(a.size for a in atts) if atts else 0
             # A character is at most 4 UTF-8 bytes: count exactly only when it could matter.
@@ -120,8 +132,6 @@ class SendsResource(_MailboxResource):
             subject=subject,
             body=body,
             attachments=atts,
-            username=c.username,
-            password=c._password.get_secret_value(),
         )
         try:
             response = await self._call(
@@ -138,7 +148,8 @@ class SendsResource(_MailboxResource):
                 error.reference = _wire.send_code_in(error.cause.body)
             raise
         try:
-            return _wire.send_result(response, op)
+            # Through the transport: an undecodable success answer is DeliveryUnknownError.
+            return c._transport.decode(op, response, lambda r: _wire.send_result(r, op))
         except APIError as error:
             # ``success: false`` with a send code: the provider may have sent it anyway.
             reference = _wire.send_code_in(error.body)
@@ -172,7 +183,7 @@ class SendsResource(_MailboxResource):
         """
         op = OPS.RECEIPTS
         with validating(op):
-            check_text(code, field="code")
+            check_path_id(code, field="code")
         try:
             response = await self._mailbox_call(
                 op,
@@ -197,7 +208,7 @@ class SendsResource(_MailboxResource):
         """
         op = OPS.DELETE_SEND
         with validating(op):
-            check_text(code, field="code")
+            check_path_id(code, field="code")
         response = await self._mailbox_call(
             op,
             path_params={"code": code},
@@ -220,10 +231,9 @@ class InboxResource(_MailboxResource):
     ) -> InboxPage:
         """One page (up to 25 messages) with the provider's ``total`` and page count."""
         op = OPS.INBOX_LIST
-        if page < 1:
-            raise ValidationError(
-                "pages start at 1", field="page", provider=PROVIDER, operation=op.name
-            )
+        with validating(op):
+            check_int(page, field="page", min=1)
+            check_optional(q, check_header_text, field="q", allow_empty=True)
         response = await self._mailbox_call(
             op,
             params=_wire.inbox_params(q, page),
@@ -245,6 +255,8 @@ class InboxResource(_MailboxResource):
             >>> async def receipts(client: PecMassivaClient) -> list[int]:  # doctest: +SKIP
             ...     return [m.id async for m in client.inbox.list(q="ACCETTAZIONE")]
         """
+        with validating(OPS.INBOX_LIST):
+            check_optional(q, check_header_text, field="q", allow_empty=True)
         number = 1
         while True:
             page = await self.page(number, q=q, timeout=timeout, max_retries=max_retries)
@@ -302,7 +314,7 @@ class QuotaResource(_MailboxResource):
         """Usage and limit of a mailbox folder (raw numbers; see :class:`Quota`)."""
         op = OPS.QUOTA
         with validating(op):
-            check_text(mailbox, field="mailbox")
+            check_path_id(mailbox, field="mailbox")
         response = await self._mailbox_call(
             op,
             path_params={"mailbox": mailbox},
@@ -321,6 +333,21 @@ def _message_id(value: Any, operation: str) -> int:
             operation=operation,
         )
     return value
+
+
+def _check_sender(sender: object, username: str) -> str:
+    # PEC Massiva sends from the mailbox itself (pecmassiva.md 6.1): any other sender is
+    # refused by the provider, so it is refused here, before the wire.
+    mailbox = check_email(username, field="sender", ascii=True)
+    if sender is None:
+        return mailbox
+    address = check_email(sender, field="sender", ascii=True)
+    if address.lower() != mailbox.lower():
+        raise ValidationError(
+            f"PEC Massiva sends from the mailbox {mailbox!r} only, not {address!r}",
+            field="sender",
+        )
+    return address
 
 
 class PecMassivaClient(BaseClient):
@@ -360,24 +387,23 @@ class PecMassivaClient(BaseClient):
     ) -> None:
         if not token:
             raise ValidationError("a token is required", field="token", provider=PROVIDER)
-        auth_headers, scope, token_secret = bearer_auth(token)
-        self._password = SecretStr(password)
+        password = SecretStr(password)
         self.username = check_text(username, field="username")
-        if not self._password:
+        if not password:
             raise ValidationError("a password is required", field="password", provider=PROVIDER)
+        auth = PecMassivaAuth(BearerAuth(token), self.username, password)
         self.max_recipients = max_recipients
         self.max_message_bytes = max_message_bytes
         self._transport = Transport(
             profile=_Profile(),
             base_url=base_url or (SANDBOX_URL if sandbox else PRODUCTION_URL),
-            auth_headers=auth_headers,
-            secrets=tuple(s for s in (token_secret, self._password) if s is not None),
+            auth=auth,
             session=session,
             timeout=timeout,
             max_retries=max_retries,
             retry_policy=retry_policy,
             rate_limit=rate_limit,
-            scope=scope,
+            scope=auth.scope_key,
         )
         self._bind_resources()
 
@@ -385,9 +411,6 @@ class PecMassivaClient(BaseClient):
         self.sends = SendsResource(self)
         self.inbox = InboxResource(self)
         self.quota = QuotaResource(self)
-
-    def _credentials(self) -> dict[str, str]:
-        return _wire.credential_headers(self.username, self._password.get_secret_value())
 
     def __repr__(self) -> str:
         return f"PecMassivaClient(username={self.username!r}, base_url={self.base_url!r})"

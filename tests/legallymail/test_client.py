@@ -24,6 +24,7 @@ from certmail_async import (
     ValidationError,
 )
 from certmail_async.testing import RunningFake
+from tests.forced import forced
 from tests.legallymail.conftest import CLIENT_RATE, PDF, SCALED_MINUTE
 
 pytestmark = pytest.mark.timeout(30)
@@ -130,7 +131,11 @@ class TestValidation:
             ({"subject": ""}, "subject"),
             ({"reply_to": "not-an-address"}, "reply_to"),
             (
-                {"attachments": [Attachment(filename="a.bin", content=b"x", mime_type="binary")]},
+                {
+                    "attachments": [
+                        forced(Attachment(filename="a.bin", content=b"x"), mime_type="binary")
+                    ]
+                },
                 "attachments[0].mime_type",
             ),
         ],
@@ -168,10 +173,16 @@ class TestValidation:
                 {"signers": [Signer(name=f"S{i}", email=f"s{i}@example.com") for i in range(6)]},
                 "signers",
             ),
-            ({"signers": [Signer(name="", email="a@example.com")]}, "signers[0].name"),
-            ({"signers": [Signer(name="A", email="bad")]}, "signers[0].email"),
             (
-                {"signers": [Signer(name="A", email="a@example.com", phone="call me")]},
+                {"signers": [forced(Signer(name="A", email="a@example.com"), name="")]},
+                "signers[0].name",
+            ),
+            (
+                {"signers": [forced(Signer(name="A", email="a@example.com"), email="bad")]},
+                "signers[0].email",
+            ),
+            (
+                {"signers": [forced(Signer(name="A", email="a@example.com"), phone="call me")]},
                 "signers[0].phone",
             ),
             ({"document": b"GIF89a not a pdf"}, "document"),

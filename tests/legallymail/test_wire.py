@@ -305,11 +305,11 @@ class TestRequestBodies:
         two = STRICT.signature_body(
             signers=[
                 Signer(name="A", email="a@x.it"),
-                Signer(name="B", email="b@x.it", phone="+39 1"),
+                Signer(name="B", email="b@x.it", phone="+39 333 1234567"),
             ],
             document=b"%PDF-",
             document_name="d.pdf",
             language="it",
         )
-        assert two["signers"][1] == {"name": "B", "email": "b@x.it", "phone": "+39 1"}
+        assert two["signers"][1] == {"name": "B", "email": "b@x.it", "phone": "+39 333 1234567"}
         assert "signer_name" not in two

@@ -162,7 +162,11 @@ async def _provoke(case: str, fake: RunningFake, client: OpenapiPecClient) -> No
     state = fake.state
     missing = "0123456789abcdef01234567"
     if case == "domain_bad":
-        await client.domains.check("bad_domain.it")
+        # The SDK refuses what the fake would (bad_domain.it) before the wire; a domain the
+        # SDK accepts but the provider calls invalid gets the provider's own answer.
+        body = {"data": None, "success": False, "message": "domain not valid", "error": 401}
+        state.faults.inject("GET", "/domini_pec/{domain}", status=406, body=body)
+        await client.domains.check("valid-looking.it")
     elif case == "domain_credit":
         state.prices["domain_check"], state.wallet = 1.0, 0.5
         await client.domains.check("legalmail.it")

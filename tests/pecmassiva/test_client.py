@@ -24,6 +24,7 @@ from certmail_async import (
     ValidationError,
 )
 from certmail_async.testing import RunningFake
+from tests.forced import forced
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -179,7 +180,11 @@ class TestValidation:
             ({"subject": "  "}, "subject"),
             ({"body": ""}, "body"),
             (
-                {"attachments": [Attachment(filename="../etc/passwd", content=b"x")]},
+                {
+                    "attachments": [
+                        forced(Attachment(filename="p", content=b"x"), filename="../etc/passwd")
+                    ]
+                },
                 "attachments[0].filename",
             ),
             (

@@ -27,6 +27,7 @@ from ._exceptions import (
     RateLimitError,
     RequestTimeoutError,
     ResponseDecodeError,
+    ResponseTooLargeError,
     ServerError,
     TransportError,
     ValidationError,
@@ -35,7 +36,7 @@ from ._models import Attachment, OpenEnum, Signer
 from ._pacing import RateLimit
 from ._retry import RetryPolicy
 from ._tokens import TokenSource
-from ._types import NOT_GIVEN, NotGiven, SecretStr, Timeout
+from ._types import NOT_GIVEN, NotGiven, ResponseLimits, SecretStr, Timeout
 from .bulk import (
     BulkDispatcher,
     ChunkOutcome,
@@ -174,6 +175,8 @@ __all__ = [
     "RegistryCommunicationSummary",
     "RequestTimeoutError",
     "ResponseDecodeError",
+    "ResponseLimits",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "SQLiteJournal",
     "Scope",

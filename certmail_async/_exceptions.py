@@ -20,6 +20,7 @@ asyncio to catch a failure: those exceptions are translated in exactly one place
     │   │   ├── RateLimitError (429, .retry_after)
     │   │   └── ServerError (5xx)
     │   └── ResponseDecodeError    a success status whose body could not be decoded
+    │       └── ResponseTooLargeError  past the ResponseLimits (counted after decompression)
     ├── TransportError             no usable answer (connection reset, protocol error)
     │   ├── ConnectError           the connection could not be opened: nothing was sent
     │   └── RequestTimeoutError    no answer in time
@@ -56,6 +57,7 @@ __all__ = [
     "RateLimitError",
     "RequestTimeoutError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "ServerError",
     "TransportError",
     "ValidationError",
@@ -225,7 +227,28 @@ class ServerError(APIStatusError):
 
 
 class ResponseDecodeError(APIError):
-    """A success status whose body is not what the provider documents."""
+    """A success status whose body is not what the provider documents.
+
+    ``body`` holds the start of the raw answer, scrubbed of secrets.
+    """
+
+
+class ResponseTooLargeError(ResponseDecodeError):
+    """An answer longer than the ``ResponseLimits`` (bytes counted after decompression).
+
+    The rest was not read and the connection was dropped. ``limit`` is the limit in bytes.
+
+    Example:
+        >>> err = ResponseTooLargeError("too big", limit=1024)
+        >>> err.limit, isinstance(err, ResponseDecodeError)
+        (1024, True)
+    """
+
+    limit: int | None
+
+    def __init__(self, message: str, *, limit: int | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.limit = limit
 
 
 class TransportError(CertmailError):
@@ -246,7 +269,9 @@ class DeliveryUnknownError(CertmailError):
     Raised instead of a retry when a call that sends (PEC Massiva ``POST /send``,
     LegallyMail ``POST /api/send``...) got a 5xx, a timeout or a reset. There is no
     idempotency key at any provider, so only the provider's own lists (receipts, inbox,
-    sent e-mails) can tell whether it went out. ``cause`` is the underlying error.
+    sent e-mails) can tell whether it went out. ``cause`` is the underlying error; ``body``
+    the provider's answer when it had one (scrubbed of secrets, cut short), e.g. a success
+    status whose answer could not be decoded.
 
     Example:
         >>> from certmail_async import DeliveryUnknownError
@@ -258,6 +283,7 @@ class DeliveryUnknownError(CertmailError):
 
     cause: CertmailError | None
     reference: str | None
+    body: Any
 
     def __init__(
         self,
@@ -269,10 +295,12 @@ class DeliveryUnknownError(CertmailError):
         status: int | None = None,
         code: int | str | None = None,
         reference: str | None = None,
+        body: Any = None,
     ) -> None:
         super().__init__(message, provider=provider, operation=operation, status=status, code=code)
         self.cause = cause
         self.reference = reference
+        self.body = body
 
     def __str__(self) -> str:
         base = super().__str__()

@@ -42,6 +42,19 @@
 # costing 0.3% of the cap in the benchmarks; admitting slightly early lets the reservation
 # set the pace instead.
 #
+# Bounded waits: a caller may give ``max_wait`` (the transport passes the call's total
+# timeout). The gate estimates the wait for the caller's slot from the reservation schedule
+# (end of any pause, the next free departure, one interval per caller already queued) and,
+# when it is longer than ``max_wait``, refuses AT ONCE with :class:`SlotUnavailable` and
+# takes no slot, so the callers behind it are not delayed by a request that was never going
+# to leave in time. A waiter that is cancelled (or gives up) leaves the queue; if its
+# departure was the last one reserved, the reservation is rolled back, so the next request
+# takes that slot instead of waiting one interval more.
+#
+# Pauses are bounded by whoever calls :meth:`Gate.pause` (the transport clamps Retry-After
+# to ``RetryPolicy.max_retry_after``); the gate itself refuses NaN, infinite and negative
+# pauses (they become one window).
+#
 # Order: aiolimiter does not promise FIFO wake-ups under contention. Code that needs order
 # (the bulk dispatcher) sends from one lane task per scope; the gate only spaces requests.
 """Pacing gates that keep each provider scope under its documented rate cap."""
@@ -49,6 +62,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import weakref
 from collections.abc import Hashable
@@ -56,7 +70,9 @@ from collections.abc import Hashable
 import attrs
 from aiolimiter import AsyncLimiter
 
-__all__ = ["RateLimit"]  # Gate and gate_for are internal: clients obtain gates
+__all__ = ["RateLimit"]  # Gate, gate_for and SlotUnavailable are internal
+
+logger = logging.getLogger("certmail_async.pacing")
 
 _SLOT = 1 - 1e-9  # capacity taken per request; see "Float rounding" above
 _ADMIT_EARLY = 0.98  # admission interval / departure interval; see "Departures" above
@@ -106,6 +122,18 @@ class RateLimit:
         return self.per
 
 
+class SlotUnavailable(Exception):
+    """The scope cannot give a slot within ``max_wait``; nothing was taken.
+
+    ``wait`` is the estimated seconds until a slot would be free (the transport raises
+    ``RateLimitError(retry_after=wait)``).
+    """
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"no pacing slot within the deadline (next in {wait:.3f}s)")
+        self.wait = wait
+
+
 class Gate:
     """Spaces requests of one scope at least ``rate.interval`` apart; pausable on 429.
 
@@ -127,14 +155,17 @@ class Gate:
         3
     """
 
-    def __init__(self, rate: RateLimit) -> None:
+    def __init__(self, rate: RateLimit, scope: Hashable = None) -> None:
         self._rate = rate
+        self._scope = scope
         self._limiter = AsyncLimiter(1, rate.interval * _ADMIT_EARLY)
         self._paused_until = 0.0
         self._last_departure = float("-inf")
+        self._queued = 0  # callers admitted or waiting that have not departed yet
         self.admitted = 0
         self.departed = 0
         self.pauses = 0
+        self.refused = 0  # callers turned away because their deadline could not be met
 
     @property
     def rate(self) -> RateLimit:
@@ -148,44 +179,103 @@ class Gate:
             self._rate = rate
             self._limiter = AsyncLimiter(1, rate.interval * _ADMIT_EARLY)
 
-    async def wait_unpaused(self) -> None:
-        """Wait while the scope is paused by a 429; takes no slot."""
+    def expected_wait(self) -> float:
+        """Seconds a new caller would wait for its slot (pause, next departure, queue)."""
+        now = asyncio.get_running_loop().time()
+        interval = self._rate.interval
+        free = max(now, self._last_departure + interval, self._paused_until)
+        return free - now + self._queued * interval
+
+    async def wait_unpaused(self, max_wait: float | None = None) -> None:
+        """Wait while the scope is paused by a 429; takes no slot.
+
+        Raises :class:`SlotUnavailable` at once when the pause outlasts ``max_wait``.
+        """
         loop = asyncio.get_running_loop()
+        if max_wait is not None and self._paused_until - loop.time() > max_wait:
+            self.refused += 1
+            raise SlotUnavailable(self._paused_until - loop.time())
         # A pause ends at a time, not on an event, and may be extended while we sleep.
         while (wait := self._paused_until - loop.time()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
 
-    async def acquire(self) -> None:
-        """Wait for the scope's next slot (and for any pause to end)."""
+    async def acquire(self, max_wait: float | None = None) -> None:
+        """Wait for the scope's next slot (and for any pause to end).
+
+        With ``max_wait``, a caller whose slot is further away than that raises
+        :class:`SlotUnavailable` at once, without queueing. A caller that gets through must
+        then call :meth:`depart` (or :meth:`abandon` if it will not send).
+        """
         loop = asyncio.get_running_loop()
-        while True:
-            await self.wait_unpaused()
-            await self._limiter.acquire(_SLOT)
-            if self._paused_until <= loop.time():
-                self.admitted += 1
-                return
-            # A 429 paused the scope while this request was queued: the slot is spent,
-            # wait for the pause to end and take a fresh one.
+        if max_wait is not None:
+            wait = self.expected_wait()
+            if wait > max_wait:
+                self.refused += 1
+                raise SlotUnavailable(wait)
+        self._queued += 1
+        try:
+            async with asyncio.timeout(None if max_wait is None else max_wait + 0.05):
+                while True:
+                    await self.wait_unpaused()
+                    await self._limiter.acquire(_SLOT)
+                    if self._paused_until <= loop.time():
+                        self.admitted += 1
+                        return
+                    # A 429 paused the scope while this request was queued: the slot is
+                    # spent, wait for the pause to end and take a fresh one.
+        except TimeoutError:
+            # The estimate was beaten by contention: give the place back, say when.
+            self._queued -= 1
+            self.refused += 1
+            raise SlotUnavailable(self.expected_wait()) from None
+        except BaseException:
+            self._queued -= 1
+            raise
+
+    def abandon(self) -> None:
+        """An admitted caller will not depart after all (its hook failed): leave the queue."""
+        self._queued = max(self._queued - 1, 0)
 
     async def depart(self) -> None:
         """Right before the request is written: keep departures ``interval`` apart.
 
         Reserves the slot ``max(now, previous slot + interval, end of any pause)`` before
-        sleeping, so concurrent callers queue up behind each other.
+        sleeping, so concurrent callers queue up behind each other. A caller cancelled
+        while it sleeps gives its slot back when nobody reserved after it.
         """
         loop = asyncio.get_running_loop()
         now = loop.time()
-        at = max(now, self._last_departure + self._rate.interval, self._paused_until)
+        previous = self._last_departure
+        at = max(now, previous + self._rate.interval, self._paused_until)
         self._last_departure = at
-        if at > now:
-            await asyncio.sleep(at - now)
+        try:
+            if at > now:
+                await asyncio.sleep(at - now)
+        except BaseException:
+            if self._last_departure == at:
+                self._last_departure = previous
+            raise
+        finally:
+            self._queued = max(self._queued - 1, 0)
         self.departed += 1
 
     def pause(self, seconds: float | None) -> None:
-        """Hold every request of the scope for ``seconds`` (default: one full window)."""
+        """Hold every request of the scope for ``seconds`` (default: one full window).
+
+        Callers bound ``seconds`` (the transport clamps Retry-After to
+        ``RetryPolicy.max_retry_after``); NaN, infinite or negative values mean one window.
+        """
         loop = asyncio.get_running_loop()
-        wait = self._rate.window if seconds is None else max(seconds, 0.0)
-        self._paused_until = max(self._paused_until, loop.time() + wait)
+        if seconds is None or not math.isfinite(seconds) or seconds < 0:
+            seconds = self._rate.window
+        until = loop.time() + seconds
+        if until > self._paused_until:
+            self._paused_until = until
+            logger.info(
+                "pacing scope paused for %.3fs",
+                seconds,
+                extra={"scope": _scope_label(self._scope), "pause": seconds},
+            )
         self.pauses += 1
 
     @property
@@ -215,7 +305,14 @@ def gate_for(scope: Hashable, rate: RateLimit) -> Gate:
     gates = _REGISTRY.setdefault(loop, {})
     gate = gates.get(scope)
     if gate is None:
-        gate = gates[scope] = Gate(rate)
+        gate = gates[scope] = Gate(rate, scope)
     else:
         gate._adopt(rate)
     return gate
+
+
+def _scope_label(scope: Hashable) -> str:
+    """A log-friendly scope name (scopes hold digests of tokens, never a secret)."""
+    if isinstance(scope, tuple):
+        return ":".join(_scope_label(part) for part in scope)
+    return str(scope)

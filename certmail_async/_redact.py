@@ -1,23 +1,49 @@
-"""Redaction of secrets from headers, bodies and free text.
+r"""Redaction of secrets from headers, bodies and free text.
 
 Two layers keep a secret out of logs, reprs, errors and journals:
 
 1. *By name*: headers such as ``Authorization`` or ``x-password`` and body fields such as
    ``password`` or ``token`` are replaced wholesale, whatever their value.
 2. *By value*: a :class:`Redactor` knows the secret values a client holds and scrubs them
-   from any text (a provider may echo a token back in an error message).
+   from any text (a provider may echo a token back in an error message), in every
+   encoding a secret takes in text: raw, JSON-escaped (``\"``, ``\\``, ``\u00e8``,
+   ``\/``), URL-encoded (``%20`` or ``+``, upper or lower hex) and base64 (Basic
+   credentials are registered whole by the Auth object that builds them).
+
+Values that must travel to the wire are held as :class:`Masked` strings between the
+moment an ``Auth`` object builds a request and the moment aiohttp serialises it: a real
+``str`` (aiohttp and ``json`` use it as is) whose ``repr`` is the mask, so a traceback
+captured with ``capture_locals=True`` shows no credential.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
+import hashlib
+import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "SENSITIVE_FIELDS", "SENSITIVE_HEADERS", "Redactor", "redact_body"]
+__all__ = [
+    "MASK",
+    "SENSITIVE_FIELDS",
+    "SENSITIVE_HEADERS",
+    "Masked",
+    "Redactor",
+    "log_summary",
+    "redact_body",
+    "secret_forms",
+]
 
 MASK = "**********"
 
-SENSITIVE_HEADERS = frozenset({"authorization", "x-password", "proxy-authorization", "cookie"})
+SENSITIVE_HEADERS = frozenset(
+    {"authorization", "x-password", "proxy-authorization", "cookie", "set-cookie"}
+)
 SENSITIVE_FIELDS = frozenset(
     {"password", "token", "api_key", "apikey", "refresh_token", "refreshtoken", "secret"}
 )
@@ -40,32 +66,232 @@ def redact_body(body: Any) -> Any:
     return body
 
 
-class Redactor:
-    """Scrubs known secret values out of text.
+class Masked(str):
+    """A ``str`` that goes on the wire as itself but shows the mask in every ``repr``.
 
     Example:
-        >>> r = Redactor(["s3cret-token"])
-        >>> r.scrub("bad token s3cret-token")
-        'bad token **********'
+        >>> m = Masked("Bearer s3cret")
+        >>> m == "Bearer s3cret", repr(m), repr({"Authorization": m})
+        (True, "'**********'", "{'Authorization': '**********'}")
     """
 
-    __slots__ = ("_secrets",)
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(MASK)
+
+
+_HEX = re.compile(r"%[0-9A-F]{2}")
+
+
+def _json_forms(secret: str) -> set[str]:
+    forms = set()
+    for ascii_only in (True, False):
+        escaped = json.dumps(secret, ensure_ascii=ascii_only)[1:-1]
+        forms.add(escaped)
+        forms.add(escaped.replace("/", "\\/"))  # PHP's json_encode escapes slashes
+        if ascii_only:
+            # \u00e8 and \u00E8 are both valid JSON
+            forms.add(re.sub(r"\\u([0-9a-f]{4})", lambda m: "\\u" + m[1].upper(), escaped))
+    return forms
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Every form ``secret`` takes in text the SDK may emit or a provider may echo.
+
+    Example:
+        >>> sorted(secret_forms('p"è+ %'))[:3]
+        ['p"è+ %', 'p%22%C3%A8%2B%20%25', 'p%22%C3%A8%2B+%25']
+    """
+    forms = {secret}
+    forms |= _json_forms(secret)
+    for encoded in (quote(secret, safe=""), quote(secret), quote_plus(secret, safe="")):
+        forms.add(encoded)
+        forms.add(_HEX.sub(lambda m: m[0].lower(), encoded))
+    # Latin-1 percent-encoding (some PHP stacks).
+    with contextlib.suppress(UnicodeEncodeError):
+        forms.add(quote(secret, safe="", encoding="latin-1"))
+    return forms
+
+
+class Redactor:
+    r"""Scrubs known secret values out of text, in every encoding they take.
+
+    Example:
+        >>> r = Redactor(['s3cret"tok'])
+        >>> r.scrub('bad token s3cret"tok, echoed as "s3cret\\"tok" or s3cret%22tok')
+        'bad token **********, echoed as "**********" or **********'
+    """
+
+    __slots__ = ("_forms", "_pattern", "_secrets")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Very short values would mask ordinary words; a 4+ character secret is the floor.
-        self._secrets = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
+        self._secrets: frozenset[str] = frozenset()
+        self._forms: tuple[str, ...] = ()
+        self._pattern: re.Pattern[str] | None = None
+        for secret in secrets:
+            self.add(secret)
 
     def add(self, secret: str) -> None:
-        """Also scrub ``secret`` from now on (a refreshed token, a token passed as an id)."""
-        if len(secret) >= 4 and secret not in self._secrets:
-            self._secrets = tuple(sorted({*self._secrets, secret}, key=len, reverse=True))
+        """Also scrub ``secret`` from now on (a refreshed token, a token passed as an id).
+
+        Very short values would mask ordinary words: a secret under 4 characters is ignored.
+        """
+        secret = str.__str__(secret)  # a Masked value is stored as a plain str
+        if len(secret) < 4 or secret in self._secrets:
+            return
+        self._secrets = self._secrets | {secret}
+        forms = set(self._forms) | {f for f in secret_forms(secret) if len(f) >= 4}
+        # Longest first, so a form that contains another is replaced whole.
+        self._forms = tuple(sorted(forms, key=len, reverse=True))
+        self._pattern = re.compile("|".join(re.escape(f) for f in self._forms))
 
     def scrub(self, text: str) -> str:
-        """Replace every known secret in ``text`` with the mask."""
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
-        return text
+        """Replace every known secret, in any of its forms, in ``text`` with the mask."""
+        if self._pattern is None or not text:
+            return text
+        return self._pattern.sub(MASK, text)
+
+    def scrub_any(self, value: Any) -> Any:
+        """:meth:`scrub` every string inside a JSON-like value (keys included), iteratively.
+
+        Example:
+            >>> Redactor(["s3cret"]).scrub_any({"echo": ["s3cret"]})
+            {'echo': ['**********']}
+        """
+        if self._pattern is None:
+            return value
+        if isinstance(value, str):
+            return self.scrub(value)
+        if not isinstance(value, dict | list | tuple):
+            return value
+        # An explicit stack: a hostile, deeply nested body must not hit the recursion limit.
+        root: list[Any] = [None]
+        stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
+        while stack:
+            item, parent, key = stack.pop()
+            if isinstance(item, str):
+                parent[key] = self.scrub(item)
+            elif isinstance(item, dict):
+                copy: dict[Any, Any] = {}
+                parent[key] = copy
+                for k, v in item.items():
+                    k2 = self.scrub(k) if isinstance(k, str) else k
+                    copy[k2] = None
+                    stack.append((v, copy, k2))
+            elif isinstance(item, list | tuple):
+                seq: list[Any] = [None] * len(item)
+                parent[key] = seq
+                for i, v in enumerate(item):
+                    stack.append((v, seq, i))
+            else:
+                parent[key] = item
+        return root[0]
+
+    def __contains__(self, text: object) -> bool:
+        return (
+            isinstance(text, str) and self._pattern is not None and bool(self._pattern.search(text))
+        )
 
     def __repr__(self) -> str:
         return f"Redactor(<{len(self._secrets)} secrets>)"
+
+
+# -- log lines ---------------------------------------------------------------------------
+
+#: Characters of a body kept in a DEBUG line.
+LOG_BODY_PREFIX = 300
+#: Keys whose values are personal data (tax codes, phones, birth data), masked in logs.
+PERSONAL_FIELDS = frozenset(
+    {
+        "codice_fiscale",
+        "codicefiscale",
+        "cf",
+        "tax_code",
+        "fiscal_code",
+        "partita_iva",
+        "vat_number",
+        "phone",
+        "telefono",
+        "cellulare",
+        "mobile",
+        "signer_phone",
+        "birth_date",
+        "data_nascita",
+        "date_of_birth",
+        "birth_place",
+        "luogo_nascita",
+        "birth_city",
+    }
+)
+_TAX_CODE = re.compile(
+    r"\b[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]\b", re.I
+)
+_PHONE = re.compile(r"(?<![\w+])\+?[0-9][0-9 ().-]{7,18}[0-9](?!\w)")
+_BASE64 = re.compile(r"^(?:data:[\w/+.-]+;base64,)?[A-Za-z0-9+/\r\n]+={0,2}$")
+_PDF_LEN = 256  # strings longer than this that decode as base64 are shown as a digest
+
+
+def _digest_of(text: str) -> str | None:
+    """``<N bytes sha256:abcd1234>`` when ``text`` is long base64, else None."""
+    if len(text) <= _PDF_LEN or not _BASE64.match(text):
+        return None
+    payload = text.split(";base64,", 1)[-1]
+    try:
+        raw = base64.b64decode(payload, validate=False)
+    except (binascii.Error, ValueError):
+        return None
+    return f"<{len(raw)} bytes sha256:{hashlib.sha256(raw).hexdigest()[:12]}>"
+
+
+def _mask_text(text: str) -> str:
+    digest = _digest_of(text)
+    if digest is not None:
+        return digest
+    text = _TAX_CODE.sub("<tax code>", text)
+    return _PHONE.sub("<phone>", text)
+
+
+def _for_log(value: Any, depth: int = 0) -> Any:
+    if depth > 16:
+        return "..."
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            key = str(k).lower()
+            if key in SENSITIVE_FIELDS:
+                out[k] = MASK
+            elif key in PERSONAL_FIELDS or "birth" in key or "nascita" in key:
+                out[k] = "<personal>"
+            else:
+                out[k] = _for_log(v, depth + 1)
+        return out
+    if isinstance(value, list | tuple):
+        return [_for_log(v, depth + 1) for v in value]
+    if isinstance(value, str):
+        return _mask_text(value)
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes sha256:{hashlib.sha256(value).hexdigest()[:12]}>"
+    return value
+
+
+def log_summary(body: Any, redactor: Redactor | None = None, limit: int = LOG_BODY_PREFIX) -> str:
+    """A short, safe rendering of a request body for a DEBUG line.
+
+    Credential fields are masked, personal data (tax codes, phone numbers, birth data)
+    hidden, attachments and documents (long base64) shown as size and digest, known
+    secrets scrubbed in any encoding, and the result cut to ``limit`` characters.
+
+    Example:
+        >>> log_summary({"codice_fiscale": "RSSMRA80A01H501U", "file": "QUJD" * 100,
+        ...              "password": "x", "note": "call +39 333 1234567"})
+        '{"codice_fiscale": "<personal>", "file": "<300 bytes sha256:...>", ...'
+    """
+    if body is None:
+        return "-"
+    text = json.dumps(_for_log(body), ensure_ascii=False, default=lambda o: type(o).__name__)
+    if redactor is not None:
+        text = redactor.scrub(text)
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text)} chars)"
+    return text

@@ -1,34 +1,55 @@
 """HTTP transport shared by every provider client.
 
 One :class:`Transport` per client owns (or borrows) one ``aiohttp.ClientSession``.
-:meth:`Transport.request` runs one operation: it waits on the scope's pacing gate, sends,
-maps every aiohttp/asyncio failure to the SDK's exception tree (in :meth:`_send_once`, the
-only place that touches aiohttp's exceptions) and applies the retry rules of ``_retry``.
-It knows nothing of any provider's JSON: a :class:`ProviderProfile` tells it how to read
-an error body.
+:meth:`Transport.request` runs one operation: it waits on the scope's pacing gate (never
+longer than the call's deadline), lets the client's :class:`~certmail_async._auth.Auth`
+add the credentials at the last moment, sends, reads the answer with a size limit counted
+after decompression, maps every aiohttp/asyncio failure to the SDK's exception tree (in
+:meth:`Transport._send_once`, the only place that touches aiohttp's exceptions) and asks
+:func:`~certmail_async._retry.decide` what to do after a failure. It knows nothing of any
+provider's JSON: a :class:`ProviderProfile` tells it how to read an error body.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-import hashlib
+import importlib
 import json as jsonlib
 import logging
+import math
 import platform
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
-from typing import Any
-from urllib.parse import quote
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import attrs
 
 from . import _exceptions as exc
-from ._pacing import Gate, RateLimit, gate_for
-from ._redact import SENSITIVE_HEADERS, Redactor, redact_body, redact_headers
-from ._retry import RETRYABLE_READ_STATUSES, RetryPolicy, parse_retry_after
-from ._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes, given
+from ._auth import Auth, AuthRequest, NoAuth, scope_digest
+from ._pacing import Gate, RateLimit, SlotUnavailable, gate_for
+from ._redact import Masked, Redactor, log_summary, redact_body, redact_headers
+from ._retry import Action, Failure, OpKind, RetryPolicy, decide, parse_retry_after
+from ._types import (
+    NOT_GIVEN,
+    NotGiven,
+    ResponseLimits,
+    SecretStr,
+    Timeout,
+    TimeoutTypes,
+    check_max_retries,
+    given,
+)
+
+#: ``opentelemetry.trace`` when opentelemetry-api is installed (``certmail-async[otel]``).
+_otel_trace: Any
+try:
+    _otel_trace = importlib.import_module("opentelemetry.trace")
+except ImportError:  # pragma: no cover - depends on the environment
+    _otel_trace = None
 
 __all__ = [
     "BeforeSend",
@@ -38,6 +59,7 @@ __all__ = [
     "ProviderProfile",
     "Response",
     "Transport",
+    "scope_digest",
 ]
 
 #: The session type clients accept as ``session=``: provider packages name it through the
@@ -51,11 +73,16 @@ ClientSession = aiohttp.ClientSession
 BeforeSend = Callable[[], Awaitable[None]]
 
 logger = logging.getLogger("certmail_async")
+_http_logger = logging.getLogger("certmail_async.http")
 
 _VERSION = "0.1.0"
 USER_AGENT = (
     f"certmail-async/{_VERSION} python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
 )
+#: Bytes of an error answer kept for its message (the rest is not read).
+_ERROR_BODY_LIMIT = 64 * 1024
+_T = TypeVar("_T")
+_DEFAULT_LIMITS = ResponseLimits()
 
 
 @attrs.frozen(kw_only=True)
@@ -66,7 +93,9 @@ class Operation:
     provider they are never retried, and an unknown outcome raises DeliveryUnknownError.
     ``idempotent=False`` marks other calls that change or charge (register, renew...): they
     are not retried either, and an unknown outcome raises the underlying error. ``paced``
-    marks calls that take a slot of the scope's pacing gate.
+    marks calls that take a slot of the scope's pacing gate. ``document`` marks answers
+    that carry documents or whole messages (PDF forms, an inbox message): they get the
+    larger body limit of :class:`~certmail_async.ResponseLimits`.
     """
 
     provider: str
@@ -76,6 +105,14 @@ class Operation:
     sends: bool = False
     idempotent: bool = True
     paced: bool = False
+    document: bool = False
+
+    @property
+    def kind(self) -> OpKind:
+        """The retry kind of this operation (see :func:`~certmail_async._retry.decide`)."""
+        if self.sends:
+            return OpKind.SEND
+        return OpKind.READ if self.idempotent else OpKind.WRITE
 
     @property
     def retry_safe(self) -> bool:
@@ -86,12 +123,20 @@ class Operation:
 class Response:
     """A raw HTTP answer: status, headers (case-insensitive lookup) and body bytes."""
 
-    __slots__ = ("content", "headers", "status")
+    __slots__ = ("_max_depth", "content", "headers", "status")
 
-    def __init__(self, *, status: int, headers: Mapping[str, str], content: bytes) -> None:
+    def __init__(
+        self,
+        *,
+        status: int,
+        headers: Mapping[str, str],
+        content: bytes,
+        max_depth: int = 64,
+    ) -> None:
         self.status = status
         self.headers = headers
         self.content = content
+        self._max_depth = max_depth
 
     def __repr__(self) -> str:
         return f"Response(status={self.status})"
@@ -102,9 +147,19 @@ class Response:
         return self.headers.get("content-type", "").split(";")[0].strip().lower()
 
     def json(self) -> Any:
-        """The body parsed as JSON (raises ``ValueError`` when it is not JSON)."""
+        """The body parsed as JSON (raises ``ValueError`` when it is not JSON).
+
+        Nesting deeper than the limit (64 levels by default) is a ``ValueError`` too, so a
+        hostile answer never reaches a recursive function, and never a RecursionError.
+        """
         # Decoding first skips json's encoding detection; providers answer UTF-8 JSON.
-        return jsonlib.loads(self.content.decode("utf-8", "replace"))
+        try:
+            value = jsonlib.loads(self.content.decode("utf-8", "replace"))
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+        if isinstance(value, dict | list) and _too_deep(value, self._max_depth):
+            raise ValueError(f"JSON nested deeper than {self._max_depth} levels")
+        return value
 
 
 @attrs.frozen(kw_only=True)
@@ -174,46 +229,57 @@ class _SessionHolder:
             await self.session.close()
 
 
-def scope_digest(*parts: str) -> str:
-    """A stable, non-reversible scope key from secret material (e.g. a token)."""
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(part.encode())
-        h.update(b"\0")
-    return h.hexdigest()[:16]
-
-
 class Transport:
-    """Sends operations for one client: pacing, the error seam, retries, redaction."""
+    """Sends operations for one client: pacing, auth, the error seam, retries, redaction.
+
+    ``auth`` applies the credentials right before each request is written (see
+    ``_auth.py``); ``secrets`` adds values to scrub that the Auth does not send.
+    ``max_wait`` bounds the wait for a pacing slot or a scope pause (default: the call's
+    total timeout; ``None``: unbounded, for batch code that would rather wait).
+
+    Example:
+        >>> from certmail_async._auth import BearerAuth
+        >>> t = Transport(profile=ProviderProfile(), base_url="https://api.example.com/",
+        ...               auth=BearerAuth("tok-1234"))
+        >>> t.base_url
+        'https://api.example.com'
+    """
 
     def __init__(
         self,
         *,
         profile: ProviderProfile,
         base_url: str,
-        auth_headers: Callable[[Operation], Awaitable[Mapping[str, str]]],
-        secrets: Iterable[SecretStr],
+        auth: Auth | None = None,
+        secrets: Iterable[SecretStr] = (),
         session: aiohttp.ClientSession | None = None,
         timeout: TimeoutTypes = Timeout(),
         max_retries: int = 2,
         retry_policy: RetryPolicy = RetryPolicy(),
         rate_limit: RateLimit | None = None,
         scope: Hashable = None,
+        max_wait: float | NotGiven | None = NOT_GIVEN,
+        response_limits: ResponseLimits = _DEFAULT_LIMITS,
     ) -> None:
         self.profile = profile
-        self.base_url = base_url.rstrip("/")
-        self._auth_headers = auth_headers
-        self._secrets = tuple(secrets)
-        self.redactor = Redactor(s.get_secret_value() for s in self._secrets)
+        self.base_url = check_base_url(base_url)
+        self.auth: Auth = auth if auth is not None else NoAuth()
+        self.redactor = Redactor()
+        for secret in (*self.auth.secrets(), *secrets):
+            self.redactor.add(secret.get_secret_value())
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise exc.ValidationError("expected an aiohttp.ClientSession", field="session")
         self._holder = _SessionHolder(session)
         self._is_copy = False
         self.timeout = Timeout.coerce(timeout)
         self._default_client_timeout = _client_timeout(self.timeout)
-        if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
-        self.max_retries = max_retries
-        self.retry_policy = retry_policy
-        self.rate_limit = rate_limit
+        self.max_retries = check_max_retries(max_retries)
+        self.retry_policy: RetryPolicy = _check_type(retry_policy, RetryPolicy, "retry_policy")
+        self.rate_limit: RateLimit | None = _check_type(rate_limit, RateLimit | None, "rate_limit")
+        self.max_wait = _check_max_wait(max_wait)
+        self.limits: ResponseLimits = _check_type(
+            response_limits, ResponseLimits, "response_limits"
+        )
         self.scope = (profile.name, scope)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -224,6 +290,7 @@ class Transport:
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         retry_policy: RetryPolicy | NotGiven = NOT_GIVEN,
+        max_wait: float | NotGiven | None = NOT_GIVEN,
     ) -> Transport:
         """A transport with other defaults that shares this one's session (never closes it)."""
         new = object.__new__(Transport)
@@ -233,11 +300,11 @@ class Transport:
             new.timeout = Timeout.coerce(timeout)
             new._default_client_timeout = _client_timeout(new.timeout)
         if not isinstance(max_retries, NotGiven):
-            if max_retries < 0:
-                raise ValueError("max_retries must be >= 0")
-            new.max_retries = max_retries
+            new.max_retries = check_max_retries(max_retries)
         if not isinstance(retry_policy, NotGiven):
-            new.retry_policy = retry_policy
+            new.retry_policy = _check_type(retry_policy, RetryPolicy, "retry_policy")
+        if not isinstance(max_wait, NotGiven):
+            new.max_wait = _check_max_wait(max_wait)
         return new
 
     async def aclose(self) -> None:
@@ -269,69 +336,194 @@ class Transport:
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         before_send: BeforeSend | None = None,
+        auth: Auth | None = None,
+        max_wait: float | NotGiven | None = NOT_GIVEN,
     ) -> Response:
         """Run ``op`` once (plus the retries its kind allows) and return a success response.
 
         Raises the SDK's exceptions only; a send that may have happened raises
-        :class:`~certmail_async.DeliveryUnknownError`.
+        :class:`~certmail_async.DeliveryUnknownError`. ``auth`` replaces the client's
+        credentials for this call (an OAuth refresh uses the refresh token). A call whose
+        pacing slot or scope pause lies beyond its deadline (``max_wait``, by default the
+        total timeout) raises :class:`~certmail_async.RateLimitError` at once, unsent.
         """
-        url = self.base_url + _fill_path(op.path, path_params)
-        retries = given(max_retries, self.max_retries)
+        url = self.base_url + _fill_path(op, path_params)
+        retries = (
+            self.max_retries
+            if isinstance(max_retries, NotGiven)
+            else check_max_retries(max_retries)
+        )
         limits = self.timeout if isinstance(timeout, NotGiven) else Timeout.coerce(timeout)
+        budget = given(_check_max_wait(max_wait), self.max_wait)
+        if isinstance(budget, NotGiven):
+            budget = limits.total
+        loop = asyncio.get_running_loop()
+        deadline = None if budget is None else loop.time() + budget
         gate = self.gate()
-        attempt = 0
-        while True:
-            if gate is not None:
-                if op.paced:
-                    await gate.acquire()
+        with _span(op) as span:
+            attempt = 0
+            while True:
+                await self._wait_turn(op, gate, deadline, attempt, before_send)
+                call_limits = limits
+                if deadline is not None and limits.total is not None:
+                    left = deadline - loop.time()
+                    if left < limits.total - 0.001:  # time went on waits: keep the deadline
+                        call_limits = Timeout.coerce(max(left, 0.001))
+                error: exc.CertmailError
+                status: int | None = None
+                retry_after: float | None = None
+                said: str | None = None  # the Retry-After header as the provider wrote it
+                try:
+                    response = await self._send_once(
+                        op,
+                        url,
+                        params=params,
+                        json=json,
+                        headers=headers,
+                        timeout=call_limits,
+                        auth=auth,
+                        attempt=attempt,
+                    )
+                except exc.ConnectError as failure:
+                    error, what = failure, Failure.CONNECT
+                except exc.RequestTimeoutError as failure:
+                    error, what = failure, Failure.TIMEOUT
+                except exc.TransportError as failure:
+                    error, what = failure, Failure.RESET
+                except exc.ResponseTooLargeError as failure:
+                    # A success answer we refused to read: for a send it may have happened.
+                    if op.sends:
+                        raise self._unknown(op, failure, attempt) from failure
+                    raise
                 else:
-                    await gate.wait_unpaused()
-            retry_after: float | None = None
+                    if response.status < 300:
+                        if span is not None:
+                            span.set_attribute("http.response.status_code", response.status)
+                        return response
+                    status = response.status
+                    error = self._status_error(op, response)
+                    if isinstance(error, exc.RateLimitError):
+                        what = Failure.RATE_LIMITED
+                    else:
+                        what = Failure.STATUS
+                    said = response.headers.get("retry-after")
+                    retry_after = parse_retry_after(said)
+                decision = decide(
+                    kind=op.kind,
+                    failure=what,
+                    attempt=attempt,
+                    max_retries=retries,
+                    status=status,
+                    retry_after=retry_after,
+                    window=self.rate_limit.window if self.rate_limit is not None else None,
+                    policy=self.retry_policy,
+                )
+                extra = _extra(op, attempt, status)
+                if decision.clamped:
+                    logger.warning(
+                        "%s: Retry-After %r clamped to %.3fs",
+                        op.name,
+                        said,
+                        decision.wait,
+                        extra=extra,
+                    )
+                if isinstance(error, exc.RateLimitError):
+                    error.retry_after = decision.wait
+                    logger.warning(
+                        "%s: rate limited (HTTP %s); the scope pauses %.3fs",
+                        op.name,
+                        status,
+                        decision.wait,
+                        extra={**extra, "scope": _scope_text(self.scope)},
+                    )
+                    if gate is not None:
+                        gate.pause(decision.wait)
+                if span is not None and status is not None:
+                    span.set_attribute("http.response.status_code", status)
+                if decision.action is Action.UNKNOWN:
+                    raise self._unknown(op, error, attempt) from error
+                if decision.action is Action.RAISE:
+                    raise error
+                if deadline is not None and loop.time() + decision.wait > deadline:
+                    raise error  # waiting would outlast the call's deadline: fail now
+                attempt += 1
+                logger.debug(
+                    "retrying %s (attempt %d) in %.3fs",
+                    op.name,
+                    attempt + 1,
+                    decision.wait,
+                    extra=_extra(op, attempt, status),
+                )
+                if not (decision.pause and gate is not None):
+                    await asyncio.sleep(decision.wait)
+
+    async def _wait_turn(
+        self,
+        op: Operation,
+        gate: Gate | None,
+        deadline: float | None,
+        attempt: int,
+        before_send: BeforeSend | None,
+    ) -> None:
+        """Wait for the scope (a slot, or the end of a pause), then run the send hook."""
+        if gate is not None:
+            loop = asyncio.get_running_loop()
+            remaining = None if deadline is None else max(deadline - loop.time(), 0.0)
+            try:
+                if op.paced:
+                    await gate.acquire(max_wait=remaining)
+                else:
+                    await gate.wait_unpaused(max_wait=remaining)
+            except SlotUnavailable as refused:
+                raise self._no_slot(op, refused.wait, attempt) from None
+        departed = False
+        try:
             if before_send is not None:
                 await before_send()
             if gate is not None and op.paced:
+                departed = True
                 await gate.depart()
-            try:
-                response = await self._send_once(
-                    op, url, params=params, json=json, headers=headers, timeout=limits
-                )
-            except exc.ConnectError:
-                # Nothing reached the provider: safe to retry even a send.
-                if attempt >= retries:
-                    raise
-            except exc.TransportError as error:
-                if op.sends:
-                    raise self._unknown(op, error) from error
-                if not op.retry_safe or attempt >= retries:
-                    raise
-            else:
-                if response.status < 300:
-                    return response
-                failure = self._status_error(op, response)
-                if isinstance(failure, exc.RateLimitError):
-                    # The provider refused to process it: safe to retry after the pause.
-                    if gate is not None:
-                        gate.pause(failure.retry_after)
-                    if attempt >= retries:
-                        raise failure
-                    attempt += 1
-                    if gate is None:
-                        wait = self.retry_policy.wait_for(attempt - 1, failure.retry_after)
-                        await asyncio.sleep(wait)
-                    continue
-                if isinstance(failure, exc.ServerError) and op.sends:
-                    raise self._unknown(op, failure) from failure
-                if (
-                    not op.retry_safe
-                    or response.status not in RETRYABLE_READ_STATUSES
-                    or attempt >= retries
-                ):
-                    raise failure
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-            wait = self.retry_policy.wait_for(attempt, retry_after)
-            attempt += 1
-            logger.debug("retrying %s (attempt %d) in %.3fs", op.name, attempt + 1, wait)
-            await asyncio.sleep(wait)
+        finally:
+            if gate is not None and op.paced and not departed:
+                gate.abandon()
+
+    def decode(self, op: Operation, response: Response, decoder: Callable[[Response], _T]) -> _T:
+        """Decode a success answer: THE place where an undecodable answer gets its error.
+
+        Any failure of ``decoder`` becomes :class:`~certmail_async.ResponseDecodeError`,
+        except on a send (``op.sends``): the provider accepted it, so it becomes
+        :class:`~certmail_async.DeliveryUnknownError` with the raw answer (scrubbed, cut
+        short) in ``body``. An :class:`~certmail_async.APIError` (the provider's own
+        "failed") passes through unchanged.
+
+        Example:
+            >>> t = Transport(profile=ProviderProfile(), base_url="https://x.example")
+            >>> op = Operation(provider="p", name="send", method="POST", path="/", sends=True)
+            >>> t.decode(op, Response(status=201, headers={}, content=b"[]"), lambda r: {}[0])
+            Traceback (most recent call last):
+            ...
+            certmail_async._exceptions.DeliveryUnknownError: p send: HTTP 201: ...
+        """
+        try:
+            return decoder(response)
+        except exc.ResponseDecodeError as error:
+            failure: exc.ResponseDecodeError = error
+        except exc.APIError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as e:
+            failure = exc.ResponseDecodeError(
+                f"undecodable answer ({type(e).__name__})",
+                provider=op.provider,
+                operation=op.name,
+                status=response.status,
+            )
+            failure.__cause__ = e
+        failure.status = failure.status or response.status
+        raw = self.redactor.scrub(response.content[:2000].decode("utf-8", "replace"))
+        failure.body = raw
+        if not op.sends:
+            raise failure
+        raise self._unknown(op, failure, 0, body=raw) from failure
 
     async def _send_once(
         self,
@@ -342,80 +534,115 @@ class Transport:
         json: Any,
         headers: Mapping[str, str] | None,
         timeout: Timeout,
+        auth: Auth | None,
+        attempt: int,
     ) -> Response:
         """Send one HTTP request. THE place where aiohttp/asyncio errors become ours."""
         session = self._holder.get()
-        auth = await self._auth_headers(op)
-        for key, value in auth.items():
-            if key.lower() in SENSITIVE_HEADERS:
-                # A refreshed token must be scrubbed too; known values are a no-op. (Nothing
-                # keeps the header itself on the transport, where vars() would show it.)
-                self.redactor.add(value.removeprefix("Bearer ").removeprefix("Basic "))
-        all_headers = {**auth, **headers} if headers else auth
-        debug = logger.isEnabledFor(logging.DEBUG)
+        request = AuthRequest(
+            op,
+            headers=dict(headers) if headers else {},
+            json=dict(json) if isinstance(json, Mapping) else None,
+            redactor=self.redactor,
+        )
+        # The credentials go in last, as Masked strings (see _auth.py).
+        await (auth or self.auth).apply(request)
+        debug = _http_logger.isEnabledFor(logging.DEBUG)
         if debug:
-            logger.debug(
-                "-> %s %s %s headers=%s body=%s",
-                op.name,
+            _http_logger.debug(
+                "-> %s %s headers=%s body=%s",
                 op.method,
                 op.path,
-                redact_headers(all_headers),
-                redact_body(json) if isinstance(json, Mapping) else type(json).__name__,
+                redact_headers(request.headers),
+                log_summary(request.json if request.json is not None else json, self.redactor),
+                extra=_extra(op, attempt, None),
             )
         started = time.perf_counter() if debug else 0.0
         client_timeout = (
             self._default_client_timeout if timeout is self.timeout else _client_timeout(timeout)
         )
+        limit = self.limits.document if op.document else self.limits.json
         try:
             async with session.request(
                 op.method,
                 url,
                 params=params,
-                json=json,
-                headers=all_headers,
+                json=request.json if request.json is not None else json,
+                headers=request.headers,
                 timeout=client_timeout,
                 allow_redirects=False,  # never hand credentials to another host
             ) as resp:
-                content = await resp.read()
+                del request  # nothing below needs the credentials
+                ok = resp.status < 300
+                content = await _read_limited(resp, limit if ok else _ERROR_BODY_LIMIT)
+                if content is None:
+                    resp.close()  # drop the connection: the rest is never read
+                    if ok:
+                        raise exc.ResponseTooLargeError(
+                            f"the answer is larger than the limit of {limit} bytes "
+                            "(counted after decompression); see ResponseLimits",
+                            provider=op.provider,
+                            operation=op.name,
+                            status=resp.status,
+                            limit=limit,
+                        )
+                    content = b""  # an error page too long to read: its status says enough
                 # aiohttp's headers are a case-insensitive multidict: no copy needed.
-                response = Response(status=resp.status, headers=resp.headers, content=content)
+                response = Response(
+                    status=resp.status,
+                    headers=resp.headers,
+                    content=content,
+                    max_depth=self.limits.json_depth,
+                )
         except aiohttp.ConnectionTimeoutError as error:
             raise exc.ConnectError(
                 "timed out opening the connection; nothing was sent",
                 provider=op.provider,
                 operation=op.name,
-            ) from error
+            ) from _bare(error)
         except aiohttp.ClientConnectorError as error:
             raise exc.ConnectError(
                 f"could not connect to {error.host}:{error.port}: {error.os_error.strerror}",
                 provider=op.provider,
                 operation=op.name,
-            ) from error
+            ) from _bare(error)
         except (TimeoutError, aiohttp.ServerTimeoutError) as error:
             raise exc.RequestTimeoutError(
                 "no answer within the time limit", provider=op.provider, operation=op.name
-            ) from error
+            ) from _bare(error)
         except aiohttp.ServerDisconnectedError as error:
             raise exc.TransportError(
                 "the server closed the connection without an answer",
                 provider=op.provider,
                 operation=op.name,
-            ) from error
+            ) from _bare(error)
         except (aiohttp.ClientError, OSError) as error:
             raise exc.TransportError(
                 self.redactor.scrub(f"transport failure: {type(error).__name__}: {error}"),
                 provider=op.provider,
                 operation=op.name,
-            ) from error
+            ) from _bare(error)
         if debug:
             elapsed = (time.perf_counter() - started) * 1e3
-            logger.debug("<- %s %s in %.1f ms", op.name, response.status, elapsed)
+            _http_logger.debug(
+                "<- %s %s %s in %.1f ms, %d bytes",
+                op.method,
+                op.path,
+                response.status,
+                elapsed,
+                len(response.content),
+                extra={
+                    **_extra(op, attempt, response.status),
+                    "duration_ms": round(elapsed, 1),
+                    "size": len(response.content),
+                },
+            )
         return response
 
     def _status_error(self, op: Operation, response: Response) -> exc.APIStatusError:
         info = self.profile.parse_error(response)
         message = self.redactor.scrub(info.message)
-        body = _scrub_body(redact_body(info.body), self.redactor)
+        body = self.redactor.scrub_any(redact_body(info.body))
         status = response.status
         kw: dict[str, Any] = {
             "provider": op.provider,
@@ -425,40 +652,191 @@ class Transport:
             "body": body,
         }
         if 300 <= status < 400:
-            where = response.headers.get("location", "?")
+            where = self.redactor.scrub(response.headers.get("location", "?"))
             return exc.APIStatusError(f"unexpected redirect to {where} (not followed)", **kw)
         if self.profile.is_rate_limited(status, info):
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            return exc.RateLimitError(message, retry_after=retry_after, **kw)
+            # retry_after is set by the caller once decide() has clamped it.
+            return exc.RateLimitError(message, retry_after=None, **kw)
         cls = self.profile.error_class(status, info)
         return cls(message, **kw)
 
-    def _unknown(self, op: Operation, cause: exc.CertmailError) -> exc.DeliveryUnknownError:
-        return exc.DeliveryUnknownError(
+    def _no_slot(self, op: Operation, wait: float, attempt: int) -> exc.RateLimitError:
+        logger.debug(
+            "%s: no pacing slot within the deadline (next in %.3fs); nothing sent",
+            op.name,
+            wait,
+            extra={**_extra(op, attempt, None), "scope": _scope_text(self.scope)},
+        )
+        return exc.RateLimitError(
+            f"no pacing slot within the call's deadline; the next is in {wait:.3f}s "
+            "(nothing was sent)",
+            retry_after=wait,
+            provider=op.provider,
+            operation=op.name,
+        )
+
+    def _unknown(
+        self, op: Operation, cause: exc.CertmailError, attempt: int, body: Any = None
+    ) -> exc.DeliveryUnknownError:
+        error = exc.DeliveryUnknownError(
             cause.message,
             cause=cause,
             provider=op.provider,
             operation=op.name,
             status=cause.status,
             code=cause.code,
+            body=body if body is not None else getattr(cause, "body", None),
         )
+        logger.warning(
+            "%s: delivery unknown (%s); reconcile before sending again",
+            op.name,
+            type(cause).__name__,
+            extra=_extra(op, attempt, cause.status),
+        )
+        return error
 
     def __repr__(self) -> str:
         return f"<Transport {self.profile.name} {self.base_url}>"
 
 
-_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
+def check_base_url(value: object, field: str = "base_url") -> str:
+    """An ``http(s)://host[...]`` URL without a trailing slash, or a ValidationError.
+
+    Example:
+        >>> check_base_url("https://ws.pecmassiva.com/")
+        'https://ws.pecmassiva.com'
+    """
+    if not isinstance(value, str):
+        raise exc.ValidationError(f"expected a URL string, got {type(value).__name__}", field=field)
+    if any(ord(c) < 33 or ord(c) == 127 for c in value):
+        raise exc.ValidationError("the URL holds blanks or control characters", field=field)
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError as error:
+        raise exc.ValidationError(f"not a URL: {error}", field=field) from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise exc.ValidationError(
+            f"expected an http:// or https:// URL with a host, got {value!r}", field=field
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise exc.ValidationError(
+            "the base URL cannot hold credentials, a query or a fragment", field=field
+        )
+    return value.rstrip("/")
 
 
-def _fill_path(template: str, values: Mapping[str, str | int] | None) -> str:
+def _check_type(value: Any, kind: Any, field: str) -> Any:
+    if not isinstance(value, kind):
+        raise exc.ValidationError(f"unexpected type {type(value).__name__}", field=field)
+    return value
+
+
+def _check_max_wait(value: float | NotGiven | None) -> float | NotGiven | None:
+    if value is None or isinstance(value, NotGiven):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise exc.ValidationError("expected seconds or None", field="max_wait")
+    if not (math.isfinite(value) and value >= 0):
+        raise exc.ValidationError(f"expected finite seconds >= 0, got {value!r}", field="max_wait")
+    return float(value)
+
+
+async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The body, decompressed, or ``None`` once it passes ``limit`` bytes (rest unread)."""
+    declared = resp.content_length
+    if declared is not None and declared > limit and not resp.headers.get("content-encoding"):
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    # aiohttp decompresses gzip/deflate/br as it goes: the count is of decoded bytes.
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _bare(error: BaseException) -> BaseException:
+    """``error`` without its traceback: aiohttp's frames hold the request and its URL."""
+    return error.with_traceback(None)
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
+def _extra(op: Operation, attempt: int, status: int | None) -> dict[str, Any]:
+    return {
+        "provider": op.provider,
+        "operation": op.name,
+        "route": op.path,
+        "status": status,
+        "attempt": attempt,
+    }
+
+
+def _scope_text(scope: Hashable) -> str:
+    if isinstance(scope, tuple):
+        return ":".join(_scope_text(p) for p in scope if p is not None)
+    return str(scope)
+
+
+@contextlib.contextmanager
+def _span(op: Operation) -> Iterator[Any]:
+    """An OpenTelemetry span around one operation when opentelemetry-api is installed."""
+    if _otel_trace is None:
+        yield None
+        return
+    tracer = _otel_trace.get_tracer("certmail_async")
+    with tracer.start_as_current_span(
+        f"{op.provider} {op.name}",
+        kind=_otel_trace.SpanKind.CLIENT,
+        attributes={
+            "http.request.method": op.method,
+            "url.template": op.path,
+            "certmail.provider": op.provider,
+            "certmail.operation": op.name,
+        },
+    ) as span:
+        yield span
+
+
+def _fill_path(op: Operation, values: Mapping[str, str | int] | None) -> str:
+    """The operation's path with every segment value percent-encoded (``/`` included).
+
+    Empty, ``.`` and ``..`` values are refused: they would route the call elsewhere.
+    """
     if not values:
-        return template
+        return op.path
     filled = {}
+    masked = False
     for key, value in values.items():
-        text = str(value)
-        # Path ids are usually plain; quote only when needed ("/" never passes through).
-        filled[key] = text if text and _PLAIN.issuperset(text) else quote(text, safe="")
-    return template.format(**filled)
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise exc.ValidationError(
+                f"expected a string or an integer id, got {type(value).__name__}",
+                field=key,
+                provider=op.provider,
+                operation=op.name,
+            )
+        text = str(value) if isinstance(value, int) else str.__str__(value)
+        if text in ("", ".", ".."):
+            raise exc.ValidationError(
+                f"{text!r} is not a valid id", field=key, provider=op.provider, operation=op.name
+            )
+        masked = masked or isinstance(value, Masked)
+        filled[key] = quote(text, safe="")
+    path = op.path.format(**filled)
+    return Masked(path) if masked else path
 
 
 @functools.lru_cache(maxsize=64)
@@ -467,13 +845,3 @@ def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
     # which is what Timeout.connect promises, and arms no timer when a pooled connection
     # is reused (``connect`` would, on every request).
     return aiohttp.ClientTimeout(total=timeout.total, sock_connect=timeout.connect)
-
-
-def _scrub_body(body: Any, redactor: Redactor) -> Any:
-    if isinstance(body, str):
-        return redactor.scrub(body)
-    if isinstance(body, dict):
-        return {k: _scrub_body(v, redactor) for k, v in body.items()}
-    if isinstance(body, list):
-        return [_scrub_body(v, redactor) for v in body]
-    return body

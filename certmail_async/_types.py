@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import enum
+import math
 from typing import Final, Literal, TypeAlias, TypeVar
 
 import attrs
 
-__all__ = ["NOT_GIVEN", "NotGiven", "SecretStr", "Timeout", "TimeoutTypes"]
+from ._exceptions import ValidationError
+
+__all__ = [
+    "NOT_GIVEN",
+    "NotGiven",
+    "ResponseLimits",
+    "SecretStr",
+    "Timeout",
+    "TimeoutTypes",
+    "check_max_retries",
+]
 
 _T = TypeVar("_T")
 
@@ -88,30 +99,98 @@ class SecretStr:
         raise TypeError("SecretStr cannot be pickled")
 
 
+def _seconds(value: object, field: str) -> float | None:
+    """A non-negative finite number of seconds, or None; anything else is a ValidationError."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(
+            f"expected a number of seconds or None, got {type(value).__name__}", field=field
+        )
+    if not (math.isfinite(value) and value >= 0):
+        raise ValidationError(f"expected finite seconds >= 0, got {value!r}", field=field)
+    return float(value)
+
+
+def _total_seconds(value: object) -> float | None:
+    return _seconds(value, "timeout")
+
+
+def _connect_seconds(value: object) -> float | None:
+    return _seconds(value, "timeout.connect")
+
+
+def check_max_retries(value: object, field: str = "max_retries") -> int:
+    """``max_retries`` as an int >= 0 (bool, float and str refused) or a ValidationError.
+
+    Example:
+        >>> check_max_retries(3)
+        3
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"expected an integer >= 0, got {value!r}", field=field)
+    return value
+
+
 @attrs.frozen(kw_only=True)
 class Timeout:
     """Request time limits in seconds; ``None`` means no limit for that phase.
 
     ``connect`` bounds opening the TCP/TLS connection (a request that times out here was
-    never sent); ``total`` bounds the whole exchange.
+    never sent); ``total`` bounds the whole exchange, the wait for a pacing slot included:
+    a call that cannot get its slot in time fails at once with ``RateLimitError``.
+    Negative, NaN, infinite or non-numeric values are a ``ValidationError`` naming the field.
 
     Example:
         >>> Timeout(total=30.0, connect=5.0)
         Timeout(total=30.0, connect=5.0)
     """
 
-    total: float | None = 30.0
-    connect: float | None = 5.0
+    total: float | None = attrs.field(default=30.0, converter=_total_seconds)
+    connect: float | None = attrs.field(default=5.0, converter=_connect_seconds)
 
     @classmethod
-    def coerce(cls, value: TimeoutTypes) -> Timeout:
+    def coerce(cls, value: TimeoutTypes, field: str = "timeout") -> Timeout:
         """Accept a ``Timeout``, a number of seconds (total) or ``None`` (no limit)."""
         if isinstance(value, Timeout):
             return value
         if value is None:
             return cls(total=None, connect=None)
-        total = float(value)
+        total = _seconds(value, field)
+        assert total is not None  # noqa: S101 - None was handled above
         return cls(total=total, connect=min(total, 5.0))
 
 
 TimeoutTypes: TypeAlias = "Timeout | float | None"
+
+
+def _positive_int(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(f"expected an integer >= 1, got {value!r}", field=field)
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class ResponseLimits:
+    """How much of an answer the SDK reads: bytes after decompression, JSON nesting.
+
+    ``json`` bounds ordinary JSON answers (default 10 MiB), ``document`` the answers that
+    carry documents or whole messages (PDF forms, an inbox message; default 64 MiB),
+    ``json_depth`` the nesting of any JSON answer (default 64 levels). Past a byte limit
+    the connection is dropped and the call raises ``ResponseTooLargeError`` (for a send,
+    ``DeliveryUnknownError``: the provider may have accepted it).
+
+    Example:
+        >>> ResponseLimits(json=1024 * 1024).document
+        67108864
+    """
+
+    json: int = attrs.field(default=10 * 1024 * 1024)
+    document: int = attrs.field(default=64 * 1024 * 1024)
+    json_depth: int = attrs.field(default=64)
+
+    @json.validator
+    @document.validator
+    @json_depth.validator
+    def _check(self, attribute: attrs.Attribute[int], value: int) -> None:
+        _positive_int(value, f"response_limits.{attribute.name}")

@@ -34,6 +34,8 @@ __all__ = ["OPS", "LegallyMailWire"]
 
 PROVIDER = "legallymail"
 PRODUCTION_URL = "https://legallymail.com"
+#: The body field of the "body" token placement (applied by ``LegallyMailAuth``).
+TOKEN_FIELD = "token"  # noqa: S105 - a key name, not a secret
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -139,11 +141,6 @@ class LegallyMailWire:
         if language is not None:
             body["language"] = language
         return body
-
-    @staticmethod
-    def with_token(body: dict[str, Any], token: str) -> dict[str, Any]:
-        """The body with the token field (token placement "body")."""
-        return {**body, "token": token}
 
     @staticmethod
     def limit_params(limit: int) -> dict[str, str | int]:

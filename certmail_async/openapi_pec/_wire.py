@@ -54,9 +54,19 @@ DEFAULT_DOMAINS = {
 EMPTY_LIST_CODES = {"/pec": 200, "/comunica_pec": 332}
 
 
-def _op(name: str, method: str, path: str, *, changes: bool = False) -> Operation:
+def _op(
+    name: str, method: str, path: str, *, changes: bool = False, document: bool = False
+) -> Operation:
     # ``changes``: creates, changes or charges; never retried once it may have happened.
-    return Operation(provider=PROVIDER, name=name, method=method, path=path, idempotent=not changes)
+    # ``document``: the answer is a PDF form (the larger ResponseLimits.document applies).
+    return Operation(
+        provider=PROVIDER,
+        name=name,
+        method=method,
+        path=path,
+        idempotent=not changes,
+        document=document,
+    )
 
 
 def _oauth(name: str, method: str, path: str, *, changes: bool = False) -> Operation:
@@ -87,8 +97,12 @@ class OPS:
     COMM_UPLOAD = _op(
         "registry_communications.upload_documents", "PATCH", "/comunica_pec/{id}", changes=True
     )
-    FORM_ACTIVATION = _op("forms.activation", "GET", "/pec/{id}/modulo_attivazione")
-    FORM_STORAGE = _op("forms.storage", "GET", "/pec/{id}/modulo_conservazione")
+    FORM_ACTIVATION = _op(
+        "forms.activation", "GET", "/pec/{id}/modulo_attivazione", document=True
+    )
+    FORM_STORAGE = _op(
+        "forms.storage", "GET", "/pec/{id}/modulo_conservazione", document=True
+    )
     FORM_POWER_OF_ATTORNEY = _op(
         "forms.power_of_attorney", "GET", "/comunica_pec/{id}/procura_registro_imprese"
     )

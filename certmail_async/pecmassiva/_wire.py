@@ -28,6 +28,10 @@ __all__ = ["OPS", "PecMassivaWire"]
 PROVIDER = "pecmassiva"
 PRODUCTION_URL = "https://ws.pecmassiva.com"
 SANDBOX_URL = "https://test.ws.pecmassiva.com"
+#: Where the mailbox login goes (applied by ``PecMassivaAuth``, never by a builder here):
+#: body fields of ``POST /send``, headers of every other call.
+LOGIN_BODY_FIELDS = ("username", "password")
+LOGIN_HEADERS = ("x-username", "x-password")
 
 
 def _op(name: str, method: str, path: str, **kw: bool) -> Operation:
@@ -41,7 +45,7 @@ class OPS:
     RECEIPTS = _op("sends.receipts", "GET", "/send/{code}")
     DELETE_SEND = _op("sends.delete", "DELETE", "/send/{code}")
     INBOX_LIST = _op("inbox.list", "GET", "/inbox")
-    INBOX_GET = _op("inbox.retrieve", "GET", "/inbox/{id}")
+    INBOX_GET = _op("inbox.retrieve", "GET", "/inbox/{id}", document=True)
     INBOX_DELETE = _op("inbox.delete", "DELETE", "/inbox/{id}")
     QUOTA = _op("quota.retrieve", "GET", "/quota/{mailbox}")
 
@@ -111,17 +115,13 @@ class PecMassivaWire:
         subject: str,
         body: str,
         attachments: Sequence[Attachment],
-        username: str,
-        password: str,
     ) -> dict[str, Any]:
-        """The ``POST /send`` JSON body (credentials in the body, per the reference)."""
+        """The ``POST /send`` JSON body; ``PecMassivaAuth`` adds ``username``/``password``."""
         payload: dict[str, Any] = {
             "sender": sender,
             "recipient": list(recipients),
             "subject": subject,
             "body": body,
-            "username": username,
-            "password": password,
         }
         if attachments:
             payload["attachments"] = [
@@ -129,11 +129,6 @@ class PecMassivaWire:
                 for a in attachments
             ]
         return payload
-
-    @staticmethod
-    def credential_headers(username: str, password: str) -> dict[str, str]:
-        """Mailbox credentials for every call but ``POST /send``."""
-        return {"x-username": username, "x-password": password}
 
     @staticmethod
     def inbox_params(q: str | None, page: int) -> dict[str, str | int]:

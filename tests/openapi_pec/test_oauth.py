@@ -133,14 +133,12 @@ class TestTokenSource:
         client = PecMassivaClient(
             token=OAuthTokenSource(oauth, token), username="box@pecmassiva.com", password="pw"
         )
-        assert (
-            "Bearer"
-            in (
-                await client._transport._auth_headers(
-                    __import__("certmail_async.pecmassiva._wire", fromlist=["OPS"]).OPS.QUOTA
-                )
-            )["Authorization"]
-        )
+        from certmail_async._auth import AuthRequest
+        from certmail_async.pecmassiva._wire import OPS
+
+        request = AuthRequest(OPS.QUOTA, headers={}, json=None, redactor=client._transport.redactor)
+        await client._transport.auth.apply(request)
+        assert request.headers["Authorization"] == f"Bearer {token.token.get_secret_value()}"
         await client.aclose()
 
     async def test_secrets_are_masked(self, fake: RunningFake, oauth: OAuthClient) -> None:

@@ -172,8 +172,6 @@ class TestDrift:
             subject="s",
             body="b",
             attachments=[Attachment(filename="a.txt", content=b"hi")],
-            username="u",
-            password="p",
         )
         assert body["recipient"] == ["a@pec.example.it"]
         assert body["attachments"] == [{"name": "a.txt", "file": "aGk="}]
@@ -183,6 +181,4 @@ class TestDrift:
             "subject",
             "body",
             "attachments",
-            "username",
-            "password",
         }

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import email_validator
 
 from ._exceptions import ValidationError
+from ._tokens import TokenSource
 from ._types import SecretStr
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ __all__ = [
     "check_filename",
     "check_header_text",
     "check_hook",
+    "check_instance",
     "check_int",
     "check_mime_type",
     "check_optional",
@@ -51,6 +53,7 @@ __all__ = [
     "check_sequence_of",
     "check_str",
     "check_text",
+    "check_token",
 ]
 
 _T = TypeVar("_T")
@@ -150,6 +153,16 @@ def check_bool(value: object, *, field: str) -> bool:
     if not isinstance(value, bool):
         raise ValidationError(f"expected True or False, got {_kind(value)}", field=field)
     return value
+
+
+def check_instance(value: object, kind: type, *, field: str, optional: bool = False) -> None:
+    """An instance of ``kind`` (or ``None`` when ``optional``).
+
+    Example:
+        >>> check_instance(None, int, field="rate_limit", optional=True)
+    """
+    if not isinstance(value, kind) and not (optional and value is None):
+        raise ValidationError(f"expected {kind.__name__}, got {_kind(value)}", field=field)
 
 
 def check_choice(value: object, choices: Iterable[_T], *, field: str) -> _T:
@@ -304,6 +317,19 @@ def check_secret(value: object, *, field: str, token: bool = False) -> SecretStr
     if CONTROL.search(text):
         raise ValidationError("control characters are not allowed", field=field)
     return value if isinstance(value, SecretStr) else SecretStr(text)
+
+
+def check_token(value: object, *, field: str = "token") -> None:
+    """A bearer token: a :class:`TokenSource`, or a printable ASCII ``str``/``SecretStr``.
+
+    Example:
+        >>> check_token("656d1e2f8b3c2a001f7e4a12")
+        >>> check_token(123)
+        Traceback (most recent call last):
+        certmail_async._exceptions.ValidationError: token: expected a string, got int
+    """
+    if not isinstance(value, TokenSource):
+        check_secret(value, field=field, token=True)
 
 
 def check_domain(value: object, *, field: str) -> str:

@@ -34,10 +34,13 @@ from .._validation import (
     check_filename,
     check_header_text,
     check_hook,
+    check_instance,
     check_int,
+    check_optional,
     check_path_id,
     check_pattern,
     check_recipients,
+    check_secret,
     check_sequence,
     check_text,
 )
@@ -335,6 +338,33 @@ def _check_pdf(document: object, max_bytes: int | None) -> None:
         )
 
 
+def _check_options(
+    *,
+    token: object,
+    rate_limit: object,
+    retry_policy: object,
+    max_recipients: object,
+    max_document_bytes: object,
+    timezone: object,
+    token_placement: object,
+    egress: object,
+) -> None:
+    # The constructor's own parameters, checked before anything is built: token=123 or
+    # max_recipients="10" is a ValidationError naming the field, not a TypeError later.
+    try:
+        check_secret(token, field="token", token=True)  # may go as the raw header value
+        check_instance(rate_limit, RateLimit, field="rate_limit", optional=True)
+        check_instance(retry_policy, RetryPolicy, field="retry_policy")
+        check_int(max_recipients, field="max_recipients", min=1)
+        check_optional(max_document_bytes, check_int, field="max_document_bytes", min=1)
+        check_instance(timezone, tzinfo, field="timezone", optional=True)
+        check_choice(token_placement, ("header", "raw_header", "body"), field="token_placement")
+        check_header_text(egress, field="egress", max_len=200)
+    except ValidationError as error:
+        error.provider = PROVIDER
+        raise
+
+
 class LegallyMailClient(BaseClient):
     """Client for LegallyMail (``legallymail.com/api``): certified-evidence e-mail, e-signature.
 
@@ -369,6 +399,16 @@ class LegallyMailClient(BaseClient):
         token_placement: TokenPlacement = "header",  # noqa: S107 - a mode name, not a secret
         egress: str = "default",
     ) -> None:
+        _check_options(
+            token=token,
+            rate_limit=rate_limit,
+            retry_policy=retry_policy,
+            max_recipients=max_recipients,
+            max_document_bytes=max_document_bytes,
+            timezone=timezone,
+            token_placement=token_placement,
+            egress=egress,
+        )
         token = SecretStr(token)
         if not token:
             raise ValidationError("a token is required", field="token", provider=PROVIDER)

@@ -18,7 +18,15 @@ from .._retry import RetryPolicy
 from .._tokens import TokenSource
 from .._transport import ClientSession, Operation, ProviderProfile, Response, Transport
 from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
-from .._validation import check_domain, check_email, check_header_text, check_int
+from .._validation import (
+    check_bool,
+    check_domain,
+    check_email,
+    check_header_text,
+    check_instance,
+    check_int,
+    check_token,
+)
 from ._checks import (
     check_communication,
     check_id,
@@ -564,6 +572,14 @@ class OpenapiPecClient(BaseClient):
         max_retries: int = 2,
         retry_policy: RetryPolicy = RetryPolicy(),
     ) -> None:
+        try:  # the constructor's own parameters, before anything is built
+            check_token(token)
+            check_bool(sandbox, field="sandbox")
+            check_instance(rate_limit, RateLimit, field="rate_limit", optional=True)
+            check_instance(retry_policy, RetryPolicy, field="retry_policy")
+        except ValidationError as error:
+            error.provider = PROVIDER
+            raise
         if not token:
             raise ValidationError("a token is required", field="token", provider=PROVIDER)
         auth = BearerAuth(token)

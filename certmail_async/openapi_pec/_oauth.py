@@ -20,8 +20,10 @@ from .._retry import RetryPolicy
 from .._transport import ClientSession, Operation, ProviderProfile, Transport, scope_digest
 from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
 from .._validation import (
+    check_bool,
     check_email,
     check_header_text,
+    check_instance,
     check_int,
     check_optional,
     check_path_id,
@@ -225,6 +227,14 @@ class OAuthClient(BaseClient):
         max_retries: int = 2,
         retry_policy: RetryPolicy = RetryPolicy(),
     ) -> None:
+        try:  # the constructor's own parameters, before anything is built
+            check_email(email, field="email")
+            check_secret(api_key, field="api_key")
+            check_bool(sandbox, field="sandbox")
+            check_instance(retry_policy, RetryPolicy, field="retry_policy")
+        except ValidationError as error:
+            error.provider = OAUTH_PROVIDER
+            raise
         self.email = check_email(email, field="email")
         self._api_key = SecretStr(api_key)
         if not self._api_key:

@@ -23,14 +23,18 @@ from .._transport import (
 from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
 from .._validation import (
     check_attachments,
+    check_bool,
     check_email,
     check_header_text,
     check_hook,
+    check_instance,
     check_int,
     check_optional,
     check_path_id,
     check_recipients,
+    check_secret,
     check_text,
+    check_token,
 )
 from ..receipts import ReceiptSummary
 from ._auth import PecMassivaAuth
@@ -350,6 +354,34 @@ def _check_sender(sender: object, username: str) -> str:
     return address
 
 
+def _check_options(
+    *,
+    token: object,
+    username: object,
+    password: object,
+    sandbox: object,
+    rate_limit: object,
+    retry_policy: object,
+    max_recipients: object,
+    max_message_bytes: object,
+) -> None:
+    # The constructor's own parameters, checked before anything is built: token=123 or
+    # max_recipients="10" is a ValidationError naming the field, not a TypeError later.
+    try:
+        check_token(token)
+        # The login goes in x-username/x-password headers: no control characters.
+        check_header_text(username, field="username")
+        check_secret(password, field="password")
+        check_bool(sandbox, field="sandbox")
+        check_instance(rate_limit, RateLimit, field="rate_limit", optional=True)
+        check_instance(retry_policy, RetryPolicy, field="retry_policy")
+        check_optional(max_recipients, check_int, field="max_recipients", min=1)
+        check_optional(max_message_bytes, check_int, field="max_message_bytes", min=1)
+    except ValidationError as error:
+        error.provider = PROVIDER
+        raise
+
+
 class PecMassivaClient(BaseClient):
     """Client for PEC Massiva (``ws.pecmassiva.com``): bulk PEC sending and receipts.
 
@@ -385,6 +417,16 @@ class PecMassivaClient(BaseClient):
         max_recipients: int | None = None,
         max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
+        _check_options(
+            token=token,
+            username=username,
+            password=password,
+            sandbox=sandbox,
+            rate_limit=rate_limit,
+            retry_policy=retry_policy,
+            max_recipients=max_recipients,
+            max_message_bytes=max_message_bytes,
+        )
         if not token:
             raise ValidationError("a token is required", field="token", provider=PROVIDER)
         password = SecretStr(password)

@@ -68,8 +68,13 @@ class BaseClient:
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         retry_policy: RetryPolicy | NotGiven = NOT_GIVEN,
+        max_wait: float | NotGiven | None = NOT_GIVEN,
     ) -> Self:
         """A copy with other defaults, sharing this client's session and pacing gate.
+
+        ``max_wait`` bounds the wait for a pacing slot or a 429 pause (default: each call's
+        total timeout; ``None``: wait as long as the pacing needs, e.g. for batch jobs).
+        Bad values are a ``ValidationError`` naming the field.
 
         Example:
             >>> from certmail_async import PecMassivaClient
@@ -80,7 +85,7 @@ class BaseClient:
         """
         new = copy.copy(self)
         new._transport = self._transport.copy(
-            timeout=timeout, max_retries=max_retries, retry_policy=retry_policy
+            timeout=timeout, max_retries=max_retries, retry_policy=retry_policy, max_wait=max_wait
         )
         new._bind_resources()
         return new

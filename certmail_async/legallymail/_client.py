@@ -26,7 +26,7 @@ from .._transport import (
     Response,
     Transport,
 )
-from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
+from .._types import NOT_GIVEN, NotGiven, ResponseLimits, SecretStr, Timeout, TimeoutTypes
 from .._validation import (
     check_attachments,
     check_choice,
@@ -393,6 +393,7 @@ class LegallyMailClient(BaseClient):
         timeout: TimeoutTypes = Timeout(),
         max_retries: int = 2,
         retry_policy: RetryPolicy = RetryPolicy(),
+        response_limits: ResponseLimits = ResponseLimits(),
         max_recipients: int = DEFAULT_MAX_RECIPIENTS,
         max_document_bytes: int | None = DEFAULT_MAX_DOCUMENT_BYTES,
         timezone: tzinfo | None = None,
@@ -432,6 +433,7 @@ class LegallyMailClient(BaseClient):
             timeout=timeout,
             max_retries=max_retries,
             retry_policy=retry_policy,
+            response_limits=response_limits,
             rate_limit=rate_limit,
             scope=("egress", egress),
         )

@@ -17,7 +17,7 @@ from .._pacing import RateLimit
 from .._retry import RetryPolicy
 from .._tokens import TokenSource
 from .._transport import ClientSession, Operation, ProviderProfile, Response, Transport
-from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
+from .._types import NOT_GIVEN, NotGiven, ResponseLimits, SecretStr, Timeout, TimeoutTypes
 from .._validation import (
     check_bool,
     check_domain,
@@ -571,6 +571,7 @@ class OpenapiPecClient(BaseClient):
         timeout: TimeoutTypes = Timeout(),
         max_retries: int = 2,
         retry_policy: RetryPolicy = RetryPolicy(),
+        response_limits: ResponseLimits = ResponseLimits(),
     ) -> None:
         try:  # the constructor's own parameters, before anything is built
             check_token(token)
@@ -594,6 +595,7 @@ class OpenapiPecClient(BaseClient):
             timeout=timeout,
             max_retries=max_retries,
             retry_policy=retry_policy,
+            response_limits=response_limits,
             rate_limit=rate_limit,  # no cap is documented for this API
             scope=auth.scope_key,
         )

@@ -18,7 +18,7 @@ from .._exceptions import ValidationError
 from .._redact import Masked
 from .._retry import RetryPolicy
 from .._transport import ClientSession, Operation, ProviderProfile, Transport, scope_digest
-from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
+from .._types import NOT_GIVEN, NotGiven, ResponseLimits, SecretStr, Timeout, TimeoutTypes
 from .._validation import (
     check_bool,
     check_email,
@@ -226,6 +226,7 @@ class OAuthClient(BaseClient):
         timeout: TimeoutTypes = Timeout(),
         max_retries: int = 2,
         retry_policy: RetryPolicy = RetryPolicy(),
+        response_limits: ResponseLimits = ResponseLimits(),
     ) -> None:
         try:  # the constructor's own parameters, before anything is built
             check_email(email, field="email")
@@ -249,6 +250,7 @@ class OAuthClient(BaseClient):
             timeout=timeout,
             max_retries=max_retries,
             retry_policy=retry_policy,
+            response_limits=response_limits,
             rate_limit=None,
             scope=self.email,
         )

@@ -20,7 +20,7 @@ from .._transport import (
     Response,
     Transport,
 )
-from .._types import NOT_GIVEN, NotGiven, SecretStr, Timeout, TimeoutTypes
+from .._types import NOT_GIVEN, NotGiven, ResponseLimits, SecretStr, Timeout, TimeoutTypes
 from .._validation import (
     check_attachments,
     check_bool,
@@ -414,6 +414,7 @@ class PecMassivaClient(BaseClient):
         timeout: TimeoutTypes = Timeout(),
         max_retries: int = 2,
         retry_policy: RetryPolicy = RetryPolicy(),
+        response_limits: ResponseLimits = ResponseLimits(),
         max_recipients: int | None = None,
         max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
@@ -444,6 +445,7 @@ class PecMassivaClient(BaseClient):
             timeout=timeout,
             max_retries=max_retries,
             retry_policy=retry_policy,
+            response_limits=response_limits,
             rate_limit=rate_limit,
             scope=auth.scope_key,
         )

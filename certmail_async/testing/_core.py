@@ -17,7 +17,7 @@ import attrs
 from aiohttp import web
 
 from .._pacing import RateLimit
-from ._faults import CapMode, FaultPlan, RateCap
+from ._faults import CapMode, FaultPlan, RateCap, stream_hostile
 
 __all__ = ["EMAIL", "CappedRoute", "FakeProvider", "RequestRecord", "RunningFake", "b64decode"]
 
@@ -218,6 +218,8 @@ class FakeProvider:
             if request.transport is not None:
                 request.transport.close()
             raise _Dropped
+        if fault.streams:
+            return await stream_hostile(request, fault)
         if fault.status is not None:
             if fault.body is None:
                 answer = self.error(fault.status, "injected fault")
@@ -227,6 +229,8 @@ class FakeProvider:
                 answer = web.json_response(fault.body, status=fault.status)
             if fault.retry_after is not None:
                 answer.headers["Retry-After"] = fault.retry_after
+            for key, value in fault.headers.items():
+                answer.headers[key] = value
             return answer
         return response
 

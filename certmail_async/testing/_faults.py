@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import bisect
 import math
+import zlib
 from collections import deque
 from collections.abc import Hashable
 from typing import Any, Literal
 
 import attrs
+from aiohttp import web
 
-__all__ = ["CapMode", "Fault", "FaultPlan", "RateCap"]
+__all__ = ["CapMode", "Fault", "FaultPlan", "RateCap", "stream_hostile"]
 
 CapMode = Literal["sliding", "fixed", "token_bucket"]
 
@@ -25,6 +27,13 @@ class Fault:
     * ``after_record``: let the handler run first, so the send IS recorded in the ledger,
       then fail. This is the "the provider got it but you never heard" case.
     * ``times``: how many matching requests it hits (``None``: all of them).
+    * ``headers``: extra answer headers (a ``Location`` carrying a token, odd Retry-After).
+
+    Hostile answers, streamed and generated on the fly (never held in memory):
+
+    * ``huge``: a JSON body of this many bytes (``{"data": "aaaa...``);
+    * ``gzip_bomb``: a gzip-encoded body that inflates to this many bytes of spaces;
+    * ``endless``: a body that never ends (until the client drops the connection).
     """
 
     method: str
@@ -36,7 +45,18 @@ class Fault:
     drop: bool = False
     after_record: bool = False
     times: int | None = 1
+    headers: dict[str, str] = attrs.field(factory=dict)
+    huge: int | None = None
+    gzip_bomb: int | None = None
+    endless: bool = False
     hits: int = 0
+    #: Bytes the fake managed to write for a streamed answer (before the client hung up).
+    written: int = 0
+
+    @property
+    def streams(self) -> bool:
+        """Whether this fault answers with a streamed hostile body."""
+        return self.huge is not None or self.gzip_bomb is not None or self.endless
 
     def matches(self, method: str, route: str, path: str) -> bool:
         """Whether this fault applies to a request."""
@@ -157,3 +177,47 @@ class RateCap:
     def total_admitted(self) -> int:
         """Admitted requests over every key."""
         return sum(len(v) for v in self.admitted.values())
+
+
+_CHUNK = 64 * 1024
+
+
+async def stream_hostile(request: web.Request, fault: Fault) -> web.StreamResponse:
+    """Answer with ``fault``'s streamed body: huge, a gzip bomb or endless.
+
+    Bodies are generated chunk by chunk (a 1 GB bomb costs the fake a few KB of memory)
+    and writing stops as soon as the client drops the connection.
+    """
+    response = web.StreamResponse(status=fault.status or 200)
+    response.content_type = "application/json"
+    for key, value in fault.headers.items():
+        response.headers[key] = value
+    compressor = None
+    if fault.gzip_bomb is not None:
+        response.headers["Content-Encoding"] = "gzip"
+        compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    elif fault.huge is not None:
+        response.content_length = fault.huge
+    await response.prepare(request)
+    total = fault.gzip_bomb if fault.gzip_bomb is not None else fault.huge
+    head = b'{"data": "'
+    sent = 0
+    try:
+        while total is None or sent < total:
+            size = _CHUNK if total is None else min(_CHUNK, total - sent)
+            if compressor is not None:
+                piece = compressor.compress(b" " * size)
+            elif sent == 0 and size >= len(head):
+                piece = head + b"a" * (size - len(head))
+            else:
+                piece = b"a" * size
+            sent += size
+            if piece:
+                await response.write(piece)
+                fault.written += len(piece)
+        if compressor is not None:
+            await response.write(compressor.flush())
+        await response.write_eof()
+    except (ConnectionError, RuntimeError):
+        pass  # the client hung up: that is the point
+    return response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 
 import pytest
 from aiolimiter import AsyncLimiter
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from certmail_async import RateLimit
-from certmail_async._pacing import gate_for
+from certmail_async._pacing import SlotUnavailable, gate_for
 from tests.conftest import run_virtual
 
 
@@ -203,3 +204,127 @@ class TestGate:
         first = run_virtual(get())
         second = run_virtual(get())
         assert first is not second
+
+
+class TestBoundedWaits:
+    def test_caller_past_its_deadline_is_refused_at_once(self) -> None:
+        """Four concurrent callers at 1/s with max_wait=0.3: the 2nd to 4th fail at t=0."""
+
+        async def scenario() -> list[tuple[str, float, float]]:
+            loop = asyncio.get_running_loop()
+            gate = gate_for("deadline", RateLimit(requests=1, per=1.0))
+            out: list[tuple[str, float, float]] = []
+
+            async def one() -> None:
+                try:
+                    await gate.acquire(max_wait=0.3)
+                    await gate.depart()
+                    out.append(("sent", loop.time(), 0.0))
+                except SlotUnavailable as refused:
+                    out.append(("refused", loop.time(), refused.wait))
+
+            await asyncio.gather(*(one() for _ in range(4)))
+            return out
+
+        out = run_virtual(scenario())
+        assert [o[0] for o in out].count("sent") == 1
+        refused = [o for o in out if o[0] == "refused"]
+        assert len(refused) == 3
+        assert all(t == 0.0 for _, t, _ in refused)  # at once, not after waiting
+        assert all(wait >= 0.3 for _, _, wait in refused)
+
+    def test_refused_callers_take_no_slot(self) -> None:
+        """After refusals, the next caller leaves one interval after the last departure."""
+
+        async def scenario() -> float:
+            loop = asyncio.get_running_loop()
+            gate = gate_for("no-slot", RateLimit(requests=1, per=1.0, margin=0))
+            await gate.acquire()
+            await gate.depart()
+            for _ in range(5):
+                with pytest.raises(SlotUnavailable):
+                    await gate.acquire(max_wait=0.1)
+            await gate.acquire()
+            await gate.depart()
+            return loop.time()
+
+        assert run_virtual(scenario()) == pytest.approx(1.0, abs=1e-6)
+
+    def test_pause_longer_than_deadline_is_refused(self) -> None:
+        """A scope pause longer than max_wait refuses paced and unpaced callers at once."""
+
+        async def scenario() -> tuple[float, float]:
+            gate = gate_for("paused-deadline", RateLimit(requests=1, per=1.0))
+            gate.pause(30.0)
+            with pytest.raises(SlotUnavailable) as paced:
+                await gate.acquire(max_wait=5.0)
+            with pytest.raises(SlotUnavailable) as unpaced:
+                await gate.wait_unpaused(max_wait=5.0)
+            return paced.value.wait, unpaced.value.wait
+
+        paced, unpaced = run_virtual(scenario())
+        assert paced == pytest.approx(30.0)
+        assert unpaced == pytest.approx(30.0)
+
+    def test_cancelled_waiter_gives_its_slot_back(self) -> None:
+        """A waiter cancelled while it waits to depart frees its slot: the next goes sooner."""
+
+        async def scenario() -> float:
+            loop = asyncio.get_running_loop()
+            gate = gate_for("cancel", RateLimit(requests=1, per=1.0, margin=0))
+            await gate.acquire()
+            await gate.depart()  # t=0
+
+            async def waiter() -> None:
+                await gate.acquire()
+                await gate.depart()
+
+            task = asyncio.create_task(waiter())
+            await asyncio.sleep(0.5)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await gate.acquire()
+            await gate.depart()
+            return loop.time()
+
+        # the cancelled waiter's slot (t=1) goes to the next caller, not t=2
+        assert run_virtual(scenario()) == pytest.approx(1.0, abs=0.03)
+
+    def test_cancelled_waiters_keep_the_pace(self) -> None:
+        """Cancelling waiters never lets the following departures bunch up."""
+
+        async def scenario() -> list[float]:
+            loop = asyncio.get_running_loop()
+            gate = gate_for("cancel-pace", RateLimit(requests=1, per=1.0, margin=0))
+            times: list[float] = []
+
+            async def send() -> None:
+                await gate.acquire()
+                await gate.depart()
+                times.append(loop.time())
+
+            tasks = [asyncio.create_task(send()) for _ in range(6)]
+            await asyncio.sleep(1.5)
+            tasks[3].cancel()
+            tasks[4].cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return times
+
+        times = run_virtual(scenario())
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert len(times) == 4
+        assert min(gaps) >= 1.0 * (1 - 1e-8)
+
+    def test_pause_refuses_absurd_values(self) -> None:
+        """NaN, infinite or negative pauses are one window, never forever."""
+
+        async def scenario() -> list[float]:
+            out = []
+            for i, value in enumerate((math.nan, math.inf, -5.0)):
+                gate = gate_for(f"absurd-{i}", RateLimit(requests=1, per=2.0))
+                gate.pause(value)
+                out.append(gate.paused_for)
+            return out
+
+        assert run_virtual(scenario()) == [pytest.approx(2.0)] * 3

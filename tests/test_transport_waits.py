@@ -1,0 +1,117 @@
+"""Bounded waits end to end: clamped Retry-After, deadlines that fail fast (wall times)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from certmail_async import RateLimit, RateLimitError, RetryPolicy
+from certmail_async.testing import run_fake
+
+SEND = {"recipients": ["a@pec.example.it"], "subject": "s", "body": "b"}
+
+
+class TestDeadlines:
+    async def test_concurrent_sends_past_their_deadline_fail_fast(self) -> None:
+        """Finding 9: 4 sends at 1/s with timeout=0.3 -> 1 sent, 3 RateLimitError at once."""
+        async with run_fake("pecmassiva", send_rate=None) as fake:
+            async with fake.client(rate_limit=RateLimit(requests=1, per=1.0)) as client:
+                started = time.perf_counter()
+                results = await asyncio.gather(
+                    *(client.sends.create(**SEND, timeout=0.3) for _ in range(4)),
+                    return_exceptions=True,
+                )
+                wall = time.perf_counter() - started
+            sent = [r for r in results if not isinstance(r, BaseException)]
+            refused = [r for r in results if isinstance(r, RateLimitError)]
+            assert len(sent) == 1
+            assert len(refused) == 3
+            assert len(fake.state.ledger) == 1  # nothing else reached the provider
+        assert wall < 0.25  # all four answered long before one interval
+        for error in refused:
+            assert error.retry_after is not None
+            assert error.retry_after >= 0.3
+            assert error.status is None  # refused locally: no HTTP status
+
+    async def test_sends_without_deadline_still_wait_their_turn(self) -> None:
+        """With max_wait=None the same sends queue and leave one interval apart."""
+        rate = RateLimit(requests=1, per=0.05, margin=0)
+        async with run_fake("pecmassiva", send_rate=rate) as fake:
+            async with fake.client(rate_limit=rate) as client:
+                patient = client.with_options(max_wait=None, timeout=0.01)
+                await asyncio.gather(*(patient.sends.create(**SEND) for _ in range(3)))
+            assert len(fake.state.ledger) == 3
+
+    async def test_pause_longer_than_the_timeout_fails_fast(self) -> None:
+        """A 429 asking for a day pauses the scope (clamped); a 0.5 s call fails at once."""
+        async with run_fake("pecmassiva", send_rate=None) as fake:
+            fake.state.faults.inject("GET", "/quota/{mailbox}", status=429, retry_after="86400")
+            async with fake.client(rate_limit=RateLimit(requests=1, per=1.0)) as client:
+                started = time.perf_counter()
+                with pytest.raises(RateLimitError) as first:
+                    await client.quota.retrieve(timeout=0.5)
+                with pytest.raises(RateLimitError) as second:
+                    await client.quota.retrieve(timeout=0.5)
+                wall = time.perf_counter() - started
+                gate = client._transport.gate()
+                assert gate is not None
+                assert 290 < gate.paused_for <= 300.0  # clamped to max_retry_after
+        assert first.value.retry_after == 300.0
+        assert second.value.retry_after is not None
+        assert second.value.retry_after > 290
+        assert fake.state.count("GET", "/quota/{mailbox}") == 1  # the second never left
+        assert wall < 0.2
+
+
+WEEK = format_datetime(datetime.now(UTC) + timedelta(days=7), usegmt=True)
+PAST = format_datetime(datetime.now(UTC) - timedelta(days=1), usegmt=True)
+
+
+class TestClampedRetryAfter:
+    @pytest.mark.parametrize(
+        "header", ["86400", "99999999999", "inf", "1e309", "nan", "-5", PAST, WEEK]
+    )
+    async def test_absurd_retry_after_is_clamped_and_logged(
+        self, header: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Each absurd Retry-After pauses at most max_retry_after and logs a WARNING."""
+        caplog.set_level(logging.INFO, logger="certmail_async")
+        async with run_fake("pecmassiva", send_rate=None) as fake:
+            fake.state.faults.inject("GET", "/quota/{mailbox}", status=429, retry_after=header)
+            async with fake.client(
+                rate_limit=RateLimit(requests=1, per=0.05),
+                retry_policy=RetryPolicy(base=0.0, max_retry_after=0.05),
+            ) as client:
+                started = time.perf_counter()
+                await client.quota.retrieve()  # 429, pause <= 0.05 s, retried, served
+                wall = time.perf_counter() - started
+        assert wall < 0.5
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert any("clamped" in r.getMessage() for r in warnings)
+        assert any(getattr(r, "status", None) == 429 for r in warnings)
+        pauses = [r for r in caplog.records if "paused" in r.getMessage()]
+        assert pauses
+        assert all(r.levelno == logging.INFO for r in pauses)
+
+    async def test_scope_neighbours_are_not_held_past_the_cap(self) -> None:
+        """Another client of the same token is held for the clamped pause only."""
+        rate = RateLimit(requests=1, per=0.05)
+        policy = RetryPolicy(base=0.0, max_retry_after=0.1)
+        async with run_fake("pecmassiva", send_rate=None) as fake:
+            fake.state.faults.inject("GET", "/quota/{mailbox}", status=429, retry_after="inf")
+            async with (
+                fake.client(rate_limit=rate, retry_policy=policy, max_retries=0) as a,
+                fake.client(rate_limit=rate, retry_policy=policy) as b,
+            ):
+                with pytest.raises(RateLimitError) as info:
+                    await a.quota.retrieve()
+                started = time.perf_counter()
+                await b.quota.retrieve()
+                held = time.perf_counter() - started
+        assert info.value.retry_after == 0.1
+        assert 0.05 < held < 0.5

@@ -760,8 +760,18 @@ async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes | Non
 
 
 def _bare(error: BaseException) -> BaseException:
-    """``error`` without its traceback: aiohttp's frames hold the request and its URL."""
-    return error.with_traceback(None)
+    """``error`` and its chain without tracebacks: aiohttp's frames hold the request.
+
+    Credentials there are :class:`~certmail_async._redact.Masked` already; this also
+    keeps the URL and the body out of a traceback printed with its locals.
+    """
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.__traceback__ = None
+        link = link.__cause__ or link.__context__
+    return error
 
 
 def _too_deep(value: Any, limit: int) -> bool:

@@ -96,10 +96,8 @@ class Attachment:
         return cls(filename=p.name, content=p.read_bytes(), mime_type=guessed)
 
     def __repr__(self) -> str:
-        return (
-            f"Attachment(filename={self.filename!r}, mime_type={self.mime_type!r}, "
-            f"size={self.size})"
-        )
+        size = len(self.content) if isinstance(self.content, bytes) else "?"
+        return f"Attachment(filename={self.filename!r}, mime_type={self.mime_type!r}, size={size})"
 
 
 @attrs.frozen(kw_only=True)

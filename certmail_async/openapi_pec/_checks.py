@@ -125,17 +125,24 @@ def check_callback(cb: object, *, field: str = "callback") -> None:
         raise ValidationError("expected a mapping", field=f"{field}.data")
 
 
-def check_id_document(doc: object, *, field: str = "id_document") -> None:
-    """An :class:`IdDocument`: known type, number and issuer text, issued before it expires."""
+def check_id_document(doc: object, *, prefix: str = "id_document.") -> None:
+    """An :class:`IdDocument`: known type, number and issuer text, issued before it expires.
+
+    ``prefix`` goes before the field names in errors (``""`` when the model checks itself).
+    """
     if not isinstance(doc, IdDocument):
-        raise ValidationError(f"expected an IdDocument, got {type(doc).__name__}", field=field)
-    _enum(doc.type, IdDocumentType, f"{field}.type")
-    _name(doc.number, f"{field}.number")
-    _name(doc.issued_by, f"{field}.issued_by")
-    issued = _date(doc.issued_on, f"{field}.issued_on")
-    expires = _date(doc.expires_on, f"{field}.expires_on")
+        raise ValidationError(
+            f"expected an IdDocument, got {type(doc).__name__}", field=prefix.rstrip(".")
+        )
+    _enum(doc.type, IdDocumentType, f"{prefix}type")
+    _name(doc.number, f"{prefix}number")
+    _name(doc.issued_by, f"{prefix}issued_by")
+    issued = _date(doc.issued_on, f"{prefix}issued_on")
+    expires = _date(doc.expires_on, f"{prefix}expires_on")
     if expires <= issued:
-        raise ValidationError("the document expires before it was issued", field=field)
+        raise ValidationError(
+            "the document expires before it was issued", field=f"{prefix}expires_on"
+        )
 
 
 def check_registration_fields(reg: MailboxRegistration) -> None:

@@ -258,7 +258,7 @@ class IdDocument:
     def __attrs_post_init__(self) -> None:
         from ._checks import check_id_document  # late: the checks build on these models
 
-        check_id_document(self, field="id_document")
+        check_id_document(self, prefix="")
 
 
 @attrs.frozen(kw_only=True)

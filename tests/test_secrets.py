@@ -275,42 +275,35 @@ class TestEchoedSecretsMatrix:
                 rate_limit=None, retry_policy=RetryPolicy(base=0.0), max_retries=0
             ) as client,
         ):
-            if True:
-                sent = await client.sends.create(
-                    recipients=["a@pec.example.it"], subject="s", body="b"
-                )
-                assert sent.code  # the odd password was accepted: it travelled intact
-                await client.quota.retrieve()  # x-password header accepted too
-                faults = fake.state.faults
-                echo = _echo(password)
-                faults.inject(
-                    "POST",
-                    "/send",
-                    status=500,
-                    body={"success": False, "message": echo, "password": password, "e": echo},
-                )
-                faults.inject("GET", "/quota/{mailbox}", status=400, body=echo)
-                faults.inject(
-                    "GET",
-                    "/quota/{mailbox}",
-                    status=302,
-                    headers={"Location": f"https://evil.example/?p={echo}"},
-                )
-                faults.inject("POST", "/send", status=201, body=echo, after_record=True)
-                errors = []
-                for call in (
-                    lambda: client.sends.create(
-                        recipients=["a@pec.example.it"], subject="s", body="b"
-                    ),
-                    client.quota.retrieve,
-                    client.quota.retrieve,
-                    lambda: client.sends.create(
-                        recipients=["a@pec.example.it"], subject="s", body="b"
-                    ),
-                ):
-                    with pytest.raises(CertmailError) as info:
-                        await call()
-                    errors.append(info.value)
+            sent = await client.sends.create(recipients=["a@pec.example.it"], subject="s", body="b")
+            assert sent.code  # the odd password was accepted: it travelled intact
+            await client.quota.retrieve()  # x-password header accepted too
+            faults = fake.state.faults
+            echo = _echo(password)
+            faults.inject(
+                "POST",
+                "/send",
+                status=500,
+                body={"success": False, "message": echo, "password": password, "e": echo},
+            )
+            faults.inject("GET", "/quota/{mailbox}", status=400, body=echo)
+            faults.inject(
+                "GET",
+                "/quota/{mailbox}",
+                status=302,
+                headers={"Location": f"https://evil.example/?p={echo}"},
+            )
+            faults.inject("POST", "/send", status=201, body=echo, after_record=True)
+            errors = []
+            for call in (
+                lambda: client.sends.create(recipients=["a@pec.example.it"], subject="s", body="b"),
+                client.quota.retrieve,
+                client.quota.retrieve,
+                lambda: client.sends.create(recipients=["a@pec.example.it"], subject="s", body="b"),
+            ):
+                with pytest.raises(CertmailError) as info:
+                    await call()
+                errors.append(info.value)
         assert "redirect" in str(errors[2])
         texts = [t for e in errors for t in _all_texts(e)]
         texts += [r.getMessage() for r in caplog.records]

@@ -200,8 +200,8 @@ async def drain(name: str, pm_count: int, lm_count: int) -> list[dict[str, Any]]
 
 def rss_child(size: int) -> None:
     """Child process: stream ``size`` messages through the dispatcher with a stub provider."""
-    from certmail_async.bulk._models import ChunkStatus
-    from certmail_async.bulk._reconcile import Adapter, SendReport
+    from certmail_async.bulk._adapters import Adapter
+    from certmail_async.bulk._models import ChunkStatus, SendReport
 
     class Stub(Adapter):
         name = "legallymail"
@@ -212,7 +212,9 @@ def rss_child(size: int) -> None:
         def max_chunk(self) -> int:
             return 10
 
-        async def send(self, chunk: Any) -> SendReport:
+        async def send(self, chunk: Any, before_send: Any = None) -> SendReport:
+            if before_send is not None:
+                await before_send()
             return SendReport(status=ChunkStatus.SENT, provider_ids=(f"id-{chunk.seq}",))
 
     def messages() -> Iterator[OutgoingMessage]:

@@ -1,45 +1,56 @@
 # The bulk dispatcher: chunked, paced, ordered fan-out with a write-ahead journal
 # --------------------------------------------------------------------------------
 #
-# Input: any iterable or async iterable of OutgoingMessage, read lazily. Each message's
-# recipients are validated (a bad address fails that recipient only) and split into chunks
-# of at most the provider's per-send limit (LegallyMail 10 by default; PEC Massiva
-# configurable). Every chunk gets a seq in input order.
+# Input: any iterable or async iterable of OutgoingMessage, read lazily. Each item is
+# checked as it is read: a bad item (not an OutgoingMessage, a bad field) or a bad address
+# becomes a FAILED outcome naming the field, journaled, and the job goes on. Valid
+# recipients are split into chunks of at most the provider's per-send limit (LegallyMail 10
+# by default; PEC Massiva configurable). Every chunk gets a seq in input order.
+#
+# Ownership: run() and resume() take the job's lease (a fencing token in the journal)
+# before ANY request, reconciliation reads included. A live owner means JobLockedError (or,
+# with wait=True, a bounded wait). A heartbeat renews the lease every ttl/3; every journal
+# transition checks the token, so an owner whose lease was taken over cannot commit and,
+# since a chunk is committed in_flight right before its request leaves, cannot send. On
+# losing the lease every lane stops at once and the run raises JobLockedError.
 #
 # Fan-out: one lane per provider client (= one pacing scope). A lane is a single task that
 # sends its chunks one after the other, in seq order, through the client, whose gate keeps
-# the documented cap. Lanes run concurrently. Order per provider therefore comes from the
-# lane, not from the limiter. A 429 retries the same chunk at the head of the lane after
-# the scope's pause, so order is kept.
+# the documented cap. Order per provider comes from the lane, not from the limiter.
 #
 # Back-pressure: the reader feeds bounded per-lane queues and outcomes leave through a
-# bounded stream; a slow lane or a slow consumer slows the reader, so memory stays flat
-# whatever the input size. (A slow lane also holds back faster ones when their messages
-# interleave in the input; split jobs by provider for full speed on each.)
+# bounded stream; a slow lane or a slow consumer slows the reader, so memory stays flat.
 #
-# Safety: per chunk, the journal commits ``in_flight`` BEFORE the request and the outcome
-# right after. The in_flight commit happens once the pacing gate has granted the slot, just
-# before the request is written (the send's explicit ``before_send`` hook): a crash while a
-# lane waits for its slot therefore leaves the chunk pending (surely unsent) instead of in doubt. In
-# the random-kill soak this cut the chunks left in doubt from about one per kill to one.
-# Nothing that may have been sent is ever sent again without reconciliation:
-# a 5xx, timeout or reset is UNKNOWN; a crash leaves ``in_flight``. Running a job id again
-# first re-reads the input and checks each journaled chunk's digest (a mismatch is a
-# JobMismatchError before any request), then reconciles in-flight and unknown chunks
-# against the provider, then sends what was never sent. Unknown chunks are resent only
-# with ``retry_unknown=True`` (and only when reconciliation still cannot find them).
+# Safety: per chunk, the journal commits ``in_flight`` once the pacing gate granted the
+# slot, right before the request is written (the send's explicit ``before_send`` hook),
+# and the outcome right after. Nothing that may have been sent is sent again without
+# reconciliation. A send that ends UNKNOWN (5xx, timeout, reset) is reconciled IN ITS LANE,
+# before the lane's next send, while the provider still lists it (LegallyMail shows only
+# its latest 25 e-mails; PEC Massiva receipts take a moment, so a few tries with a short
+# backoff). If it cannot be settled, the lane stops with DeliveryUnknownError and its
+# remaining chunks stay pending for a later run, rather than pushing the evidence out of
+# view. Settling needs unique evidence (see _resume.py).
+#
+# Failure scopes: only the chunk's own content fails a chunk (an invalid recipient, a 400,
+# a ValidationError). Account causes (401, 402, 403 / no credit) stop the lane with that
+# error; its chunks stay PENDING and a later run sends them. A ConnectError (nothing left
+# the process) pauses the lane and retries, backing off, until ``outage_budget`` runs out;
+# then the lane stops, chunks pending. Progress says so ("provider unreachable, retry in
+# 20 s"). FAILED chunks are final unless a run asks for ``retry_failed=True``.
 """BulkDispatcher: send many messages at the providers' caps, at most once, in order."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import math
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -47,38 +58,98 @@ import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._exceptions import (
-    APIError,
+    APIStatusError,
+    AuthenticationError,
     CertmailError,
     ConnectError,
     DeliveryUnknownError,
-    JobMismatchError,
+    JobLockedError,
+    PaymentRequiredError,
+    PermissionDeniedError,
     RateLimitError,
     ValidationError,
 )
-from .._transport import BeforeSend
+from .._retry import RetryPolicy
 from .._validation import check_email
 from ..legallymail import LegallyMailClient
 from ..pecmassiva import PecMassivaClient
-from ._journal import ChunkRecord, Journal, SQLiteJournal
+from ._adapters import Adapter, LegallyMailAdapter, PecMassivaAdapter
+from ._journal import Journal
+from ._journal_sqlite import SQLiteJournal
 from ._models import (
+    Chunk,
     ChunkOutcome,
+    ChunkRecord,
     ChunkStatus,
     Estimate,
     JobStatus,
+    Lease,
     OutgoingMessage,
     Progress,
     RecipientRecord,
+    SendReport,
     content_digest,
     digest,
     subject_digest,
 )
-from ._reconcile import Adapter, Chunk, LegallyMailAdapter, PecMassivaAdapter, SendReport
+from ._resume import Invalid, Reconciler, outcome_of, verify
 
 __all__ = ["BulkDispatcher"]
 
+log = logging.getLogger("certmail_async.bulk")
+
 Hook = Callable[[str, int], None]
-_FINAL = (ChunkStatus.SENT, ChunkStatus.FAILED, ChunkStatus.SKIPPED)
-_VERIFY_WINDOW = 2000
+Messages = Iterable[OutgoingMessage] | AsyncIterable[OutgoingMessage]
+_PROVIDERS = ("pecmassiva", "legallymail")
+_ACCOUNT_ERRORS = (AuthenticationError, PaymentRequiredError, PermissionDeniedError)
+_PENDING_BATCH = 200
+
+
+class _LaneStop(Exception):
+    """A lane cannot go on (account error, outage budget spent, an unsettled send)."""
+
+    def __init__(self, error: CertmailError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _check_positive(value: object, field: str, *, integer: bool = False) -> None:
+    ok_type = type(value) is int if integer else type(value) in (int, float)
+    if not ok_type or not math.isfinite(value) or value <= 0:  # type: ignore[arg-type,operator]
+        kind = "a positive integer" if integer else "a positive number"
+        raise ValidationError(f"must be {kind}, got {value!r}", field=field)
+
+
+def open_journal(journal: str | Path | Journal) -> tuple[Journal, bool]:
+    """The journal a spec names, and whether the dispatcher owns (and closes) it.
+
+    A ``str`` or ``Path`` is a SQLite file; ``"postgresql://..."`` selects the PostgreSQL
+    journal (when installed). Anything else must implement :class:`Journal`.
+    """
+    if isinstance(journal, str) and journal.startswith(("postgresql://", "postgres://")):
+        raise ValidationError(
+            "the PostgreSQL journal is not available in this version", field="journal"
+        )
+    if isinstance(journal, str | Path):
+        if isinstance(journal, str) and not journal:
+            raise ValidationError("must name a journal file", field="journal")
+        return SQLiteJournal(journal), True
+    return journal, False
+
+
+@attrs.define
+class _Run:
+    """The state of one run: its lease, its lanes, and why it stopped."""
+
+    job_id: str
+    lease: Lease
+    lanes: dict[str, str] = attrs.field(factory=dict)
+    stopped: dict[str, CertmailError] = attrs.field(factory=dict)
+    lost: JobLockedError | None = None
+    stopping: bool = False  # the input failed: no new send
+
+    def all_stopped(self) -> bool:
+        return bool(self.lanes) and len(self.stopped) == len(self.lanes)
 
 
 class BulkDispatcher:
@@ -93,6 +164,15 @@ class BulkDispatcher:
         ...     async with BulkDispatcher(clients=[pm, lm], journal="jobs.sqlite") as d:
         ...         async for outcome in d.run("avvisi-2026-11", messages):
         ...             print(outcome.seq, outcome.status.value)
+
+    ``lease_ttl``: seconds a run's lease on its job lasts unless renewed (renewed every
+    third of it). ``max_wait``: how long ``wait=True`` waits for another owner.
+    ``reconcile_skew``: the clock allowance of reconciliation (seconds). ``reconcile_tries``
+    and ``reconcile_backoff``: how often and how patiently a lane looks for a send whose
+    answer was lost before it stops. ``outage_budget``: seconds a lane keeps retrying an
+    unreachable provider. ``correlation_tag=True`` appends `` [cm:<job>-<seq>]`` to every
+    subject, which makes reconciliation certain (recipients see it; it changes the subject
+    and so the job's digests: choose it when the job starts).
     """
 
     def __init__(
@@ -103,12 +183,38 @@ class BulkDispatcher:
         chunk_sizes: Mapping[str, int] | None = None,
         queue_size: int = 64,
         on_progress: Callable[[Progress], None] | None = None,
-        reconcile_skew: float = 120.0,
+        reconcile_skew: float = 2.0,
+        reconcile_tries: int = 3,
+        reconcile_backoff: float = 2.0,
         max_rate_limit_retries: int = 1000,
-        max_connect_retries: int = 10,
+        outage_budget: float = 600.0,
+        outage_backoff: RetryPolicy = RetryPolicy(base=1.0, cap=30.0),
+        lease_ttl: float = 30.0,
+        max_wait: float = 3600.0,
+        correlation_tag: bool = False,
         hook: Hook | None = None,
     ) -> None:
-        sizes = dict(chunk_sizes or {})
+        given: object = clients
+        if isinstance(given, str | bytes) or not isinstance(given, Sequence):
+            raise ValidationError("must be a list of provider clients", field="clients")
+        sizes: dict[str, int] = {}
+        if chunk_sizes is not None:
+            if not isinstance(chunk_sizes, Mapping):
+                raise ValidationError("must map provider names to sizes", field="chunk_sizes")
+            for name, size in chunk_sizes.items():
+                if name not in _PROVIDERS:
+                    raise ValidationError(
+                        f"unknown provider {name!r}", field=f"chunk_sizes[{name!r}]"
+                    )
+                _check_positive(size, f"chunk_sizes[{name!r}]", integer=True)
+                sizes[name] = size
+        _check_positive(queue_size, "queue_size", integer=True)
+        _check_positive(lease_ttl, "lease_ttl")
+        _check_positive(max_wait, "max_wait")
+        _check_positive(outage_budget, "outage_budget")
+        _check_positive(reconcile_tries, "reconcile_tries", integer=True)
+        if type(reconcile_skew) not in (int, float) or not 0 <= reconcile_skew < math.inf:
+            raise ValidationError("must be a number of seconds >= 0", field="reconcile_skew")
         self._adapters: dict[str, Adapter] = {}
         for client in clients:
             adapter: Adapter
@@ -117,18 +223,29 @@ class BulkDispatcher:
             elif isinstance(client, LegallyMailClient):
                 adapter = LegallyMailAdapter(client, sizes.get("legallymail"))
             else:
-                raise TypeError(f"no bulk support for {type(client).__name__}")
+                raise ValidationError(
+                    f"no bulk support for {type(client).__name__}", field="clients"
+                )
             if adapter.name in self._adapters:
-                raise ValueError(f"two clients for {adapter.name}: give one per provider")
+                raise ValidationError(
+                    f"two clients for {adapter.name}: give one per provider", field="clients"
+                )
             self._adapters[adapter.name] = adapter
-        self._owns_journal = not hasattr(journal, "mark_in_flight")
-        self.journal: Any = SQLiteJournal(journal) if isinstance(journal, str | Path) else journal
+        self.journal: Journal
+        self.journal, self._owns_journal = open_journal(journal)
         self.queue_size = queue_size
         self.on_progress = on_progress
-        self.reconcile_skew = reconcile_skew
+        self.reconcile_skew = float(reconcile_skew)
+        self.reconcile_tries = reconcile_tries
+        self.reconcile_backoff = reconcile_backoff
         self.max_rate_limit_retries = max_rate_limit_retries
-        self.max_connect_retries = max_connect_retries
+        self.outage_budget = outage_budget
+        self.outage_backoff = outage_backoff
+        self.lease_ttl = lease_ttl
+        self.max_wait = max_wait
+        self.correlation_tag = correlation_tag
         self._hook = hook or (lambda _point, _seq: None)
+        self._reconciler = Reconciler(self.journal, self._adapters, skew=self.reconcile_skew)
         self.progress: Progress | None = None
 
     async def __aenter__(self) -> BulkDispatcher:
@@ -145,7 +262,8 @@ class BulkDispatcher:
     # -- planning -----------------------------------------------------------------------
 
     def _fingerprint(self) -> str:
-        return digest(sorted((n, a.max_chunk()) for n, a in self._adapters.items()))
+        sizes = sorted((n, a.max_chunk()) for n, a in self._adapters.items())
+        return digest(sizes, "tag") if self.correlation_tag else digest(sizes)
 
     def estimate(self, messages: Iterable[OutgoingMessage]) -> Estimate:
         """How many chunks per provider and how long at the caps (reads ``messages`` once).
@@ -158,6 +276,9 @@ class BulkDispatcher:
         count = recipients = 0
         for m in messages:
             count += 1
+            item: object = m
+            if not isinstance(item, OutgoingMessage) or not isinstance(item.recipients, tuple):
+                continue
             recipients += len(m.recipients)
             adapter = self._adapters.get(m.provider)
             if adapter is not None:
@@ -170,443 +291,670 @@ class BulkDispatcher:
     def run(
         self,
         job_id: str,
-        messages: Iterable[OutgoingMessage] | AsyncIterable[OutgoingMessage],
+        messages: Messages,
         *,
         retry_unknown: bool = False,
+        retry_failed: bool = False,
+        wait: bool = False,
         estimate: Estimate | None = None,
         meta: Mapping[str, str] | None = None,
     ) -> AsyncIterator[ChunkOutcome]:
         """Send ``messages`` as job ``job_id``; yields one :class:`ChunkOutcome` per chunk.
 
         Running an existing job id resumes it: chunks already final come back as SKIPPED,
-        in-flight and unknown ones are reconciled first, the rest is sent. ``estimate``
-        (from :meth:`estimate`) gives progress its totals and ETA.
+        in-flight and unknown ones are reconciled first, the rest is sent.
+        ``retry_unknown`` resends unknown chunks still not found at the provider (never an
+        ambiguous one); ``retry_failed`` resends FAILED chunks. ``wait`` waits (up to
+        ``max_wait``) for another live owner of the job instead of raising JobLockedError.
+        A lane stopped by an account error, an outage or an unsettled send leaves its chunks
+        pending and, once the other lanes are done, the run raises that error.
+        ``estimate`` (from :meth:`estimate`) gives progress its totals and ETA.
+
+        Example:
+            >>> # async for outcome in dispatcher.run("job-1", messages, retry_failed=True):
+            >>> #     print(outcome.seq, outcome.status.value, outcome.error)
         """
-        return self._stream(job_id, messages, retry_unknown, estimate, meta)
+        _check_job_id(job_id)
+        _check_messages(messages)
+        return self._stream(job_id, messages, retry_unknown, retry_failed, wait, estimate, meta)
 
     def resume(
         self,
         job_id: str,
-        messages: Iterable[OutgoingMessage] | AsyncIterable[OutgoingMessage] | None = None,
+        messages: Messages | None = None,
         *,
         retry_unknown: bool = False,
+        retry_failed: bool = False,
+        wait: bool = False,
         estimate: Estimate | None = None,
     ) -> AsyncIterator[ChunkOutcome]:
-        """Resume a job after a crash. Without ``messages``: only reconcile what was in flight."""
+        """Resume a job after a crash. Without ``messages``: only reconcile what was in flight.
+
+        Example:
+            >>> # [o async for o in dispatcher.resume("job-1")]  # reconcile only
+        """
+        _check_job_id(job_id)
         if messages is None:
-            return self._reconcile_only(job_id)
-        return self._stream(job_id, messages, retry_unknown, estimate, None)
+            return self._stream(job_id, None, False, False, wait, None, None)
+        _check_messages(messages)
+        return self._stream(job_id, messages, retry_unknown, retry_failed, wait, estimate, None)
 
     async def _stream(
         self,
         job_id: str,
-        messages: Iterable[OutgoingMessage] | AsyncIterable[OutgoingMessage],
+        messages: Messages | None,
         retry_unknown: bool,
+        retry_failed: bool,
+        wait: bool,
         estimate: Estimate | None,
         meta: Mapping[str, str] | None,
     ) -> AsyncIterator[ChunkOutcome]:
         send, receive = anyio.create_memory_object_stream[ChunkOutcome](self.queue_size)
         worker = asyncio.ensure_future(
-            self._work(job_id, messages, send, retry_unknown, estimate, meta)
+            self._work(job_id, messages, send, retry_unknown, retry_failed, wait, estimate, meta)
         )
         try:
             async with receive:
                 async for outcome in receive:
                     yield outcome
-            await worker  # re-raises the worker's error (e.g. JobMismatchError)
+            await worker  # re-raises the worker's error (JobMismatchError, JobLockedError...)
         finally:
-            if not worker.done():
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+            try:
+                if not worker.done():
+                    worker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await worker
+            finally:
+                send.close()  # the worker closes it, unless cancelled before it started
+
+    async def _acquire(self, job_id: str, wait: bool) -> Lease:
+        owner = uuid.uuid4().hex[:12]
+        deadline = time.monotonic() + self.max_wait
+        delay = min(0.05, self.lease_ttl / 10)
+        while True:
+            try:
+                return await self.journal.acquire(job_id, owner_id=owner, ttl=self.lease_ttl)
+            except JobLockedError as error:
+                left = deadline - time.monotonic()
+                if not wait or left <= 0:
+                    raise
+                log.info(
+                    "job %s is locked by %s; waiting", job_id, error.owner,
+                    extra={"job_id": job_id},
+                )  # fmt: skip
+                await anyio.sleep(min(delay, left))
+                delay = min(delay * 2, self.lease_ttl / 3, 5.0)
+
+    async def _heartbeat(self, state: _Run, scope: anyio.CancelScope) -> None:
+        while True:
+            await anyio.sleep(self.lease_ttl / 3)
+            try:
+                state.lease = await self.journal.renew(state.lease, ttl=self.lease_ttl)
+            except JobLockedError as error:
+                log.warning(
+                    "job %s: lease lost (%s); stopping every lane", state.job_id, error,
+                    extra={"job_id": state.job_id},
+                )  # fmt: skip
+                state.lost = error
+                scope.cancel()
+                return
 
     async def _work(
         self,
         job_id: str,
-        messages: Iterable[OutgoingMessage] | AsyncIterable[OutgoingMessage],
+        messages: Messages | None,
         out: MemoryObjectSendStream[ChunkOutcome],
         retry_unknown: bool,
+        retry_failed: bool,
+        wait: bool,
         estimate: Estimate | None,
         meta: Mapping[str, str] | None,
     ) -> None:
         async with out:
-            tracker = _Tracker(self, estimate)
-            fingerprint = self._fingerprint()
-            existed = await self.journal.open_job(
-                job_id, fingerprint, {"providers": ",".join(sorted(self._adapters)), **(meta or {})}
-            )
-            chunks = self._chunks(job_id, messages)
-            held: list[Chunk] = []
-            if existed:
-                held = await self._verify_and_reconcile(job_id, chunks, out, tracker, retry_unknown)
-            await self._fan_out(job_id, held, chunks, out, tracker)
+            lease = await self._acquire(job_id, wait)
+            state = _Run(job_id=job_id, lease=lease)
+            tracker = _Tracker(self, estimate, state)
+            log.info(
+                "job %s started (%s)", job_id, ", ".join(sorted(self._adapters)) or "no lanes",
+                extra={"job_id": job_id},
+            )  # fmt: skip
+            try:
+                try:
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(self._heartbeat, state, tg.cancel_scope)
+                        if messages is None:
+                            await self._reconcile_only(state, out, tracker)
+                        else:
+                            await self._job(
+                                state, messages, out, tracker, retry_unknown, retry_failed, meta
+                            )
+                        tg.cancel_scope.cancel()
+                except BaseExceptionGroup as group:
+                    raise _unwrap(group) from None
+                if state.lost is not None:
+                    raise state.lost
+                if state.stopped:
+                    raise next(iter(state.stopped.values()))
+            except JobLockedError as error:
+                if state.lost is None:
+                    state.lost = error
+                raise
+            finally:
+                log.info(
+                    "job %s ended: %s%s", job_id,
+                    " ".join(f"{k}={v}" for k, v in sorted(tracker.counts.items())) or "nothing",
+                    f"; stopped lanes: {', '.join(sorted(state.stopped))}" if state.stopped
+                    else "",
+                    extra={"job_id": job_id, "counts": dict(tracker.counts)},
+                )  # fmt: skip
+                with anyio.CancelScope(shield=True):
+                    if state.lost is None:
+                        await self.journal.release(state.lease)
 
-    async def _verify_and_reconcile(
+    async def _job(
         self,
-        job_id: str,
-        chunks: AsyncIterator[Chunk | ChunkOutcome],
+        state: _Run,
+        messages: Messages,
         out: MemoryObjectSendStream[ChunkOutcome],
         tracker: _Tracker,
         retry_unknown: bool,
-    ) -> list[Chunk]:
-        """Re-read the journaled prefix of the input; no request until it all matches."""
-        frontier = await self.journal.max_seq(job_id)
+        retry_failed: bool,
+        meta: Mapping[str, str] | None,
+    ) -> None:
+        job_id = state.job_id
+        existed = await self.journal.open_job(
+            state.lease,
+            self._fingerprint(),
+            {"providers": ",".join(sorted(self._adapters)), **(meta or {})},
+        )
+        items = self._items(job_id, messages)
         held: list[Chunk] = []
-        uncertain: list[tuple[ChunkRecord, Chunk]] = []
-        replays: list[ChunkOutcome] = []
-        window: dict[int, ChunkRecord] = {}
-        window_end = -1
-        seen = -1
-        while seen < frontier:
-            try:
-                item = await chunks.__anext__()
-            except StopAsyncIteration:
-                raise JobMismatchError(
-                    f"job {job_id!r} journals {frontier + 1} chunks but the input has only "
-                    f"{seen + 1}: this is not the same input",
-                    seq=seen + 1,
-                ) from None
-            seq = item.seq
-            seen = seq
-            if seq > window_end:
-                window_end = seq + _VERIFY_WINDOW
-                window = await self.journal.digests(job_id, seq, window_end)
-            record = window.get(seq)
-            item_digest = item.digest if isinstance(item, Chunk) else None
-            if record is not None and item_digest is not None and record.digest != item_digest:
-                raise JobMismatchError(
-                    f"job {job_id!r}: chunk {seq} differs from the journal; "
-                    "use a new job id for new content",
-                    seq=seq,
-                )
-            if isinstance(item, ChunkOutcome):  # invalid recipients: final without a request
-                replays.append(_skipped(record) if record else item)
-            elif record is None or record.status is ChunkStatus.PENDING:
-                held.append(item)
-            elif record.status in (ChunkStatus.IN_FLIGHT, ChunkStatus.UNKNOWN):
-                uncertain.append((record, item))
-            else:
-                replays.append(_skipped(record))
-        for outcome in replays:
-            await tracker.emit(out, outcome)
-        for record, chunk in uncertain:
-            found = await self._reconcile(job_id, record, chunk)
-            if found is not None:
-                await tracker.emit(out, found)
-            elif retry_unknown:
-                held.append(chunk)
-            else:
-                reason = (
-                    record.error or "in flight when the last run stopped; not found at the provider"
-                )
-                await self.journal.mark_done(
-                    record, ChunkStatus.UNKNOWN, provider_ids=record.provider_ids, error=reason
-                )
-                await tracker.emit(out, _outcome(record, ChunkStatus.UNKNOWN, error=reason))
-        held.sort(key=lambda c: c.seq)
-        return held
+        if existed:
+            found = await verify(self.journal, job_id, items, retry_failed=retry_failed)
+            held = found.held
+            for outcome in found.replays:
+                await tracker.emit(out, outcome)
+            for record, chunk in found.uncertain:
+                settled = await self._reconciler.settle(state.lease, record, chunk)
+                if settled.outcome is not None:
+                    await tracker.emit(out, settled.outcome)
+                elif retry_unknown and not settled.ambiguous:
+                    held.append(chunk)
+                else:
+                    await self._still_unknown(state, record, settled.reason, out, tracker)
+            held.sort(key=lambda c: c.seq)
+        await self._fan_out(state, held, items, out, tracker)
 
-    async def _reconcile(
-        self, job_id: str, record: ChunkRecord, chunk: Chunk | None
-    ) -> ChunkOutcome | None:
-        adapter = self._adapters.get(record.provider)
-        if adapter is None:
-            return None
-        claimed = await self.journal.claimed_ids(job_id, record.provider)
-        claimed -= set(record.provider_ids)
-        report = await adapter.reconcile(record, chunk, claimed, self.reconcile_skew)
-        if report is None:
-            return None
+    async def _still_unknown(
+        self,
+        state: _Run,
+        record: ChunkRecord,
+        reason: str,
+        out: MemoryObjectSendStream[ChunkOutcome],
+        tracker: _Tracker,
+    ) -> None:
+        if record.status is ChunkStatus.IN_FLIGHT:
+            reason = f"in flight when the last run stopped; {reason}"
         await self.journal.mark_done(
-            record,
-            report.status,
-            provider_ids=report.provider_ids,
-            error=report.error,
-            failed_recipients=report.failed_recipients,
-        )
-        return _outcome(
-            record,
-            report.status,
-            provider_ids=report.provider_ids,
-            error=report.error or "found at the provider after an interruption",
-            failed=report.failed_recipients,
-        )
+            state.lease, record, ChunkStatus.UNKNOWN, provider_ids=record.provider_ids,
+            error=reason,
+        )  # fmt: skip
+        await tracker.emit(out, outcome_of(record, ChunkStatus.UNKNOWN, error=reason))
 
-    async def _reconcile_only(self, job_id: str) -> AsyncIterator[ChunkOutcome]:
+    async def _reconcile_only(
+        self, state: _Run, out: MemoryObjectSendStream[ChunkOutcome], tracker: _Tracker
+    ) -> None:
         """Reconcile in-flight and unknown chunks without re-reading the input."""
-        for record in await self.journal.records(
-            job_id, [ChunkStatus.IN_FLIGHT, ChunkStatus.UNKNOWN]
-        ):
-            found = await self._reconcile(job_id, record, None)
-            if found is not None:
-                yield found
-                continue
-            reason = (
-                record.error or "in flight when the last run stopped; not found at the provider"
-            )
-            await self.journal.mark_done(
-                record, ChunkStatus.UNKNOWN, provider_ids=record.provider_ids, error=reason
-            )
-            yield _outcome(record, ChunkStatus.UNKNOWN, error=reason)
+        after = -1
+        while True:
+            page = await self.journal.records(
+                state.job_id, [ChunkStatus.IN_FLIGHT, ChunkStatus.UNKNOWN],
+                after_seq=after, limit=200,
+            )  # fmt: skip
+            for record in page:
+                settled = await self._reconciler.settle(state.lease, record, None)
+                if settled.outcome is not None:
+                    await tracker.emit(out, settled.outcome)
+                else:
+                    await self._still_unknown(state, record, settled.reason, out, tracker)
+            if len(page) < 200:
+                return
+            after = page[-1].seq
 
     async def _fan_out(
         self,
-        job_id: str,
+        state: _Run,
         held: list[Chunk],
-        chunks: AsyncIterator[Chunk | ChunkOutcome],
+        items: AsyncIterator[Chunk | Invalid],
         out: MemoryObjectSendStream[ChunkOutcome],
         tracker: _Tracker,
     ) -> None:
         lanes: dict[str, MemoryObjectSendStream[Chunk]] = {}
-        async with anyio.create_task_group() as tg:
-            for name, adapter in self._adapters.items():
-                send, receive = anyio.create_memory_object_stream[Chunk](self.queue_size)
-                lanes[name] = send
-                tg.start_soon(self._lane, job_id, adapter, receive, out.clone(), tracker)
-            try:
+        queues: list[MemoryObjectReceiveStream[Chunk]] = []
+        try:
+            async with anyio.create_task_group() as tg:
+                for name, adapter in self._adapters.items():
+                    send, receive = anyio.create_memory_object_stream[Chunk](self.queue_size)
+                    lanes[name] = send
+                    queues.append(receive)
+                    state.lanes[name] = "sending"
+                    tg.start_soon(self._lane, state, adapter, receive, out, tracker)
                 pending: list[ChunkRecord] = []
-                for chunk in held:
-                    await lanes[chunk.provider].send(chunk)
-                async for item in chunks:
-                    if isinstance(item, ChunkOutcome):
-                        await tracker.emit(out, item)
-                        continue
-                    pending.append(item.record(job_id))
-                    if len(pending) >= 200:
-                        await self.journal.add_pending(pending)
-                        pending = []
-                    await lanes[item.provider].send(item)
-                await self.journal.add_pending(pending)
-            finally:
-                for stream in lanes.values():
-                    await stream.aclose()
+                try:
+                    for chunk in held:
+                        await lanes[chunk.provider].send(chunk)
+                    async for item in items:
+                        if isinstance(item, Invalid):
+                            if await self.journal.get(state.job_id, item.record.seq) is None:
+                                await self.journal.add_final(state.lease, item.record)
+                            await tracker.emit(
+                                out,
+                                outcome_of(
+                                    item.record, ChunkStatus.FAILED, error=item.record.error
+                                ),
+                            )
+                            continue
+                        pending.append(item.record(state.job_id))
+                        if len(pending) >= _PENDING_BATCH:
+                            await self.journal.add_pending(state.lease, pending)
+                            pending = []
+                        if item.provider not in state.stopped:
+                            await lanes[item.provider].send(item)
+                        elif state.all_stopped():
+                            break  # every lane stopped: the rest stays for a later run
+                except BaseException:
+                    state.stopping = True  # the input failed (or we are cancelled): no new send
+                    raise
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        if pending and state.lost is None:
+                            await self.journal.add_pending(state.lease, pending)
+                        for stream in lanes.values():
+                            await stream.aclose()
+        finally:
+            for queue in queues:  # a lane cancelled before it started never closed it
+                queue.close()
 
     async def _lane(
         self,
-        job_id: str,
+        state: _Run,
         adapter: Adapter,
         queue: MemoryObjectReceiveStream[Chunk],
         out: MemoryObjectSendStream[ChunkOutcome],
         tracker: _Tracker,
     ) -> None:
-        async with queue, out:
+        async with queue:
             async for chunk in queue:
-                outcome = await self._send_chunk(job_id, adapter, chunk)
-                await tracker.emit(out, outcome)
+                if state.stopping or adapter.name in state.stopped:
+                    continue  # drained, not sent: pending for a later run
+                try:
+                    outcome = await self._send_chunk(state, adapter, chunk, out, tracker)
+                except _LaneStop as stop:
+                    state.stopped[adapter.name] = stop.error
+                    tracker.lane(adapter.name, f"stopped: {stop.error}")
+                    log.warning(
+                        "job %s: %s lane stopped: %s", state.job_id, adapter.name, stop.error,
+                        extra={"job_id": state.job_id, "provider": adapter.name,
+                               "seq": chunk.seq},
+                    )  # fmt: skip
+                    continue
+                if outcome is not None:
+                    await tracker.emit(out, outcome)
+            if adapter.name not in state.stopped:
+                tracker.lane(adapter.name, "done")
 
-    async def _send_chunk(self, job_id: str, adapter: Adapter, chunk: Chunk) -> ChunkOutcome:
-        record = chunk.record(job_id)
-
-        async def before_send() -> None:
-            # Runs after the pacing slot is granted, right before the request is written:
-            # a crash while waiting for the slot leaves the chunk pending, surely unsent.
-            self._hook("before_in_flight", chunk.seq)
-            await self.journal.mark_in_flight(record)
-            self._hook("after_in_flight", chunk.seq)
-
-        report = await self._attempt(adapter, chunk, before_send)
-        self._hook("after_response", chunk.seq)
-        await self.journal.mark_done(
-            record,
-            report.status,
-            provider_ids=report.provider_ids,
-            error=report.error,
-            failed_recipients=report.failed_recipients,
-        )
-        self._hook("after_done", chunk.seq)
-        return _outcome(
-            record,
-            report.status,
-            provider_ids=report.provider_ids,
-            error=report.error,
-            failed=report.failed_recipients,
-        )
-
-    async def _attempt(self, adapter: Adapter, chunk: Chunk, before_send: BeforeSend) -> SendReport:
+    async def _send_chunk(
+        self,
+        state: _Run,
+        adapter: Adapter,
+        chunk: Chunk,
+        out: MemoryObjectSendStream[ChunkOutcome],
+        tracker: _Tracker,
+    ) -> ChunkOutcome | None:
         """Send one chunk; retry only what provably did not happen (429, no connection)."""
-        rate_limited = connect_failures = 0
+        record = chunk.record(state.job_id)
+        rate_limited = outage_tries = 0
+        outage_since: float | None = None
         while True:
+            marked = False
+
+            async def before_send() -> None:
+                # After the pacing slot, right before the request is written: a crash while
+                # waiting for the slot leaves the chunk pending, surely unsent. Fenced: an
+                # owner whose lease was taken over gets JobLockedError here and sends nothing.
+                nonlocal marked
+                self._hook("before_in_flight", chunk.seq)
+                await self.journal.mark_in_flight(state.lease, record)
+                marked = True
+                self._hook("after_in_flight", chunk.seq)
+
             try:
-                return await adapter.send(chunk, before_send)
+                report = await adapter.send(chunk, before_send)
+                break
             except RateLimitError as error:
-                # Not processed; the scope is paused. Same chunk again: order is kept.
+                # Refused, not processed; the scope is paused. Same chunk again: order holds.
                 rate_limited += 1
                 if rate_limited > self.max_rate_limit_retries:
-                    return SendReport(status=ChunkStatus.FAILED, error=f"rate limited: {error}")
+                    await self._back_to_pending(state, record, marked, error)
+                    raise _LaneStop(error) from error
             except ConnectError as error:
-                connect_failures += 1
-                if connect_failures > self.max_connect_retries:
-                    return SendReport(status=ChunkStatus.FAILED, error=f"not sent: {error}")
-                await anyio.sleep(min(60.0, 0.5 * 2**connect_failures))
+                # Nothing left the process: the lane pauses and tries again (outage budget).
+                await self._back_to_pending(state, record, marked, error)
+                now = time.monotonic()
+                outage_since = now if outage_since is None else outage_since
+                left = self.outage_budget - (now - outage_since)
+                if left <= 0:
+                    raise _LaneStop(error) from error
+                pause = min(self._outage_pause(outage_tries), left)
+                outage_tries += 1
+                tracker.lane(
+                    adapter.name,
+                    f"paused: provider unreachable, retry in {math.ceil(pause)} s",
+                    notice=True,
+                )
+                await anyio.sleep(pause)
+                tracker.lane(adapter.name, "sending")
             except DeliveryUnknownError as error:
                 ids = (error.reference,) if error.reference else ()
-                return SendReport(status=ChunkStatus.UNKNOWN, provider_ids=ids, error=str(error))
+                report = SendReport(status=ChunkStatus.UNKNOWN, provider_ids=ids, error=str(error))
+                break
+            except _ACCOUNT_ERRORS as error:
+                # The account, not the chunk: stop the lane, keep the chunk pending.
+                await self._back_to_pending(state, record, marked, error)
+                raise _LaneStop(error) from error
             except ValidationError as error:
-                return SendReport(status=ChunkStatus.FAILED, error=str(error))
-            except APIError as error:
-                # 4xx (and a decode error on a success status would be unknown, see below)
+                report = SendReport(status=ChunkStatus.FAILED, error=str(error))
+                break
+            except APIStatusError as error:
                 if error.status is not None and 400 <= error.status < 500:
-                    return SendReport(status=ChunkStatus.FAILED, error=str(error))
-                return SendReport(status=ChunkStatus.UNKNOWN, error=str(error))
+                    report = SendReport(status=ChunkStatus.FAILED, error=str(error))
+                else:
+                    report = SendReport(status=ChunkStatus.UNKNOWN, error=str(error))
+                break
             except CertmailError as error:
-                return SendReport(status=ChunkStatus.UNKNOWN, error=str(error))
+                report = SendReport(status=ChunkStatus.UNKNOWN, error=str(error))
+                break
+        self._hook("after_response", chunk.seq)
+        await self.journal.mark_done(
+            state.lease, record, report.status, provider_ids=report.provider_ids,
+            error=report.error, failed_recipients=report.failed_recipients,
+        )  # fmt: skip
+        self._hook("after_done", chunk.seq)
+        if report.status is ChunkStatus.UNKNOWN:
+            return await self._settle_in_lane(state, adapter, chunk, report, out, tracker)
+        return outcome_of(
+            record, report.status, provider_ids=report.provider_ids, error=report.error,
+            failed=report.failed_recipients,
+        )  # fmt: skip
 
-    async def _chunks(
+    def _outage_pause(self, tries: int) -> float:
+        # The one place the dispatcher waits after a connect failure: the SDK's backoff.
+        return max(self.outage_backoff.backoff(tries), self.outage_backoff.base / 2)
+
+    async def _back_to_pending(
+        self, state: _Run, record: ChunkRecord, marked: bool, error: CertmailError
+    ) -> None:
+        if marked:  # committed in flight, but provably not sent: pending again
+            await self.journal.mark_done(
+                state.lease, record, ChunkStatus.PENDING, error=f"not sent: {error}"
+            )
+
+    async def _settle_in_lane(
         self,
-        job_id: str,
-        messages: Iterable[OutgoingMessage] | AsyncIterable[OutgoingMessage],
-    ) -> AsyncIterator[Chunk | ChunkOutcome]:
-        """Validate and split messages into chunks with seqs, lazily, in input order."""
+        state: _Run,
+        adapter: Adapter,
+        chunk: Chunk,
+        report: SendReport,
+        out: MemoryObjectSendStream[ChunkOutcome],
+        tracker: _Tracker,
+    ) -> ChunkOutcome | None:
+        """Reconcile an unknown send before the lane's next send; stop the lane if we cannot."""
+        extra = {"job_id": state.job_id, "provider": adapter.name, "seq": chunk.seq}
+        log.warning("chunk %s: send unknown: %s", chunk.seq, report.error, extra=extra)
+        reason = "not found at the provider"
+        ambiguous = False
+        for attempt in range(self.reconcile_tries):
+            if attempt:
+                await anyio.sleep(self.reconcile_backoff * 2 ** (attempt - 1))
+            record = await self.journal.get(state.job_id, chunk.seq)
+            if record is None or record.status is not ChunkStatus.UNKNOWN:
+                break
+            settled = await self._reconciler.settle(state.lease, record, chunk)
+            if settled.outcome is not None:
+                return settled.outcome
+            reason, ambiguous = settled.reason, settled.ambiguous
+            if ambiguous:
+                break
+        error = f"{report.error}; {reason}"
+        record = chunk.record(state.job_id)
+        await self.journal.mark_done(
+            state.lease, record, ChunkStatus.UNKNOWN, provider_ids=report.provider_ids,
+            error=error,
+        )  # fmt: skip
+        await tracker.emit(
+            out, outcome_of(record, ChunkStatus.UNKNOWN, provider_ids=report.provider_ids,
+                            error=error)
+        )  # fmt: skip
+        raise _LaneStop(
+            DeliveryUnknownError(
+                f"chunk {chunk.seq} of job {state.job_id!r} may have been sent and could not "
+                f"be settled ({reason}); the {adapter.name} lane stopped so the evidence "
+                "stays in view: resume the job later",
+                provider=adapter.name,
+                operation="bulk.reconcile",
+            )
+        )
+
+    async def _items(self, job_id: str, messages: Messages) -> AsyncIterator[Chunk | Invalid]:
+        """Check and split messages into chunks with seqs, lazily, in input order."""
         seq = 0
-        async for message in _aiter(messages):
-            adapter = self._adapters.get(message.provider)
-            problem = _message_problem(message, adapter)
+        async for index, value in _aiter(messages):
+            message, problem = _checked(value, self._adapters)
+            if message is None:
+                yield Invalid(record=_invalid_record(job_id, seq, index, value, problem))
+                seq += 1
+                continue
+            adapter = self._adapters[message.provider]
+            given = digest([str(a) for a in message.recipients])  # every address, as given
             valid: list[str] = []
             bad: dict[str, str] = {}
-            if problem is None:
-                seen: set[str] = set()
-                for address in message.recipients:
-                    try:
-                        normal = check_email(address, field="recipient")
-                    except ValidationError as error:
-                        bad[str(address)] = error.message
-                        continue
-                    if normal.lower() in seen:
-                        bad[normal] = "duplicate recipient in the same message"
-                        continue
-                    seen.add(normal.lower())
-                    valid.append(normal)
-            else:
-                bad = {str(a): problem for a in message.recipients} or {"": problem}
+            seen: set[str] = set()
+            for address in message.recipients:
+                try:
+                    normal = check_email(address, field="recipient")
+                except ValidationError as error:
+                    bad[str(address)] = error.message
+                    continue
+                if normal.lower() in seen:
+                    bad[normal] = "duplicate recipient in the same message"
+                    continue
+                seen.add(normal.lower())
+                valid.append(normal)
+            subject = message.subject
             if bad:
-                yield await self._final_failure(job_id, seq, message, bad)
-                seq += 1
-            if valid and adapter is not None:
-                size = adapter.max_chunk()
-                for start in range(0, len(valid), size):
-                    part = tuple(valid[start : start + size])
-                    yield Chunk(
-                        seq=seq,
-                        provider=message.provider,
-                        recipients=part,
-                        message=message,
-                        digest=content_digest(message.provider, part, message),
-                        subject_digest=subject_digest(message.subject),
+                recipients = tuple(bad)
+                yield Invalid(
+                    record=ChunkRecord(
+                        job_id=job_id, seq=seq, provider=message.provider,
+                        recipients=recipients,
+                        digest=digest(content_digest(message.provider, recipients, message),
+                                      given),
+                        subject_digest=subject_digest(subject), status=ChunkStatus.FAILED,
+                        key=message.key, error="invalid recipients; not sent",
+                        failed_recipients=dict(bad),
                     )
-                    seq += 1
+                )  # fmt: skip
+                seq += 1
+            size = adapter.max_chunk()
+            for start in range(0, len(valid), size):
+                part = tuple(valid[start : start + size])
+                sent_subject = subject + self._tag(job_id, seq) if self.correlation_tag else subject
+                yield Chunk(
+                    seq=seq,
+                    provider=message.provider,
+                    recipients=part,
+                    message=message,
+                    subject=sent_subject,
+                    digest=digest(content_digest(message.provider, part, message), given),
+                    subject_digest=subject_digest(sent_subject),
+                )
+                seq += 1
 
-    async def _final_failure(
-        self, job_id: str, seq: int, message: OutgoingMessage, bad: Mapping[str, str]
-    ) -> ChunkOutcome:
-        recipients = tuple(bad)
-        record = ChunkRecord(
-            job_id=job_id,
-            seq=seq,
-            provider=message.provider,
-            recipients=recipients,
-            digest=content_digest(message.provider, recipients, message),
-            subject_digest=subject_digest(message.subject),
-            status=ChunkStatus.FAILED,
-            key=message.key,
-            error="invalid input; not sent",
-            failed_recipients=dict(bad),
-        )
-        if await self.journal.get(job_id, seq) is None:
-            await self.journal.add_final(record)
-        return _outcome(record, ChunkStatus.FAILED, error=record.error, failed=bad)
+    @staticmethod
+    def _tag(job_id: str, seq: int) -> str:
+        return f" [cm:{digest(job_id)[:4]}-{seq}]"
 
     # -- reporting ------------------------------------------------------------------------
 
     async def status(self, job_id: str) -> JobStatus:
-        """Counts per state and the chunks that need a decision."""
+        """Counts per state and the chunks that need a decision.
+
+        Example:
+            >>> # (await dispatcher.status("job-1")).finished
+        """
         meta = await self.journal.job_meta(job_id)
         if meta is None:
             raise KeyError(f"no job {job_id!r} in the journal")
         chunks, recipients = await self.journal.counts(job_id)
-        unknown = await self.journal.records(job_id, [ChunkStatus.UNKNOWN])
-        flying = await self.journal.records(job_id, [ChunkStatus.IN_FLIGHT])
+        unknown = await self.journal.records(job_id, [ChunkStatus.UNKNOWN], limit=1000)
+        flying = await self.journal.records(job_id, [ChunkStatus.IN_FLIGHT], limit=1000)
         created = meta.pop("created_at", None)
         return JobStatus(
             job_id=job_id,
             chunks=chunks,
             recipients=recipients,
-            unknown=tuple(_outcome(r, r.status, error=r.error) for r in unknown),
-            in_flight=tuple(_outcome(r, r.status) for r in flying),
+            unknown=tuple(outcome_of(r, r.status, error=r.error) for r in unknown),
+            in_flight=tuple(outcome_of(r, r.status) for r in flying),
             created_at=datetime.fromisoformat(created) if created else None,
             meta=meta,
         )
 
     async def export(self, job_id: str) -> AsyncIterator[RecipientRecord]:
-        """Every recipient of the job with its provider ids and state (for audits)."""
-        for record in await self.journal.records(job_id):
-            # LegallyMail ids are (parent, one per recipient in order): give each its own.
-            per_recipient = len(record.provider_ids) == len(record.recipients) + 1
-            for i, recipient in enumerate(record.recipients):
-                failed = record.failed_recipients.get(recipient)
-                sent = record.status is ChunkStatus.SENT
-                status = ChunkStatus.FAILED if failed and sent else record.status
-                ids = (
-                    (record.provider_ids[0], record.provider_ids[i + 1])
-                    if per_recipient
-                    else record.provider_ids
-                )
-                yield RecipientRecord(
-                    job_id=job_id,
-                    seq=record.seq,
-                    provider=record.provider,
-                    recipient=recipient,
-                    status=status,
-                    provider_ids=ids,
-                    error=failed or record.error,
-                    key=record.key,
-                    updated_at=record.updated_at,
-                )
+        """Every recipient of the job with its provider ids and state (for audits), in pages.
+
+        Example:
+            >>> # async for row in dispatcher.export("job-1"): print(row.recipient, row.status)
+        """
+        after = -1
+        while True:
+            page = await self.journal.records(job_id, after_seq=after, limit=500)
+            for record in page:
+                per_recipient = len(record.provider_ids) == len(record.recipients) + 1
+                for i, recipient in enumerate(record.recipients):
+                    failed = record.failed_recipients.get(recipient)
+                    sent = record.status is ChunkStatus.SENT
+                    ids = (
+                        (record.provider_ids[0], record.provider_ids[i + 1])
+                        if per_recipient
+                        else record.provider_ids
+                    )
+                    yield RecipientRecord(
+                        job_id=job_id, seq=record.seq, provider=record.provider,
+                        recipient=recipient,
+                        status=ChunkStatus.FAILED if failed and sent else record.status,
+                        provider_ids=ids, error=failed or record.error, key=record.key,
+                        updated_at=record.updated_at,
+                    )  # fmt: skip
+            if len(page) < 500:
+                return
+            after = page[-1].seq
 
 
-def _message_problem(message: OutgoingMessage, adapter: Adapter | None) -> str | None:
-    if adapter is None:
-        return f"no client for provider {message.provider!r}"
+def _check_job_id(job_id: object) -> None:
+    if not isinstance(job_id, str) or not job_id.strip():
+        raise ValidationError(
+            f"must be a non-empty str, got {type(job_id).__name__}"
+            + (" (empty)" if isinstance(job_id, str) else ""),
+            field="job_id",
+        )
+
+
+def _check_messages(messages: object) -> None:
+    if isinstance(messages, str | bytes | Mapping) or not isinstance(
+        messages, Iterable | AsyncIterable
+    ):
+        raise ValidationError(
+            f"must be an iterable of OutgoingMessage, got {type(messages).__name__}",
+            field="messages",
+        )
+
+
+def _checked(value: object, adapters: Mapping[str, Adapter]) -> tuple[OutgoingMessage | None, str]:
+    """The message, or None and what is wrong with it (naming the field)."""
+    try:
+        message = _check_message(value)
+    except ValidationError as error:
+        return None, str(error)
+    if message.provider not in adapters:
+        return None, f"provider: no client for provider {message.provider!r}"
     if not message.subject.strip():
-        return "empty subject"
+        return None, "subject: empty subject"
     if not message.body.strip():
-        return "empty body"
-    return None
+        return None, "body: empty body"
+    return message, ""
 
 
-def _outcome(
-    record: ChunkRecord,
-    status: ChunkStatus,
-    *,
-    provider_ids: Sequence[str] | None = None,
-    error: str | None = None,
-    failed: Mapping[str, str] | None = None,
-) -> ChunkOutcome:
-    return ChunkOutcome(
-        seq=record.seq,
-        provider=record.provider,
-        recipients=record.recipients,
-        status=status,
-        provider_ids=tuple(provider_ids if provider_ids is not None else record.provider_ids),
-        error=error,
-        key=record.key,
-        failed_recipients=dict(failed if failed is not None else record.failed_recipients),
+def _check_message(value: object) -> OutgoingMessage:
+    if not isinstance(value, OutgoingMessage):
+        raise ValidationError(
+            f"expected an OutgoingMessage, got {type(value).__name__}", field="message"
+        )
+    return value
+
+
+def _invalid_record(job_id: str, seq: int, index: int, value: object, problem: str) -> ChunkRecord:
+    """A FAILED record for an input item that is not a usable message."""
+    provider = getattr(value, "provider", None)
+    recipients = getattr(value, "recipients", None)
+    if isinstance(recipients, list | tuple) and all(isinstance(r, str) for r in recipients):
+        shown = tuple(recipients)
+    elif isinstance(recipients, str):
+        shown = (recipients,)
+    else:
+        shown = ()
+    subject = getattr(value, "subject", None)
+    key = getattr(value, "key", None)
+    return ChunkRecord(
+        job_id=job_id,
+        seq=seq,
+        provider=provider if isinstance(provider, str) else "?",
+        recipients=shown,
+        digest=digest("invalid", type(value).__name__, repr(value)),
+        subject_digest=subject_digest(subject if isinstance(subject, str) else ""),
+        status=ChunkStatus.FAILED,
+        key=key if isinstance(key, str) else None,
+        error=f"invalid message (item {index}): {problem}; not sent",
     )
 
 
-def _skipped(record: ChunkRecord) -> ChunkOutcome:
-    outcome = _outcome(record, ChunkStatus.SKIPPED, error=record.error)
-    return attrs.evolve(outcome, previous=record.status)
+def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error a task group failed with (a lost lease first), never the group."""
+    leaves: list[BaseException] = []
+
+    def walk(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                walk(inner)
+        else:
+            leaves.append(error)
+
+    walk(group)
+    for kind in (JobLockedError, KeyboardInterrupt, SystemExit):
+        for leaf in leaves:
+            if isinstance(leaf, kind):
+                return leaf
+    return leaves[0] if leaves else group
 
 
-async def _aiter(
-    messages: Iterable[OutgoingMessage] | AsyncIterable[OutgoingMessage],
-) -> AsyncIterator[OutgoingMessage]:
+async def _aiter(messages: Messages) -> AsyncIterator[tuple[int, object]]:
     if isinstance(messages, AsyncIterable):
+        index = 0
         async for m in messages:
-            yield m
+            yield index, m
+            index += 1
     else:
         for i, m in enumerate(messages):
-            yield m
+            yield i, m
             if i % 256 == 255:
                 # A long synchronous input must not starve the lanes.
                 await anyio.lowlevel.checkpoint()
@@ -615,33 +963,50 @@ async def _aiter(
 class _Tracker:
     """Counts outcomes, computes progress (ETA from the caps) and calls the callback."""
 
-    def __init__(self, dispatcher: BulkDispatcher, estimate: Estimate | None) -> None:
+    def __init__(self, dispatcher: BulkDispatcher, estimate: Estimate | None, state: _Run) -> None:
         self.dispatcher = dispatcher
         self.estimate = estimate
+        self.state = state
         self.started = time.perf_counter()
         self.counts: Counter[str] = Counter()
         self.chunks_done: Counter[str] = Counter()
         self.recipients_done = 0
+        self.notice: str | None = None
 
-    async def emit(self, out: MemoryObjectSendStream[ChunkOutcome], outcome: ChunkOutcome) -> None:
-        self.counts[outcome.status.value] += 1
-        self.chunks_done[outcome.provider] += 1
-        self.recipients_done += len(outcome.recipients)
+    def lane(self, name: str, text: str, *, notice: bool = False) -> None:
+        """A lane changed state: say so in the progress."""
+        self.state.lanes[name] = text
+        if notice or text.startswith("stopped"):
+            self.notice = f"{name}: {text.removeprefix('paused: ')}"
+        elif self.notice is not None and self.notice.startswith(f"{name}:"):
+            self.notice = None
+        self._publish()
+
+    def _publish(self) -> None:
         self.dispatcher.progress = progress = self.snapshot()
         if self.dispatcher.on_progress is not None:
             self.dispatcher.on_progress(progress)
+
+    async def emit(self, out: MemoryObjectSendStream[ChunkOutcome], outcome: ChunkOutcome) -> None:
+        """Count one outcome, publish progress, hand the outcome to the caller."""
+        self.counts[outcome.status.value] += 1
+        self.chunks_done[outcome.provider] += 1
+        self.recipients_done += len(outcome.recipients)
+        self._publish()
         await out.send(outcome)
 
     def snapshot(self) -> Progress:
+        """The progress now."""
         elapsed = time.perf_counter() - self.started
         est = self.estimate
+        adapters = self.dispatcher._adapters
         eta = None
         if est is not None:
             eta = max(
                 (
-                    max(n - self.chunks_done[p], 0) * self.dispatcher._adapters[p].interval
+                    max(n - self.chunks_done[p], 0) * adapters[p].interval
                     for p, n in est.chunks.items()
-                    if p in self.dispatcher._adapters
+                    if p in adapters
                 ),
                 default=0.0,
             )
@@ -654,4 +1019,6 @@ class _Tracker:
             elapsed=elapsed,
             rate=self.recipients_done / elapsed if elapsed > 0 else 0.0,
             eta=eta,
+            notice=self.notice,
+            lanes=dict(self.state.lanes),
         )

@@ -27,7 +27,8 @@ asyncio to catch a failure: those exceptions are translated in exactly one place
     ├── DeliveryUnknownError       a send may or may not have happened; never resent blindly
     ├── JobMismatchError           a job id re-run with other content (before any request)
     ├── JobLockedError             another live owner runs this job (before any request)
-    └── JournalError               the journal is corrupt, unreadable, read-only or damaged
+    ├── JournalError               the journal is corrupt, unreadable, read-only or damaged
+    └── JobNotFoundError           no such job in the journal (status, export; also a KeyError)
 
 Every error carries ``provider``, ``operation``, ``status`` (HTTP status or ``None``),
 ``code`` (the provider's own error code, where it has one) and ``message`` (the provider's
@@ -49,6 +50,7 @@ __all__ = [
     "DeliveryUnknownError",
     "JobLockedError",
     "JobMismatchError",
+    "JobNotFoundError",
     "JournalError",
     "NotFoundError",
     "OutOfCreditsError",
@@ -353,6 +355,28 @@ class JournalError(CertmailError):
 
     def __init__(self, message: str, *, path: str | None = None) -> None:
         super().__init__(message, provider=None, operation="bulk.journal")
+        self.path = path
+
+
+class JobNotFoundError(CertmailError, KeyError):
+    """No job with this id in the journal (``status``, ``export``, ``resume``).
+
+    Also a ``KeyError``, for code written before it existed. ``path`` names the journal.
+
+    Example:
+        >>> from certmail_async import JobNotFoundError
+        >>> str(JobNotFoundError("no job 'x' in jobs.sqlite", job_id="x", path="jobs.sqlite"))
+        "bulk.journal: no job 'x' in jobs.sqlite"
+    """
+
+    job_id: str | None
+    path: str | None
+
+    def __init__(
+        self, message: str, *, job_id: str | None = None, path: str | None = None
+    ) -> None:
+        super().__init__(message, provider=None, operation="bulk.journal")
+        self.job_id = job_id
         self.path = path
 
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -33,11 +34,13 @@ __all__ = [  # ChunkRecord and SQLiteJournal: re-exported for older imports
     "ChunkRecord",
     "Journal",
     "SQLiteJournal",
-    "epoch",
     "evidence_from_json",
     "evidence_to_json",
     "lease_gone",
     "locked_error",
+    "micros",
+    "from_micros",
+    "now_micros",
     "pid_alive",
     "utc",
 ]
@@ -158,8 +161,14 @@ class Journal(Protocol):
         *,
         after_seq: int = -1,
         limit: int | None = None,
+        with_evidence: bool = False,
     ) -> list[ChunkRecord]:
-        """One page of a job's chunks (optionally of some statuses), in seq order."""
+        """One page of a job's chunks with ``seq > after_seq``, in seq order.
+
+        ``statuses`` keeps chunks of those statuses; ``with_evidence`` only the chunks
+        that carry reconciliation :class:`Evidence`. ``limit=None`` means no limit (for
+        small jobs and tests; status and export always page).
+        """
         ...
 
     async def digests(self, job_id: str, low: int, high: int) -> dict[int, ChunkRecord]:
@@ -205,8 +214,12 @@ def __getattr__(name: str) -> object:
 # -- helpers shared by every backend -------------------------------------------------------
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def utc(seconds: float) -> datetime:
-    """An aware UTC datetime from epoch seconds (the journal clock's unit).
+    """An aware UTC datetime from epoch seconds.
 
     Example:
         >>> utc(0).isoformat()
@@ -215,16 +228,38 @@ def utc(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def epoch(when: datetime) -> float:
-    """Epoch seconds of ``when`` (a naive datetime is taken as UTC).
+def micros(when: datetime) -> int:
+    """Exact epoch microseconds of ``when`` (naive is UTC): how journals store times.
+
+    Integers, not float seconds, so a time read back and compared again is exactly equal.
 
     Example:
-        >>> epoch(utc(12.5))
-        12.5
+        >>> micros(utc(1.5))
+        1500000
     """
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return when.timestamp()
+    return (when - _EPOCH) // _MICROSECOND
+
+
+def from_micros(value: int) -> datetime:
+    """The aware UTC datetime of epoch microseconds (the inverse of :func:`micros`).
+
+    Example:
+        >>> from_micros(1_500_000) == utc(1.5)
+        True
+    """
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def now_micros() -> int:
+    """The journal clock of an in-process journal: this host's time, epoch microseconds.
+
+    Example:
+        >>> now_micros() > micros(utc(1_700_000_000))
+        True
+    """
+    return time.time_ns() // 1000
 
 
 def evidence_to_json(evidence: Evidence | None) -> str | None:

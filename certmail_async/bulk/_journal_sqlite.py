@@ -32,7 +32,6 @@ import os
 import socket
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -43,12 +42,13 @@ import attrs
 
 from .._exceptions import JobLockedError, JobMismatchError, JournalError
 from ._journal import (
-    epoch,
     evidence_from_json,
     evidence_to_json,
+    from_micros,
     lease_gone,
     locked_error,
-    utc,
+    micros,
+    now_micros,
 )
 from ._models import ChunkRecord, ChunkStatus, Evidence, Lease
 
@@ -77,7 +77,7 @@ CREATE TABLE jobs (
     job_id TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL,
     meta TEXT NOT NULL,
-    created_at REAL NOT NULL,
+    created_at INTEGER NOT NULL,
     n_chunks INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE chunks (
@@ -95,20 +95,21 @@ CREATE TABLE chunks (
     failed_recipients TEXT NOT NULL DEFAULT '{{}}',
     evidence TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
-    in_flight_at REAL,
-    updated_at REAL NOT NULL,
+    in_flight_at INTEGER,
+    updated_at INTEGER NOT NULL,
     PRIMARY KEY (job_id, seq)
 );
 CREATE INDEX chunks_status ON chunks (job_id, status, seq);
 CREATE INDEX chunks_in_flight ON chunks (provider, in_flight_at);
+CREATE INDEX chunks_evidence ON chunks (job_id, seq) WHERE evidence IS NOT NULL;
 CREATE TABLE leases (
     job_id TEXT PRIMARY KEY,
     owner_id TEXT NOT NULL,
     host TEXT NOT NULL,
     pid INTEGER NOT NULL,
     token INTEGER NOT NULL,
-    acquired_at REAL NOT NULL,
-    expires_at REAL NOT NULL,
+    acquired_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
     released INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE claims (
@@ -133,13 +134,13 @@ _INSERT = (
 _PAGE_IN = 500  # ids per IN (...) query
 
 
-def _row(record: ChunkRecord, now: float) -> tuple[Any, ...]:
+def _row(record: ChunkRecord, now: int) -> tuple[Any, ...]:
     r = record
     return (
         r.job_id, r.seq, r.provider, json.dumps(list(r.recipients)), len(r.recipients),
         r.digest, r.subject_digest, r.key, r.status.value, json.dumps(list(r.provider_ids)),
         r.error, json.dumps(dict(r.failed_recipients)), evidence_to_json(r.evidence),
-        r.attempts, epoch(r.in_flight_at) if r.in_flight_at else None, now,
+        r.attempts, micros(r.in_flight_at) if r.in_flight_at else None, now,
     )  # fmt: skip
 
 
@@ -159,8 +160,8 @@ def _record(row: Sequence[Any]) -> ChunkRecord:
         error=error,
         failed_recipients=json.loads(failed),
         attempts=attempts,
-        in_flight_at=utc(in_flight_at) if in_flight_at is not None else None,
-        updated_at=utc(updated_at) if updated_at is not None else None,
+        in_flight_at=from_micros(in_flight_at) if in_flight_at is not None else None,
+        updated_at=from_micros(updated_at) if updated_at is not None else None,
         evidence=evidence_from_json(evidence),
     )
 
@@ -192,7 +193,8 @@ class SQLiteJournal:
         self.display_name = str(path)
         self._memory = str(path) == ":memory:"
         self._conn: sqlite3.Connection | None = None
-        self._empty: sqlite3.Connection | None = None
+        self._empty: sqlite3.Connection | None = None  # reads before the file exists
+        self._ro: sqlite3.Connection | None = None  # reads of a file that cannot be written
         self._lock = threading.Lock()
         self._limiter = anyio.CapacityLimiter(1)  # one thread: commits keep their order
 
@@ -202,62 +204,83 @@ class SQLiteJournal:
         return JournalError(f"journal {self.display_name}: {message}", path=self.display_name)
 
     def _connect(self) -> sqlite3.Connection:
-        """The checked connection (opened, verified and set up on first use)."""
+        """The checked read-write connection (opened, verified and set up on first use)."""
+        if self.readonly:
+            raise self._error("was opened read-only")
         if self._conn is None:
-            self._conn = self._open()
+            self._conn = self._open(readonly=False)
         return self._conn
 
     def _reader(self) -> sqlite3.Connection:
-        """A connection for reads: an empty in-memory journal while the file does not exist."""
-        if self._conn is None and not self._memory and not self.path.exists():
+        """A connection for reads; reads never create a file and work on a read-only one.
+
+        While the file does not exist, reads see an empty in-memory journal. A file that
+        cannot be written is read through a ``mode=ro`` connection.
+        """
+        if self._conn is not None:
+            return self._conn
+        if self._ro is not None:
+            return self._ro
+        if self._memory:
+            return self._connect()
+        if not self.path.exists() and not self.path.is_symlink():
             if self._empty is None:
                 empty = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
                 empty.executescript(_SCHEMA)
                 self._empty = empty
             return self._empty
-        return self._connect()
+        if not self.readonly:
+            try:
+                return self._connect()
+            except JournalError as error:
+                if "read-only" not in error.message:
+                    raise
+        self._ro = self._open(readonly=True)
+        return self._ro
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, *, readonly: bool) -> sqlite3.Connection:
         if not self._memory:
             if self.path.is_dir():
                 raise self._error("is a directory, not a journal file")
             if self.path.exists() and not self.path.is_file():
                 raise self._error("is not a regular file")
-            if self.readonly and not self.path.exists():
+            if readonly and not self.path.exists():
                 raise self._error("does not exist")
-        if self.readonly:
-            uri = f"file:{self.path.resolve()}?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
-        else:
-            if not self._memory and not self.path.parent.is_dir():
+            if not self.path.parent.is_dir():
                 raise self._error(f"its directory {self.path.parent} does not exist")
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            if readonly:
+                uri = f"file:{self.path.resolve()}?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+            else:
+                conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as error:
+            raise self._translate(error) from error
         try:
             conn.execute("PRAGMA busy_timeout=5000")
-            self._check(conn)
-            if not self.readonly:
+            self._check(conn, readonly=readonly)
+            if not readonly:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
                 conn.execute("BEGIN IMMEDIATE")  # a read-only file fails here, before any send
                 conn.execute("ROLLBACK")
+        except sqlite3.Error as error:
+            conn.close()
+            raise self._translate(error) from error
         except BaseException:
             conn.close()
             raise
         return conn
 
-    def _check(self, conn: sqlite3.Connection) -> None:
+    def _check(self, conn: sqlite3.Connection, *, readonly: bool) -> None:
         problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
         if problems != ["ok"]:
             raise self._error("failed its integrity check: " + "; ".join(problems[:3]))
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = {
-            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
+        version, tables = self._schema(conn)
         if version == 0 and not tables:
-            if self.readonly:
+            if readonly:
                 raise self._error("is empty (not a certmail journal)")
-            conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
-            return
+            version, tables = self._transaction(conn, lambda: self._create(conn))
         if version == 0:
             raise self._error(
                 "has no certmail schema version (an older or foreign file); "
@@ -277,6 +300,22 @@ class SQLiteJournal:
             if missing:
                 raise self._error(f"table {table!r} lost columns {', '.join(missing)}")
 
+    def _create(self, conn: sqlite3.Connection) -> tuple[int, set[str]]:
+        # Inside BEGIN IMMEDIATE: another process may have created it since we looked.
+        version, tables = self._schema(conn)
+        if version == 0 and not tables:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            version, tables = self._schema(conn)
+        return version, tables
+
+    @staticmethod
+    def _schema(conn: sqlite3.Connection) -> tuple[int, set[str]]:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        return version, {row[0] for row in rows}
+
     def _translate(self, error: sqlite3.Error) -> JournalError:
         name = getattr(error, "sqlite_errorname", "") or ""
         text = str(error)
@@ -287,6 +326,11 @@ class SQLiteJournal:
         if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "malformed" in text:
             return self._error(f"is corrupt or not a journal ({text})")
         if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
+            if not self._memory and self.path.is_file():
+                return self._error(
+                    f"cannot be opened ({text}): the file or its directory is read-only or "
+                    f"unreadable (WAL needs {self.path.name}-wal and -shm beside it)"
+                )
             return self._error(f"cannot be opened ({text})")
         if name.startswith("SQLITE_BUSY") or "locked" in text:
             return self._error(f"stayed locked by another process ({text})")
@@ -298,8 +342,6 @@ class SQLiteJournal:
         def call() -> T:
             with self._lock:
                 try:
-                    if write and self.readonly:
-                        raise self._error("was opened read-only")
                     return fn(self._connect() if write else self._reader())
                 except sqlite3.Error as error:
                     raise self._translate(error) from error
@@ -335,7 +377,7 @@ class SQLiteJournal:
         if lease.job_id != job_id:
             raise self._error(f"a lease of job {lease.job_id!r} cannot write job {job_id!r}")
         row = self._lease_row(conn, job_id)
-        now = time.time()
+        now = now_micros()
         if row is None or row[3] != lease.token or row[0] != lease.owner_id or row[5]:
             holder = None if row is None or row[5] else _lease(job_id, row)
             raise JobLockedError(
@@ -348,12 +390,12 @@ class SQLiteJournal:
                 )
                 + "; nothing was written",
                 owner=f"{holder.owner_id}@{holder.host} pid {holder.pid}" if holder else None,
-                expires_in=max(0.0, row[4] - now) if holder and row else None,
+                expires_in=max(0.0, (row[4] - now) / 1e6) if holder and row else None,
             )
         if row[4] <= now:
             raise JobLockedError(
-                f"job {job_id!r}: the lease of {lease.owner_id} lapsed {now - row[4]:.3f} s ago "
-                "(renew it sooner); nothing was written",
+                f"job {job_id!r}: the lease of {lease.owner_id} lapsed "
+                f"{(now - row[4]) / 1e6:.3f} s ago (renew it sooner); nothing was written",
                 owner=f"{row[0]}@{row[1]} pid {row[2]}",
                 expires_in=0.0,
             )
@@ -369,14 +411,14 @@ class SQLiteJournal:
 
         def run(conn: sqlite3.Connection) -> Lease:
             def body() -> Lease:
-                now = time.time()
+                now = now_micros()
                 row = self._lease_row(conn, job_id)
                 if row is None:
                     token = 1
                     conn.execute(
                         "INSERT INTO leases (job_id, owner_id, host, pid, token, acquired_at, "
                         "expires_at, released) VALUES (?,?,?,?,?,?,?,0)",
-                        (job_id, owner_id, host, pid, token, now, now + ttl),
+                        (job_id, owner_id, host, pid, token, now, now + _us(ttl)),
                     )
                 else:
                     current = _lease(job_id, row)
@@ -385,13 +427,13 @@ class SQLiteJournal:
                     if live and mine:
                         token = current.token
                     elif live and not lease_gone(current):
-                        raise locked_error(current, row[4] - now)
+                        raise locked_error(current, (row[4] - now) / 1e6)
                     else:
                         token = current.token + 1
                     conn.execute(
                         "UPDATE leases SET owner_id=?, host=?, pid=?, token=?, acquired_at=?, "
                         "expires_at=?, released=0 WHERE job_id=?",
-                        (owner_id, host, pid, token, now, now + ttl, job_id),
+                        (owner_id, host, pid, token, now, now + _us(ttl), job_id),
                     )
                 return Lease(
                     job_id=job_id,
@@ -399,7 +441,7 @@ class SQLiteJournal:
                     host=host,
                     pid=pid,
                     token=token,
-                    expires_at=utc(now + ttl),
+                    expires_at=from_micros(now + _us(ttl)),
                 )
 
             return self._transaction(conn, body)
@@ -416,15 +458,15 @@ class SQLiteJournal:
         def run(conn: sqlite3.Connection) -> Lease:
             def body() -> Lease:
                 row = self._lease_row(conn, lease.job_id)
-                now = time.time()
+                now = now_micros()
                 if row is None or row[5] or (row[0], row[3]) != (lease.owner_id, lease.token):
                     if row is None or row[5]:
                         raise JobLockedError(
                             f"job {lease.job_id!r}: the lease of {lease.owner_id} was released",
                         )
-                    raise locked_error(_lease(lease.job_id, row), row[4] - now, stale=lease)
+                    raise locked_error(_lease(lease.job_id, row), (row[4] - now) / 1e6, stale=lease)
                 conn.execute(
-                    "UPDATE leases SET expires_at=? WHERE job_id=?", (now + ttl, lease.job_id)
+                    "UPDATE leases SET expires_at=? WHERE job_id=?", (now + _us(ttl), lease.job_id)
                 )
                 return Lease(
                     job_id=lease.job_id,
@@ -432,7 +474,7 @@ class SQLiteJournal:
                     host=row[1],
                     pid=row[2],
                     token=lease.token,
-                    expires_at=utc(now + ttl),
+                    expires_at=from_micros(now + _us(ttl)),
                 )
 
             return self._transaction(conn, body)
@@ -447,7 +489,7 @@ class SQLiteJournal:
                 conn.execute(
                     "UPDATE leases SET released=1, expires_at=? "
                     "WHERE job_id=? AND owner_id=? AND token=?",
-                    (time.time(), lease.job_id, lease.owner_id, lease.token),
+                    (now_micros(), lease.job_id, lease.owner_id, lease.token),
                 )
 
             self._transaction(conn, body)
@@ -493,7 +535,7 @@ class SQLiteJournal:
                     conn.execute(
                         "INSERT INTO jobs (job_id, fingerprint, meta, created_at, n_chunks) "
                         "VALUES (?,?,?,?,0)",
-                        (job_id, fingerprint, json.dumps(dict(meta)), time.time()),
+                        (job_id, fingerprint, json.dumps(dict(meta)), now_micros()),
                     )
                     return False
                 stored, expected = row
@@ -523,7 +565,7 @@ class SQLiteJournal:
             if row is None:
                 return None
             meta: dict[str, str] = json.loads(row[0])
-            meta["created_at"] = utc(row[1]).isoformat()
+            meta["created_at"] = from_micros(row[1]).isoformat()
             return meta
 
         return await self._run(run, write=False)
@@ -552,7 +594,7 @@ class SQLiteJournal:
         held, batch = (lease, records) if isinstance(lease, Lease) else (None, lease)
         if not batch:
             return
-        now = time.time()
+        now = now_micros()
         rows = [_row(r, now) for r in batch]
 
         def run(conn: sqlite3.Connection) -> None:
@@ -578,7 +620,7 @@ class SQLiteJournal:
         A chunk already journaled (an earlier run recorded it) is left as it is.
         """
         held, chunk = _split(lease, record)
-        row = _row(chunk, time.time())
+        row = _row(chunk, now_micros())
 
         def run(conn: sqlite3.Connection) -> None:
             def body() -> None:
@@ -603,7 +645,7 @@ class SQLiteJournal:
         def run(conn: sqlite3.Connection) -> None:
             def body() -> None:
                 self._fence(conn, held, chunk.job_id)
-                now = time.time()
+                now = now_micros()
                 current = conn.execute(
                     "SELECT status FROM chunks WHERE job_id=? AND seq=?",
                     (chunk.job_id, chunk.seq),
@@ -662,7 +704,7 @@ class SQLiteJournal:
         def run(conn: sqlite3.Connection) -> None:
             def body() -> None:
                 self._fence(conn, held, chunk.job_id)
-                now = time.time()
+                now = now_micros()
                 cursor = conn.execute(
                     "UPDATE chunks SET status=?, provider_ids=?, error=?, failed_recipients=?, "
                     "evidence=?, updated_at=? WHERE job_id=? AND seq=?",
@@ -713,12 +755,19 @@ class SQLiteJournal:
         *,
         after_seq: int = -1,
         limit: int | None = None,
+        with_evidence: bool = False,
     ) -> list[ChunkRecord]:
-        """One page of a job's chunks with ``seq > after_seq`` (optionally of some statuses)."""
+        """One page of a job's chunks with ``seq > after_seq`` in seq order.
+
+        ``statuses`` keeps chunks of those statuses; ``with_evidence`` only those that
+        reconciliation marked on evidence.
+        """
 
         def run(conn: sqlite3.Connection) -> list[ChunkRecord]:
             query = f"SELECT {_COLUMNS} FROM chunks WHERE job_id=? AND seq>?"  # noqa: S608
             params: list[Any] = [job_id, after_seq]
+            if with_evidence:
+                query += " AND evidence IS NOT NULL"
             if statuses is not None:
                 query += f" AND status IN ({','.join('?' * len(statuses))})"
                 params += [s.value for s in statuses]
@@ -791,9 +840,9 @@ class SQLiteJournal:
         def run(conn: sqlite3.Connection) -> datetime | None:
             row = conn.execute(
                 "SELECT MIN(in_flight_at) FROM chunks WHERE provider=? AND in_flight_at > ?",
-                (provider, epoch(after)),
+                (provider, micros(after)),
             ).fetchone()
-            return None if row[0] is None else utc(row[0])
+            return None if row[0] is None else from_micros(row[0])
 
         return await self._run(run, write=False)
 
@@ -819,12 +868,16 @@ class SQLiteJournal:
 
         def run() -> None:
             with self._lock:
-                for conn in (self._conn, self._empty):
+                for conn in (self._conn, self._empty, self._ro):
                     if conn is not None:
                         conn.close()
-                self._conn = self._empty = None
+                self._conn = self._empty = self._ro = None
 
         await anyio.to_thread.run_sync(run, limiter=self._limiter)
+
+
+def _us(seconds: float) -> int:
+    return round(seconds * 1_000_000)
 
 
 def _lease(job_id: str, row: Sequence[Any]) -> Lease:
@@ -834,7 +887,7 @@ def _lease(job_id: str, row: Sequence[Any]) -> Lease:
         host=row[1],
         pid=row[2],
         token=row[3],
-        expires_at=utc(row[4]),
+        expires_at=from_micros(row[4]),
     )
 
 

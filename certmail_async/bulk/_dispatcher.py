@@ -69,7 +69,7 @@ from .._exceptions import (
     RateLimitError,
     ValidationError,
 )
-from .._retry import RetryPolicy
+from .._retry import Failure, OpKind, RetryPolicy, decide
 from .._validation import check_email
 from ..legallymail import LegallyMailClient
 from ..pecmassiva import PecMassivaClient
@@ -88,6 +88,7 @@ from ._models import (
     Progress,
     RecipientRecord,
     SendReport,
+    check_outgoing_message,
     content_digest,
     digest,
     subject_digest,
@@ -688,8 +689,13 @@ class BulkDispatcher:
         )  # fmt: skip
 
     def _outage_pause(self, tries: int) -> float:
-        # The one place the dispatcher waits after a connect failure: the SDK's backoff.
-        return max(self.outage_backoff.backoff(tries), self.outage_backoff.base / 2)
+        # The SDK's one retry decision (no second backoff loop here); at least half the
+        # base, so a full-jitter zero does not spin against a dead host.
+        decision = decide(
+            kind=OpKind.SEND, failure=Failure.CONNECT, attempt=tries,
+            max_retries=tries + 1, policy=self.outage_backoff,
+        )  # fmt: skip
+        return max(decision.wait, self.outage_backoff.base / 2)
 
     async def _back_to_pending(
         self, state: _Run, record: ChunkRecord, marked: bool, error: CertmailError
@@ -882,7 +888,7 @@ def _check_messages(messages: object) -> None:
 def _checked(value: object, adapters: Mapping[str, Adapter]) -> tuple[OutgoingMessage | None, str]:
     """The message, or None and what is wrong with it (naming the field)."""
     try:
-        message = _check_message(value)
+        message = check_outgoing_message(value)
     except ValidationError as error:
         return None, str(error)
     if message.provider not in adapters:
@@ -892,14 +898,6 @@ def _checked(value: object, adapters: Mapping[str, Adapter]) -> tuple[OutgoingMe
     if not message.body.strip():
         return None, "body: empty body"
     return message, ""
-
-
-def _check_message(value: object) -> OutgoingMessage:
-    if not isinstance(value, OutgoingMessage):
-        raise ValidationError(
-            f"expected an OutgoingMessage, got {type(value).__name__}", field="message"
-        )
-    return value
 
 
 def _invalid_record(job_id: str, seq: int, index: int, value: object, problem: str) -> ChunkRecord:

@@ -389,3 +389,97 @@ class TestPacing:
         assert client._transport.rate_limit == RateLimit(requests=10, per=60.0)
         assert client._transport.rate_limit.interval == pytest.approx(6.3)
         await client.aclose()
+
+
+class TestHardenedInput:
+    """Issue 10's findings for LegallyMail: each refused before the wire, field named."""
+
+    @pytest.mark.parametrize(
+        ("kwargs", "field"),
+        [
+            ({"subject": "Avviso\r\nBcc: evil@x.com"}, "subject"),
+            ({"reply_to_name": "Ufficio\r\nBcc: evil@x.com"}, "reply_to_name"),
+            ({"reply_to_name": "Ufficio\x00"}, "reply_to_name"),
+            ({"recipients": "a@example.com"}, "recipients"),
+            ({"recipients": None}, "recipients"),
+            ({"attachments": None}, "attachments"),
+            (
+                {"attachments": [forced(Attachment(filename="a.pdf", content=PDF), filename=None)]},
+                "attachments[0].filename",
+            ),
+            (
+                {
+                    "attachments": [
+                        forced(
+                            Attachment(filename="a.pdf", content=PDF), mime_type="application/pdf\n"
+                        )
+                    ]
+                },
+                "attachments[0].mime_type",
+            ),
+        ],
+    )
+    async def test_send_refusals(
+        self, fake: RunningFake, client: LegallyMailClient, kwargs: dict[str, object], field: str
+    ) -> None:
+        """Header injection in subject or reply-to name, a bare str, None: no request."""
+        args: dict[str, object] = {
+            "recipients": ["a@example.com"],
+            "subject": "s",
+            "html": "<p>h</p>",
+            **kwargs,
+        }
+        with pytest.raises(ValidationError) as info:
+            await client.emails.send(**args)  # type: ignore[arg-type]
+        assert info.value.field == field
+        assert fake.state.requests == []
+
+    async def test_bodies_keep_newlines(self, fake: RunningFake, client: LegallyMailClient) -> None:
+        """The HTML body may hold newlines (only header text refuses control characters)."""
+        out = await client.emails.send(
+            recipients=["a@example.com"], subject="s", html="<p>riga 1</p>\r\n<p>riga 2</p>"
+        )
+        assert out.tracking_id
+
+    @pytest.mark.parametrize(
+        ("kwargs", "field"),
+        [
+            ({"signers": None}, "signers"),
+            ({"document_name": "Contratto\x00.pdf"}, "document_name"),
+            ({"document_name": "Contratto\r\n.pdf"}, "document_name"),
+            ({"document": None}, "document"),
+            ({"language": "it\n"}, "language"),
+        ],
+    )
+    async def test_signature_refusals(
+        self, fake: RunningFake, client: LegallyMailClient, kwargs: dict[str, object], field: str
+    ) -> None:
+        """None for signers or document, control characters in the document name: no request."""
+        args: dict[str, object] = {
+            "signers": [Signer(name="Anna", email="anna@example.com")],
+            "document": PDF,
+            "document_name": "c.pdf",
+            **kwargs,
+        }
+        with pytest.raises(ValidationError) as info:
+            await client.signatures.request(**args)  # type: ignore[arg-type]
+        assert info.value.field == field
+        assert fake.state.requests == []
+
+    @pytest.mark.parametrize(
+        ("kwargs", "field"),
+        [
+            ({"token": 123}, "token"),
+            ({"token": "tok\r\nX: y"}, "token"),
+            ({"max_recipients": "10"}, "max_recipients"),
+            ({"max_document_bytes": "10"}, "max_document_bytes"),
+            ({"timezone": "Europe/Rome"}, "timezone"),
+            ({"token_placement": "cookie"}, "token_placement"),
+        ],
+    )
+    def test_constructor_refusals(self, kwargs: dict[str, object], field: str) -> None:
+        """token=123 and max_recipients="10" are ValidationErrors naming the field."""
+        with pytest.raises(ValidationError) as info:
+            LegallyMailClient(**{"token": "t", **kwargs})  # type: ignore[arg-type]
+        assert info.value.field == field
+        assert info.value.provider == "legallymail"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
 import pytest
@@ -25,7 +26,10 @@ from certmail_async import (
     ValidationError,
 )
 from certmail_async.testing import RunningFake
+from tests.forced import forced
 from tests.openapi_pec.conftest import COMM, P7M, PDF, active_box, reg, wait_state
+
+HEX = "0123456789abcdef01234567"
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -604,3 +608,76 @@ class TestMoreOperations:
         with pytest.raises(BadRequestError) as info:
             await client.mailboxes.retrieve("0123456789abcdef01234567")
         assert info.value.code == 201
+
+
+class TestHardenedInput:
+    """Issue 10's findings for openapi.it: nothing billable leaves with a loose value."""
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("holder_postal_code", "00042\n"),
+            ("holder_postal_code", "\u0660\u0660\u0660\u0664\u0662"),
+            ("holder_province", "RM\n"),
+            ("phone", "0548798569\n"),
+            ("birth_country", None),
+            ("first_name", "Mario\r\nX"),
+        ],
+    )
+    async def test_loose_registrations_are_refused(
+        self, fake: RunningFake, client: OpenapiPecClient, field: str, value: object
+    ) -> None:
+        """The four registrations that went out in the finding (and kin) fail before the wire.
+
+        The model refuses them at construction; a value forced past the constructor is
+        caught again by ``register``.
+        """
+        with pytest.raises(ValidationError) as info:
+            reg(**{field: value})
+        assert info.value.field == field
+        with pytest.raises(ValidationError) as info:
+            await client.mailboxes.register(registration=forced(reg(), **{field: value}))
+        assert info.value.field == field
+        assert info.value.operation == "mailboxes.register"
+        assert fake.state.requests == []
+        assert fake.state.ledger == []
+
+    @pytest.mark.parametrize(
+        ("call", "field"),
+        [
+            (lambda c: c.mailboxes.retrieve("0123456789abcdef01234567\n"), "mailbox"),
+            (lambda c: c.mailboxes.revoke(".."), "mailbox"),
+            (lambda c: c.mailboxes.change_space(HEX, disk="+1024\n"), "disk"),
+            (lambda c: c.mailboxes.activate(HEX, documents=None), "documents"),
+            (lambda c: c.mailboxes.renew(HEX, years=1.5), "years"),
+            (
+                lambda c: c.mailboxes.add_user(
+                    HEX, first_name="A\nB", last_name="B", description="d", password_email="a@x.it"
+                ),
+                "first_name",
+            ),
+            (lambda c: c.mailboxes.availability("jöe@legalmail.it"), "address"),
+            (lambda c: c.domains.check("bad_domain.it"), "domain"),
+            (lambda c: c.domains.check(".."), "domain"),
+            (lambda c: c.registry_communications.retrieve("\u0660" * 24), "communication_id"),
+            (lambda c: c.forms.power_of_attorney(None), "communication_id"),
+        ],
+    )
+    async def test_calls_refuse_loose_values(
+        self, fake: RunningFake, client: OpenapiPecClient, call: Any, field: str
+    ) -> None:
+        """Ids with a newline or dot segments, "+1024\\n", malformed domains: no request."""
+        with pytest.raises(ValidationError) as info:
+            await call(client)
+        assert info.value.field == field
+        assert fake.state.requests == []
+
+    @pytest.mark.parametrize(
+        ("kwargs", "field"),
+        [({"token": 123}, "token"), ({"token": None}, "token"), ({"sandbox": "yes"}, "sandbox")],
+    )
+    def test_constructor_refusals(self, kwargs: dict[str, object], field: str) -> None:
+        """token=123 is a ValidationError naming the field, not a TypeError."""
+        with pytest.raises(ValidationError) as info:
+            OpenapiPecClient(**{"token": "t", **kwargs})  # type: ignore[arg-type]
+        assert info.value.field == field

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
 import pytest
@@ -452,3 +453,85 @@ class TestLifecycle:
         await c.aclose()
         with pytest.raises(RuntimeError, match="closed"):
             await c.quota.retrieve()
+
+
+class TestHardenedInput:
+    """Issue 10's findings for PEC Massiva: each refused before the wire, field named."""
+
+    @pytest.mark.parametrize(
+        ("kwargs", "field"),
+        [
+            ({"sender": "someone.else@pecmassiva.com"}, "sender"),
+            ({"recipients": ["jöe@pec.example.it"]}, "recipients[0]"),
+            ({"recipients": RCPT}, "recipients"),
+            ({"recipients": None}, "recipients"),
+            ({"subject": "Avviso\r\nBcc: evil@x.com"}, "subject"),
+            ({"attachments": None}, "attachments"),
+            ({"before_send": "not callable"}, "before_send"),
+        ],
+    )
+    async def test_send_refusals(
+        self, fake: RunningFake, client: PecMassivaClient, kwargs: dict[str, object], field: str
+    ) -> None:
+        """A foreign sender, a non-ASCII or bare-str recipient, header injection: no request."""
+        args: dict[str, object] = {"recipients": [RCPT], "subject": "s", "body": "b", **kwargs}
+        with pytest.raises(ValidationError) as info:
+            await client.sends.create(**args)  # type: ignore[arg-type]
+        assert info.value.field == field
+        assert fake.state.requests == []
+
+    async def test_sender_is_the_mailbox_in_any_case(
+        self, fake: RunningFake, client: PecMassivaClient
+    ) -> None:
+        """The mailbox itself, whatever its letter case, is accepted as the sender."""
+        result = await client.sends.create(
+            recipients=[RCPT], subject="s", body="b", sender=client.username.upper()
+        )
+        assert result.code
+
+    @pytest.mark.parametrize(
+        ("call", "field"),
+        [
+            (lambda c: c.inbox.page("2"), "page"),
+            (lambda c: c.inbox.page(1.5), "page"),
+            (lambda c: c.inbox.page(True), "page"),
+            (lambda c: c.inbox.page(1, q=123), "q"),
+            (lambda c: c.inbox.retrieve("3"), "id"),
+            (lambda c: c.sends.receipts(".."), "code"),
+            (lambda c: c.sends.delete("2020082610003492\n"), "code"),
+            (lambda c: c.quota.retrieve("INBOX\n"), "mailbox"),
+        ],
+    )
+    async def test_read_refusals(
+        self, fake: RunningFake, client: PecMassivaClient, call: Any, field: str
+    ) -> None:
+        """Pages are ints >= 1, q is a str, ids have no dot segments or newlines."""
+        with pytest.raises(ValidationError) as info:
+            await call(client)
+        assert info.value.field == field
+        assert fake.state.requests == []
+
+    @pytest.mark.parametrize(
+        ("kwargs", "field"),
+        [
+            ({"token": 123}, "token"),
+            ({"username": None}, "username"),
+            ({"username": "box@pecmassiva.com\r\nX: y"}, "username"),
+            ({"password": 123}, "password"),
+            ({"max_recipients": "10"}, "max_recipients"),
+            ({"max_recipients": 0}, "max_recipients"),
+            ({"sandbox": "yes"}, "sandbox"),
+        ],
+    )
+    def test_constructor_refusals(self, kwargs: dict[str, object], field: str) -> None:
+        """token=123, max_recipients="10" and friends are ValidationErrors, not TypeErrors."""
+        args: dict[str, object] = {
+            "token": "t",
+            "username": "box@pecmassiva.com",
+            "password": "p",
+            **kwargs,
+        }
+        with pytest.raises(ValidationError) as info:
+            PecMassivaClient(**args)  # type: ignore[arg-type]
+        assert info.value.field == field
+        assert info.value.provider == "pecmassiva"

@@ -35,13 +35,14 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import attrs
 
 from .._exceptions import JobLockedError, JobMismatchError, JournalError
 from ._journal import (
+    Journal,
     evidence_from_json,
     evidence_to_json,
     from_micros,
@@ -370,10 +371,8 @@ class SQLiteJournal:
         ).fetchone()
         return row
 
-    def _fence(self, conn: sqlite3.Connection, lease: Lease | None, job_id: str) -> None:
+    def _fence(self, conn: sqlite3.Connection, lease: Lease, job_id: str) -> None:
         """Inside the write transaction: refuse a lease that is no longer the job's live one."""
-        if lease is None:  # transition: the dispatcher does not pass leases yet
-            return
         if lease.job_id != job_id:
             raise self._error(f"a lease of job {lease.job_id!r} cannot write job {job_id!r}")
         row = self._lease_row(conn, job_id)
@@ -507,19 +506,18 @@ class SQLiteJournal:
 
     # -- jobs ---------------------------------------------------------------------------
 
-    async def open_job(self, lease: Lease | str, fingerprint: str, meta: Mapping[str, str]) -> bool:
+    async def open_job(self, lease: Lease, fingerprint: str, meta: Mapping[str, str]) -> bool:
         """Create the job or check it; True when it already existed.
 
         Raises :class:`~certmail_async.JobMismatchError` when the job was started with
         another fingerprint, and :class:`~certmail_async.JournalError` when its chunk rows
         are missing (or chunk rows exist without their job row).
         """
-        held = lease if isinstance(lease, Lease) else None
-        job_id = lease.job_id if isinstance(lease, Lease) else lease
+        job_id = lease.job_id
 
         def run(conn: sqlite3.Connection) -> bool:
             def body() -> bool:
-                self._fence(conn, held, job_id)
+                self._fence(conn, lease, job_id)
                 row = conn.execute(
                     "SELECT fingerprint, n_chunks FROM jobs WHERE job_id=?", (job_id,)
                 ).fetchone()
@@ -587,22 +585,19 @@ class SQLiteJournal:
         if cursor.rowcount != 1:
             raise self._error(f"job {job_id!r} was not opened (no job row)")
 
-    async def add_pending(
-        self, lease: Lease | Sequence[ChunkRecord], records: Sequence[ChunkRecord] = ()
-    ) -> None:
+    async def add_pending(self, lease: Lease, records: Sequence[ChunkRecord]) -> None:
         """Insert chunks as pending in one transaction (rows already there are left alone)."""
-        held, batch = (lease, records) if isinstance(lease, Lease) else (None, lease)
-        if not batch:
+        if not records:
             return
         now = now_micros()
-        rows = [_row(r, now) for r in batch]
+        rows = [_row(r, now) for r in records]
 
         def run(conn: sqlite3.Connection) -> None:
             def body() -> None:
                 by_job: dict[str, int] = {}
                 for row in rows:
                     if row[0] not in by_job:
-                        self._fence(conn, held, row[0])
+                        self._fence(conn, lease, row[0])
                     cursor = conn.execute(_INSERT.replace("INSERT", "INSERT OR IGNORE", 1), row)
                     by_job[row[0]] = by_job.get(row[0], 0) + cursor.rowcount
                 for job_id, added in by_job.items():
@@ -612,19 +607,17 @@ class SQLiteJournal:
 
         await self._run(run)
 
-    async def add_final(
-        self, lease: Lease | ChunkRecord, record: ChunkRecord | None = None
-    ) -> None:
+    async def add_final(self, lease: Lease, record: ChunkRecord) -> None:
         """Record a chunk that is final without a request (invalid input: FAILED).
 
         A chunk already journaled (an earlier run recorded it) is left as it is.
         """
-        held, chunk = _split(lease, record)
+        chunk = record
         row = _row(chunk, now_micros())
 
         def run(conn: sqlite3.Connection) -> None:
             def body() -> None:
-                self._fence(conn, held, chunk.job_id)
+                self._fence(conn, lease, chunk.job_id)
                 cursor = conn.execute(_INSERT.replace("INSERT", "INSERT OR IGNORE", 1), row)
                 self._count(conn, chunk.job_id, cursor.rowcount)
 
@@ -632,19 +625,17 @@ class SQLiteJournal:
 
         await self._run(run)
 
-    async def mark_in_flight(
-        self, lease: Lease | ChunkRecord, record: ChunkRecord | None = None
-    ) -> None:
+    async def mark_in_flight(self, lease: Lease, record: ChunkRecord) -> None:
         """Durably mark a chunk in flight, stamping ``in_flight_at``; BEFORE its request leaves.
 
         Refuses (JournalError) a chunk the journal already holds as SENT: it is never sent
         twice, whatever the caller believes.
         """
-        held, chunk = _split(lease, record)
+        chunk = record
 
         def run(conn: sqlite3.Connection) -> None:
             def body() -> None:
-                self._fence(conn, held, chunk.job_id)
+                self._fence(conn, lease, chunk.job_id)
                 now = now_micros()
                 current = conn.execute(
                     "SELECT status FROM chunks WHERE job_id=? AND seq=?",
@@ -672,9 +663,9 @@ class SQLiteJournal:
 
     async def mark_done(
         self,
-        lease: Lease | ChunkRecord,
-        record: ChunkRecord | ChunkStatus,
-        status: ChunkStatus | None = None,
+        lease: Lease,
+        record: ChunkRecord,
+        status: ChunkStatus,
         *,
         provider_ids: Sequence[str] = (),
         error: str | None = None,
@@ -687,14 +678,7 @@ class SQLiteJournal:
         another chunk (of any job) already claimed is refused with JournalError and
         nothing is written.
         """
-        held: Lease | None
-        final: ChunkRecord | ChunkStatus | None
-        if isinstance(lease, Lease):
-            held, chunk, final = lease, record, status
-        else:  # transition: mark_done(record, status, ...)
-            held, chunk, final = None, lease, record
-        if not isinstance(chunk, ChunkRecord) or not isinstance(final, ChunkStatus):
-            raise TypeError("mark_done(lease, record, status, ...)")
+        chunk, final = record, status
         ids = list(provider_ids)
         fields = (
             final.value, json.dumps(ids), error, json.dumps(dict(failed_recipients or {})),
@@ -703,7 +687,7 @@ class SQLiteJournal:
 
         def run(conn: sqlite3.Connection) -> None:
             def body() -> None:
-                self._fence(conn, held, chunk.job_id)
+                self._fence(conn, lease, chunk.job_id)
                 now = now_micros()
                 cursor = conn.execute(
                     "UPDATE chunks SET status=?, provider_ids=?, error=?, failed_recipients=?, "
@@ -821,19 +805,6 @@ class SQLiteJournal:
 
         return await self._run(run, write=False)
 
-    async def claimed_ids(self, job_id: str, provider: str) -> set[str]:
-        """Transition only: every id claimed for ``provider`` by ANY job (``job_id`` is ignored)."""
-
-        def run(conn: sqlite3.Connection) -> set[str]:
-            return {
-                r[0]
-                for r in conn.execute(
-                    "SELECT provider_id FROM claims WHERE provider=?", (provider,)
-                )
-            }
-
-        return await self._run(run, write=False)
-
     async def next_in_flight_at(self, provider: str, after: datetime) -> datetime | None:
         """The first ``in_flight_at`` of a ``provider`` chunk (any job) strictly after ``after``."""
 
@@ -891,15 +862,9 @@ def _lease(job_id: str, row: Sequence[Any]) -> Lease:
     )
 
 
-def _split(
-    lease: Lease | ChunkRecord, record: ChunkRecord | None
-) -> tuple[Lease | None, ChunkRecord]:
-    if isinstance(lease, Lease):
-        if record is None:
-            raise TypeError("a transition takes (lease, record)")
-        return lease, record
-    return None, lease  # transition: called without a lease
-
-
 def _replace_status(record: ChunkRecord, status: ChunkStatus) -> ChunkRecord:
     return attrs.evolve(record, status=status)
+
+
+if TYPE_CHECKING:  # mypy proves SQLiteJournal implements every method of the Journal seam
+    _conforms: Journal = SQLiteJournal(":memory:")

@@ -511,6 +511,8 @@ def check_attachments(
         >>> check_attachments([Attachment(filename="a.txt", content=b"hi")])[0].size
         2
     """
+    if attachments == ():  # the common case: nothing attached
+        return ()
     from ._models import Attachment  # late: _models builds on this module
 
     checked = check_sequence(attachments, field=field)

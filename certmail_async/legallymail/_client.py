@@ -268,7 +268,8 @@ class SignaturesResource(_LegallyMailResource):
             signers=people, document=document, document_name=document_name, language=language
         )
         response = await self._lm_call(op, json=body, timeout=timeout, max_retries=max_retries)
-        return self._wire.signature(response, op)
+        # A request for signatures is a send: an undecodable success is DeliveryUnknownError.
+        return self._client._transport.decode(op, response, lambda r: self._wire.signature(r, op))
 
     async def list(
         self,

@@ -14,6 +14,7 @@ from ._models import (
     Progress,
     RecipientRecord,
 )
+from ._report import export_records, job_status
 
 __all__ = [
     "BulkDispatcher",
@@ -29,4 +30,6 @@ __all__ = [
     "Progress",
     "RecipientRecord",
     "SQLiteJournal",
+    "export_records",
+    "job_status",
 ]

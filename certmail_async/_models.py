@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import enum
 import mimetypes
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from ._exceptions import ValidationError
 from ._validation import (
     check_attachment_fields,
     check_email,
@@ -90,7 +92,15 @@ class Attachment:
 
     @classmethod
     def from_path(cls, path: str | Path, *, mime_type: str | None = None) -> Attachment:
-        """Read a file; the MIME type is guessed from its name unless given."""
+        """Read a file; the MIME type is guessed from its name unless given.
+
+        Example:
+            >>> Attachment.from_path(None)
+            Traceback (most recent call last):
+            certmail_async._exceptions.ValidationError: path: expected a path, got NoneType
+        """
+        if not isinstance(path, str | os.PathLike):
+            raise ValidationError(f"expected a path, got {type(path).__name__}", field="path")
         p = Path(path)
         guessed = mime_type or mimetypes.guess_type(p.name)[0] or "application/octet-stream"
         return cls(filename=p.name, content=p.read_bytes(), mime_type=guessed)

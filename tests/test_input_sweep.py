@@ -35,12 +35,19 @@ from certmail_async import (
     PecMassivaClient,
     RegistryCommunicationRequest,
     RetryPolicy,
+    SecretStr,
     Sex,
     Signer,
     ValidationError,
 )
 from certmail_async.bulk._models import check_outgoing_message
-from certmail_async.openapi_pec import IdDocument, IdDocumentType, TokenLimits
+from certmail_async.openapi_pec import (
+    IdDocument,
+    IdDocumentType,
+    OAuthTokenSource,
+    Token,
+    TokenLimits,
+)
 from certmail_async.testing import RunningFake, run_fake
 from tests.forced import forced
 
@@ -882,6 +889,39 @@ class TestModelSweep:
         COUNTS["check_outgoing_message"] = len(cases)
 
 
+class TestOtherPublicConstructors:
+    """OAuthTokenSource and Attachment.from_path refuse bad parameters, naming them."""
+
+    async def test_token_source(self) -> None:
+        """The OAuth client, the token and refresh_before are type- and range-checked."""
+        token = Token(token=SecretStr("656d1e2f8b3c2a001f7e4a12"))
+        async with OAuthClient(email="me@example.com", api_key="key") as oauth:
+            OAuthTokenSource(oauth, token)  # the baseline is valid
+            cases: list[tuple[tuple[Any, ...], dict[str, Any], str]] = [
+                ((None, token), {}, "oauth"),
+                (("oauth", token), {}, "oauth"),
+                ((oauth, None), {}, "token"),
+                ((oauth, "656d1e2f8b3c2a001f7e4a12"), {}, "token"),
+                ((oauth, Token(token=SecretStr("tok\n"))), {}, "token"),
+                ((oauth, token), {"refresh_before": "300"}, "refresh_before"),
+                ((oauth, token), {"refresh_before": True}, "refresh_before"),
+                ((oauth, token), {"refresh_before": -1}, "refresh_before"),
+                ((oauth, token), {"refresh_before": float("nan")}, "refresh_before"),
+            ]
+            for args, kwargs, field in cases:
+                with pytest.raises(ValidationError) as info:
+                    OAuthTokenSource(*args, **kwargs)
+                assert info.value.field == field, (args, kwargs)
+        COUNTS["OAuthTokenSource()"] = len(cases)
+
+    @pytest.mark.parametrize("path", [None, 123, b"/tmp/x"])
+    def test_attachment_from_path(self, path: Any) -> None:
+        """A path that is not a str or os.PathLike is a ValidationError, not a TypeError."""
+        with pytest.raises(ValidationError) as info:
+            Attachment.from_path(path)
+        assert info.value.field == "path"
+
+
 class TestSweepCounts:
     """The sweep is as wide as it claims (floors per client; the counts are printed)."""
 
@@ -894,6 +934,7 @@ class TestSweepCounts:
         await TestConstructorSweep().test_client_constructors()
         TestModelSweep().test_model_constructors()
         TestModelSweep().test_check_outgoing_message_catches_forced_fields()
+        await TestOtherPublicConstructors().test_token_source()
         for name, count in sorted(COUNTS.items()):
             print(f"input sweep: {name:32} {count:5} probes")
         print(f"input sweep: {'total':32} {sum(COUNTS.values()):5} probes")

@@ -278,6 +278,17 @@ class OAuthTokenSource:
     """
 
     def __init__(self, oauth: OAuthClient, token: Token, *, refresh_before: float = 300.0) -> None:
+        try:
+            check_instance(oauth, OAuthClient, field="oauth")
+            check_instance(token, Token, field="token")
+            check_secret(token.token, field="token", token=True)
+            if isinstance(refresh_before, bool) or not isinstance(refresh_before, int | float):
+                raise ValidationError("expected a number of seconds", field="refresh_before")
+            if not 0 <= refresh_before < 366 * 24 * 3600:
+                raise ValidationError("expected 0 seconds to a year", field="refresh_before")
+        except ValidationError as error:
+            error.provider = OAUTH_PROVIDER
+            raise
         self._oauth = oauth
         self._token = token
         self._refresh_before = refresh_before

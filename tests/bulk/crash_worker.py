@@ -4,6 +4,9 @@ It sends a deterministic job to the fakes at --pm-url / --lm-url and, with --kil
 POINT:SEQ, SIGKILLs itself at that dispatcher checkpoint (before_in_flight,
 after_in_flight, after_response, after_done). Without it, it runs (or resumes) the job to
 the end and prints one JSON line of counts.
+
+Exit codes: 0 done; 6 the job is locked by another live runner (JobLockedError, raised
+before any request); 5 a lane stopped (the error's class in the JSON line).
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ import asyncio
 import json
 import os
 import signal
+import sys
 from collections import Counter
 from collections.abc import Iterator
 
 from certmail_async import (
     BulkDispatcher,
+    CertmailError,
+    JobLockedError,
     LegallyMailClient,
     OutgoingMessage,
     PecMassivaClient,
@@ -72,13 +78,27 @@ async def main(args: argparse.Namespace) -> None:
             )
         )
     counts: Counter[str] = Counter()
-    async with BulkDispatcher(clients=clients, journal=args.journal, hook=hook) as dispatcher:
+    code = 0
+    async with BulkDispatcher(
+        clients=clients, journal=args.journal, hook=hook, reconcile_tries=1, lease_ttl=args.ttl
+    ) as dispatcher:
         job = messages(args.pm if args.pm_url else 0, args.lm if args.lm_url else 0, args.lm_size)
-        async for outcome in dispatcher.run(args.job, job, retry_unknown=args.retry_unknown):
-            counts[outcome.status.value] += 1
+        try:
+            async for outcome in dispatcher.run(
+                args.job, job, retry_unknown=args.retry_unknown, wait=args.wait
+            ):
+                counts[outcome.status.value] += 1
+        except JobLockedError:
+            counts["locked"] += 1
+            code = 6
+        except CertmailError as error:
+            counts[f"stopped:{type(error).__name__}"] += 1
+            code = 5
     for client in clients:
         await client.aclose()
     print(json.dumps(counts), flush=True)
+    if code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":
@@ -94,4 +114,6 @@ if __name__ == "__main__":
     parser.add_argument("--lm-per", type=float, default=0.1)
     parser.add_argument("--kill-at")
     parser.add_argument("--retry-unknown", action="store_true")
+    parser.add_argument("--wait", action="store_true")
+    parser.add_argument("--ttl", type=float, default=30.0)
     asyncio.run(main(parser.parse_args()))

@@ -182,20 +182,53 @@ class RateCap:
 _CHUNK = 64 * 1024
 
 
+class _GzipOfSpaces:
+    """A gzip stream of spaces whose blocks are compressed once and then repeated.
+
+    Each chunk ends with a full flush, which resets the compressor's history, so every chunk
+    after the first compresses to the same bytes: a 1 GB bomb costs the fake no CPU.
+    """
+
+    def __init__(self, chunk: int) -> None:
+        self._data = b" " * chunk
+        self._deflate = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate
+        self._block: bytes | None = None
+        self._crc = 0
+        self._size = 0
+
+    def header(self) -> bytes:
+        return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"  # gzip, no name, no mtime
+
+    def block(self, size: int) -> bytes:
+        data = self._data[:size]
+        self._crc = zlib.crc32(data, self._crc)
+        self._size += size
+        if size == len(self._data) and self._block is not None:
+            return self._block
+        out = self._deflate.compress(data) + self._deflate.flush(zlib.Z_FULL_FLUSH)
+        if size == len(self._data) and self._size > size:
+            self._block = out  # the second full chunk: history-free, repeatable
+        return out
+
+    def trailer(self) -> bytes:
+        tail = self._deflate.flush(zlib.Z_FINISH)
+        return tail + self._crc.to_bytes(4, "little") + (self._size % 2**32).to_bytes(4, "little")
+
+
 async def stream_hostile(request: web.Request, fault: Fault) -> web.StreamResponse:
     """Answer with ``fault``'s streamed body: huge, a gzip bomb or endless.
 
-    Bodies are generated chunk by chunk (a 1 GB bomb costs the fake a few KB of memory)
-    and writing stops as soon as the client drops the connection.
+    Bodies are generated chunk by chunk (a 1 GB bomb costs the fake a few KB of memory and
+    almost no CPU) and writing stops as soon as the client drops the connection.
     """
     response = web.StreamResponse(status=fault.status or 200)
     response.content_type = "application/json"
     for key, value in fault.headers.items():
         response.headers[key] = value
-    compressor = None
+    gzip = None
     if fault.gzip_bomb is not None:
         response.headers["Content-Encoding"] = "gzip"
-        compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+        gzip = _GzipOfSpaces(_CHUNK)
     elif fault.huge is not None:
         response.content_length = fault.huge
     await response.prepare(request)
@@ -203,20 +236,21 @@ async def stream_hostile(request: web.Request, fault: Fault) -> web.StreamRespon
     head = b'{"data": "'
     sent = 0
     try:
+        if gzip is not None:
+            await response.write(gzip.header())
         while total is None or sent < total:
             size = _CHUNK if total is None else min(_CHUNK, total - sent)
-            if compressor is not None:
-                piece = compressor.compress(b" " * size)
+            if gzip is not None:
+                piece = gzip.block(size)
             elif sent == 0 and size >= len(head):
                 piece = head + b"a" * (size - len(head))
             else:
                 piece = b"a" * size
             sent += size
-            if piece:
-                await response.write(piece)
-                fault.written += len(piece)
-        if compressor is not None:
-            await response.write(compressor.flush())
+            await response.write(piece)
+            fault.written += len(piece)
+        if gzip is not None:
+            await response.write(gzip.trailer())
         await response.write_eof()
     except (ConnectionError, RuntimeError):
         pass  # the client hung up: that is the point

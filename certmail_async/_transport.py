@@ -83,6 +83,7 @@ USER_AGENT = (
 _ERROR_BODY_LIMIT = 64 * 1024
 _T = TypeVar("_T")
 _DEFAULT_LIMITS = ResponseLimits()
+_NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
 @attrs.frozen(kw_only=True)
@@ -360,7 +361,7 @@ class Transport:
         loop = asyncio.get_running_loop()
         deadline = None if budget is None else loop.time() + budget
         gate = self.gate()
-        with _span(op) as span:
+        with _span(op) if _otel_trace is not None else _NO_SPAN as span:
             attempt = 0
             while True:
                 await self._wait_turn(op, gate, deadline, attempt, before_send)

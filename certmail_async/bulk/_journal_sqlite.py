@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import attrs
 
-from .._exceptions import JobLockedError, JobMismatchError, JournalError
+from .._exceptions import JobLockedError, JobMismatchError, JournalError, ValidationError
 from ._journal import (
     Journal,
     evidence_from_json,
@@ -359,11 +359,11 @@ class SQLiteJournal:
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = body()
+            conn.execute("COMMIT")
         except BaseException:
-            if conn.in_transaction:
+            if conn.in_transaction:  # also when COMMIT itself failed (disk full, I/O error)
                 conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
         return result
 
     # -- ownership ----------------------------------------------------------------------
@@ -411,6 +411,7 @@ class SQLiteJournal:
         naming the owner, host and pid. The same ``owner_id`` from this process gets its
         lease back, extended, with the same token.
         """
+        _check_ttl(ttl)
         host, pid = socket.gethostname(), os.getpid()
 
         def run(conn: sqlite3.Connection) -> Lease:
@@ -458,6 +459,7 @@ class SQLiteJournal:
         Raises :class:`~certmail_async.JobLockedError` when the lease was taken over or
         released. A lease that lapsed but that nobody took over is renewed.
         """
+        _check_ttl(ttl)
 
         def run(conn: sqlite3.Connection) -> Lease:
             def body() -> Lease:
@@ -844,12 +846,21 @@ class SQLiteJournal:
 
         def run() -> None:
             with self._lock:
-                for conn in (self._conn, self._empty, self._ro):
-                    if conn is not None:
-                        conn.close()
+                conns = (self._conn, self._empty, self._ro)
                 self._conn = self._empty = self._ro = None
+                for conn in conns:
+                    if conn is not None:
+                        try:
+                            conn.close()
+                        except sqlite3.Error as error:
+                            raise self._translate(error) from error
 
         await anyio.to_thread.run_sync(run, limiter=self._limiter)
+
+
+def _check_ttl(ttl: float) -> None:
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl < 10**9:
+        raise ValidationError(f"must be a positive number of seconds, got {ttl!r}", field="ttl")
 
 
 def _us(seconds: float) -> int:

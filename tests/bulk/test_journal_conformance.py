@@ -16,7 +16,13 @@ from pathlib import Path
 import attrs
 import pytest
 
-from certmail_async import JobLockedError, JobMismatchError, JobNotFoundError, JournalError
+from certmail_async import (
+    JobLockedError,
+    JobMismatchError,
+    JobNotFoundError,
+    JournalError,
+    ValidationError,
+)
 from certmail_async.bulk import SQLiteJournal
 from certmail_async.bulk._journal import Journal, utc
 from certmail_async.bulk._models import ChunkRecord, ChunkStatus, Evidence, Lease
@@ -160,6 +166,14 @@ class TestLease:
         record = await journal.get("job", 0)
         assert record is not None
         assert record.status is ChunkStatus.IN_FLIGHT
+
+    @pytest.mark.parametrize("ttl", [0, -1, float("nan"), "30", None, True])
+    async def test_ttl_must_be_a_positive_number(self, journal: Journal, ttl: object) -> None:
+        """A ttl that is not a positive number is a ValidationError naming it; no lease is taken."""
+        with pytest.raises(ValidationError) as info:
+            await journal.acquire("job", owner_id="A", ttl=ttl)  # type: ignore[arg-type]
+        assert info.value.field == "ttl"
+        assert await journal.holder("job") is None
 
     async def test_leases_are_per_job(self, backend: Backend) -> None:
         """Two jobs are owned independently."""

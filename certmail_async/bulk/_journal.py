@@ -55,7 +55,7 @@ class Journal(Protocol):
     job's lease atomically (raising :class:`~certmail_async.JobLockedError` when a live
     owner holds it), or takes over a lease whose owner is gone (its pid is dead on this
     host, or its heartbeat expired) with a NEW, larger fencing token. Every transition
-    (``add_pending``, ``add_final``, ``mark_in_flight``, ``mark_done``) takes the
+    (``open_job``, ``add_pending``, ``add_final``, ``mark_in_flight``, ``mark_done``) takes the
     :class:`Lease` and checks its token in the same transaction as the write: a stale
     owner gets ``JobLockedError`` and writes nothing (so its ``mark_in_flight``, which
     runs right before a send leaves, stops the send). A lease that lapsed is refused too
@@ -65,10 +65,16 @@ class Journal(Protocol):
     Integrity contract: opening a journal checks it (quick integrity check, schema, every
     table present); a corrupt, unreadable or read-only journal, or a job whose chunk rows
     are missing, raises :class:`~certmail_async.JournalError` naming the journal, before
-    any request. A damaged job is never treated as new.
+    any request. A damaged job is never treated as new. Backends raise only the SDK's
+    errors (JournalError, JobLockedError, JobMismatchError, ValidationError for a bad
+    ``ttl``), never their driver's.
+
+    Claims: every provider id recorded with a chunk is claimed for it across the whole
+    journal (all jobs), in the transaction that records it.
 
     Reads come in pages (``after_seq`` / ``limit``) so status and export stay flat in
-    memory for millions of chunks.
+    memory for millions of chunks. Reads never create a store (a missing SQLite file reads
+    as empty).
     """
 
     #: A name for messages: the file path, or the database URL without its password.
@@ -92,7 +98,7 @@ class Journal(Protocol):
         ...
 
     async def holder(self, job_id: str) -> Lease | None:
-        """The current lease of a job, live or expired, or None."""
+        """The current lease of a job, live or lapsed; None when never taken or released."""
         ...
 
     # -- jobs -------------------------------------------------------------------------

@@ -102,8 +102,9 @@ def _check_fields(message: OutgoingMessage) -> None:
             field="attachments",
         )
     check_attachments(message.attachments, field="attachments")
-    check_optional(message.key, check_str, field="key", allow_empty=True)
-    check_optional(message.sender, check_str, field="sender")
+    # Keys end up in journals, exports and CLI output: one line each.
+    check_optional(message.key, check_header_text, field="key", allow_empty=True)
+    check_optional(message.sender, check_header_text, field="sender")
 
 
 def check_outgoing_message(value: object) -> OutgoingMessage:

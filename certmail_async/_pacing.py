@@ -184,7 +184,31 @@ class Gate:
         now = asyncio.get_running_loop().time()
         interval = self._rate.interval
         free = max(now, self._last_departure + interval, self._paused_until)
+        if self._queued == 0:
+            # Nobody ahead: the admission bucket may still be draining a recent admission.
+            free = max(free, now + self._admission_wait())
         return free - now + self._queued * interval
+
+    def _admission_wait(self) -> float:
+        # aiolimiter has no public "time until capacity"; its bucket level drains at
+        # ``_rate_per_sec`` (checked against aiolimiter 1.2/1.3; absent attributes mean 0).
+        limiter = self._limiter
+        if limiter.has_capacity(_SLOT):
+            return 0.0
+        level = getattr(limiter, "_level", 0.0)
+        rate = getattr(limiter, "_rate_per_sec", 0.0)
+        return max(level + _SLOT - limiter.max_rate, 0.0) / rate if rate else 0.0
+
+    def _refund(self) -> None:
+        # Give an admission back to the bucket (aiolimiter has no release()): the caller
+        # will not send, so the next one may be admitted at once.
+        limiter = self._limiter
+        level = getattr(limiter, "_level", None)
+        if isinstance(level, float | int):
+            limiter._level = max(level - _SLOT, 0.0)
+            wake = getattr(limiter, "_wake_next", None)
+            if callable(wake):
+                wake()
 
     async def wait_unpaused(self, max_wait: float | None = None) -> None:
         """Wait while the scope is paused by a 429; takes no slot.
@@ -233,8 +257,9 @@ class Gate:
             raise
 
     def abandon(self) -> None:
-        """An admitted caller will not depart after all (its hook failed): leave the queue."""
+        """An admitted caller will not depart after all (its hook failed): give it back."""
         self._queued = max(self._queued - 1, 0)
+        self._refund()
 
     async def depart(self) -> None:
         """Right before the request is written: keep departures ``interval`` apart.
@@ -252,8 +277,10 @@ class Gate:
             if at > now:
                 await asyncio.sleep(at - now)
         except BaseException:
+            # Cancelled before the request was written: the slot goes back.
             if self._last_departure == at:
                 self._last_departure = previous
+            self._refund()
             raise
         finally:
             self._queued = max(self._queued - 1, 0)

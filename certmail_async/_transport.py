@@ -73,6 +73,9 @@ ClientSession = aiohttp.ClientSession
 BeforeSend = Callable[[], Awaitable[None]]
 
 logger = logging.getLogger("certmail_async")
+# A library configures no output: without this, Python's last-resort handler would print
+# every WARNING (429s, unknown sends) to stderr of applications that set up no logging.
+logger.addHandler(logging.NullHandler())
 _http_logger = logging.getLogger("certmail_async.http")
 
 _VERSION = "0.1.0"

@@ -115,3 +115,33 @@ class TestClampedRetryAfter:
                 held = time.perf_counter() - started
         assert info.value.retry_after == 0.1
         assert 0.05 < held < 0.5
+
+
+class TestQueueHygiene:
+    async def test_failing_send_hook_frees_its_place(self) -> None:
+        """A before_send hook that raises leaves the queue: the next call is not held for it."""
+        async with run_fake("pecmassiva", send_rate=None) as fake:
+            async with fake.client(rate_limit=RateLimit(requests=1, per=1.0)) as client:
+
+                async def broken() -> None:
+                    raise RuntimeError("journal down")
+
+                with pytest.raises(RuntimeError):
+                    await client.sends.create(**SEND, before_send=broken)
+                gate = client._transport.gate()
+                assert gate is not None
+                assert gate.expected_wait() == 0.0  # nothing queued, nothing departed
+                await client.sends.create(**SEND, timeout=0.3)  # leaves at once
+            assert len(fake.state.ledger) == 1
+
+    async def test_unpaced_client_keeps_its_deadline_after_429(self) -> None:
+        """Without a gate, a 429 asking for more than the deadline raises instead of sleeping."""
+        async with run_fake("pecmassiva", send_rate=None) as fake:
+            fake.state.faults.inject("GET", "/quota/{mailbox}", status=429, retry_after="60")
+            async with fake.client(rate_limit=None) as client:
+                started = time.perf_counter()
+                with pytest.raises(RateLimitError) as info:
+                    await client.quota.retrieve(timeout=1.0)
+                wall = time.perf_counter() - started
+        assert info.value.retry_after == 60.0
+        assert wall < 0.2

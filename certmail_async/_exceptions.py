@@ -372,9 +372,7 @@ class JobNotFoundError(CertmailError, KeyError):
     job_id: str | None
     path: str | None
 
-    def __init__(
-        self, message: str, *, job_id: str | None = None, path: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, job_id: str | None = None, path: str | None = None) -> None:
         super().__init__(message, provider=None, operation="bulk.journal")
         self.job_id = job_id
         self.path = path

@@ -19,6 +19,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def slow(session: nox.Session) -> None:
+    """The full bulk crash matrix (4 x 2 x 10) and the 50-kill soak over 2,000 recipients."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", "-m", "slow", "-s", "tests/bulk/test_crash.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Ruff lint and format check."""
     session.install("ruff==0.17.6")

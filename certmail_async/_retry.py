@@ -144,7 +144,7 @@ class RetryPolicy:
         NaN counts as absurd and becomes the cap (the provider asked to slow down).
         """
         if math.isnan(seconds) or seconds > self.max_retry_after:
-            return self.max_retry_after, True
+            return float(self.max_retry_after), True
         if seconds < 0:
             return 0.0, True
         return float(seconds), False

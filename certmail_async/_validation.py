@@ -58,8 +58,9 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-#: C0 controls (CR, LF, NUL, TAB...), DEL and C1 controls: never in header text.
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: C0 controls (CR, LF, NUL, TAB...), DEL, C1 controls and the Unicode line and paragraph
+#: separators (``str.splitlines`` breaks on them too): never in header text.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MIME = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
     r"(?:[ ]?;[ ]?[A-Za-z0-9!#$&^_.+-]+=(?:[A-Za-z0-9!#$&^_.+-]+|\"[^\"\\\x00-\x1f\x7f]*\"))*",
@@ -67,7 +68,7 @@ _MIME = re.compile(
 )
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.ASCII)
 _TOKEN = re.compile(r"[\x21-\x7e]+", re.ASCII)  # printable ASCII, no blanks
-_FILENAME_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f/\\]")
+_FILENAME_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029/\\]")
 
 
 def _kind(value: object) -> str:

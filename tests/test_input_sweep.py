@@ -66,6 +66,7 @@ CONTROLS = [
     "del\x7f",
     "c1\x85next-line",
     "tab\there",
+    "line\u2028separator",
 ]
 DOT_IDS = ["", ".", ".."]
 ARABIC_DIGITS = "\u0660\u0661\u0662\u0663\u0664"  # Arabic-Indic 0-4: str.isdigit() is True

@@ -184,7 +184,16 @@ class TestScalars:
 class TestHeaderText:
     @pytest.mark.parametrize(
         "value",
-        ["Avviso\r\nBcc: evil@x.com", "Avviso\n", "a\x00b", "a\x7fb", "a\x85b", "a\tb", "\x1b[31m"],
+        [
+            "Avviso\r\nBcc: evil@x.com",
+            "Avviso\n",
+            "a\x00b",
+            "a\x7fb",
+            "a\x85b",
+            "a\tb",
+            "\x1b[31m",
+            "a\u2028b",
+        ],
     )
     def test_control_characters_are_refused(self, value: str) -> None:
         """CR, LF, NUL, TAB, ESC, DEL and C1 controls never reach a mail header."""

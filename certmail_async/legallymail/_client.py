@@ -126,7 +126,7 @@ class EmailsResource(_LegallyMailResource):
     async def send(
         self,
         *,
-        recipients: Iterable[str] | str,
+        recipients: Iterable[str],  # a list of addresses; one str is refused
         subject: str,
         html: str,
         reply_to: str | None = None,

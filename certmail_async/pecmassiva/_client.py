@@ -84,7 +84,7 @@ class SendsResource(_MailboxResource):
     async def create(
         self,
         *,
-        recipients: Iterable[str] | str,
+        recipients: Iterable[str],  # a list of addresses; one str is refused
         subject: str,
         body: str,
         attachments: Sequence[Attachment] = (),

@@ -131,7 +131,11 @@ class Signer:
 
 
 def check_signer_fields(name: object, email: object, phone: object, *, field: str) -> None:
-    """The parts of a :class:`Signer` (``field`` prefixes the names in errors)."""
+    """The parts of a :class:`Signer` (``field`` prefixes the names in errors).
+
+    Example:
+        >>> check_signer_fields("Anna", "anna@example.com", "333 1234567", field="signers[0].")
+    """
     check_header_text(name, field=f"{field}name", max_len=200)
     check_email(email, field=f"{field}email")
     check_optional(

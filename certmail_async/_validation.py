@@ -490,7 +490,13 @@ def check_mime_type(value: object, *, field: str) -> str:
 def check_attachment_fields(
     filename: object, content: object, mime_type: object, *, field: str
 ) -> None:
-    """The three parts of an attachment (``field`` prefixes the names in errors)."""
+    """The three parts of an attachment (``field`` prefixes the names in errors).
+
+    Example:
+        >>> check_attachment_fields("a.pdf", b"%PDF", "binary", field="a.")
+        Traceback (most recent call last):
+        certmail_async._exceptions.ValidationError: a.mime_type: 'binary' is not a MIME type
+    """
     check_filename(filename, field=f"{field}filename")
     if not isinstance(content, bytes):
         raise ValidationError(

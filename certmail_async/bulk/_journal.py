@@ -15,6 +15,7 @@ every backend (times, evidence encoding, "is this owner gone?").
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -42,6 +43,7 @@ __all__ = [  # ChunkRecord and SQLiteJournal: re-exported for older imports
     "from_micros",
     "now_micros",
     "pid_alive",
+    "this_host",
     "utc",
 ]
 
@@ -332,17 +334,39 @@ def pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
+_INIT_PID_NAMESPACE = 0xEFFFFFFC  # PROC_PID_INIT_INO: the machine's own pid namespace
+
+
+@functools.cache
+def this_host() -> str:
+    """This host as leases name it: the hostname, plus the pid namespace inside a container.
+
+    Two containers that share a hostname (``--network host``) and a journal must not judge
+    each other's pids: their pid namespaces tell them apart.
+
+    Example:
+        >>> this_host().startswith(socket.gethostname())
+        True
+    """
+    name = socket.gethostname()
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return name
+    return name if namespace == _INIT_PID_NAMESPACE else f"{name}/pidns-{namespace}"
+
+
 def lease_gone(lease: Lease) -> bool:
     """True when the lease's owner surely died: it ran on this host and its pid is gone.
 
     On another host nothing is known: the lease lapses with its heartbeat.
 
     Example:
-        >>> lease_gone(Lease(job_id="j", owner_id="o", host=socket.gethostname(),
+        >>> lease_gone(Lease(job_id="j", owner_id="o", host=this_host(),
         ...                  pid=os.getpid(), token=1, expires_at=utc(0)))
         False
     """
-    return lease.host == socket.gethostname() and not pid_alive(lease.pid)
+    return lease.host == this_host() and not pid_alive(lease.pid)
 
 
 def locked_error(

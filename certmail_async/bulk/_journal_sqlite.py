@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -50,6 +49,7 @@ from ._journal import (
     locked_error,
     micros,
     now_micros,
+    this_host,
 )
 from ._models import ChunkRecord, ChunkStatus, Evidence, Lease
 
@@ -412,7 +412,7 @@ class SQLiteJournal:
         lease back, extended, with the same token.
         """
         _check_ttl(ttl)
-        host, pid = socket.gethostname(), os.getpid()
+        host, pid = this_host(), os.getpid()
 
         def run(conn: sqlite3.Connection) -> Lease:
             def body() -> Lease:

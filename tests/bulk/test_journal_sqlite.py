@@ -16,7 +16,7 @@ import pytest
 from certmail_async import JobLockedError, JobNotFoundError, JournalError
 from certmail_async.bulk import SQLiteJournal
 from certmail_async.bulk import _journal as journal_module
-from certmail_async.bulk._journal import pid_alive
+from certmail_async.bulk._journal import pid_alive, this_host
 from certmail_async.bulk._journal_sqlite import SCHEMA_VERSION
 from certmail_async.bulk._models import ChunkRecord, ChunkStatus
 from certmail_async.bulk._report import export_records, job_status
@@ -223,6 +223,21 @@ class TestDeadOwners:
             conn.execute("UPDATE leases SET host='elsewhere', pid=?", (self._dead_pid(),))
         conn.close()
         with pytest.raises(JobLockedError, match="elsewhere"):
+            await journal.acquire("job", owner_id="B", ttl=30)
+        await journal.aclose()
+
+    async def test_lease_from_another_pid_namespace_waits(self, path: Path) -> None:
+        """Same hostname, other pid namespace (a container on the host network): pids are not
+        judged, the lease holds until it lapses."""
+        journal = SQLiteJournal(path)
+        await journal.acquire("job", owner_id="A", ttl=30)
+        conn = sqlite3.connect(path)
+        with conn:
+            conn.execute(
+                "UPDATE leases SET host=?, pid=?", (f"{this_host()}/pidns-1", self._dead_pid())
+            )
+        conn.close()
+        with pytest.raises(JobLockedError, match="pidns-1"):
             await journal.acquire("job", owner_id="B", ttl=30)
         await journal.aclose()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -14,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from certmail_async.bulk._journal import this_host
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -97,7 +98,7 @@ class TestTwoProcesses:
         assert len(winners) == 1, answers
         winner, loser = (a, b) if winners == ["A"] else (b, a)
         lost = answers[loser.owner]
-        assert lost["owner"] == f"{winner.owner}@{os.uname().nodename} pid {winner.pid}"
+        assert lost["owner"] == f"{winner.owner}@{this_host()} pid {winner.pid}"
         assert 0 < lost["expires_in"] <= 30
         token = answers[winner.owner]["token"]
         assert winner.ask("open") == {"existed": False}
@@ -110,7 +111,7 @@ class TestTwoProcesses:
         taken = c.ask("acquire 30")
         assert taken["token"] == token + 1
         assert c.ask("open") == {"existed": True}
-        assert loser.ask("acquire 30")["owner"] == f"C@{os.uname().nodename} pid {c.pid}"
+        assert loser.ask("acquire 30")["owner"] == f"C@{this_host()} pid {c.pid}"
         assert journal_rows(tmp_path / "jobs.sqlite") == [(0, "in_flight")]
 
     def test_paused_owner_is_fenced_after_takeover(self, workers: Any, tmp_path: Path) -> None:

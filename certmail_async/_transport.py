@@ -359,6 +359,9 @@ class Transport:
         )
         limits = self.timeout if isinstance(timeout, NotGiven) else Timeout.coerce(timeout)
         budget = given(_check_max_wait(max_wait), self.max_wait)
+        # Without an explicit max_wait the total timeout is the call's deadline, waits and
+        # exchange together; an explicit max_wait bounds the waits only.
+        whole_call = isinstance(budget, NotGiven)
         if isinstance(budget, NotGiven):
             budget = limits.total
         loop = asyncio.get_running_loop()
@@ -369,7 +372,7 @@ class Transport:
             while True:
                 await self._wait_turn(op, gate, deadline, attempt, before_send)
                 call_limits = limits
-                if deadline is not None and limits.total is not None:
+                if whole_call and deadline is not None and limits.total is not None:
                     left = deadline - loop.time()
                     if left < limits.total - 0.001:  # time went on waits: keep the deadline
                         call_limits = Timeout.coerce(max(left, 0.001))

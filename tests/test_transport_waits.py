@@ -145,3 +145,28 @@ class TestQueueHygiene:
                 wall = time.perf_counter() - started
         assert info.value.retry_after == 60.0
         assert wall < 0.2
+
+
+class TestDeadlineScope:
+    async def _call(self, **options: object) -> object:
+        async with run_fake("pecmassiva", send_rate=None) as fake:
+            faults = fake.state.faults
+            faults.inject("GET", "/quota/{mailbox}", status=429, retry_after="1")
+            faults.inject("GET", "/quota/{mailbox}", delay=0.3)
+            async with fake.client(
+                rate_limit=RateLimit(requests=1, per=0.05),
+                retry_policy=RetryPolicy(base=0.0, max_retry_after=0.3),
+                timeout=0.5,
+            ) as client:
+                return await client.with_options(**options).quota.retrieve()  # type: ignore[arg-type]
+
+    async def test_timeout_alone_bounds_the_whole_call(self) -> None:
+        """timeout=0.5: a 0.3 s pause leaves 0.2 s for an answer that takes 0.3 s."""
+        from certmail_async import RequestTimeoutError
+
+        with pytest.raises(RequestTimeoutError):
+            await self._call()
+
+    async def test_explicit_max_wait_bounds_only_the_waits(self) -> None:
+        """max_wait=None: the pause does not eat the exchange's own 0.5 s."""
+        assert await self._call(max_wait=None) is not None

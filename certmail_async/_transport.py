@@ -526,7 +526,8 @@ class Transport:
             )
             failure.__cause__ = e
         failure.status = failure.status or response.status
-        raw = self.redactor.scrub(response.content[:2000].decode("utf-8", "replace"))
+        # Scrub first, cut after: a secret straddling the cut must not leave its start.
+        raw = self.redactor.scrub(response.content[:4096].decode("utf-8", "replace"))[:2000]
         failure.body = raw
         if not op.sends:
             raise failure
@@ -647,6 +648,17 @@ class Transport:
         return response
 
     def _status_error(self, op: Operation, response: Response) -> exc.APIStatusError:
+        # The profile cuts long messages: scrub the whole answer before it does, so a
+        # secret straddling the cut cannot leave its first characters behind.
+        text = response.content.decode("utf-8", "replace")
+        clean = self.redactor.scrub(text)
+        if clean != text:
+            response = Response(
+                status=response.status,
+                headers=response.headers,
+                content=clean.encode(),
+                max_depth=self.limits.json_depth,
+            )
         info = self.profile.parse_error(response)
         message = self.redactor.scrub(info.message)
         body = self.redactor.scrub_any(redact_body(info.body))

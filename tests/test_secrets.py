@@ -400,3 +400,28 @@ class TestTracebackLocals:
             text = self._format(err)
             _assert_clean([text], TOKEN)
             _assert_clean([text], PASSWORD)
+
+
+class TestCutsAfterScrubbing:
+    @pytest.mark.parametrize("offset", [490, 495, 499, 1995, 1999])
+    async def test_secret_straddling_a_cut_leaves_no_prefix(self, offset: int) -> None:
+        """Messages are cut at 500 and raw answers at 2000 chars: scrubbed before the cut."""
+        filler = "x" * offset
+        async with (
+            run_fake("pecmassiva", password=PASSWORD, send_rate=None) as fake,
+            fake.client(rate_limit=None, max_retries=0) as client,
+        ):
+            fake.state.faults.inject("GET", "/quota/{mailbox}", status=400, body=filler + PASSWORD)
+            fake.state.faults.inject(
+                "POST", "/send", status=201, body=filler + PASSWORD, after_record=True
+            )
+            errors = []
+            for call in (
+                client.quota.retrieve,
+                lambda: client.sends.create(recipients=["a@pec.example.it"], subject="s", body="b"),
+            ):
+                with pytest.raises(CertmailError) as info:
+                    await call()
+                errors.append(info.value)
+        for text in (t for e in errors for t in _texts(e)):
+            assert PASSWORD[:8] not in text

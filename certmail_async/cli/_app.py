@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from ._bulk import JobSpec, run_job, show_status, write_export
+from .._exceptions import CertmailError, JobMismatchError, JournalError
+from ._bulk import (
+    EXIT_CODES_HELP,
+    EXIT_ERROR,
+    EXIT_USAGE,
+    JobSpec,
+    JobSummary,
+    UsageError,
+    open_existing,
+    run_job,
+    show_status,
+    write_export,
+)
 from ._demo import run_demo
 
 __all__ = ["app", "main"]
@@ -17,6 +30,7 @@ __all__ = ["app", "main"]
 app = typer.Typer(
     name="certmail",
     help="Italian certified e-mail from the command line (PEC Massiva, LegallyMail, openapi.it).",
+    epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=False,
 )
@@ -24,6 +38,38 @@ fake_app = typer.Typer(help="Fake provider servers for tests and load tests.", n
 app.add_typer(fake_app, name="fake")
 
 Journal = Annotated[Path, typer.Option(help="The job journal (SQLite).")]
+Wait = Annotated[
+    bool, typer.Option(help="If another runner owns the job, wait for it instead of exiting 6.")
+]
+RetryFailed = Annotated[
+    bool, typer.Option(help="Send FAILED chunks again (they are final otherwise).")
+]
+RetryUnknown = Annotated[
+    bool,
+    typer.Option(
+        help="Resend chunks still not found at the provider "
+        "(they may be sent twice if the provider is slow to show them)."
+    ),
+]
+
+
+def _guarded(action: Callable[[], int], console: Console) -> None:
+    """The one error boundary of the job commands: a message and a documented exit code."""
+    try:
+        code = action()
+    except UsageError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(code=EXIT_USAGE) from None
+    except JobMismatchError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(code=EXIT_USAGE) from None
+    except JournalError as error:
+        console.print(f"[red]journal error:[/] {error}")
+        raise typer.Exit(code=EXIT_ERROR) from None
+    except CertmailError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(code=EXIT_ERROR) from None
+    raise typer.Exit(code=code)
 
 
 @app.command()
@@ -70,8 +116,21 @@ def bulk(
         float, typer.Option(min=0.0001, max=1.0, help="Pace on scaled time (fakes only).")
     ] = 1.0,
     dry_run: Annotated[bool, typer.Option(help="Only say how long it would take.")] = False,
+    wait: Wait = False,
+    retry_failed: RetryFailed = False,
+    tag: Annotated[
+        bool,
+        typer.Option(
+            help="Add ' [cm:<job>-<seq>]' to each subject: makes reconciliation certain, "
+            "but recipients see it. Fixed for the life of a job."
+        ),
+    ] = False,
 ) -> None:
-    """Send a CSV of recipients as a bulk job (credentials from CERTMAIL_* env variables)."""
+    """Send a CSV of recipients as a bulk job (credentials from CERTMAIL_* env variables).
+
+    Exit codes: 0 every recipient sent; 3 some failed; 4 some unknown; 5 stopped with
+    chunks pending; 6 job locked by another runner; 2 usage; 1 journal unusable.
+    """
     if provider not in ("pecmassiva", "legallymail"):
         raise typer.BadParameter("pecmassiva or legallymail", param_hint="--provider")
     spec = JobSpec(
@@ -85,17 +144,24 @@ def bulk(
         base_url=base_url or "",
         fake_credentials="1" if fake_credentials else "0",
         time_scale=str(time_scale),
+        tag="1" if tag else "0",
     )
     console = Console()
     if dry_run:
         asyncio.run(_dry_run(spec, console))
         return
-    _finish(
-        asyncio.run(
-            run_job(spec, journal=journal, job_id=job_id, retry_unknown=False, console=console)
+    _guarded(
+        lambda: _finish(
+            asyncio.run(
+                run_job(
+                    spec, journal=journal, job_id=job_id, retry_unknown=False, console=console,
+                    retry_failed=retry_failed, wait=wait,
+                )
+            ),
+            console,
         ),
         console,
-    )
+    )  # fmt: skip
 
 
 async def _dry_run(spec: JobSpec, console: Console) -> None:
@@ -111,44 +177,45 @@ async def _dry_run(spec: JobSpec, console: Console) -> None:
 def resume(
     job_id: Annotated[str, typer.Argument(help="The job to resume.")],
     journal: Journal = Path("jobs.sqlite"),
-    retry_unknown: Annotated[
-        bool,
-        typer.Option(
-            help="Resend chunks still not found at the provider "
-            "(they may be sent twice if the provider is slow to show them)."
-        ),
-    ] = False,
+    retry_unknown: RetryUnknown = False,
+    retry_failed: RetryFailed = False,
+    wait: Wait = False,
 ) -> None:
-    """Resume a job: reconcile in-flight sends with the provider, then send the rest."""
+    """Resume a job: reconcile in-flight sends with the provider, then send the rest.
+
+    Exit codes as for ``bulk``: 0 every recipient sent; 3 some failed; 4 some unknown;
+    5 stopped with chunks pending; 6 locked; 2 usage or unknown job; 1 journal unusable.
+    """
     console = Console()
-    spec = asyncio.run(_spec(journal, job_id))
-    _finish(
-        asyncio.run(
+
+    def action() -> int:
+        spec = asyncio.run(_spec(journal, job_id))
+        summary = asyncio.run(
             run_job(
-                spec, journal=journal, job_id=job_id, retry_unknown=retry_unknown, console=console
+                spec, journal=journal, job_id=job_id, retry_unknown=retry_unknown,
+                console=console, retry_failed=retry_failed, wait=wait,
             )
-        ),
-        console,
-    )
+        )  # fmt: skip
+        return _finish(summary, console)
+
+    _guarded(action, console)
 
 
 async def _spec(journal: Path, job_id: str) -> JobSpec:
-    from ..bulk import SQLiteJournal
-
-    store = SQLiteJournal(journal)
+    store = open_existing(journal)
     try:
         meta = await store.job_meta(job_id)
     finally:
         await store.aclose()
     if meta is None or "input" not in meta:
-        raise SystemExit(f"no CLI job {job_id!r} in {journal}")
+        raise UsageError(f"no CLI job {job_id!r} in {journal}")
     return JobSpec(meta)
 
 
-def _finish(counts: dict[str, Any], console: Console) -> None:
-    console.print(" ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "nothing to do")
-    if counts.get("unknown"):
-        raise typer.Exit(code=3)
+def _finish(summary: JobSummary, console: Console) -> int:
+    for line in summary.lines():
+        console.print(line)
+    return summary.exit_code
 
 
 @app.command()
@@ -156,9 +223,13 @@ def status(
     job_id: Annotated[str, typer.Argument(help="The job.")],
     journal: Journal = Path("jobs.sqlite"),
 ) -> None:
-    """Counts per state, and the sends whose outcome is unknown."""
-    finished = asyncio.run(show_status(journal, job_id, Console()))
-    raise typer.Exit(code=0 if finished else 3)
+    """Counts per state, and the sends whose outcome is unknown.
+
+    Exit codes: 0 every recipient sent; 3 some failed; 4 some unknown; 5 unfinished (chunks
+    pending or in flight); 2 no such journal or job (no file is ever created).
+    """
+    console = Console()
+    _guarded(lambda: asyncio.run(show_status(journal, job_id, console)), console)
 
 
 @app.command()
@@ -168,12 +239,18 @@ def export(
     format: Annotated[str, typer.Option(help="csv or json (one object per line).")] = "csv",
     output: Annotated[Path | None, typer.Option(help="File to write (default: stdout).")] = None,
 ) -> None:
-    """An audit of every recipient: provider ids, state, reason."""
+    """An audit of every recipient: provider ids, state, reason (2: no such journal or job)."""
     if format not in ("csv", "json"):
         raise typer.BadParameter("csv or json", param_hint="--format")
-    count = asyncio.run(write_export(journal, job_id, format, output))
-    if output:
-        Console(stderr=True).print(f"{count} recipients written to {output}")
+    errors = Console(stderr=True)
+
+    def action() -> int:
+        count = asyncio.run(write_export(journal, job_id, format, output))
+        if output:
+            errors.print(f"{count} recipients written to {output}")
+        return 0
+
+    _guarded(action, errors)
 
 
 @fake_app.command("serve")

@@ -6,22 +6,43 @@ import csv
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 from rich.console import Console
 from rich.table import Table
 
+from .._exceptions import CertmailError, JobLockedError, JobMismatchError
 from .._pacing import RateLimit
-from ..bulk import BulkDispatcher, ChunkStatus, Estimate, OutgoingMessage
+from ..bulk import (
+    BulkDispatcher,
+    ChunkOutcome,
+    ChunkStatus,
+    Estimate,
+    OutgoingMessage,
+    Progress,
+    SQLiteJournal,
+)
 from ..legallymail import LegallyMailClient
 from ..legallymail._client import DEFAULT_RATE_LIMIT as LM_RATE
 from ..pecmassiva import PecMassivaClient
 from ..pecmassiva._client import DEFAULT_RATE_LIMIT as PM_RATE
 from ._progress import job_progress
 
-__all__ = ["JobSpec", "make_client", "read_csv", "run_job", "show_status", "write_export"]
+__all__ = [
+    "EXIT_CODES_HELP",
+    "JobSpec",
+    "JobSummary",
+    "UsageError",
+    "make_client",
+    "read_csv",
+    "run_job",
+    "show_status",
+    "write_export",
+]
 
 #: Where credentials come from: the environment only (never the command line, which
 #: other users of the machine can read in the process list).
@@ -128,17 +149,102 @@ def _say_estimate(console: Console, estimate: Estimate) -> None:
     )
 
 
+#: Exit codes of ``certmail bulk`` / ``resume`` / ``status`` (documented in ``--help``).
+EXIT_OK = 0  # every recipient sent
+EXIT_ERROR = 1  # the journal cannot be used, or another error
+EXIT_USAGE = 2  # bad options, unknown job id, input that is not this job's (JobMismatchError)
+EXIT_FAILED = 3  # finished, but some recipients failed (their own fault; --retry-failed)
+EXIT_UNKNOWN = 4  # some sends may or may not have happened (resume, or --retry-unknown)
+EXIT_STOPPED = 5  # stopped with chunks pending (account error, outage, unsettled send)
+EXIT_LOCKED = 6  # another live runner owns the job (--wait to wait for it)
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 every recipient sent; 3 some failed; 4 some unknown (may have been sent); "
+    "5 stopped with chunks pending; 6 job locked by another runner; 2 usage or unknown job; "
+    "1 journal unusable."
+)
+
+
+@attrs.define
+class JobSummary:
+    """What a run left: recipients per state, reasons with counts, and why it stopped."""
+
+    recipients: Counter[str] = attrs.field(factory=Counter)
+    reasons: Counter[tuple[str, str]] = attrs.field(factory=Counter)
+    stopped: str | None = None
+    locked: str | None = None
+    failed_inside: int = 0  # recipients that failed inside sent chunks (e.g. a bounce)
+
+    @property
+    def exit_code(self) -> int:
+        """The documented exit code for this summary."""
+        if self.locked:
+            return EXIT_LOCKED
+        if self.stopped or self.recipients["pending"] or self.recipients["in_flight"]:
+            return EXIT_STOPPED
+        if self.recipients["unknown"]:
+            return EXIT_UNKNOWN
+        if self.recipients["failed"] or self.failed_inside:
+            return EXIT_FAILED
+        return EXIT_OK
+
+    def add(self, outcome: ChunkOutcome) -> None:
+        """Count one outcome's reasons (for the summary)."""
+        status = outcome.previous if outcome.status is ChunkStatus.SKIPPED else outcome.status
+        if status is None:
+            return
+        if status in (ChunkStatus.FAILED, ChunkStatus.UNKNOWN):
+            self.reasons[(status.value, _short(outcome.error))] += len(outcome.recipients)
+        elif outcome.failed_recipients:
+            self.failed_inside += len(outcome.failed_recipients)
+            for why in outcome.failed_recipients.values():
+                self.reasons[("failed", _short(why))] += 1
+
+    def lines(self) -> list[str]:
+        """The summary as printed."""
+        order = ("sent", "failed", "unknown", "pending", "in_flight")
+        counts = ", ".join(f"{k} {self.recipients[k]}" for k in order if self.recipients[k])
+        if self.failed_inside:
+            counts += f" ({self.failed_inside} of the sent failed at the provider)"
+        out = [f"recipients: {counts or 'none'}"]
+        for (status, why), n in self.reasons.most_common():
+            out.append(f"  {status} x{n}: {why}")
+        if self.stopped:
+            out.append(f"stopped: {self.stopped}")
+        if self.locked:
+            out.append(f"locked: {self.locked}")
+        return out
+
+
+def _short(text: str | None, limit: int = 160) -> str:
+    text = " ".join((text or "no reason recorded").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 async def run_job(
-    spec: JobSpec, *, journal: Path, job_id: str, retry_unknown: bool, console: Console
-) -> dict[str, int]:
-    """Run (or resume) a CLI job with a live progress bar; returns counts per status."""
+    spec: JobSpec,
+    *,
+    journal: Path,
+    job_id: str,
+    retry_unknown: bool,
+    console: Console,
+    retry_failed: bool = False,
+    wait: bool = False,
+) -> JobSummary:
+    """Run (or resume) a CLI job with a live progress bar; returns what it left."""
     client = make_client(
         spec["provider"],
         base_url=spec.get("base_url") or None,
         fake_credentials=spec.get("fake_credentials") == "1",
         time_scale=float(spec.get("time_scale", "1")),
     )
+    summary = JobSummary()
     counts: dict[str, int] = {}
+    notice: list[str] = [""]
+
+    def on_progress(progress: Progress) -> None:
+        notice[0] = f" [yellow]{progress.notice}[/]" if progress.notice else ""
+
     async with (
         client,
         BulkDispatcher(
@@ -147,31 +253,58 @@ async def run_job(
             chunk_sizes={spec["provider"]: int(spec["chunk_size"])}
             if spec.get("chunk_size")
             else None,
+            correlation_tag=spec.get("tag") == "1",
+            on_progress=on_progress,
         ) as dispatcher,
     ):
         estimate = dispatcher.estimate(_messages(spec))
         _say_estimate(console, estimate)
-        with job_progress(console) as bar:
-            task = bar.add_task(job_id, total=estimate.recipients, tally="")
-            async for outcome in dispatcher.run(
-                job_id, _messages(spec), retry_unknown=retry_unknown, estimate=estimate,
-                meta=dict(spec),
-            ):  # fmt: skip
-                counts[outcome.status.value] = counts.get(outcome.status.value, 0) + 1
-                tally = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
-                bar.update(task, advance=len(outcome.recipients), tally=tally)
-                if outcome.status is ChunkStatus.UNKNOWN:
-                    console.print(f"[yellow]unknown[/] chunk {outcome.seq}: {outcome.error}")
-    return counts
+        try:
+            with job_progress(console) as bar:
+                task = bar.add_task(job_id, total=estimate.recipients, tally="")
+                async for outcome in dispatcher.run(
+                    job_id, _messages(spec), retry_unknown=retry_unknown,
+                    retry_failed=retry_failed, wait=wait, estimate=estimate, meta=dict(spec),
+                ):  # fmt: skip
+                    counts[outcome.status.value] = counts.get(outcome.status.value, 0) + 1
+                    summary.add(outcome)
+                    tally = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+                    bar.update(task, advance=len(outcome.recipients), tally=tally + notice[0])
+                    if outcome.status is ChunkStatus.UNKNOWN:
+                        console.print(f"[yellow]unknown[/] chunk {outcome.seq}: {outcome.error}")
+        except JobLockedError as error:
+            summary.locked = str(error)
+            return summary
+        except JobMismatchError:
+            raise
+        except CertmailError as error:  # a stopped lane: its chunks stay pending
+            summary.stopped = str(error)
+        status = await dispatcher.status(job_id)
+    summary.recipients.update(status.recipients)
+    return summary
 
 
-async def show_status(journal: Path, job_id: str, console: Console) -> bool:
-    """Print counts per state and the chunks that need a decision; True when finished."""
-    async with BulkDispatcher(clients=[], journal=journal) as dispatcher:
+def open_existing(journal: Path) -> SQLiteJournal:
+    """The journal at ``journal``, read-only; never creates a file (UsageError when absent)."""
+    if not journal.is_file():
+        raise UsageError(f"no journal at {journal}")
+    return SQLiteJournal(journal, readonly=True)
+
+
+class UsageError(Exception):
+    """A command-line mistake: the CLI prints it and exits with EXIT_USAGE."""
+
+
+async def show_status(journal: Path, job_id: str, console: Console) -> int:
+    """Print counts per state and the chunks that need a decision; returns the exit code."""
+    store = open_existing(journal)
+    async with BulkDispatcher(clients=[], journal=store) as dispatcher:
         try:
             status = await dispatcher.status(job_id)
         except KeyError:
-            raise SystemExit(f"no job {job_id!r} in {journal}") from None
+            raise UsageError(f"no job {job_id!r} in {journal}") from None
+        finally:
+            await store.aclose()
     table = Table(title=f"job {job_id}")
     table.add_column("state")
     table.add_column("sends", justify="right")
@@ -190,11 +323,20 @@ async def show_status(journal: Path, job_id: str, console: Console) -> bool:
             "Unknown sends may have happened. `certmail resume` reconciles them again; "
             "`--retry-unknown` resends those still not found at the provider."
         )
-    return status.finished
+    summary = JobSummary()
+    summary.recipients.update(status.recipients)
+    return summary.exit_code
 
 
 async def write_export(journal: Path, job_id: str, fmt: str, output: Path | None) -> int:
-    """Write one row per recipient (CSV or JSON lines) to ``output`` or stdout."""
+    """Write one row per recipient (CSV or JSON lines) to ``output`` or stdout, in pages."""
+    store = open_existing(journal)
+    try:
+        if await store.job_meta(job_id) is None:
+            raise UsageError(f"no job {job_id!r} in {journal}")
+    except BaseException:
+        await store.aclose()
+        raise
     handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
     fields = [
         "job_id",
@@ -212,7 +354,7 @@ async def write_export(journal: Path, job_id: str, fmt: str, output: Path | None
         writer = csv.DictWriter(handle, fieldnames=fields) if fmt == "csv" else None
         if writer is not None:
             writer.writeheader()
-        async with BulkDispatcher(clients=[], journal=journal) as dispatcher:
+        async with BulkDispatcher(clients=[], journal=store) as dispatcher:
             async for r in dispatcher.export(job_id):
                 row = {
                     "job_id": r.job_id,
@@ -231,6 +373,7 @@ async def write_export(journal: Path, job_id: str, fmt: str, output: Path | None
                     handle.write(json.dumps(row) + "\n")
                 count += 1
     finally:
+        await store.aclose()
         if output:
             handle.close()
     return count

@@ -113,8 +113,8 @@ async def crash_and_resume(tmp: Path, provider: str, point: str, seq: int) -> Co
     ):
         journal = tmp / f"{provider}-{point}-{seq}.sqlite"
         use_pm, use_lm = (pm, None) if provider == "pecmassiva" else (None, lm)
-        code, _ = await worker(journal, use_pm, use_lm, "--kill-at", f"{point}:{seq}")
-        assert code == -signal.SIGKILL
+        code, line = await worker(journal, use_pm, use_lm, "--kill-at", f"{point}:{seq}")
+        assert code == -signal.SIGKILL, (provider, point, seq, line)
         code, line = await worker(journal, use_pm, use_lm)
         assert code == 0, line
         expected = 6 if provider == "pecmassiva" else 12

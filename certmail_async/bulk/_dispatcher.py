@@ -49,7 +49,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 
 import anyio
@@ -93,6 +92,7 @@ from ._models import (
     digest,
     subject_digest,
 )
+from ._report import export_records, job_status
 from ._resume import Invalid, Reconciler, outcome_of, verify
 
 __all__ = ["BulkDispatcher"]
@@ -813,57 +813,22 @@ class BulkDispatcher:
     # -- reporting ------------------------------------------------------------------------
 
     async def status(self, job_id: str) -> JobStatus:
-        """Counts per state and the chunks that need a decision.
+        """Counts per state, the chunks that need a decision, and the evidence used.
+
+        Raises :class:`~certmail_async.JobNotFoundError` for a job the journal does not hold.
 
         Example:
             >>> # (await dispatcher.status("job-1")).finished
         """
-        meta = await self.journal.job_meta(job_id)
-        if meta is None:
-            raise KeyError(f"no job {job_id!r} in the journal")
-        chunks, recipients = await self.journal.counts(job_id)
-        unknown = await self.journal.records(job_id, [ChunkStatus.UNKNOWN], limit=1000)
-        flying = await self.journal.records(job_id, [ChunkStatus.IN_FLIGHT], limit=1000)
-        created = meta.pop("created_at", None)
-        return JobStatus(
-            job_id=job_id,
-            chunks=chunks,
-            recipients=recipients,
-            unknown=tuple(outcome_of(r, r.status, error=r.error) for r in unknown),
-            in_flight=tuple(outcome_of(r, r.status) for r in flying),
-            created_at=datetime.fromisoformat(created) if created else None,
-            meta=meta,
-        )
+        return await job_status(self.journal, job_id)
 
-    async def export(self, job_id: str) -> AsyncIterator[RecipientRecord]:
+    def export(self, job_id: str) -> AsyncIterator[RecipientRecord]:
         """Every recipient of the job with its provider ids and state (for audits), in pages.
 
         Example:
             >>> # async for row in dispatcher.export("job-1"): print(row.recipient, row.status)
         """
-        after = -1
-        while True:
-            page = await self.journal.records(job_id, after_seq=after, limit=500)
-            for record in page:
-                per_recipient = len(record.provider_ids) == len(record.recipients) + 1
-                for i, recipient in enumerate(record.recipients):
-                    failed = record.failed_recipients.get(recipient)
-                    sent = record.status is ChunkStatus.SENT
-                    ids = (
-                        (record.provider_ids[0], record.provider_ids[i + 1])
-                        if per_recipient
-                        else record.provider_ids
-                    )
-                    yield RecipientRecord(
-                        job_id=job_id, seq=record.seq, provider=record.provider,
-                        recipient=recipient,
-                        status=ChunkStatus.FAILED if failed and sent else record.status,
-                        provider_ids=ids, error=failed or record.error, key=record.key,
-                        updated_at=record.updated_at,
-                    )  # fmt: skip
-            if len(page) < 500:
-                return
-            after = page[-1].seq
+        return export_records(self.journal, job_id)
 
 
 def _check_job_id(job_id: object) -> None:

@@ -23,7 +23,7 @@ __all__ = ["EMAIL", "CappedRoute", "FakeProvider", "RequestRecord", "RunningFake
 
 #: What the fakes accept as an address: deliberately simple (the SDK validates strictly,
 #: and a fake must not be stricter than the provider it stands for).
-EMAIL = re.compile(r'^[^@\s"<>,;]+@[^@\s"<>,;]+\.[A-Za-z]{2,}$')
+EMAIL = re.compile(r'[^@\s"<>,;]+@[^@\s"<>,;]+\.[A-Za-z]{2,}\Z', re.ASCII)
 
 
 def b64decode(data: object, *, data_uri: bool = False) -> bytes | None:

@@ -39,9 +39,9 @@ from ._core import EMAIL, FakeProvider, b64decode
 
 __all__ = ["FakeOpenapiPec", "FakeToken", "LedgerEntry"]
 
-_ID = re.compile(r"^[0-9a-f]{24}$")
-_DATE = re.compile(r"^\d{2}/\d{2}/\d{4}$")
-_SCOPE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|\*):[A-Za-z0-9*.-]+/[\w*./{}-]*$")
+_ID = re.compile(r"[0-9a-f]{24}\Z", re.ASCII)
+_DATE = re.compile(r"[0-9]{2}/[0-9]{2}/[0-9]{4}\Z", re.ASCII)
+_SCOPE = re.compile(r"(GET|POST|PUT|PATCH|DELETE|\*):[A-Za-z0-9*.-]+/[\w*./{}-]*\Z", re.ASCII)
 CLASSIC = ("STANDARD", "BRONZE", "SILVER", "GOLD")
 RESTRICTED = ("DOMICILIODIGITALE", "PECMASSIVA")
 TYPES = CLASSIC + RESTRICTED

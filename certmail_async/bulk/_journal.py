@@ -152,7 +152,8 @@ class Journal(Protocol):
 
         Every id in ``provider_ids`` (whatever the status) is claimed for this chunk in the
         same transaction, for the whole journal: an id already claimed by another chunk of
-        any job raises JournalError and nothing is written.
+        any job raises JournalError with ``code == "claimed"`` and nothing is written (two
+        owners of two jobs reconciling one provider record at once: one of them loses).
         """
         ...
 

@@ -53,9 +53,12 @@ from ._journal import (
 )
 from ._models import ChunkRecord, ChunkStatus, Evidence, Lease
 
-__all__ = ["SCHEMA_VERSION", "SQLiteJournal"]
+__all__ = ["CLAIMED", "SCHEMA_VERSION", "SQLiteJournal"]
 
 T = TypeVar("T")
+
+#: ``JournalError.code`` when mark_done names an id another chunk already claimed.
+CLAIMED = "claimed"
 
 #: ``PRAGMA user_version`` of the journals this version writes.
 SCHEMA_VERSION = 2
@@ -715,11 +718,13 @@ class SQLiteJournal:
                         (chunk.provider, provider_id),
                     ).fetchone()
                     if tuple(owner) != (chunk.job_id, chunk.seq):
-                        raise self._error(
+                        conflict = self._error(
                             f"{chunk.provider} id {provider_id!r} is already claimed by job "
                             f"{owner[0]!r} chunk {owner[1]}; chunk {chunk.seq} of job "
                             f"{chunk.job_id!r} cannot claim it (nothing was written)"
                         )
+                        conflict.code = CLAIMED
+                        raise conflict
 
             self._transaction(conn, body)
 

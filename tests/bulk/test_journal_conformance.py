@@ -308,13 +308,33 @@ class TestClaims:
         await a.mark_done(october, chunk(0, job="october"), ChunkStatus.SENT, provider_ids=["X"])
         november = await opened(a, "november")
         await a.mark_in_flight(november, chunk(0, job="november"))
-        with pytest.raises(JournalError, match="already claimed by job 'october' chunk 0"):
+        with pytest.raises(JournalError, match="already claimed by job 'october' chunk 0") as info:
             await a.mark_done(
                 november, chunk(0, job="november"), ChunkStatus.SENT, provider_ids=["X"]
             )
+        assert info.value.code == "claimed"
         record = await a.get("november", 0)
         assert record is not None
         assert record.status is ChunkStatus.IN_FLIGHT
+
+    async def test_two_jobs_claiming_one_id_at_once(self, backend: Backend) -> None:
+        """Two owners of two jobs record the same id concurrently: exactly one claim wins."""
+        a, b = backend.make(), backend.make()
+        one, two = await opened(a, "one"), await opened(b, "two", owner="B")
+        results: list[str] = []
+
+        async def claim(journal: Journal, lease: Lease) -> None:
+            try:
+                await journal.mark_done(
+                    lease, chunk(0, job=lease.job_id), ChunkStatus.SENT, provider_ids=["X"]
+                )
+                results.append("won")
+            except JournalError as error:
+                assert error.code == "claimed"
+                results.append("refused")
+
+        await asyncio.gather(claim(a, one), claim(b, two))
+        assert sorted(results) == ["refused", "won"]
 
     async def test_a_chunk_may_record_its_own_ids_again(self, journal: Journal) -> None:
         """UNKNOWN with a reference, then SENT with the same id: the same chunk, no conflict."""

@@ -450,7 +450,13 @@ class BulkDispatcher:
                 )  # fmt: skip
                 with anyio.CancelScope(shield=True):
                     if state.lost is None:
-                        await self.journal.release(state.lease)
+                        try:
+                            await self.journal.release(state.lease)
+                        except CertmailError as error:  # never mask the run's own outcome
+                            log.warning(
+                                "job %s: could not release its lease (%s); it lapses in %s s",
+                                job_id, error, self.lease_ttl, extra={"job_id": job_id},
+                            )  # fmt: skip
 
     async def _job(
         self,

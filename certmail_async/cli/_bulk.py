@@ -15,7 +15,13 @@ import attrs
 from rich.console import Console
 from rich.table import Table
 
-from .._exceptions import CertmailError, JobLockedError, JobMismatchError
+from .._exceptions import (
+    CertmailError,
+    JobLockedError,
+    JobMismatchError,
+    JournalError,
+    ValidationError,
+)
 from .._pacing import RateLimit
 from ..bulk import (
     BulkDispatcher,
@@ -275,7 +281,7 @@ async def run_job(
         except JobLockedError as error:
             summary.locked = str(error)
             return summary
-        except JobMismatchError:
+        except (JobMismatchError, JournalError, ValidationError):
             raise
         except CertmailError as error:  # a stopped lane: its chunks stay pending
             summary.stopped = str(error)

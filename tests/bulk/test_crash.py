@@ -150,6 +150,7 @@ class TestCrashMatrix:
             assert counted["unknown"] == 0  # the provider's records settled every chunk
 
     @pytest.mark.slow
+    @pytest.mark.timeout(1200)
     async def test_full_matrix_ten_repetitions(self, tmp_path: Path) -> None:
         """4 points x 2 providers x 10 repetitions (kill seq varies): the totals."""
         total: Counter[str] = Counter()

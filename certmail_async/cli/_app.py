@@ -44,6 +44,14 @@ Wait = Annotated[
 RetryFailed = Annotated[
     bool, typer.Option(help="Send FAILED chunks again (they are final otherwise).")
 ]
+OutageBudget = Annotated[
+    float,
+    typer.Option(
+        min=0.001,
+        help="Seconds to keep retrying an unreachable provider before stopping (chunks stay "
+        "pending, exit 5).",
+    ),
+]
 RetryUnknown = Annotated[
     bool,
     typer.Option(
@@ -125,6 +133,7 @@ def bulk(
             "but recipients see it. Fixed for the life of a job."
         ),
     ] = False,
+    outage_budget: OutageBudget = 600.0,
 ) -> None:
     """Send a CSV of recipients as a bulk job (credentials from CERTMAIL_* env variables).
 
@@ -155,7 +164,7 @@ def bulk(
             asyncio.run(
                 run_job(
                     spec, journal=journal, job_id=job_id, retry_unknown=False, console=console,
-                    retry_failed=retry_failed, wait=wait,
+                    retry_failed=retry_failed, wait=wait, outage_budget=outage_budget,
                 )
             ),
             console,
@@ -180,6 +189,7 @@ def resume(
     retry_unknown: RetryUnknown = False,
     retry_failed: RetryFailed = False,
     wait: Wait = False,
+    outage_budget: OutageBudget = 600.0,
 ) -> None:
     """Resume a job: reconcile in-flight sends with the provider, then send the rest.
 
@@ -194,6 +204,7 @@ def resume(
             run_job(
                 spec, journal=journal, job_id=job_id, retry_unknown=retry_unknown,
                 console=console, retry_failed=retry_failed, wait=wait,
+                outage_budget=outage_budget,
             )
         )  # fmt: skip
         return _finish(summary, console)

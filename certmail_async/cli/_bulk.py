@@ -236,6 +236,7 @@ async def run_job(
     console: Console,
     retry_failed: bool = False,
     wait: bool = False,
+    outage_budget: float = 600.0,
 ) -> JobSummary:
     """Run (or resume) a CLI job with a live progress bar; returns what it left."""
     client = make_client(
@@ -247,9 +248,14 @@ async def run_job(
     summary = JobSummary()
     counts: dict[str, int] = {}
     notice: list[str] = [""]
+    said: list[str | None] = [None]
 
     def on_progress(progress: Progress) -> None:
+        # An outage yields no outcome for a while: say it now, on its own line and in the bar.
         notice[0] = f" [yellow]{progress.notice}[/]" if progress.notice else ""
+        if progress.notice and progress.notice != said[0]:
+            console.print(f"[yellow]{progress.notice}[/]")
+        said[0] = progress.notice
 
     async with (
         client,
@@ -261,6 +267,7 @@ async def run_job(
             else None,
             correlation_tag=spec.get("tag") == "1",
             on_progress=on_progress,
+            outage_budget=outage_budget,
         ) as dispatcher,
     ):
         estimate = dispatcher.estimate(_messages(spec))

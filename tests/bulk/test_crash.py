@@ -219,8 +219,11 @@ class TestSoak:
         assert {k: counted[k] for k in ZERO} == dict.fromkeys(ZERO, 0)
 
 
-async def test_dispatcher_and_worker_agree_on_messages() -> None:
-    """The worker's job is deterministic (the resume depends on it)."""
-    from tests.bulk.crash_worker import messages
+class TestWorker:
+    """The crash worker itself."""
 
-    assert [m.key for m in messages(2, 1, 2)] == [m.key for m in messages(2, 1, 2)]
+    def test_dispatcher_and_worker_agree_on_messages(self) -> None:
+        """The worker's job is deterministic (the resume depends on it)."""
+        from tests.bulk.crash_worker import messages
+
+        assert [m.key for m in messages(2, 1, 2)] == [m.key for m in messages(2, 1, 2)]

@@ -120,6 +120,28 @@ class TestBulkExitCodes:
         assert sorted(fake.state.sent_to(a) for a in ADDRESSES) == [1] * 5
 
 
+class TestOutage:
+    """With the provider unreachable the CLI says so and ends with everything pending."""
+
+    async def test_unreachable_provider_is_said_and_exits_5(self, tmp_path: Path) -> None:
+        """The notice names the outage and the retry; nothing FAILED; exit 5."""
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        csv, journal = rows(tmp_path / "r.csv", ADDRESSES), tmp_path / "j.sqlite"
+        code, out = await certmail(
+            "bulk", str(csv), "--provider", "pecmassiva", "--job-id", "job", "--body", "b",
+            "--base-url", f"http://127.0.0.1:{port}", "--fake-credentials",
+            "--journal", str(journal), "--outage-budget", "0.3",
+        )  # fmt: skip
+        assert code == 5, out
+        assert "provider unreachable, retry in" in out
+        assert "pending 5" in out
+        assert "failed " not in out.split("recipients:")[-1].splitlines()[0]
+
+
 class TestReports:
     """status and export of what is not there are errors, and create nothing."""
 

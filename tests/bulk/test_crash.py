@@ -105,13 +105,15 @@ def tally(
     return counted
 
 
-async def crash_and_resume(tmp: Path, provider: str, point: str, seq: int) -> Counter[str]:
+async def crash_and_resume(
+    tmp: Path, provider: str, point: str, seq: int, rep: int = 0
+) -> Counter[str]:
     """One cell of the matrix on fresh fakes; returns its tally (and asserts the retry)."""
     async with (
         run_fake("pecmassiva", send_rate=PM_CAP) as pm,
         run_fake("legallymail", rate=LM_CAP) as lm,
     ):
-        journal = tmp / f"{provider}-{point}-{seq}.sqlite"
+        journal = tmp / f"{provider}-{point}-{seq}-{rep}.sqlite"
         use_pm, use_lm = (pm, None) if provider == "pecmassiva" else (None, lm)
         code, line = await worker(journal, use_pm, use_lm, "--kill-at", f"{point}:{seq}")
         assert code == -signal.SIGKILL, (provider, point, seq, line)
@@ -158,7 +160,7 @@ class TestCrashMatrix:
             for provider in PROVIDERS:
                 chunks = 6 if provider == "pecmassiva" else 4
                 for point in POINTS:
-                    total += await crash_and_resume(tmp_path, provider, point, rep % chunks)
+                    total += await crash_and_resume(tmp_path, provider, point, rep % chunks, rep)
         print(f"\ncrash matrix: {dict(sorted(total.items()))}")
         assert total["runs"] == 80
         assert {k: total[k] for k in ZERO} == dict.fromkeys(ZERO, 0)

@@ -63,6 +63,7 @@ from .._exceptions import (
     ConnectError,
     DeliveryUnknownError,
     JobLockedError,
+    JournalError,
     PaymentRequiredError,
     PermissionDeniedError,
     RateLimitError,
@@ -638,6 +639,8 @@ class BulkDispatcher:
             try:
                 report = await adapter.send(chunk, before_send)
                 break
+            except (JobLockedError, JournalError):
+                raise  # the journal refused (lease lost, journal broken): never a chunk outcome
             except RateLimitError as error:
                 # Refused, not processed; the scope is paused. Same chunk again: order holds.
                 rate_limited += 1

@@ -489,45 +489,17 @@ class BulkDispatcher:
                 elif retry_unknown and not settled.ambiguous:
                     held.append(chunk)
                 else:
-                    await self._still_unknown(state, record, settled.reason, out, tracker)
+                    given_up = await self._reconciler.give_up(state.lease, record, settled.reason)
+                    await tracker.emit(out, given_up)
             held.sort(key=lambda c: c.seq)
         await self._fan_out(state, held, items, out, tracker)
-
-    async def _still_unknown(
-        self,
-        state: _Run,
-        record: ChunkRecord,
-        reason: str,
-        out: MemoryObjectSendStream[ChunkOutcome],
-        tracker: _Tracker,
-    ) -> None:
-        if record.status is ChunkStatus.IN_FLIGHT:
-            reason = f"in flight when the last run stopped; {reason}"
-        await self.journal.mark_done(
-            state.lease, record, ChunkStatus.UNKNOWN, provider_ids=record.provider_ids,
-            error=reason,
-        )  # fmt: skip
-        await tracker.emit(out, outcome_of(record, ChunkStatus.UNKNOWN, error=reason))
 
     async def _reconcile_only(
         self, state: _Run, out: MemoryObjectSendStream[ChunkOutcome], tracker: _Tracker
     ) -> None:
         """Reconcile in-flight and unknown chunks without re-reading the input."""
-        after = -1
-        while True:
-            page = await self.journal.records(
-                state.job_id, [ChunkStatus.IN_FLIGHT, ChunkStatus.UNKNOWN],
-                after_seq=after, limit=200,
-            )  # fmt: skip
-            for record in page:
-                settled = await self._reconciler.settle(state.lease, record, None)
-                if settled.outcome is not None:
-                    await tracker.emit(out, settled.outcome)
-                else:
-                    await self._still_unknown(state, record, settled.reason, out, tracker)
-            if len(page) < 200:
-                return
-            after = page[-1].seq
+        async for outcome in self._reconciler.reconcile_job(lambda: state.lease, state.job_id):
+            await tracker.emit(out, outcome)
 
     async def _fan_out(
         self,
@@ -726,20 +698,13 @@ class BulkDispatcher:
         """Reconcile an unknown send before the lane's next send; stop the lane if we cannot."""
         extra = {"job_id": state.job_id, "provider": adapter.name, "seq": chunk.seq}
         log.warning("chunk %s: send unknown: %s", chunk.seq, report.error, extra=extra)
-        reason = "not found at the provider"
-        ambiguous = False
-        for attempt in range(self.reconcile_tries):
-            if attempt:
-                await anyio.sleep(self.reconcile_backoff * 2 ** (attempt - 1))
-            record = await self.journal.get(state.job_id, chunk.seq)
-            if record is None or record.status is not ChunkStatus.UNKNOWN:
-                break
-            settled = await self._reconciler.settle(state.lease, record, chunk)
-            if settled.outcome is not None:
-                return settled.outcome
-            reason, ambiguous = settled.reason, settled.ambiguous
-            if ambiguous:
-                break
+        settled = await self._reconciler.settle_patiently(
+            lambda: state.lease, chunk, state.job_id,
+            tries=self.reconcile_tries, backoff=self.reconcile_backoff,
+        )  # fmt: skip
+        if settled.outcome is not None:
+            return settled.outcome
+        reason = settled.reason
         error = f"{report.error}; {reason}"
         record = chunk.record(state.job_id)
         await self.journal.mark_done(

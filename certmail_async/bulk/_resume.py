@@ -26,9 +26,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
+import anyio
 import attrs
 
 from .._exceptions import CertmailError, JobMismatchError
@@ -273,6 +274,52 @@ class Reconciler:
                     break
                 after = rows[-1].seq
         return rivals
+
+    async def settle_patiently(
+        self, lease: Callable[[], Lease], chunk: Chunk, job_id: str, *, tries: int,
+        backoff: float,
+    ) -> Settlement:  # fmt: skip
+        """Settle a chunk that just went UNKNOWN: ``tries`` looks, backing off (receipts lag).
+
+        Stops early on an ambiguous answer (waiting cannot make it unique).
+        """
+        settled = Settlement(reason="not found at the provider")
+        for attempt in range(tries):
+            if attempt:
+                await anyio.sleep(backoff * 2 ** (attempt - 1))
+            record = await self.journal.get(job_id, chunk.seq)
+            if record is None or record.status is not ChunkStatus.UNKNOWN:
+                break
+            settled = await self.settle(lease(), record, chunk)
+            if settled.outcome is not None or settled.ambiguous:
+                break
+        return settled
+
+    async def give_up(self, lease: Lease, record: ChunkRecord, reason: str) -> ChunkOutcome:
+        """Record a chunk as UNKNOWN with the reason (in flight at a crash: says so)."""
+        if record.status is ChunkStatus.IN_FLIGHT:
+            reason = f"in flight when the last run stopped; {reason}"
+        await self.journal.mark_done(
+            lease, record, ChunkStatus.UNKNOWN, provider_ids=record.provider_ids, error=reason
+        )
+        return outcome_of(record, ChunkStatus.UNKNOWN, error=reason)
+
+    async def reconcile_job(
+        self, lease: Callable[[], Lease], job_id: str
+    ) -> AsyncIterator[ChunkOutcome]:
+        """Settle every in-flight and unknown chunk of a job, without its input, in pages."""
+        after = -1
+        while True:
+            page = await self.journal.records(job_id, _IN_DOUBT, after_seq=after, limit=_PAGE)
+            for record in page:
+                settled = await self.settle(lease(), record, None)
+                if settled.outcome is not None:
+                    yield settled.outcome
+                else:
+                    yield await self.give_up(lease(), record, settled.reason)
+            if len(page) < _PAGE:
+                return
+            after = page[-1].seq
 
     @staticmethod
     def _log(record: ChunkRecord, settlement: Settlement) -> Settlement:

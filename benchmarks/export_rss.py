@@ -10,7 +10,7 @@ the table shows whether memory grows with the job.
 
 The journal lives in /dev/shm when present (CPU-bound, not fsync-bound).
 
-Run: python benchmarks/export_rss.py [--sizes 10000,1000000] [--per-chunk 1]
+Run: python benchmarks/export_rss.py [--sizes 10000,1000000] [--per-chunk 1] [--json]
 
 The same script measures the code before paged reads (no ``bulk/_report.py``: it exports
 through ``BulkDispatcher.export``); run it with PYTHONPATH pointing at that checkout.
@@ -139,6 +139,7 @@ def main() -> None:
     parser.add_argument("--populate", type=int)
     parser.add_argument("--export", action="store_true")
     parser.add_argument("--path", type=Path)
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args()
     if args.populate:
         asyncio.run(populate(args.path, args.populate, args.per_chunk))
@@ -149,6 +150,9 @@ def main() -> None:
     shm = Path("/dev/shm")  # noqa: S108  (a private TemporaryDirectory inside it)
     with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as tmp:
         rows = [child(int(s), args.per_chunk, Path(tmp)) for s in args.sizes.split(",")]
+    if args.json:
+        print(json.dumps(rows))
+        return
     table = Table(title=f"export: peak RSS and time ({args.per_chunk} recipient(s) per chunk)")
     for column in ("recipients", "how", "RSS before export", "peak RSS", "export time"):
         table.add_column(column, justify="left" if column == "how" else "right")

@@ -107,6 +107,14 @@ _ACCOUNT_ERRORS = (AuthenticationError, PaymentRequiredError, PermissionDeniedEr
 _PENDING_BATCH = 200
 
 
+class _InputError(Exception):
+    """The caller's own input iterator raised: carried out of the machinery, then re-raised."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class _LaneStop(Exception):
     """A lane cannot go on (account error, outage budget spent, an unsettled send)."""
 
@@ -433,6 +441,8 @@ class BulkDispatcher:
                         tg.cancel_scope.cancel()
                 except BaseExceptionGroup as group:
                     raise _unwrap(group) from None
+                except _InputError as failed:  # the input broke while verifying a re-run
+                    raise failed.error from None
                 if state.lost is not None:
                     raise state.lost
                 if state.stopped:
@@ -511,6 +521,7 @@ class BulkDispatcher:
     ) -> None:
         lanes: dict[str, MemoryObjectSendStream[Chunk]] = {}
         queues: list[MemoryObjectReceiveStream[Chunk]] = []
+        input_error: Exception | None = None
         try:
             async with anyio.create_task_group() as tg:
                 for name, adapter in self._adapters.items():
@@ -542,8 +553,13 @@ class BulkDispatcher:
                             await lanes[item.provider].send(item)
                         elif state.all_stopped():
                             break  # every lane stopped: the rest stays for a later run
+                except _InputError as failed:
+                    # The caller's input broke: no new send, but the lanes finish the chunk
+                    # they are sending (cut short, it would be left in doubt).
+                    state.stopping = True
+                    input_error = failed.error
                 except BaseException:
-                    state.stopping = True  # the input failed (or we are cancelled): no new send
+                    state.stopping = True  # cancelled or the journal failed: stop now
                     raise
                 finally:
                     with anyio.CancelScope(shield=True):
@@ -554,6 +570,8 @@ class BulkDispatcher:
         finally:
             for queue in queues:  # a lane cancelled before it started never closed it
                 queue.close()
+        if input_error is not None:
+            raise input_error
 
     async def _lane(
         self,
@@ -876,6 +894,7 @@ def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
             leaves.append(error)
 
     walk(group)
+    leaves = [leaf.error if isinstance(leaf, _InputError) else leaf for leaf in leaves]
     for kind in (JobLockedError, KeyboardInterrupt, SystemExit):
         for leaf in leaves:
             if isinstance(leaf, kind):
@@ -884,15 +903,37 @@ def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 
 async def _aiter(messages: Messages) -> AsyncIterator[tuple[int, object]]:
+    """The caller's messages with their index; its own errors come out as _InputError."""
+    index = 0
     if isinstance(messages, AsyncIterable):
-        index = 0
-        async for m in messages:
+        try:
+            stream = aiter(messages)
+        except Exception as error:
+            raise _InputError(error) from error
+        while True:
+            try:
+                m = await anext(stream)
+            except StopAsyncIteration:
+                return
+            except Exception as error:
+                raise _InputError(error) from error
             yield index, m
             index += 1
     else:
-        for i, m in enumerate(messages):
-            yield i, m
-            if i % 256 == 255:
+        try:
+            items = iter(messages)
+        except Exception as error:
+            raise _InputError(error) from error
+        while True:
+            try:
+                m = next(items)
+            except StopIteration:
+                return
+            except Exception as error:
+                raise _InputError(error) from error
+            yield index, m
+            index += 1
+            if index % 256 == 0:
                 # A long synchronous input must not starve the lanes.
                 await anyio.lowlevel.checkpoint()
 

@@ -114,11 +114,27 @@ class TestFailingInput:
 
         with pytest.raises(OSError, match="the CSV went away"):
             await collect(dispatcher.run("broken", broken()))
+        assert len(pm.state.ledger) <= 3  # a chunk already leaving is finished, none after
         status = await dispatcher.status("broken")
         assert sum(status.chunks.values()) == 3  # every chunk read is journaled
         outcomes = await collect(dispatcher.run("broken", [pm_msg(i) for i in range(4)]))
         assert len(outcomes) == 4
         assert sorted(pm.state.sent_to(f"p{i}@pec.example.it") for i in range(4)) == [1] * 4
+
+    async def test_async_iterator_error_comes_out_as_itself(
+        self, pm: RunningFake, dispatcher: BulkDispatcher
+    ) -> None:
+        """An async generator's error is raised as is, and nothing read is left in doubt."""
+
+        async def broken() -> AsyncIterator[OutgoingMessage]:
+            yield pm_msg(0)
+            raise LookupError("row 2 is missing")
+
+        with pytest.raises(LookupError, match="row 2"):
+            await collect(dispatcher.run("abroken", broken()))
+        status = await dispatcher.status("abroken")
+        assert "in_flight" not in status.chunks
+        assert "unknown" not in status.chunks
 
 
 class TestChangedInput:

@@ -276,6 +276,10 @@ class Evidence:
     ``matched`` names the fields that matched (``recipients``, ``subject``, ``body_digest``,
     ``created_at``, ``tag``); ``created_at`` is the record's time at the provider.
     Stored in the journal and shown by ``status`` and ``export``.
+
+    Example:
+        >>> Evidence(record_id="S-0042", matched=("recipients", "subject", "created_at")).matched
+        ('recipients', 'subject', 'created_at')
     """
 
     record_id: str
@@ -291,6 +295,14 @@ class Lease:
     ``token`` is the fencing token: it grows at every takeover, and every journal
     transition checks it, so an owner whose lease was taken over can neither commit nor
     send again. ``expires_at`` is when the lease lapses unless renewed (journal clock).
+    ``host`` is the hostname (with the pid namespace inside a container), so a lease whose
+    pid died on this host can be taken over at once.
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> Lease(job_id="avvisi", owner_id="5f1c", host="worker-1", pid=4711, token=3,
+        ...       expires_at=datetime(2026, 11, 29, 21, 0, tzinfo=UTC)).token
+        3
     """
 
     job_id: str
@@ -303,7 +315,14 @@ class Lease:
 
 @attrs.frozen(kw_only=True)
 class ChunkRecord:
-    """One chunk as the journal keeps it."""
+    """One chunk as the journal keeps it (recipients, digests, outcome; never a body).
+
+    Example:
+        >>> ChunkRecord(job_id="avvisi", seq=0, provider="pecmassiva",
+        ...             recipients=("a@pec.example.it",), digest="d", subject_digest="s",
+        ...             status=ChunkStatus.PENDING).status.value
+        'pending'
+    """
 
     job_id: str
     seq: int

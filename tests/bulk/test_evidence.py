@@ -218,6 +218,58 @@ class TestListWindow:
         assert status.chunks.get("pending", 0) + status.chunks.get("in_flight", 0) <= 4
 
 
+class TestSlowReceipts:
+    """PEC Massiva receipts can lag: the lane looks again, a bounded number of times."""
+
+    async def test_late_delivery_receipts_are_waited_for(self, tmp_path: Path) -> None:
+        """Receipts 60 ms late: the second look finds the send; nothing is resent."""
+        from certmail_async import RetryPolicy
+        from certmail_async.testing import run_fake
+        from tests.bulk.conftest import PM_CAP, PM_RATE
+
+        async with (
+            run_fake("pecmassiva", send_rate=PM_CAP, deliver_delay=0.06) as pm,
+            pm.client(rate_limit=PM_RATE, retry_policy=RetryPolicy(base=0.0)) as client,
+            BulkDispatcher(
+                clients=[client], journal=tmp_path / "j.sqlite", reconcile_tries=4,
+                reconcile_backoff=0.04,
+            ) as d,
+        ):  # fmt: skip
+            pm.state.faults.inject("POST", "/send", status=500, after_record=True)
+            outcomes = await collect(
+                d.run("late", [message("pecmassiva", f"r{i}@pec.example.it") for i in range(2)])
+            )
+            assert [o.status for o in outcomes] == [ChunkStatus.SENT, ChunkStatus.SENT]
+            assert outcomes[0].evidence is not None
+            assert pm.state.count("GET", "/inbox") >= 2  # looked more than once
+            assert len(pm.state.ledger) == 2
+
+    async def test_receipts_too_late_stop_the_lane(self, tmp_path: Path) -> None:
+        """Receipts later than every look: UNKNOWN, the lane stops, nothing else is sent."""
+        from certmail_async import RetryPolicy
+        from certmail_async.testing import run_fake
+        from tests.bulk.conftest import PM_CAP, PM_RATE
+
+        async with (
+            run_fake("pecmassiva", send_rate=PM_CAP, deliver_delay=30.0) as pm,
+            pm.client(rate_limit=PM_RATE, retry_policy=RetryPolicy(base=0.0)) as client,
+            BulkDispatcher(
+                clients=[client], journal=tmp_path / "j.sqlite", reconcile_tries=2,
+                reconcile_backoff=0.01,
+            ) as d,
+        ):  # fmt: skip
+            pm.state.faults.inject("POST", "/send", status=500, after_record=True)
+            with pytest.raises(DeliveryUnknownError, match="pecmassiva lane stopped"):
+                await collect(
+                    d.run(
+                        "later", [message("pecmassiva", f"r{i}@pec.example.it") for i in range(3)]
+                    )
+                )
+            status = await d.status("later")
+        assert len(pm.state.ledger) == 1
+        assert status.chunks.get("unknown") == 1
+
+
 class TestCorrelationTag:
     """The opt-in tag makes every chunk's subject unique, so evidence is certain."""
 

@@ -100,6 +100,34 @@ class TestBulkExitCodes:
             assert code == 4, out
         assert sum(fake.state.sent_to(a) for a in ADDRESSES) == 4
 
+    async def test_retry_failed_resends_a_refused_chunk(self, tmp_path: Path) -> None:
+        """A 400 fails one chunk (exit 3); a plain re-run keeps it; --retry-failed sends it."""
+        csv, journal = rows(tmp_path / "r.csv", ADDRESSES[:2]), tmp_path / "j.sqlite"
+        async with run_fake("pecmassiva", send_rate=CAP) as fake:
+            fake.state.faults.inject("POST", "/send", status=400)
+            args = bulk_args(csv, fake, journal, "--fake-credentials")
+            code, out = await certmail(*args)
+            assert code == 3, out
+            code, out = await certmail(*args)
+            assert code == 3, out
+            assert fake.state.sent_to(ADDRESSES[0]) == 0
+            code, out = await certmail(*args, "--retry-failed")
+            assert code == 0, out
+        assert [fake.state.sent_to(a) for a in ADDRESSES[:2]] == [1, 1]
+
+    async def test_tag_marks_every_subject(self, tmp_path: Path) -> None:
+        """--tag appends the job/seq correlation tag to each subject sent."""
+        csv = rows(tmp_path / "r.csv", ADDRESSES[:2])
+        async with run_fake("pecmassiva", send_rate=CAP) as fake:
+            code, out = await certmail(
+                *bulk_args(csv, fake, tmp_path / "j.sqlite", "--fake-credentials", "--tag")
+            )
+        assert code == 0, out
+        subjects = [s.subject for s in fake.state.ledger]
+        assert subjects[0].startswith("Avviso 0 [cm:")
+        assert subjects[0].endswith("-0]")
+        assert subjects[1].endswith("-1]")
+
     async def test_locked_job_exits_6_and_wait_waits(self, tmp_path: Path) -> None:
         """Another live owner: exit 6 before any request; --wait runs once the lease lapses."""
         csv, journal = rows(tmp_path / "r.csv", ADDRESSES), tmp_path / "j.sqlite"

@@ -633,6 +633,20 @@ class BulkDispatcher:
                 raise  # the journal refused (lease lost, journal broken): never a chunk outcome
             except RateLimitError as error:
                 # Refused, not processed; the scope is paused. Same chunk again: order holds.
+                if error.status is None:
+                    # Refused locally: the scope's pause (capped by the retry policy) is
+                    # longer than the call's deadline. Nothing left the process; a lane
+                    # waits the pause out instead of spinning through its retries.
+                    await self._back_to_pending(state, record, marked, error)
+                    tracker.lane(
+                        adapter.name,
+                        f"paused by the provider's rate limit, retry in "
+                        f"{math.ceil(error.retry_after or 0)} s",
+                        notice=True,
+                    )
+                    await anyio.sleep(max(error.retry_after or 0.0, 0.001))
+                    tracker.lane(adapter.name, "sending")
+                    continue
                 rate_limited += 1
                 if rate_limited > self.max_rate_limit_retries:
                     await self._back_to_pending(state, record, marked, error)

@@ -167,3 +167,26 @@ class TestRetryFailed:
         assert {o.seq: o.status for o in retried} == {0: ChunkStatus.SENT, 1: ChunkStatus.SKIPPED}
         assert pm.state.sent_to("p0@pec.example.it") == 1
         assert pm.state.sent_to("p1@pec.example.it") == 1
+
+
+class TestPauseLongerThanTheDeadline:
+    """A scope pause longer than a call's deadline makes the lane wait, never stop."""
+
+    async def test_lane_waits_out_a_pause_beyond_the_timeout(
+        self, pm: RunningFake, tmp_path: Path
+    ) -> None:
+        """A 429 pausing 0.3 s with a 0.05 s call timeout: the chunks wait, then are SENT."""
+        pm.state.faults.inject("POST", "/send", status=429, retry_after="0.3", times=1)
+        progress: list[Progress] = []
+        client = pm.client(rate_limit=PM_RATE, retry_policy=FAST, timeout=0.05, max_retries=0)
+        async with (
+            client,
+            BulkDispatcher(
+                clients=[client], journal=tmp_path / "j.sqlite", on_progress=progress.append
+            ) as d,
+        ):
+            outcomes = await collect(d.run("pause", [pm_msg(i) for i in range(3)]))
+        assert [o.status for o in outcomes] == [ChunkStatus.SENT] * 3
+        assert pm.state.count("POST", "/send", status=429) == 1
+        assert sorted(pm.state.sent_to(f"p{i}@pec.example.it") for i in range(3)) == [1] * 3
+        assert any(p.notice and "rate limit" in p.notice for p in progress)

@@ -351,7 +351,10 @@ class Transport:
         pacing slot or scope pause lies beyond its deadline (``max_wait``, by default the
         total timeout) raises :class:`~certmail_async.RateLimitError` at once, unsent.
         """
-        url = self.base_url + _fill_path(op, path_params)
+        path = _fill_path(op, path_params)
+        # A path that carries a secret (an OAuth token as its id) stays Masked in the URL:
+        # ``str + Masked`` is a plain str, which a traceback's locals would show.
+        url = Masked(self.base_url + path) if isinstance(path, Masked) else self.base_url + path
         retries = (
             self.max_retries
             if isinstance(max_retries, NotGiven)

@@ -69,6 +69,9 @@ _MIME = re.compile(
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.ASCII)
 _TOKEN = re.compile(r"[\x21-\x7e]+", re.ASCII)  # printable ASCII, no blanks
 _FILENAME_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029/\\]")
+#: Lone surrogates: a Python str may hold them, UTF-8 cannot encode them (the wire would
+#: get ``\ud800`` escapes no provider can store, or the URL encoder a raw UnicodeEncodeError).
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _kind(value: object) -> str:
@@ -96,6 +99,8 @@ def check_str(
         raise ValidationError("must not be empty", field=field)
     if max_len is not None and len(value) > max_len:
         raise ValidationError(f"longer than {max_len} characters", field=field)
+    if _SURROGATE.search(value):
+        raise ValidationError("lone surrogates cannot be encoded as UTF-8", field=field)
     return value
 
 

@@ -133,8 +133,10 @@ class TokensResource(Resource):
     ) -> Token:
         """One token's details."""
         op = OAUTH_OPS.RETRIEVE
+        path_params = self._path(token, op)
+        del token  # only the Masked path id stays in this frame (tracebacks with locals)
         response = await self._call(
-            op, path_params=self._path(token, op), timeout=timeout, max_retries=max_retries
+            op, path_params=path_params, timeout=timeout, max_retries=max_retries
         )
         return self._learn(_wire.token(response, op))
 
@@ -147,9 +149,9 @@ class TokensResource(Resource):
     ) -> None:
         """Delete a token (it stops working at once)."""
         op = OAUTH_OPS.DELETE
-        await self._call(
-            op, path_params=self._path(token, op), timeout=timeout, max_retries=max_retries
-        )
+        path_params = self._path(token, op)
+        del token  # only the Masked path id stays in this frame (tracebacks with locals)
+        await self._call(op, path_params=path_params, timeout=timeout, max_retries=max_retries)
 
     async def refresh(
         self,
@@ -172,9 +174,11 @@ class TokensResource(Resource):
             # The refresh token replaces the Basic credentials for this one call; the
             # BearerAuth registers it for redaction and places it at the last moment.
             auth = BearerAuth(check_secret(refresh_token, field="refresh_token", token=True))
+        path_params = self._path(token, op)
+        del token, refresh_token  # no plaintext credential stays in this frame
         response = await self._call(
             op,
-            path_params=self._path(token, op),
+            path_params=path_params,
             json={},
             auth=auth,
             timeout=timeout,

@@ -70,6 +70,8 @@ from collections.abc import Hashable
 import attrs
 from aiolimiter import AsyncLimiter
 
+from ._exceptions import ValidationError
+
 __all__ = ["RateLimit"]  # Gate, gate_for and SlotUnavailable are internal
 
 logger = logging.getLogger("certmail_async.pacing")
@@ -96,20 +98,35 @@ class RateLimit:
     per: float = attrs.field()
     margin: float = attrs.field(default=0.05)
 
+    # Each check is a ValidationError naming the field (a ValueError too); a bool, a float
+    # count, NaN or infinity would silently turn pacing off or make it hang.
     @requests.validator
     def _check_requests(self, _a: attrs.Attribute[int], value: int) -> None:
-        if value < 1:
-            raise ValueError("RateLimit.requests must be at least 1")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValidationError(
+                f"RateLimit.requests must be an integer >= 1, got {value!r}",
+                field="rate_limit.requests",
+            )
 
     @per.validator
     def _check_per(self, _a: attrs.Attribute[float], value: float) -> None:
-        if not (value > 0 and math.isfinite(value)):
-            raise ValueError("RateLimit.per must be a positive number of seconds")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not (value > 0 and math.isfinite(value))
+        ):
+            raise ValidationError(
+                f"RateLimit.per must be a positive finite number of seconds, got {value!r}",
+                field="rate_limit.per",
+            )
 
     @margin.validator
     def _check_margin(self, _a: attrs.Attribute[float], value: float) -> None:
-        if not (0 <= value < 10):
-            raise ValueError("RateLimit.margin must be between 0 and 10")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value < 10):
+            raise ValidationError(
+                f"RateLimit.margin must be a number from 0 to below 10, got {value!r}",
+                field="rate_limit.margin",
+            )
 
     @property
     def interval(self) -> float:

@@ -38,6 +38,8 @@ from datetime import UTC, datetime
 
 import attrs
 
+from ._exceptions import ValidationError
+
 # decide() and its enums are the SDK's internal contract (transport, bulk dispatcher).
 __all__ = ["RetryPolicy", "parse_retry_after"]
 
@@ -128,10 +130,17 @@ class RetryPolicy:
     @cap.validator
     @max_retry_after.validator
     def _check(self, attribute: attrs.Attribute[float], value: float) -> None:
+        # A ValidationError naming the field (a ValueError too), like every public input.
+        field = f"retry_policy.{attribute.name}"
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError(f"RetryPolicy.{attribute.name} must be a number of seconds")
+            kind = "None" if value is None else type(value).__name__
+            raise ValidationError(
+                f"RetryPolicy.{attribute.name} must be a number of seconds, got {kind}", field=field
+            )
         if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"RetryPolicy.{attribute.name} must be finite and >= 0")
+            raise ValidationError(
+                f"RetryPolicy.{attribute.name} must be finite and >= 0, got {value!r}", field=field
+            )
 
     def backoff(self, attempt: int) -> float:
         """Full-jitter wait before retry number ``attempt`` (0-based)."""

@@ -100,15 +100,19 @@ class SecretStr:
 
 
 def _seconds(value: object, field: str) -> float | None:
-    """A non-negative finite number of seconds, or None; anything else is a ValidationError."""
+    """A positive finite number of seconds, or None; anything else is a ValidationError.
+
+    Zero is refused too: aiohttp reads a timeout of 0 as "no timeout", so ``timeout=0``
+    would wait forever on a server that never answers (``None`` says that explicitly).
+    """
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(
             f"expected a number of seconds or None, got {type(value).__name__}", field=field
         )
-    if not (math.isfinite(value) and value >= 0):
-        raise ValidationError(f"expected finite seconds >= 0, got {value!r}", field=field)
+    if not (math.isfinite(value) and value > 0):
+        raise ValidationError(f"expected finite seconds > 0, got {value!r}", field=field)
     return float(value)
 
 
@@ -139,7 +143,8 @@ class Timeout:
     ``connect`` bounds opening the TCP/TLS connection (a request that times out here was
     never sent); ``total`` bounds the whole exchange, the wait for a pacing slot included:
     a call that cannot get its slot in time fails at once with ``RateLimitError``.
-    Negative, NaN, infinite or non-numeric values are a ``ValidationError`` naming the field.
+    Zero, negative, NaN, infinite or non-numeric values are a ``ValidationError`` naming the
+    field (aiohttp would read 0 as no limit at all).
 
     Example:
         >>> Timeout(total=30.0, connect=5.0)

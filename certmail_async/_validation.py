@@ -322,6 +322,8 @@ def check_secret(value: object, *, field: str, token: bool = False) -> SecretStr
         raise ValidationError("a token is printable ASCII without blanks", field=field)
     if CONTROL.search(text):
         raise ValidationError("control characters are not allowed", field=field)
+    if _SURROGATE.search(text):
+        raise ValidationError("lone surrogates cannot be encoded as UTF-8", field=field)
     return value if isinstance(value, SecretStr) else SecretStr(text)
 
 

@@ -94,3 +94,73 @@ class TestLoneSurrogates:
                     await client.emails.retrieve("cm_\ud800")
                 assert info.value.field == "tracking_id"
             assert fake.state.requests == []
+
+
+class TestZeroTimeout:
+    @pytest.mark.parametrize("value", [0, 0.0, -0.0])
+    async def test_zero_is_refused_everywhere(self, value: float) -> None:
+        """timeout=0 (which aiohttp reads as no limit: a hang) is a ValidationError, unsent."""
+        from certmail_async import Timeout
+
+        with pytest.raises(ValidationError) as info:
+            Timeout(total=value)
+        assert info.value.field == "timeout"
+        with pytest.raises(ValidationError) as info:
+            Timeout(connect=value)
+        assert info.value.field == "timeout.connect"
+        async with run_fake("pecmassiva", send_rate=None) as fake:
+            with pytest.raises(ValidationError):
+                fake.client(timeout=value)
+            async with fake.client(rate_limit=None) as client:
+                with pytest.raises(ValidationError):
+                    client.with_options(timeout=value)
+                with pytest.raises(ValidationError) as info:
+                    await client.quota.retrieve(timeout=value)
+                assert info.value.field == "timeout"
+            assert fake.state.requests == []
+
+
+class TestRateLimitAndRetryPolicyInputs:
+    @pytest.mark.parametrize(
+        ("kwargs", "field"),
+        [
+            ({"requests": None}, "rate_limit.requests"),
+            ({"requests": "1"}, "rate_limit.requests"),
+            ({"requests": True}, "rate_limit.requests"),
+            ({"requests": 1.5}, "rate_limit.requests"),
+            ({"requests": float("nan")}, "rate_limit.requests"),
+            ({"requests": float("inf")}, "rate_limit.requests"),
+            ({"per": None}, "rate_limit.per"),
+            ({"per": "1"}, "rate_limit.per"),
+            ({"per": True}, "rate_limit.per"),
+            ({"per": float("nan")}, "rate_limit.per"),
+            ({"margin": None}, "rate_limit.margin"),
+            ({"margin": True}, "rate_limit.margin"),
+            ({"margin": b"1"}, "rate_limit.margin"),
+        ],
+    )
+    def test_rate_limit_bad_field_is_a_validation_error(
+        self, kwargs: dict[str, object], field: str
+    ) -> None:
+        """A wrong type, bool, float count, NaN or inf in RateLimit is a ValidationError."""
+        from certmail_async import RateLimit
+
+        with pytest.raises(ValidationError) as info:
+            RateLimit(**{"requests": 1, "per": 1.0, **kwargs})  # type: ignore[arg-type]
+        assert info.value.field == field
+
+    @pytest.mark.parametrize("name", ["base", "cap", "max_retry_after"])
+    @pytest.mark.parametrize("value", [None, "1", True, b"1", [], -1, float("nan"), float("inf")])
+    def test_retry_policy_bad_field_is_a_validation_error(self, name: str, value: object) -> None:
+        """A wrong type, bool, negative or non-finite RetryPolicy field is a ValidationError."""
+        from certmail_async import RetryPolicy
+
+        with pytest.raises(ValidationError) as info:
+            RetryPolicy(**{name: value})  # type: ignore[arg-type]
+        assert info.value.field == f"retry_policy.{name}"
+
+    def test_secret_with_a_lone_surrogate_is_a_validation_error(self) -> None:
+        """A credential holding a lone surrogate is a ValidationError, not UnicodeEncodeError."""
+        with pytest.raises(ValidationError) as info:
+            OAuthClient(email="me@example.com", api_key="key\ud800key")
+        assert info.value.field == "api_key"

@@ -331,6 +331,15 @@ async def show_status(journal: Path, job_id: str, console: Console) -> int:
             f"[yellow]{outcome.status.value}[/] chunk {outcome.seq} {outcome.provider} "
             f"{', '.join(outcome.recipients)}: {outcome.error or 'interrupted'}"
         )
+    for record in status.reconciled:
+        if record.evidence is not None:
+            ev = record.evidence
+            console.print(
+                f"[green]reconciled[/] chunk {record.seq} {record.provider} -> record "
+                f"{ev.record_id} (matched: {', '.join(ev.matched)})"
+            )
+    if status.truncated:
+        console.print("(lists cut short; `certmail export` has every recipient)")
     if status.unknown:
         console.print(
             "Unknown sends may have happened. `certmail resume` reconciles them again; "
@@ -361,6 +370,8 @@ async def write_export(journal: Path, job_id: str, fmt: str, output: Path | None
         "error",
         "key",
         "updated_at",
+        "evidence_record",
+        "evidence_matched",
     ]
     count = 0
     try:
@@ -379,6 +390,8 @@ async def write_export(journal: Path, job_id: str, fmt: str, output: Path | None
                     "error": r.error or "",
                     "key": r.key or "",
                     "updated_at": r.updated_at.isoformat() if r.updated_at else "",
+                    "evidence_record": r.evidence.record_id if r.evidence else "",
+                    "evidence_matched": " ".join(r.evidence.matched) if r.evidence else "",
                 }
                 if writer is not None:
                     writer.writerow(row)

@@ -208,3 +208,25 @@ class TestReports:
         result = CliRunner().invoke(app, ["bulk", "--help"], env={"COLUMNS": "200"})
         for flag in ("--wait", "--retry-failed", "--tag"):
             assert flag in result.output
+
+    async def test_status_and_export_show_the_evidence(self, tmp_path: Path) -> None:
+        """A send settled by reconciliation shows its record id and matched fields."""
+        csv, journal = rows(tmp_path / "r.csv", ADDRESSES[:3]), tmp_path / "j.sqlite"
+        out_csv = tmp_path / "out.csv"
+        async with run_fake("pecmassiva", send_rate=CAP) as fake:
+            fake.state.faults.inject("POST", "/send", status=500, after_record=True, times=1)
+            code, out = await certmail(*bulk_args(csv, fake, journal, "--fake-credentials"))
+            assert code == 0, out
+            code, out = await certmail("status", "job", "--journal", str(journal))
+            assert code == 0, out
+            assert "reconciled" in out
+            assert "matched: " in out
+            code, out = await certmail(
+                "export", "job", "--journal", str(journal), "--output", str(out_csv)
+            )
+            assert code == 0, out
+        lines = out_csv.read_text().splitlines()
+        assert lines[0].endswith("evidence_record,evidence_matched")
+        with_evidence = [line for line in lines[1:] if line.split(",")[-1]]
+        assert len(with_evidence) == 1
+        assert fake.state.ledger[0].code in with_evidence[0]

@@ -34,6 +34,7 @@ __all__ = [
     "OutgoingMessage",
     "Progress",
     "RecipientRecord",
+    "RejectedMessage",
     "SendReport",
     "check_outgoing_message",
 ]
@@ -107,6 +108,21 @@ def _check_fields(message: OutgoingMessage) -> None:
     check_optional(message.sender, check_header_text, field="sender")
 
 
+@attrs.frozen(kw_only=True)
+class RejectedMessage:
+    """An input row a reader could not turn into an :class:`OutgoingMessage`.
+
+    Readers (the CLI's CSV reader) yield it instead of raising, so the bad row becomes a
+    FAILED outcome naming the field, journaled like any other, and the job goes on.
+    ``provider``, ``recipients`` and ``key`` are kept as read, for the audit.
+    """
+
+    provider: str
+    recipients: tuple[str, ...]
+    key: str | None
+    error: ValidationError
+
+
 def check_outgoing_message(value: object) -> OutgoingMessage:
     """Re-check a message read from user input; raise ValidationError naming the field.
 
@@ -119,6 +135,8 @@ def check_outgoing_message(value: object) -> OutgoingMessage:
         Traceback (most recent call last):
         certmail_async._exceptions.ValidationError: message: expected an OutgoingMessage, got dict
     """
+    if isinstance(value, RejectedMessage):
+        raise value.error
     if not isinstance(value, OutgoingMessage):
         raise ValidationError(
             f"expected an OutgoingMessage, got {type(value).__name__}", field="message"

@@ -9,7 +9,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 from rich.console import Console
@@ -32,6 +32,7 @@ from ..bulk import (
     Progress,
     SQLiteJournal,
 )
+from ..bulk._models import RejectedMessage
 from ..legallymail import LegallyMailClient
 from ..legallymail._client import DEFAULT_RATE_LIMIT as LM_RATE
 from ..pecmassiva import PecMassivaClient
@@ -73,8 +74,8 @@ class JobSpec(dict[str, str]):
 
 def read_csv(
     path: Path, *, provider: str, subject: str | None, body: str | None, group: bool
-) -> Iterator[OutgoingMessage]:
-    """Messages from a CSV, read lazily row by row.
+) -> Iterator[OutgoingMessage | RejectedMessage]:
+    """Messages from a CSV, read lazily row by row (a bad row: a RejectedMessage).
 
     Columns: ``recipient`` (or ``email``); optional ``subject``, ``body`` and ``key``
     overriding the defaults.
@@ -104,12 +105,26 @@ def read_csv(
                 batch.append(address)
                 continue
             if batch and current is not None:
-                yield OutgoingMessage(provider=provider, recipients=batch, subject=current[0],  # type: ignore[arg-type]
-                                      body=current[1], key=current[2])  # fmt: skip
+                yield _message(provider, batch, current)
             batch, current = [address], spec
         if batch and current is not None:
-            yield OutgoingMessage(provider=provider, recipients=batch, subject=current[0],  # type: ignore[arg-type]
-                                  body=current[1], key=current[2])  # fmt: skip
+            yield _message(provider, batch, current)
+
+
+def _message(
+    provider: str, recipients: list[str], spec: tuple[str, str, str | None]
+) -> OutgoingMessage | RejectedMessage:
+    """One message from CSV rows; a row that cannot be one fails alone (the job goes on)."""
+    subject, body, key = spec
+    try:
+        return OutgoingMessage(
+            provider=provider,  # type: ignore[arg-type]
+            recipients=recipients, subject=subject, body=body, key=key,
+        )  # fmt: skip
+    except ValidationError as error:
+        return RejectedMessage(
+            provider=provider, recipients=tuple(recipients), key=key, error=error
+        )
 
 
 def make_client(
@@ -136,13 +151,16 @@ def _messages(spec: JobSpec) -> Iterator[OutgoingMessage]:
     body = spec.get("body")
     if spec.get("body_file"):
         body = Path(spec["body_file"]).read_text(encoding="utf-8")
-    return read_csv(
+    rows = read_csv(
         Path(spec["input"]),
         provider=spec["provider"],
         subject=spec.get("subject") or None,
         body=body or None,
         group=spec.get("group") == "1",
     )
+    # The dispatcher checks every item it reads: a RejectedMessage fails alone, naming
+    # its field, like any other bad item of the input.
+    return cast(Iterator[OutgoingMessage], rows)
 
 
 def _say_estimate(console: Console, estimate: Estimate) -> None:

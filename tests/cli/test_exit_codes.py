@@ -230,3 +230,19 @@ class TestReports:
         with_evidence = [line for line in lines[1:] if line.split(",")[-1]]
         assert len(with_evidence) == 1
         assert fake.state.ledger[0].code in with_evidence[0]
+
+    async def test_a_bad_csv_row_fails_alone(self, tmp_path: Path) -> None:
+        """A row whose subject carries a line break fails alone, naming the field (exit 3)."""
+        csv = tmp_path / "r.csv"
+        csv.write_text(
+            'recipient,subject\nc0@pec.example.it,Avviso\n"c1@pec.example.it","A\rBcc: x"\n'
+            "c2@pec.example.it,Avviso\n"
+        )
+        async with run_fake("pecmassiva", send_rate=CAP) as fake:
+            code, out = await certmail(
+                *bulk_args(csv, fake, tmp_path / "j.sqlite", "--fake-credentials")
+            )
+        assert code == 3, out
+        assert "subject" in out
+        assert "sent 2" in out
+        assert fake.state.sent_to("c1@pec.example.it") == 0

@@ -22,18 +22,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import attrs
 
+from .._exceptions import ValidationError
 from .._transport import BeforeSend
 from ..legallymail import EmailStatus, LegallyMailClient
 from ..pecmassiva import PecMassivaClient
 from ..receipts import Outcome, Receipt, ReceiptKind, classify_subject
 from ._models import Chunk, ChunkRecord, ChunkStatus, SendReport, subject_digest
 
-__all__ = ["Adapter", "Candidate", "LegallyMailAdapter", "PecMassivaAdapter"]
+__all__ = ["Adapter", "Candidate", "LegallyMailAdapter", "PecMassivaAdapter", "make_adapters"]
 
 
 @attrs.frozen(kw_only=True)
@@ -279,3 +280,27 @@ class LegallyMailAdapter(Adapter):
                 )
             )
         return found
+
+
+def make_adapters(
+    clients: Sequence[PecMassivaClient | LegallyMailClient], sizes: Mapping[str, int]
+) -> dict[str, Adapter]:
+    """One adapter per client by provider name (``sizes``: chunk sizes by provider name).
+
+    Raises ValidationError for a client without bulk support or two clients of one provider.
+    """
+    adapters: dict[str, Adapter] = {}
+    for client in clients:
+        adapter: Adapter
+        if isinstance(client, PecMassivaClient):
+            adapter = PecMassivaAdapter(client, sizes.get("pecmassiva"))
+        elif isinstance(client, LegallyMailClient):
+            adapter = LegallyMailAdapter(client, sizes.get("legallymail"))
+        else:
+            raise ValidationError(f"no bulk support for {type(client).__name__}", field="clients")
+        if adapter.name in adapters:
+            raise ValidationError(
+                f"two clients for {adapter.name}: give one per provider", field="clients"
+            )
+        adapters[adapter.name] = adapter
+    return adapters

@@ -58,9 +58,14 @@ def structure(converter: cattrs.Converter, data: Any, cls: type[T], *, op: Opera
 
 
 def decode_json(response: Response, *, op: Operation) -> Any:
-    """The JSON body of a success response, or ResponseDecodeError."""
+    """The JSON body of a success response, or ResponseDecodeError.
+
+    A ``success: false`` envelope is the provider's "failed" (an APIError, see
+    :func:`unwrap`), raised here with its words scrubbed by the client's redactor: a
+    provider may echo a credential in it.
+    """
     try:
-        return response.json()
+        payload = response.json()
     except ValueError as error:
         raise ResponseDecodeError(
             f"expected a JSON body, got {response.content_type or 'no content type'}",
@@ -68,6 +73,23 @@ def decode_json(response: Response, *, op: Operation) -> Any:
             operation=op.name,
             status=response.status,
         ) from error
+    if isinstance(payload, dict) and payload.get("success") is False:
+        redactor = response.redactor
+        try:
+            unwrap(payload, op=op, status=response.status, key=None)
+        except APIError as failed:
+            if redactor is None:
+                raise
+            code = failed.code
+            raise APIError(
+                redactor.scrub(failed.message),
+                provider=failed.provider,
+                operation=failed.operation,
+                status=failed.status,
+                code=redactor.scrub(code) if isinstance(code, str) else code,
+                body=redactor.scrub_any(failed.body),
+            ) from None
+    return payload
 
 
 def unwrap(payload: Any, *, op: Operation, status: int, key: str | None = "data") -> Any:

@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -114,6 +115,59 @@ def secret_forms(secret: str) -> set[str]:
     return forms
 
 
+def _hex_any_case(code: int, width: int = 4) -> str:
+    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{code:0{width}x}")
+
+
+_NAMED_ENTITIES = {"&": "amp", '"': "quot", "'": "apos", "<": "lt", ">": "gt"}
+
+
+def escape_pattern(secret: str) -> str:
+    r"""A regex matching ``secret`` with any of its characters escaped, in any mix.
+
+    A server may echo each character of a secret raw or escaped in many ways, and a fixed
+    list of whole-string forms cannot cover the mixes (``p\u0061ss``, ``p%61ss``,
+    ``p&#97;ss``, JSON inside JSON). Each character here may be: raw; JSON-escaped
+    (``\uXXXX`` in either hex case, astral characters as a surrogate pair, ``\"`` ``\\``
+    ``\/``, with the backslash doubled by a second JSON layer); percent-encoded (UTF-8
+    bytes, either hex case; ``+`` for a blank); an HTML entity (named, decimal or hex);
+    a Python bytes escape (``\xc3\xa8``); or Unicode-decomposed (NFD).
+
+    Example:
+        >>> import re
+        >>> pattern = escape_pattern('pè"s &')
+        >>> all(re.fullmatch(pattern, t) for t in
+        ...     [r'\u0070\u00E8\"s &', "p%C3%A8%22s+%26", "p&#232;&quot;s &amp;", 'pe\u0300"s &'])
+        True
+    """
+    parts = []
+    for ch in secret:
+        code = ord(ch)
+        alts = [re.escape(ch)]
+        if ch in "\"\\/'":  # JSON's \" \\ \/ and a Python repr's \'
+            alts.append(r"\\{1,8}" + re.escape(ch))
+        if code <= 0xFFFF:
+            alts.append(r"\\{1,8}u" + _hex_any_case(code))
+        else:
+            high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+            alts.append(r"\\{1,8}u" + _hex_any_case(high) + r"\\{1,8}u" + _hex_any_case(low))
+        utf8 = ch.encode("utf-8", "surrogatepass")
+        alts.append("".join("%" + _hex_any_case(b, 2) for b in utf8))
+        if ch == " ":
+            alts.append(r"\+")
+        if code > 0x7F:
+            alts.append("".join(r"\\x" + _hex_any_case(b, 2) for b in utf8))
+            decomposed = unicodedata.normalize("NFD", ch)
+            if decomposed != ch:
+                alts.append(re.escape(decomposed))
+        alts.append(f"&#0{{0,4}}{code};")
+        alts.append(f"&#[xX]0{{0,4}}{_hex_any_case(code, 1)};")
+        if ch in _NAMED_ENTITIES:
+            alts.append(f"&{_NAMED_ENTITIES[ch]};")
+        parts.append("(?:" + "|".join(alts) + ")")
+    return "".join(parts)
+
+
 class Redactor:
     r"""Scrubs known secret values out of text, in every encoding they take.
 
@@ -144,7 +198,39 @@ class Redactor:
         forms = set(self._forms) | {f for f in secret_forms(secret) if len(f) >= 4}
         # Longest first, so a form that contains another is replaced whole.
         self._forms = tuple(sorted(forms, key=len, reverse=True))
-        self._pattern = re.compile("|".join(re.escape(f) for f in self._forms))
+        # Every literal form, then each secret with its characters escaped in any mix
+        # (longest secret first); a match of either is masked.
+        literal = [(len(f), re.escape(f)) for f in self._forms]
+        escaped = [(len(x), escape_pattern(x)) for x in self._secrets]
+        alternatives = sorted(literal + escaped, key=lambda item: item[0], reverse=True)
+        self._pattern = re.compile("|".join(p for _, p in alternatives))
+
+    @property
+    def longest(self) -> int:
+        """An upper bound of the length of any text one secret form can take (0: none).
+
+        A caller that scrubs a prefix of a long text and then cuts it keeps only what lies
+        this far before the prefix's scrubbed end: past it, a secret may have been cut.
+        """
+        if not self._secrets:
+            return 0
+        # Eight backslashes twice over a surrogate pair: the longest escape of a character.
+        return max(max(len(f) for f in self._forms), 26 * max(len(x) for x in self._secrets))
+
+    def scrub_prefix(self, text: str, keep: int) -> str:
+        """The first ``keep`` characters of ``scrub(text)``, scrubbing no more than needed.
+
+        Example:
+            >>> Redactor(["s3cret-tok"]).scrub_prefix("x" * 5 + "s3cret-tok" + "y" * 99, 12)
+            'xxxxx*******'
+        """
+        window = max(4096, 2 * keep)
+        while True:
+            out = self.scrub(text[:window])
+            # A secret cut by the window starts within ``longest`` of its scrubbed end.
+            if window >= len(text) or len(out) >= keep + self.longest:
+                return out[:keep]
+            window *= 2
 
     def scrub(self, text: str) -> str:
         """Replace every known secret, in any of its forms, in ``text`` with the mask."""

@@ -127,7 +127,7 @@ class Operation:
 class Response:
     """A raw HTTP answer: status, headers (case-insensitive lookup) and body bytes."""
 
-    __slots__ = ("_max_depth", "content", "headers", "status")
+    __slots__ = ("_max_depth", "content", "headers", "redactor", "status")
 
     def __init__(
         self,
@@ -136,11 +136,14 @@ class Response:
         headers: Mapping[str, str],
         content: bytes,
         max_depth: int = 64,
+        redactor: Redactor | None = None,
     ) -> None:
         self.status = status
         self.headers = headers
         self.content = content
         self._max_depth = max_depth
+        #: The client's redactor: decoders scrub the provider's own error words with it.
+        self.redactor = redactor
 
     def __repr__(self) -> str:
         return f"Response(status={self.status})"
@@ -518,8 +521,15 @@ class Transport:
             return decoder(response)
         except exc.ResponseDecodeError as error:
             failure: exc.ResponseDecodeError = error
-        except exc.APIError:
-            raise
+        except exc.APIError as error:
+            # ``success: false`` under a 2xx status: the provider's words, which may echo a
+            # credential, are scrubbed like any error text. On a send the status said it
+            # was accepted and the body says it failed: the outcome is unknown, never a
+            # failure a caller could safely send again.
+            refused = self._scrubbed(error)
+            if not op.sends:
+                raise refused from None
+            raise self._unknown(op, refused, 0) from refused
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as e:
             failure = exc.ResponseDecodeError(
                 f"undecodable answer ({type(e).__name__})",
@@ -530,7 +540,7 @@ class Transport:
             failure.__cause__ = e
         failure.status = failure.status or response.status
         # Scrub first, cut after: a secret straddling the cut must not leave its start.
-        raw = self.redactor.scrub(response.content[:4096].decode("utf-8", "replace"))[:2000]
+        raw = self.redactor.scrub_prefix(response.content.decode("utf-8", "replace"), 2000)
         failure.body = raw
         if not op.sends:
             raise failure
@@ -604,6 +614,7 @@ class Transport:
                     headers=resp.headers,
                     content=content,
                     max_depth=self.limits.json_depth,
+                    redactor=self.redactor,
                 )
         except aiohttp.ConnectionTimeoutError as error:
             raise exc.ConnectError(
@@ -650,6 +661,21 @@ class Transport:
             )
         return response
 
+    def _scrubbed(self, error: exc.APIError) -> exc.APIError:
+        """A copy of ``error`` with its message, code and body scrubbed of known secrets."""
+        code = self.redactor.scrub(error.code) if isinstance(error.code, str) else error.code
+        # Decoders raise plain APIError (``unwrap``: a 2xx with ``success: false``).
+        clean = exc.APIError(
+            self.redactor.scrub(error.message),
+            provider=error.provider,
+            operation=error.operation,
+            status=error.status,
+            code=code,
+            body=self.redactor.scrub_any(error.body),
+        )
+        clean.__cause__ = error.__cause__
+        return clean
+
     def _status_error(self, op: Operation, response: Response) -> exc.APIStatusError:
         # The profile cuts long messages: scrub the whole answer before it does, so a
         # secret straddling the cut cannot leave its first characters behind.
@@ -670,7 +696,7 @@ class Transport:
             "provider": op.provider,
             "operation": op.name,
             "status": status,
-            "code": info.code,
+            "code": self.redactor.scrub(info.code) if isinstance(info.code, str) else info.code,
             "body": body,
         }
         if 300 <= status < 400:

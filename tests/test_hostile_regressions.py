@@ -11,6 +11,7 @@ from aiohttp import web
 
 from certmail_async import (
     CertmailError,
+    LegallyMailClient,
     OAuthClient,
     SecretStr,
     ValidationError,
@@ -164,3 +165,202 @@ class TestRateLimitAndRetryPolicyInputs:
         with pytest.raises(ValidationError) as info:
             OAuthClient(email="me@example.com", api_key="key\ud800key")
         assert info.value.field == "api_key"
+
+
+def _mixed_forms(secret: str) -> list[str]:
+    """Escapes a fixed list of whole-string forms misses: per-character and mixed."""
+    import html
+    import json
+    import unicodedata
+    from urllib.parse import quote
+
+    return [
+        "".join(f"\\u{ord(c):04X}" for c in secret),  # every character \u-escaped
+        json.dumps(json.dumps(secret))[1:-1],  # JSON inside JSON
+        "".join(f"&#{ord(c)};" for c in secret),  # HTML numeric entities
+        html.escape(secret),  # &quot; &amp; &#x27;
+        quote(secret, safe="!'()*~"),  # encodeURIComponent's safe set
+        repr(secret.encode())[2:-1],  # a Python bytes repr
+        unicodedata.normalize("NFD", secret),
+    ]
+
+
+class TestEchoedSecretEscapes:
+    PASSWORD = "p\"w\\è+%& x1!'<>"
+
+    @pytest.mark.parametrize("form", range(7))
+    @pytest.mark.parametrize("status", [400, 500, 201])
+    async def test_escaped_echo_is_scrubbed(self, form: int, status: int) -> None:
+        """A password echoed with its characters escaped any way leaves no trace anywhere."""
+        from certmail_async import PecMassivaClient
+
+        echo = _mixed_forms(self.PASSWORD)[form]
+
+        async def answer(request: web.Request) -> web.Response:
+            await request.read()
+            code = status if request.method == "POST" else min(status, 400)
+            text = '{"error": "bad ' + echo + '", "message": "' + echo + '", "x": ['
+            return web.Response(status=code, text=text, content_type="application/json")
+
+        async with (
+            _server(answer) as url,
+            PecMassivaClient(
+                token="tok-12345678",
+                username="box@pecmassiva.com",
+                password=self.PASSWORD,
+                base_url=url,
+                rate_limit=None,
+                max_retries=0,
+            ) as client,
+        ):
+            errors = []
+            for call in (
+                client.quota.retrieve,
+                lambda: client.sends.create(recipients=["a@pec.example.it"], subject="s", body="b"),
+            ):
+                with pytest.raises(CertmailError) as info:
+                    await call()
+                errors.append(info.value)
+        for err in errors:
+            seen: BaseException | None = err
+            while seen is not None:
+                for text in (str(seen), repr(seen), repr(getattr(seen, "body", None))):
+                    assert echo not in text
+                    assert self.PASSWORD not in text
+                    assert repr(echo)[1:-1] not in text
+                seen = seen.__cause__
+
+    async def test_error_code_is_scrubbed(self) -> None:
+        """The provider's error code (echoed input) is scrubbed like the message."""
+        from certmail_async import PecMassivaClient
+
+        password = "Ab1!'<>?;=,@#$"
+
+        async def answer(request: web.Request) -> web.Response:
+            return web.json_response({"error": f"bad {password}", "message": "no"}, status=400)
+
+        async with (
+            _server(answer) as url,
+            PecMassivaClient(
+                token="tok-12345678",
+                username="box@pecmassiva.com",
+                password=password,
+                base_url=url,
+                rate_limit=None,
+                max_retries=0,
+            ) as client,
+        ):
+            with pytest.raises(CertmailError) as info:
+                await client.quota.retrieve()
+        assert password not in str(info.value)
+        assert password not in str(info.value.code)
+
+
+class TestRawAnswerCut:
+    @pytest.mark.parametrize("tail", [10, 111, 500])
+    async def test_long_token_straddling_the_read_window_leaves_no_prefix(self, tail: int) -> None:
+        """Repeated long tokens shrink when masked: one cut by the 4 KB window must not show."""
+        token = "eyJ" + "A1b2C3d4E5" * 99
+        pre = '{"oops": "'
+        body = pre + token * 3 + "x" * (4096 - len(pre) - 3 * len(token) - tail) + token + '"}'
+
+        async def answer(request: web.Request) -> web.Response:
+            await request.read()
+            return web.Response(status=200, text=body, content_type="application/json")
+
+        async with (
+            _server(answer) as url,
+            LegallyMailClient(token=token, base_url=url, rate_limit=None, max_retries=0) as client,
+        ):
+            with pytest.raises(CertmailError) as info:
+                await client.emails.send(recipients=["a@pec.example.it"], subject="s", html="b")
+        raw = str(info.value.body)
+        assert token[:12] not in raw
+
+
+class TestSendAnswers:
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"success": True, "sent": 1, "message_id": None},
+            {"success": True, "sent": 1, "message_id": ""},
+            {"success": True, "sent": 1, "message_id": ".."},
+            {"success": True, "sent": 1, "message_id": ["x"]},
+            {"success": True, "sent": 1, "message_id": "abc\r\nX-Y: z"},
+            {"success": True, "sent": -5, "message_id": "2020082610003492"},
+            {"success": False, "message": "failed"},
+        ],
+    )
+    async def test_pecmassiva_unusable_success_is_delivery_unknown(
+        self, body: dict[str, object]
+    ) -> None:
+        """A 201 without a usable send code (null became "None") or saying success:false."""
+        from certmail_async import DeliveryUnknownError
+
+        async with run_fake("pecmassiva", send_rate=None) as fake:
+            fake.state.faults.inject("POST", "/send", status=201, body=body, after_record=True)
+            async with fake.client(rate_limit=None) as client:
+                with pytest.raises(DeliveryUnknownError):
+                    await client.sends.create(
+                        recipients=["a@pec.example.it"], subject="s", body="b"
+                    )
+            assert fake.state.count("POST", "/send") == 1
+
+    async def test_legallymail_success_false_on_a_send_is_delivery_unknown(self) -> None:
+        """A 200 {"success": false} on emails.send / signatures.request is not a failure."""
+        from certmail_async import DeliveryUnknownError, Signer
+
+        async with run_fake("legallymail", rate=None) as fake:
+            for route in ("/api/send", "/api/signature/send"):
+                fake.state.faults.inject(
+                    "POST", route, status=200, body={"success": False, "message": "x"}
+                )
+            async with fake.client(rate_limit=None, max_retries=0) as client:
+                with pytest.raises(DeliveryUnknownError):
+                    await client.emails.send(recipients=["a@pec.example.it"], subject="s", html="b")
+                with pytest.raises(DeliveryUnknownError):
+                    await client.signatures.request(
+                        signers=[Signer(name="Anna", email="anna@example.com")],
+                        document=b"%PDF-1.4 x",
+                        document_name="a.pdf",
+                    )
+
+
+class TestSuccessFalseEcho:
+    async def test_secret_echoed_in_a_2xx_failure_is_scrubbed(self) -> None:
+        """A 2xx {"success": false} echoing the password shows it in no error, read or send."""
+        from certmail_async import PecMassivaClient
+
+        password = "Secr3t-Passw0rd-XYZ"
+
+        async def answer(request: web.Request) -> web.Response:
+            await request.read()
+            body = {"success": False, "message": f"bad {password}", "error": password}
+            return web.json_response(body, status=201 if request.method == "POST" else 200)
+
+        async with (
+            _server(answer) as url,
+            PecMassivaClient(
+                token="tok-12345678",
+                username="box@pecmassiva.com",
+                password=password,
+                base_url=url,
+                rate_limit=None,
+                max_retries=0,
+            ) as client,
+        ):
+            errors = []
+            for call in (
+                client.quota.retrieve,
+                lambda: client.sends.delete("abc"),
+                lambda: client.sends.create(recipients=["a@pec.example.it"], subject="s", body="b"),
+            ):
+                with pytest.raises(CertmailError) as info:
+                    await call()
+                errors.append(info.value)
+        for err in errors:
+            seen: BaseException | None = err
+            while seen is not None:
+                for text in (str(seen), repr(seen), repr(getattr(seen, "body", None))):
+                    assert password not in text
+                seen = seen.__cause__

@@ -152,21 +152,14 @@ class SendsResource(_MailboxResource):
                 error.reference = _wire.send_code_in(error.cause.body)
             raise
         try:
-            # Through the transport: an undecodable success answer is DeliveryUnknownError.
+            # Through the transport: an undecodable success answer, or a 2xx that says
+            # ``success: false``, is DeliveryUnknownError.
             return c._transport.decode(op, response, lambda r: _wire.send_result(r, op))
-        except APIError as error:
-            # ``success: false`` with a send code: the provider may have sent it anyway.
-            reference = _wire.send_code_in(error.body)
-            if reference is None:
-                raise
-            raise DeliveryUnknownError(
-                error.message,
-                cause=error,
-                provider=PROVIDER,
-                operation=op.name,
-                status=response.status,
-                reference=reference,
-            ) from error
+        except DeliveryUnknownError as error:
+            # ``success: false`` with a send code: keep it for the receipts lookup.
+            if isinstance(error.cause, APIError):
+                error.reference = _wire.send_code_in(error.cause.body)
+            raise
 
     async def receipts(
         self,

@@ -18,8 +18,10 @@ from urllib.parse import unquote_plus
 from cattrs.gen import override
 
 from .._converters import decode_json, make_converter, register_renames, structure, unwrap
+from .._exceptions import ResponseDecodeError
 from .._models import Attachment
 from .._transport import Operation, Response
+from .._validation import CONTROL
 from ..receipts import Receipt
 from ._models import InboxMessage, InboxMessageDetail, InboxPage, Quota, SendResult
 
@@ -148,8 +150,33 @@ class PecMassivaWire:
         return None
 
     def send_result(self, response: Response, op: Operation) -> SendResult:
-        """Decode ``201 {success, sent, message, message_id}``."""
+        """Decode ``201 {success, sent, message, message_id}``.
+
+        The send code must be usable: a string (or a plain integer) that could go back in
+        ``GET /send/{code}``. ``null``, ``""``, ``".."``, a list or a code with control
+        characters would otherwise be turned into ``"None"`` or a useless id by the lenient
+        converter, and a send that happened could never be looked up: that answer is
+        undecodable (so the caller gets ``DeliveryUnknownError``). ``sent`` is a count.
+        """
         payload = unwrap(decode_json(response, op=op), op=op, status=response.status, key=None)
+        code = payload.get("message_id")
+        if isinstance(code, int) and not isinstance(code, bool) and code >= 0:
+            code = str(code)
+        sent = payload.get("sent")
+        problem = None
+        if not isinstance(code, str) or code in ("", ".", "..") or code != code.strip():
+            problem = f"unusable send code {code!r}"
+        elif CONTROL.search(code):
+            problem = "a send code with control characters"
+        elif isinstance(sent, bool) or not isinstance(sent, int) or sent < 0:
+            problem = f"unusable count of sent messages {sent!r}"
+        if problem is not None:
+            raise ResponseDecodeError(
+                f"unexpected response shape: {problem}",
+                provider=op.provider,
+                operation=op.name,
+                status=response.status,
+            )
         return structure(self.converter, self._fields(payload), SendResult, op=op)
 
     def receipts(self, response: Response, op: Operation) -> tuple[Receipt, ...]:

@@ -22,9 +22,11 @@ import hashlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ._exceptions import ValidationError
 from ._redact import Masked, Redactor
 from ._tokens import TokenSource
 from ._types import SecretStr
+from ._validation import check_secret
 
 if TYPE_CHECKING:
     from ._transport import Operation
@@ -147,7 +149,7 @@ class BearerAuth(Auth):
         """Set the ``Authorization`` header (asking the TokenSource for a live token)."""
         if self._source is not None:
             request.headers["Authorization"] = request.secret(
-                SecretStr(await self._source.get()), prefix=self._prefix
+                _checked_token(await self._source.get(), request.op), prefix=self._prefix
             )
         elif self._token is not None:
             request.headers["Authorization"] = request.secret(self._token, prefix=self._prefix)
@@ -155,6 +157,19 @@ class BearerAuth(Auth):
     def secrets(self) -> Iterable[SecretStr]:
         """The fixed token (a TokenSource's tokens are registered as they are used)."""
         return () if self._token is None else (self._token,)
+
+
+def _checked_token(value: object, op: Operation) -> SecretStr:
+    """A TokenSource's token, held to the constructor's rules (a ValidationError if not).
+
+    A source is user code: ``None``, a number, blanks or CR/LF would otherwise become a raw
+    TypeError, an aiohttp header error or a misleading decode error.
+    """
+    try:
+        return check_secret(value, field="token", token=True)
+    except ValidationError as error:
+        error.provider, error.operation = op.provider, op.name
+        raise error from None
 
 
 class BasicAuth(Auth):

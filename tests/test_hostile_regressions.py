@@ -364,3 +364,30 @@ class TestSuccessFalseEcho:
                 for text in (str(seen), repr(seen), repr(getattr(seen, "body", None))):
                     assert password not in text
                 seen = seen.__cause__
+
+
+class _Source:
+    """A TokenSource handing out whatever it was given."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    @property
+    def scope_key(self) -> str:
+        return "hostile-source"
+
+    async def get(self) -> str:
+        return self.value  # type: ignore[return-value]
+
+
+class TestTokenSourceValues:
+    @pytest.mark.parametrize("value", [None, 123, "", "a b", "a\r\nb", "tok\u00e8", b"tok"])
+    async def test_bad_token_from_a_source_is_a_validation_error(self, value: object) -> None:
+        """A source's None, int, blank, CR/LF or non-ASCII token: ValidationError, unsent."""
+        async with run_fake("pecmassiva", send_rate=None) as fake:
+            async with fake.client(token=_Source(value), rate_limit=None) as client:
+                with pytest.raises(ValidationError) as info:
+                    await client.quota.retrieve()
+            assert fake.state.requests == []
+        assert info.value.field == "token"
+        assert (info.value.provider, info.value.operation) == ("pecmassiva", "quota.retrieve")

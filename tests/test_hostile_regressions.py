@@ -391,3 +391,23 @@ class TestTokenSourceValues:
             assert fake.state.requests == []
         assert info.value.field == "token"
         assert (info.value.provider, info.value.operation) == ("pecmassiva", "quota.retrieve")
+
+
+class TestFalsyBaseUrl:
+    @pytest.mark.parametrize("value", ["", False, 0, [], -0.0])
+    def test_falsy_base_url_is_refused_not_production(self, value: object) -> None:
+        """base_url="" (an unset setting) or False is a ValidationError, never production."""
+        from certmail_async import OpenapiPecClient, PecMassivaClient
+
+        makers = [
+            lambda: PecMassivaClient(
+                token="tok-12345678", username="box@pecmassiva.com", password="pw", base_url=value
+            ),
+            lambda: LegallyMailClient(token="tok-12345678", base_url=value),
+            lambda: OpenapiPecClient(token="tok-12345678", base_url=value),
+            lambda: OAuthClient(email="me@example.com", api_key="k" * 20, base_url=value),
+        ]
+        for make in makers:
+            with pytest.raises(ValidationError) as info:
+                make()
+            assert info.value.field == "base_url"

@@ -428,7 +428,7 @@ class LegallyMailClient(BaseClient):
         self._wire = _wire_for(timezone)
         self._transport = Transport(
             profile=_Profile(),
-            base_url=base_url or PRODUCTION_URL,
+            base_url=PRODUCTION_URL if base_url is None else base_url,
             auth=LegallyMailAuth(token, token_placement),
             session=session,
             timeout=timeout,

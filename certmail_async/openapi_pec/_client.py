@@ -589,7 +589,7 @@ class OpenapiPecClient(BaseClient):
         self._users: dict[str, int] = {}
         self._transport = Transport(
             profile=_Profile(),
-            base_url=base_url or (SANDBOX_URL if sandbox else PRODUCTION_URL),
+            base_url=(SANDBOX_URL if sandbox else PRODUCTION_URL) if base_url is None else base_url,
             auth=auth,
             session=session,
             timeout=timeout,

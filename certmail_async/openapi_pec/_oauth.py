@@ -248,7 +248,9 @@ class OAuthClient(BaseClient):
             )
         self._transport = Transport(
             profile=_Profile(),
-            base_url=base_url or (OAUTH_SANDBOX_URL if sandbox else OAUTH_URL),
+            base_url=(OAUTH_SANDBOX_URL if sandbox else OAUTH_URL)
+            if base_url is None
+            else base_url,
             auth=BasicAuth(self.email, self._api_key),
             session=session,
             timeout=timeout,

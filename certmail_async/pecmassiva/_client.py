@@ -432,7 +432,7 @@ class PecMassivaClient(BaseClient):
         self.max_message_bytes = max_message_bytes
         self._transport = Transport(
             profile=_Profile(),
-            base_url=base_url or (SANDBOX_URL if sandbox else PRODUCTION_URL),
+            base_url=(SANDBOX_URL if sandbox else PRODUCTION_URL) if base_url is None else base_url,
             auth=auth,
             session=session,
             timeout=timeout,

@@ -215,7 +215,12 @@ def decide(
         if exhausted:
             return Decision(action=Action.RAISE)
         return Decision(action=Action.RETRY, wait=policy.backoff(attempt))
-    server_failed = failure is not Failure.STATUS or (status is not None and status >= 500)
+    # A redirect answer to a send (never followed) may come after the provider processed it
+    # (Post/Redirect/Get: 302, 303); only 307/308 say "not processed, repeat it there".
+    redirected = status is not None and 300 <= status < 400 and status not in (307, 308)
+    server_failed = failure is not Failure.STATUS or (
+        status is not None and (status >= 500 or redirected)
+    )
     if kind is OpKind.SEND and server_failed:
         return Decision(action=Action.UNKNOWN)
     if kind is not OpKind.READ or exhausted:

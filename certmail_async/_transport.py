@@ -403,8 +403,9 @@ class Transport:
                     error, what = failure, Failure.TIMEOUT
                 except exc.TransportError as failure:
                     error, what = failure, Failure.RESET
-                except exc.ResponseTooLargeError as failure:
-                    # A success answer we refused to read: for a send it may have happened.
+                except exc.ResponseDecodeError as failure:
+                    # A success answer we refused to read (too large) or could not decode
+                    # (its content encoding): for a send it may have happened.
                     if op.sends:
                         raise self._unknown(op, failure, attempt) from failure
                     raise
@@ -635,6 +636,21 @@ class Transport:
         except aiohttp.ServerDisconnectedError as error:
             raise exc.TransportError(
                 "the server closed the connection without an answer",
+                provider=op.provider,
+                operation=op.name,
+            ) from _bare(error)
+        except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as error:
+            if "content-encoding" not in str(error).lower():
+                raise exc.TransportError(
+                    self.redactor.scrub(f"transport failure: {type(error).__name__}: {error}"),
+                    provider=op.provider,
+                    operation=op.name,
+                ) from _bare(error)
+            # The server answered with a body we cannot decompress (a corrupt gzip stream,
+            # brotli without the Brotli package): an undecodable answer, not a network
+            # failure to retry. On a send the caller gets DeliveryUnknownError.
+            raise exc.ResponseDecodeError(
+                self.redactor.scrub(f"the answer's content encoding cannot be decoded: {error}"),
                 provider=op.provider,
                 operation=op.name,
             ) from _bare(error)

@@ -13,6 +13,7 @@ from certmail_async import (
     CertmailError,
     LegallyMailClient,
     OAuthClient,
+    RetryPolicy,
     SecretStr,
     ValidationError,
 )
@@ -72,6 +73,17 @@ class TestOAuthTokenPathLocals:
         for text in _sdk_locals(info.value):
             assert token not in text, text[:200]
             assert refresh not in text, text[:200]
+
+    async def test_refresh_refused_locally_holds_no_token(self) -> None:
+        """refresh() without a refresh token: the ValidationError's frames show no token."""
+        token = "Sx9kQwErTy1234567890abcdefTOKEN"
+        async with OAuthClient(
+            email="me@example.com", api_key="K" * 20, base_url="http://127.0.0.1:9"
+        ) as oauth:
+            with pytest.raises(ValidationError) as info:
+                await oauth.tokens.refresh(token)
+        assert info.value.field == "refresh_token"
+        assert not [t for t in _sdk_locals(info.value) if token in t]
 
 
 class TestLoneSurrogates:
@@ -411,3 +423,46 @@ class TestFalsyBaseUrl:
             with pytest.raises(ValidationError) as info:
                 make()
             assert info.value.field == "base_url"
+
+
+class TestUndecodableContentEncoding:
+    async def test_corrupt_gzip_and_unknown_brotli(self) -> None:
+        """A corrupt gzip or a brotli body: ResponseDecodeError on a read (not retried as a
+        network failure), DeliveryUnknownError on a send."""
+        from certmail_async import DeliveryUnknownError, PecMassivaClient, ResponseDecodeError
+
+        calls = 0
+
+        async def answer(request: web.Request) -> web.Response:
+            nonlocal calls
+            calls += 1
+            await request.read()
+            encoding = "gzip" if calls % 2 else "br"
+            return web.Response(
+                status=201 if request.method == "POST" else 200,
+                body=b"0123456789",
+                headers={"Content-Type": "application/json", "Content-Encoding": encoding},
+            )
+
+        async with (
+            _server(answer) as url,
+            PecMassivaClient(
+                token="tok-12345678",
+                username="box@pecmassiva.com",
+                password="pw",
+                base_url=url,
+                rate_limit=None,
+                retry_policy=RetryPolicy(base=0),
+            ) as client,
+        ):
+            for _ in range(2):
+                with pytest.raises(ResponseDecodeError):
+                    await client.quota.retrieve()
+            reads = calls
+            for _ in range(2):
+                with pytest.raises(DeliveryUnknownError):
+                    await client.sends.create(
+                        recipients=["a@pec.example.it"], subject="s", body="b"
+                    )
+        assert reads == 2  # each read answered once: not retried
+        assert calls == 4

@@ -122,6 +122,11 @@ TABLE = [
     (S, H, 500, 0, 2, None, UNKNOWN, 0.0),
     (S, H, 503, 0, 2, 1.0, UNKNOWN, 0.0),
     (W, H, 502, 0, 2, None, RAISE, 0.0),
+    # redirects (never followed): a send may have been processed first (302/303), not 307/308
+    (S, H, 302, 0, 2, None, UNKNOWN, 0.0),
+    (S, H, 303, 0, 2, None, UNKNOWN, 0.0),
+    (S, H, 307, 0, 2, None, RAISE, 0.0),
+    (R, H, 302, 0, 2, None, RAISE, 0.0),
     # other 4xx: never retried, never unknown
     (R, H, 400, 0, 2, None, RAISE, 0.0),
     (S, H, 401, 0, 2, None, RAISE, 0.0),

@@ -168,14 +168,15 @@ class TokensResource(Resource):
         op = OAUTH_OPS.REFRESH
         if refresh_token is None and isinstance(token, Token):
             refresh_token = token.refresh_token
+        path_params = self._path(token, op)
+        del token  # only the Masked path id stays in this frame (tracebacks with locals)
         with validating(op):
             if refresh_token is None:
                 raise ValidationError("a refresh token is required", field="refresh_token")
             # The refresh token replaces the Basic credentials for this one call; the
             # BearerAuth registers it for redaction and places it at the last moment.
             auth = BearerAuth(check_secret(refresh_token, field="refresh_token", token=True))
-        path_params = self._path(token, op)
-        del token, refresh_token  # no plaintext credential stays in this frame
+        del refresh_token  # no plaintext credential stays in this frame
         response = await self._call(
             op,
             path_params=path_params,

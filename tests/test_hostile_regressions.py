@@ -466,3 +466,47 @@ class TestUndecodableContentEncoding:
                     )
         assert reads == 2  # each read answered once: not retried
         assert calls == 4
+
+
+class TestInboxPagination:
+    @pytest.mark.parametrize("mode", ["same", "page_lies"])
+    async def test_a_server_that_ignores_page_cannot_loop_forever(self, mode: str) -> None:
+        """n_of_pages=1e9 with the same page again (or the wrong page number): two requests."""
+        from certmail_async import PecMassivaClient
+
+        calls = 0
+
+        async def answer(request: web.Request) -> web.Response:
+            nonlocal calls
+            calls += 1
+            number = int(request.query.get("page", "1"))
+            item = {
+                "id": 1,
+                "sender": "a@pec.example.it",
+                "recipient": "b@pec.example.it",
+                "object": "s",
+                "date": "Mon, 01 Jan 2024 10:00:00 +0000",
+            }
+            body = {
+                "success": True,
+                "message": "",
+                "data": [item],
+                "page": 1 if mode == "page_lies" else number,
+                "total": 10**12,
+                "n_of_pages": 10**9,
+            }
+            return web.json_response(body)
+
+        async with (
+            _server(answer) as url,
+            PecMassivaClient(
+                token="tok-12345678",
+                username="box@pecmassiva.com",
+                password="pw",
+                base_url=url,
+                rate_limit=None,
+            ) as client,
+        ):
+            got = [m.id async for m in client.inbox.list()]
+        assert got == [1]
+        assert calls == 2

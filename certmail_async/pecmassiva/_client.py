@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -42,6 +43,8 @@ from ._models import InboxMessage, InboxMessageDetail, InboxPage, Quota, SendRes
 from ._wire import LENIENT, OPS, PRODUCTION_URL, PROVIDER, SANDBOX_URL
 
 __all__ = ["PecMassivaClient"]
+
+logger = logging.getLogger("certmail_async")
 
 #: ``POST /send`` handles at most 1 request per second (documentation page and OAS).
 DEFAULT_RATE_LIMIT = RateLimit(requests=1, per=1.0)
@@ -255,12 +258,27 @@ class InboxResource(_MailboxResource):
         with validating(OPS.INBOX_LIST):
             check_optional(q, check_header_text, field="q", allow_empty=True)
         number = 1
+        previous: list[int] | None = None
         while True:
             page = await self.page(number, q=q, timeout=timeout, max_retries=max_retries)
+            ids = [m.id for m in page.messages]
+            # A server that ignores ``page`` (answers another page, or the same messages
+            # again) while claiming a huge ``n_of_pages`` would keep this loop requesting,
+            # and yielding duplicates, forever: stop at the first page that is not new.
+            if page.page != number or ids == previous:
+                logger.warning(
+                    "inbox.list: page %d answered as page %d with %s messages; stopping",
+                    number,
+                    page.page,
+                    "the same" if ids == previous else "its",
+                    extra={"provider": PROVIDER, "operation": "inbox.list"},
+                )
+                return
             for message in page.messages:
                 yield message
             if number >= page.pages or not page.messages:
                 return
+            previous = ids
             number += 1
 
     async def retrieve(

@@ -127,7 +127,7 @@ class Operation:
 class Response:
     """A raw HTTP answer: status, headers (case-insensitive lookup) and body bytes."""
 
-    __slots__ = ("_max_depth", "content", "headers", "redactor", "status")
+    __slots__ = ("_max_depth", "_max_values", "content", "headers", "redactor", "status")
 
     def __init__(
         self,
@@ -137,11 +137,13 @@ class Response:
         content: bytes,
         max_depth: int = 64,
         redactor: Redactor | None = None,
+        max_values: int = 1_000_000,
     ) -> None:
         self.status = status
         self.headers = headers
         self.content = content
         self._max_depth = max_depth
+        self._max_values = max_values
         #: The client's redactor: decoders scrub the provider's own error words with it.
         self.redactor = redactor
 
@@ -160,13 +162,27 @@ class Response:
         hostile answer never reaches a recursive function, and never a RecursionError.
         """
         # Decoding first skips json's encoding detection; providers answer UTF-8 JSON.
+        text = self.content.decode("utf-8", "replace")
+        # Count the values before building them: "[]," is 3 bytes of text but about 64 of
+        # Python list, and seconds of a blocked event loop for a few million of them.
+        if _value_count(text) > self._max_values:
+            raise ValueError(f"JSON holds more than {self._max_values} values")
         try:
-            value = jsonlib.loads(self.content.decode("utf-8", "replace"))
+            value = jsonlib.loads(text)
         except RecursionError:
             raise ValueError("JSON nested too deeply") from None
         if isinstance(value, dict | list) and _too_deep(value, self._max_depth):
             raise ValueError(f"JSON nested deeper than {self._max_depth} levels")
         return value
+
+
+def _value_count(text: str) -> int:
+    """An upper bound of the number of values in JSON ``text``: its ``,``, ``[`` and ``{``.
+
+    Separators inside strings are counted too, which only errs on the safe side; skipping
+    strings exactly would cost a regex pass (seconds, and a copy) over a hostile answer.
+    """
+    return text.count(",") + text.count("[") + text.count("{")
 
 
 @attrs.frozen(kw_only=True)
@@ -422,6 +438,8 @@ class Transport:
                         what = Failure.STATUS
                     said = response.headers.get("retry-after")
                     retry_after = parse_retry_after(said)
+                    if said is not None:  # for the log: scrubbed (an echo?) and short
+                        said = self.redactor.scrub(said)[:64]
                 decision = decide(
                     kind=op.kind,
                     failure=what,
@@ -616,6 +634,7 @@ class Transport:
                     content=content,
                     max_depth=self.limits.json_depth,
                     redactor=self.redactor,
+                    max_values=self.limits.json_values,
                 )
         except aiohttp.ConnectionTimeoutError as error:
             raise exc.ConnectError(

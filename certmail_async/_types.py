@@ -181,7 +181,9 @@ class ResponseLimits:
 
     ``json`` bounds ordinary JSON answers (default 10 MiB), ``document`` the answers that
     carry documents or whole messages (PDF forms, an inbox message; default 64 MiB),
-    ``json_depth`` the nesting of any JSON answer (default 64 levels). Past a byte limit
+    ``json_depth`` the nesting of any JSON answer (default 64 levels), ``json_values`` how
+    many values one JSON answer may hold (default one million: ten megabytes of ``[],``
+    would otherwise become half a gigabyte of Python lists). Past a byte limit
     the connection is dropped and the call raises ``ResponseTooLargeError`` (for a send,
     ``DeliveryUnknownError``: the provider may have accepted it).
 
@@ -193,9 +195,11 @@ class ResponseLimits:
     json: int = attrs.field(default=10 * 1024 * 1024)
     document: int = attrs.field(default=64 * 1024 * 1024)
     json_depth: int = attrs.field(default=64)
+    json_values: int = attrs.field(default=1_000_000)
 
     @json.validator
     @document.validator
     @json_depth.validator
+    @json_values.validator
     def _check(self, attribute: attrs.Attribute[int], value: int) -> None:
         _positive_int(value, f"response_limits.{attribute.name}")

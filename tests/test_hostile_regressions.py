@@ -510,3 +510,86 @@ class TestInboxPagination:
             got = [m.id async for m in client.inbox.list()]
         assert got == [1]
         assert calls == 2
+
+
+class TestJsonValueCount:
+    async def test_millions_of_small_arrays_are_refused_before_parsing(self) -> None:
+        """1.1M empty arrays (3 MB, under the byte limit): ResponseDecodeError, nothing built;
+        on a send DeliveryUnknownError."""
+        import tracemalloc
+
+        from certmail_async import DeliveryUnknownError, PecMassivaClient, ResponseDecodeError
+
+        body = b"[" + b",".join([b"[]"] * 1_100_000) + b"]"
+
+        async def answer(request: web.Request) -> web.Response:
+            await request.read()
+            status = 201 if request.method == "POST" else 200
+            return web.Response(body=body, status=status, content_type="application/json")
+
+        async with (
+            _server(answer) as url,
+            PecMassivaClient(
+                token="tok-12345678",
+                username="box@pecmassiva.com",
+                password="pw",
+                base_url=url,
+                rate_limit=None,
+                max_retries=0,
+            ) as client,
+        ):
+            tracemalloc.start()
+            try:
+                with pytest.raises(ResponseDecodeError):
+                    await client.quota.retrieve()
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            with pytest.raises(DeliveryUnknownError):
+                await client.sends.create(recipients=["a@pec.example.it"], subject="s", body="b")
+        assert peak < 40 * 1024 * 1024  # parsed, 1.1M lists would take about 70 MB
+
+    def test_limit_is_configurable_and_checked(self) -> None:
+        """ResponseLimits(json_values=...) is a positive int, like the other limits."""
+        from certmail_async import ResponseLimits
+
+        assert ResponseLimits(json_values=10).json_values == 10
+        for bad in (0, -1, 1.5, True, None):
+            with pytest.raises(ValidationError) as info:
+                ResponseLimits(json_values=bad)  # type: ignore[arg-type]
+            assert info.value.field == "response_limits.json_values"
+
+
+class TestRetryAfterEcho:
+    async def test_hostile_retry_after_is_logged_short_and_scrubbed(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A Retry-After echoing the password (or 8 KB long) is cut and scrubbed in logs and
+        in the SDK frames' locals."""
+        import logging
+
+        from certmail_async import PecMassivaClient, RateLimitError
+
+        password = "Secr3t-Passw0rd-XYZ"
+
+        async def answer(request: web.Request) -> web.Response:
+            return web.Response(status=429, headers={"Retry-After": f"{password} {'9' * 4000}"})
+
+        caplog.set_level(logging.DEBUG, logger="certmail_async")
+        async with (
+            _server(answer) as url,
+            PecMassivaClient(
+                token="tok-12345678",
+                username="box@pecmassiva.com",
+                password=password,
+                base_url=url,
+                rate_limit=None,
+                max_retries=0,
+            ) as client,
+        ):
+            with pytest.raises(RateLimitError) as info:
+                await client.quota.retrieve()
+        assert not [t for t in _sdk_locals(info.value) if password in t]
+        for record in caplog.records:
+            assert password not in record.getMessage()
+            assert len(record.getMessage()) < 1000

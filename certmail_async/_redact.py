@@ -314,6 +314,12 @@ _TAX_CODE = re.compile(
     r"\b[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]\b", re.I
 )
 _PHONE = re.compile(r"(?<![\w+])\+?[0-9][0-9 ().-]{7,18}[0-9](?!\w)")
+#: Calendar dates in free text ("nato il 11/04/1982", "1982-04-11"): a birth date in a
+#: subject or a note is personal data even without a ``birth_date`` key.
+_DATE = re.compile(
+    r"(?<!\w)(?:[0-3]?[0-9][/.-][01]?[0-9][/.-](?:1[89]|20)[0-9]{2}"
+    r"|(?:1[89]|20)[0-9]{2}-[01][0-9]-[0-3][0-9])(?!\w)"
+)
 _BASE64 = re.compile(r"^(?:data:[\w/+.-]+;base64,)?[A-Za-z0-9+/\r\n]+={0,2}$")
 _PDF_LEN = 256  # strings longer than this that decode as base64 are shown as a digest
 
@@ -335,6 +341,7 @@ def _mask_text(text: str) -> str:
     if digest is not None:
         return digest
     text = _TAX_CODE.sub("<tax code>", text)
+    text = _DATE.sub("<date>", text)
     return _PHONE.sub("<phone>", text)
 
 

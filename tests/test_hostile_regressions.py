@@ -593,3 +593,24 @@ class TestRetryAfterEcho:
         for record in caplog.records:
             assert password not in record.getMessage()
             assert len(record.getMessage()) < 1000
+
+
+class TestLoggedDates:
+    async def test_free_text_birth_dates_are_masked_at_debug(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A birth date written in a subject or body (11/04/1982, 1982-04-11) is not logged."""
+        import logging
+
+        caplog.set_level(logging.DEBUG, logger="certmail_async")
+        async with run_fake("legallymail", rate=None) as fake:
+            async with fake.client(rate_limit=None) as client:
+                await client.emails.send(
+                    recipients=["a@pec.example.it"],
+                    subject="Avviso: nato il 11/04/1982",
+                    html="<p>nato il 1982-04-11 (o 1.4.1982)</p>",
+                )
+        text = "\n".join(r.getMessage() for r in caplog.records)
+        assert "POST /api/send" in text
+        for date in ("11/04/1982", "1982-04-11", "1.4.1982"):
+            assert date not in text

@@ -603,13 +603,15 @@ class TestLoggedDates:
         import logging
 
         caplog.set_level(logging.DEBUG, logger="certmail_async")
-        async with run_fake("legallymail", rate=None) as fake:
-            async with fake.client(rate_limit=None) as client:
-                await client.emails.send(
-                    recipients=["a@pec.example.it"],
-                    subject="Avviso: nato il 11/04/1982",
-                    html="<p>nato il 1982-04-11 (o 1.4.1982)</p>",
-                )
+        async with (
+            run_fake("legallymail", rate=None) as fake,
+            fake.client(rate_limit=None) as client,
+        ):
+            await client.emails.send(
+                recipients=["a@pec.example.it"],
+                subject="Avviso: nato il 11/04/1982",
+                html="<p>nato il 1982-04-11 (o 1.4.1982)</p>",
+            )
         text = "\n".join(r.getMessage() for r in caplog.records)
         assert "POST /api/send" in text
         for date in ("11/04/1982", "1982-04-11", "1.4.1982"):

@@ -168,6 +168,19 @@ def escape_pattern(secret: str) -> str:
     return "".join(parts)
 
 
+class _HiddenPattern:
+    """A compiled pattern whose repr does not show its source (the secrets' forms)."""
+
+    __slots__ = ("search", "sub")
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.search = pattern.search
+        self.sub = pattern.sub
+
+    def __repr__(self) -> str:
+        return f"<pattern {MASK}>"
+
+
 class Redactor:
     r"""Scrubs known secret values out of text, in every encoding they take.
 
@@ -182,7 +195,7 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: frozenset[str] = frozenset()
         self._forms: tuple[str, ...] = ()
-        self._pattern: re.Pattern[str] | None = None
+        self._pattern: _HiddenPattern | None = None
         for secret in secrets:
             self.add(secret)
 
@@ -194,16 +207,18 @@ class Redactor:
         secret = str.__str__(secret)  # a Masked value is stored as a plain str
         if len(secret) < 4 or secret in self._secrets:
             return
-        self._secrets = self._secrets | {secret}
+        # Held as Masked strings and behind a masked pattern: a debugger or ``vars()`` walk
+        # of a client shows no plaintext secret through its redactor.
+        self._secrets = self._secrets | {Masked(secret)}
         forms = set(self._forms) | {f for f in secret_forms(secret) if len(f) >= 4}
         # Longest first, so a form that contains another is replaced whole.
-        self._forms = tuple(sorted(forms, key=len, reverse=True))
+        self._forms = tuple(Masked(f) for f in sorted(forms, key=len, reverse=True))
         # Every literal form, then each secret with its characters escaped in any mix
         # (longest secret first); a match of either is masked.
         literal = [(len(f), re.escape(f)) for f in self._forms]
         escaped = [(len(x), escape_pattern(x)) for x in self._secrets]
         alternatives = sorted(literal + escaped, key=lambda item: item[0], reverse=True)
-        self._pattern = re.compile("|".join(p for _, p in alternatives))
+        self._pattern = _HiddenPattern(re.compile("|".join(p for _, p in alternatives)))
 
     @property
     def longest(self) -> int:

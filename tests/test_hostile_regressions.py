@@ -616,3 +616,16 @@ class TestLoggedDates:
         assert "POST /api/send" in text
         for date in ("11/04/1982", "1982-04-11", "1.4.1982"):
             assert date not in text
+
+
+class TestRedactorRepr:
+    def test_redactor_internals_show_no_secret(self) -> None:
+        """The redactor's stored secrets, forms and pattern all repr as the mask."""
+        from certmail_async._redact import Redactor
+
+        secret = "Secr3t-Passw0rd-XYZ"
+        redactor = Redactor([secret])
+        for slot in ("_secrets", "_forms", "_pattern"):
+            assert secret not in repr(getattr(redactor, slot))
+        assert redactor.scrub(f"x {secret} y") == "x ********** y"
+        assert secret in redactor

@@ -152,22 +152,44 @@ _decode = json.JSONDecoder().decode
 _STATUSES = {s.value: s for s in ChunkStatus}
 
 
+class _DamagedRow(Exception):
+    """A row whose content cannot be read back (raised in the journal thread)."""
+
+
 def _record(row: Sequence[Any]) -> ChunkRecord:
+    """A chunk row as a :class:`ChunkRecord`; a damaged row raises :class:`_DamagedRow`."""
+    try:
+        return _decode_record(row)
+    except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as error:
+        where = f"chunk {row[1]!r} of job {row[0]!r}" if len(row) > 1 else "a chunk row"
+        raise _DamagedRow(f"{where} cannot be read ({type(error).__name__}: {error})") from error
+
+
+def _decode_record(row: Sequence[Any]) -> ChunkRecord:
     # Hot in export (one call per chunk): the common empty JSON values skip the decoder.
     (job_id, seq, provider, recipients, digest, subject_digest, key, status, provider_ids,
      error, failed, attempts, in_flight_at, updated_at, evidence) = row  # fmt: skip
+    recipients = tuple(_decode(recipients))
+    ids = tuple(_decode(provider_ids)) if provider_ids != "[]" else ()
+    failed = _decode(failed) if failed != "{}" else {}
+    if not (
+        all(type(r) is str for r in recipients)
+        and all(type(i) is str for i in ids)
+        and isinstance(failed, dict)
+    ):
+        raise ValueError("recipients, provider ids or failures are not lists of text")
     return ChunkRecord(
         job_id=job_id,
         seq=seq,
         provider=provider,
-        recipients=tuple(_decode(recipients)),
+        recipients=recipients,
         digest=digest,
         subject_digest=subject_digest,
         key=key,
         status=_STATUSES[status],
-        provider_ids=tuple(_decode(provider_ids)) if provider_ids != "[]" else (),
+        provider_ids=ids,
         error=error,
-        failed_recipients=_decode(failed) if failed != "{}" else {},
+        failed_recipients=failed,
         attempts=attempts,
         in_flight_at=from_micros(in_flight_at) if in_flight_at is not None else None,
         updated_at=from_micros(updated_at) if updated_at is not None else None,
@@ -354,6 +376,8 @@ class SQLiteJournal:
                     return fn(self._connect() if write else self._reader())
                 except sqlite3.Error as error:
                     raise self._translate(error) from error
+                except _DamagedRow as error:
+                    raise self._error(f"holds a damaged row: {error}") from error
 
         return await anyio.to_thread.run_sync(call, limiter=self._limiter)
 
@@ -572,8 +596,13 @@ class SQLiteJournal:
             ).fetchone()
             if row is None:
                 return None
-            meta: dict[str, str] = json.loads(row[0])
-            meta["created_at"] = from_micros(row[1]).isoformat()
+            try:
+                meta: dict[str, str] = json.loads(row[0])
+                if not isinstance(meta, dict):
+                    raise TypeError("not a JSON object")
+                meta["created_at"] = from_micros(row[1]).isoformat()
+            except (ValueError, TypeError, OverflowError) as error:
+                raise _DamagedRow(f"job {job_id!r} has unreadable metadata ({error})") from error
             return meta
 
         return await self._run(run, write=False)
@@ -840,6 +869,8 @@ class SQLiteJournal:
                 "GROUP BY status",
                 (job_id,),
             ):
+                if status not in _STATUSES:
+                    raise _DamagedRow(f"job {job_id!r} has chunks in an unknown state {status!r}")
                 chunks[status] = n
                 recipients[status] = r or 0
             return chunks, recipients

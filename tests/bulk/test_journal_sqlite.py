@@ -123,6 +123,57 @@ class TestDamagedFiles:
             await first_use(path)
 
 
+class TestDamagedRows:
+    """A row whose content cannot be read back is a JournalError, never a raw error."""
+
+    @pytest.mark.parametrize(
+        ("column", "value"),
+        [
+            ("status", "bogus"),
+            ("recipients", "not json"),
+            ("recipients", "[1, 2]"),
+            ("provider_ids", "{"),
+            ("failed_recipients", "[]"),
+            ("evidence", "{}"),
+            ("in_flight_at", "soon"),
+        ],
+    )
+    async def test_every_read_refuses_a_damaged_row(
+        self, filled: Path, column: str, value: str
+    ) -> None:
+        """Export and a chunk read raise JournalError naming the file (status: bad states)."""
+        conn = sqlite3.connect(filled)
+        conn.execute(f"UPDATE chunks SET {column}=? WHERE seq=7", (value,))  # noqa: S608
+        conn.commit()
+        conn.close()
+        journal = SQLiteJournal(filled, readonly=True)
+        try:
+            if column == "status":
+                with pytest.raises(JournalError, match="damaged row"):
+                    await job_status(journal, "job")
+            with pytest.raises(JournalError, match="damaged row") as info:
+                async for _ in export_records(journal, "job"):
+                    pass
+            assert info.value.path == str(filled)
+            with pytest.raises(JournalError, match="damaged row"):
+                await journal.get("job", 7)
+        finally:
+            await journal.aclose()
+
+    async def test_damaged_job_metadata(self, filled: Path) -> None:
+        """A job row whose metadata is not a JSON object is a JournalError."""
+        conn = sqlite3.connect(filled)
+        conn.execute("UPDATE jobs SET meta='[' WHERE job_id='job'")
+        conn.commit()
+        conn.close()
+        journal = SQLiteJournal(filled, readonly=True)
+        try:
+            with pytest.raises(JournalError, match="unreadable metadata"):
+                await journal.job_meta("job")
+        finally:
+            await journal.aclose()
+
+
 def _chattr(flag: str, *paths: Path) -> bool:
     """Make paths read-only (+) or writable again (-), for root too when possible.
 

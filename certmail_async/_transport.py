@@ -21,7 +21,7 @@ import logging
 import math
 import platform
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -389,7 +389,7 @@ class Transport:
         loop = asyncio.get_running_loop()
         deadline = None if budget is None else loop.time() + budget
         gate = self.gate()
-        with _span(op) if _otel_trace is not None else _NO_SPAN as span:
+        with _span(op) as span:
             attempt = 0
             while True:
                 await self._wait_turn(op, gate, deadline, attempt, before_send)
@@ -884,14 +884,16 @@ def _scope_text(scope: Hashable) -> str:
     return str(scope)
 
 
-@contextlib.contextmanager
-def _span(op: Operation) -> Iterator[Any]:
-    """An OpenTelemetry span around one operation when opentelemetry-api is installed."""
-    if _otel_trace is None:
-        yield None
-        return
-    tracer = _otel_trace.get_tracer("certmail_async")
-    with tracer.start_as_current_span(
+def _span(op: Operation) -> contextlib.AbstractContextManager[Any]:
+    """An OpenTelemetry CLIENT span around one operation, or a no-op context (``None``).
+
+    A span is opened only when it can be recorded: opentelemetry-api installed *and* a
+    tracer provider configured (see :func:`_tracer`).
+    """
+    tracer = _tracer()
+    if tracer is None:
+        return _NO_SPAN
+    cm: contextlib.AbstractContextManager[Any] = tracer.start_as_current_span(
         f"{op.provider} {op.name}",
         kind=_otel_trace.SpanKind.CLIENT,
         attributes={
@@ -900,8 +902,35 @@ def _span(op: Operation) -> Iterator[Any]:
             "certmail.provider": op.provider,
             "certmail.operation": op.name,
         },
-    ) as span:
-        yield span
+    )
+    return cm
+
+
+#: The tracer provider last seen by :func:`_tracer` and the tracer it gave (or ``None``).
+_tracer_cache: tuple[Any, Any] = (None, None)
+
+
+def _tracer() -> Any:
+    """The SDK's tracer, or ``None`` when no span would be recorded.
+
+    Without opentelemetry-api, or with it but no tracer provider configured (the API's
+    default proxy provider, or its ``NoOpTracerProvider``), every span the API hands out
+    is a ``NonRecordingSpan``: opening one cost about a tenth of a request's client time
+    (tracer lookup, context attach and detach) for nothing, so none is opened. The
+    provider is looked up on every call (one function call and an identity test against
+    the cached one), so a provider configured later is used from the next call on.
+    """
+    global _tracer_cache
+    trace = _otel_trace
+    if trace is None:
+        return None
+    provider = trace.get_tracer_provider()
+    seen, tracer = _tracer_cache
+    if provider is not seen:
+        no_op = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+        tracer = None if isinstance(provider, no_op) else provider.get_tracer("certmail_async")
+        _tracer_cache = (provider, tracer)
+    return tracer
 
 
 def _fill_path(op: Operation, values: Mapping[str, str | int] | None) -> str:

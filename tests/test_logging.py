@@ -150,7 +150,13 @@ class _Spans:
         self.exporter = InMemorySpanExporter()
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        self.module = types.SimpleNamespace(get_tracer=provider.get_tracer, SpanKind=trace.SpanKind)
+        self.provider: Any = provider
+        self.module = types.SimpleNamespace(
+            get_tracer_provider=lambda: self.provider,
+            ProxyTracerProvider=trace.ProxyTracerProvider,
+            NoOpTracerProvider=trace.NoOpTracerProvider,
+            SpanKind=trace.SpanKind,
+        )
 
 
 class TestOpenTelemetry:
@@ -182,3 +188,26 @@ class TestOpenTelemetry:
         assert attrs["url.template"] == "/send/{code}"
         assert attrs["http.request.method"] == "GET"
         assert attrs["http.response.status_code"] in (200, 404)
+
+    async def test_no_span_without_a_tracer_provider(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Installed but unconfigured (the API's proxy or no-op provider): no span is opened;
+        a provider configured later is used from the next call on."""
+        pytest.importorskip("opentelemetry.sdk")
+        from opentelemetry import trace
+
+        spans = _Spans()
+        real = spans.provider
+        monkeypatch.setattr(transport_module, "_otel_trace", spans.module)
+        op = transport_module.Operation(provider="p", name="n", method="GET", path="/")
+        async with (
+            run_fake("pecmassiva", send_rate=None) as fake,
+            fake.client(rate_limit=None) as c,
+        ):
+            for idle in (trace.ProxyTracerProvider(), trace.NoOpTracerProvider()):
+                spans.provider = idle
+                assert transport_module._span(op) is transport_module._NO_SPAN
+                await c.quota.retrieve()
+            spans.provider = real
+            await c.quota.retrieve()
+        finished: list[Any] = list(spans.exporter.get_finished_spans())
+        assert [s.name for s in finished] == ["pecmassiva quota.retrieve"]

@@ -165,24 +165,32 @@ class Response:
         text = self.content.decode("utf-8", "replace")
         # Count the values before building them: "[]," is 3 bytes of text but about 64 of
         # Python list, and seconds of a blocked event loop for a few million of them.
-        if _value_count(text) > self._max_values:
+        containers = _container_count(text)
+        if containers + text.count(",") > self._max_values:
             raise ValueError(f"JSON holds more than {self._max_values} values")
         try:
             value = jsonlib.loads(text)
         except RecursionError:
             raise ValueError("JSON nested too deeply") from None
-        if isinstance(value, dict | list) and _too_deep(value, self._max_depth):
+        # Nesting is never deeper than the number of arrays and objects: a text with no
+        # more ``[`` and ``{`` than the limit cannot exceed it, and skips the walk.
+        if (
+            containers > self._max_depth
+            and isinstance(value, dict | list)
+            and _too_deep(value, self._max_depth)
+        ):
             raise ValueError(f"JSON nested deeper than {self._max_depth} levels")
         return value
 
 
-def _value_count(text: str) -> int:
-    """An upper bound of the number of values in JSON ``text``: its ``,``, ``[`` and ``{``.
+def _container_count(text: str) -> int:
+    """An upper bound of the arrays and objects in JSON ``text``: its ``[`` and ``{``.
 
-    Separators inside strings are counted too, which only errs on the safe side; skipping
+    :meth:`Response.json` adds the ``,`` to bound the number of values. Brackets and
+    separators inside strings are counted too, which only errs on the safe side; skipping
     strings exactly would cost a regex pass (seconds, and a copy) over a hostile answer.
     """
-    return text.count(",") + text.count("[") + text.count("{")
+    return text.count("[") + text.count("{")
 
 
 @attrs.frozen(kw_only=True)

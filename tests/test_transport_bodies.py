@@ -110,6 +110,25 @@ class TestJsonDepth:
         with pytest.raises(ValueError, match="deeper"):
             deep.json()
 
+    @pytest.mark.parametrize(
+        ("text", "ok"),
+        [
+            ('{"a": "[[[[{{{{", "b": [[1]]}', True),  # brackets in strings: walked, fine
+            ('[[], [], [], [], {"a": [1]}]', True),  # many containers, shallow
+            ("[[[1]]]", True),  # exactly the limit, no walk needed
+            ('{"s": "x", "a": [[[1]]]}', False),  # 4 levels, 4 brackets
+            ('[[[["[[[["]]]]', False),
+        ],
+    )
+    def test_depth_limit_with_few_or_quoted_brackets(self, text: str, ok: bool) -> None:
+        """The bracket count only skips the walk when it cannot find too deep a value."""
+        r = Response(status=200, headers={}, content=text.encode(), max_depth=3)
+        if ok:
+            assert r.json() == json.loads(text)
+        else:
+            with pytest.raises(ValueError, match="deeper"):
+                r.json()
+
     async def test_deep_error_body_is_read_safely(self) -> None:
         """A deeply nested 400 body still gives a BadRequestError with a text message."""
         from certmail_async import BadRequestError

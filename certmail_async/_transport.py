@@ -837,8 +837,12 @@ def _check_max_wait(value: float | NotGiven | None) -> float | NotGiven | None:
 async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
     """The body, decompressed, or ``None`` once it passes ``limit`` bytes (rest unread)."""
     declared = resp.content_length
-    if declared is not None and declared > limit and not resp.headers.get("content-encoding"):
-        return None
+    if declared is not None and not resp.headers.get("content-encoding"):
+        if declared > limit:
+            return None
+        # Not compressed, length declared within the limit: aiohttp's parser hands out
+        # exactly that many bytes, so one read is as bounded as the counted loop below.
+        return await resp.content.read()
     chunks: list[bytes] = []
     size = 0
     # aiohttp decompresses gzip/deflate/br as it goes: the count is of decoded bytes.

@@ -145,12 +145,12 @@ def escape_pattern(secret: str) -> str:
         code = ord(ch)
         alts = [re.escape(ch)]
         if ch in "\"\\/'":  # JSON's \" \\ \/ and a Python repr's \'
-            alts.append(r"\\{1,8}" + re.escape(ch))
+            alts.append(r"\\{1,3}" + re.escape(ch))
         if code <= 0xFFFF:
-            alts.append(r"\\{1,8}u" + _hex_any_case(code))
+            alts.append(r"\\{1,3}u" + _hex_any_case(code))
         else:
             high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
-            alts.append(r"\\{1,8}u" + _hex_any_case(high) + r"\\{1,8}u" + _hex_any_case(low))
+            alts.append(r"\\{1,3}u" + _hex_any_case(high) + r"\\{1,3}u" + _hex_any_case(low))
         utf8 = ch.encode("utf-8", "surrogatepass")
         alts.append("".join("%" + _hex_any_case(b, 2) for b in utf8))
         if ch == " ":
@@ -166,6 +166,10 @@ def escape_pattern(secret: str) -> str:
             alts.append(f"&{_NAMED_ENTITIES[ch]};")
         parts.append("(?:" + "|".join(alts) + ")")
     return "".join(parts)
+
+
+#: Secrets holding more backslashes than this get no per-character escape pattern.
+_MAX_BACKSLASHES = 4
 
 
 class _HiddenPattern:
@@ -216,7 +220,13 @@ class Redactor:
         # Every literal form, then each secret with its characters escaped in any mix
         # (longest secret first); a match of either is masked.
         literal = [(len(f), re.escape(f)) for f in self._forms]
-        escaped = [(len(x), escape_pattern(x)) for x in self._secrets]
+        # Runs of backslashes are the one ambiguity of the per-character pattern (a
+        # backslash may be raw or an escape's prefix): past a few, a hostile run of them
+        # would make the regex backtrack exponentially, so such secrets keep their
+        # whole-string forms only.
+        escaped = [
+            (len(x), escape_pattern(x)) for x in self._secrets if x.count("\\") <= _MAX_BACKSLASHES
+        ]
         alternatives = sorted(literal + escaped, key=lambda item: item[0], reverse=True)
         self._pattern = _HiddenPattern(re.compile("|".join(p for _, p in alternatives)))
 
@@ -229,8 +239,8 @@ class Redactor:
         """
         if not self._secrets:
             return 0
-        # Eight backslashes twice over a surrogate pair: the longest escape of a character.
-        return max(max(len(f) for f in self._forms), 26 * max(len(x) for x in self._secrets))
+        # Three backslashes twice over a surrogate pair: the longest escape of a character.
+        return max(max(len(f) for f in self._forms), 16 * max(len(x) for x in self._secrets))
 
     def scrub_prefix(self, text: str, keep: int) -> str:
         """The first ``keep`` characters of ``scrub(text)``, scrubbing no more than needed.

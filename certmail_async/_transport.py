@@ -168,10 +168,18 @@ class Response:
         containers = _container_count(text)
         if containers + text.count(",") > self._max_values:
             raise ValueError(f"JSON holds more than {self._max_values} values")
+        problem = None
         try:
             value = jsonlib.loads(text)
         except RecursionError:
             raise ValueError("JSON nested too deeply") from None
+        except ValueError as error:
+            problem = f"not JSON: {error}"
+        if problem is not None:
+            # Raised outside the handler: neither this frame's locals nor a chained
+            # JSONDecodeError (its ``doc``) keep an answer that may echo a secret.
+            del text
+            raise ValueError(problem)
         # Nesting is never deeper than the number of arrays and objects: a text with no
         # more ``[`` and ``{`` than the limit cannot exceed it, and skips the walk.
         if (

@@ -629,3 +629,42 @@ class TestRedactorRepr:
             assert secret not in repr(getattr(redactor, slot))
         assert redactor.scrub(f"x {secret} y") == "x ********** y"
         assert secret in redactor
+
+    @pytest.mark.parametrize("count", [1, 4, 5, 8, 30])
+    def test_backslash_runs_cannot_make_scrubbing_backtrack(self, count: int) -> None:
+        """A password of many backslashes and an echo of thousands: scrubbed in milliseconds."""
+        import time
+
+        from certmail_async._redact import Redactor
+
+        secret = "ab" + "\\" * count + "cd"
+        redactor = Redactor([secret])
+        started = time.perf_counter()
+        redactor.scrub("a" + "\\" * 5000 + "c")
+        assert time.perf_counter() - started < 0.2
+        assert secret not in redactor.scrub(f"x {secret} y")
+
+
+class TestJsonErrorHoldsNoAnswer:
+    async def test_undecodable_answer_is_in_no_frame_or_cause(self) -> None:
+        """A broken JSON answer echoing the API key: not in SDK frame locals nor in the
+        chained JSONDecodeError's ``doc``."""
+        key = "pässwörd  é ok-KEY"
+
+        async def answer(request: web.Request) -> web.Response:
+            await request.read()
+            return web.Response(
+                status=201, text='{"oops": "' + key + '"', content_type="application/json"
+            )
+
+        async with (
+            _server(answer) as url,
+            OAuthClient(email="me@example.com", api_key=key, base_url=url, max_retries=0) as oauth,
+        ):
+            with pytest.raises(CertmailError) as info:
+                await oauth.tokens.create(scopes=["GET:pec.openapi.it/pec"])
+        assert not [t for t in _sdk_locals(info.value) if key in t]
+        seen: BaseException | None = info.value
+        while seen is not None:
+            assert key not in repr(vars(seen))
+            seen = seen.__cause__ or seen.__context__

@@ -68,7 +68,12 @@ _MIME = re.compile(
 )
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.ASCII)
 _TOKEN = re.compile(r"[\x21-\x7e]+", re.ASCII)  # printable ASCII, no blanks
-_FILENAME_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029/\\]")
+#: Path separators, controls and the invisible Unicode format characters a file name can
+#: use to lie about itself: bidi overrides and isolates ("fattura\u202efdp.exe" shows as
+#: "fatturaexe.pdf"), bidi marks and zero-width characters.
+_FILENAME_BAD = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u2028\u2029/\\\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
 #: Lone surrogates: a Python str may hold them, UTF-8 cannot encode them (the wire would
 #: get ``\ud800`` escapes no provider can store, or the URL encoder a raw UnicodeEncodeError).
 _SURROGATE = re.compile(r"[\ud800-\udfff]")

@@ -668,3 +668,37 @@ class TestJsonErrorHoldsNoAnswer:
         while seen is not None:
             assert key not in repr(vars(seen))
             seen = seen.__cause__ or seen.__context__
+
+
+class TestSpoofedFileNames:
+    @pytest.mark.parametrize(
+        "name",
+        ["fattura\u202efdp.exe", "a\u2066b.pdf", "a\u200b.pdf", "\ufeffa.pdf", "a\u200f.pdf"],
+    )
+    async def test_bidi_and_zero_width_characters_are_refused(self, name: str) -> None:
+        """A file name that hides its real extension (RLO, isolates, zero-width) is refused
+        for attachments and signature documents, before the wire."""
+        from certmail_async import Attachment, Signer
+
+        with pytest.raises(ValidationError) as info:
+            Attachment(filename=name, content=b"%PDF-1.4")
+        assert info.value.field == "filename"
+        async with (
+            run_fake("legallymail", rate=None) as fake,
+            fake.client(rate_limit=None) as client,
+        ):
+            with pytest.raises(ValidationError) as info:
+                await client.signatures.request(
+                    signers=[Signer(name="Anna", email="anna@example.com")],
+                    document=b"%PDF-1.4 x",
+                    document_name=name,
+                )
+            assert info.value.field == "document_name"
+            assert fake.state.requests == []
+
+    def test_ordinary_names_still_pass(self) -> None:
+        """Accents and right-to-left scripts without control characters are fine."""
+        from certmail_async import Attachment
+
+        for name in ("Fattura è.pdf", "عقد.pdf", "契約.pdf"):
+            assert Attachment(filename=name, content=b"x").filename == name

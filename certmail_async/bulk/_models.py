@@ -16,6 +16,7 @@ from .._models import Attachment
 from .._validation import (
     check_attachments,
     check_choice,
+    check_email,
     check_header_text,
     check_optional,
     check_sequence_of,
@@ -105,7 +106,8 @@ def _check_fields(message: OutgoingMessage) -> None:
     check_attachments(message.attachments, field="attachments")
     # Keys end up in journals, exports and CLI output: one line each.
     check_optional(message.key, check_header_text, field="key", allow_empty=True)
-    check_optional(message.sender, check_header_text, field="sender")
+    # PEC Massiva's sender is the mailbox: an address (the send checks it is the mailbox).
+    check_optional(message.sender, check_email, field="sender", ascii=True)
 
 
 @attrs.frozen(kw_only=True)
@@ -437,5 +439,13 @@ def content_digest(provider: str, recipients: Sequence[str], message: OutgoingMe
 
 
 def subject_digest(subject: str) -> str:
-    """The fingerprint of a subject, for reconciliation without keeping the subject."""
-    return hashlib.sha256(subject.strip().encode()).hexdigest()
+    """The fingerprint of a subject, for reconciliation without keeping the subject.
+
+    Exact: subjects that differ by one space (leading or trailing included) or by case are
+    different subjects, so one is never taken as evidence of the other.
+
+    Example:
+        >>> subject_digest("Avviso") == subject_digest("Avviso ")
+        False
+    """
+    return hashlib.sha256(subject.encode()).hexdigest()

@@ -41,7 +41,6 @@ from ._types import (
     Timeout,
     TimeoutTypes,
     check_max_retries,
-    given,
 )
 
 #: ``opentelemetry.trace`` when opentelemetry-api is installed (``certmail-async[otel]``).
@@ -396,7 +395,7 @@ class Transport:
             else check_max_retries(max_retries)
         )
         limits = self.timeout if isinstance(timeout, NotGiven) else Timeout.coerce(timeout)
-        budget = given(_check_max_wait(max_wait), self.max_wait)
+        budget = self.max_wait if isinstance(max_wait, NotGiven) else _check_max_wait(max_wait)
         # Without an explicit max_wait the total timeout is the call's deadline, waits and
         # exchange together; an explicit max_wait bounds the waits only.
         whole_call = isinstance(budget, NotGiven)
@@ -408,7 +407,8 @@ class Transport:
         with _span(op) as span:
             attempt = 0
             while True:
-                await self._wait_turn(op, gate, deadline, attempt, before_send)
+                if gate is not None or before_send is not None:  # else nothing to wait for
+                    await self._wait_turn(op, gate, deadline, attempt, before_send)
                 call_limits = limits
                 if whole_call and deadline is not None and limits.total is not None:
                     left = deadline - loop.time()
@@ -976,7 +976,8 @@ def _fill_path(op: Operation, values: Mapping[str, str | int] | None) -> str:
                 f"{text!r} is not a valid id", field=key, provider=op.provider, operation=op.name
             )
         masked = masked or isinstance(value, Masked)
-        filled[key] = quote(text, safe="")
+        # ASCII letters and digits are never escaped: skip quote() for them (most ids).
+        filled[key] = text if text.isascii() and text.isalnum() else quote(text, safe="")
     path = op.path.format(**filled)
     return Masked(path) if masked else path
 

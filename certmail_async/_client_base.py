@@ -9,7 +9,7 @@ from typing import Any, Self
 
 from ._exceptions import ValidationError
 from ._retry import RetryPolicy
-from ._transport import BeforeSend, Operation, Response, Transport
+from ._transport import BeforeSend, LastCheck, Operation, Response, Transport
 from ._types import NOT_GIVEN, NotGiven, TimeoutTypes
 
 __all__ = ["BaseClient", "Resource", "validating"]
@@ -110,10 +110,13 @@ class Resource:
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         before_send: BeforeSend | None = None,
+        last_check: LastCheck | None = None,
         **kw: Any,
     ) -> Coroutine[Any, Any, Response]:
         # Returns the transport's coroutine itself: one await layer less on every request.
-        # ``before_send`` is the explicit per-call hook a send passes down (see BeforeSend).
+        # ``before_send`` and ``last_check`` are the explicit per-call hooks a send passes
+        # down (see BeforeSend and LastCheck).
         return self._client._transport.request(
-            op, timeout=timeout, max_retries=max_retries, before_send=before_send, **kw
-        )
+            op, timeout=timeout, max_retries=max_retries, before_send=before_send,
+            last_check=last_check, **kw,
+        )  # fmt: skip

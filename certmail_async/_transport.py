@@ -53,6 +53,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 __all__ = [
     "BeforeSend",
     "ClientSession",
+    "LastCheck",
     "ErrorInfo",
     "Operation",
     "ProviderProfile",
@@ -70,6 +71,13 @@ ClientSession = aiohttp.ClientSession
 #: possible, so a crash while waiting for a slot leaves the chunk pending (surely unsent),
 #: not in doubt. It runs before every attempt that may reach the wire.
 BeforeSend = Callable[[], Awaitable[None]]
+
+#: A per-call synchronous guard called at the very last moment of every attempt of a send:
+#: after its pacing slot, after the credentials were applied, right before the request is
+#: handed to the HTTP session. Raising aborts the attempt with nothing written (the error
+#: propagates unchanged). The bulk dispatcher passes one that raises JobLockedError once
+#: the run's lease is too close to expiry, so a stale owner cannot write after a takeover.
+LastCheck = Callable[[], None]
 
 logger = logging.getLogger("certmail_async")
 # A library configures no output: without this, Python's last-resort handler would print
@@ -376,6 +384,7 @@ class Transport:
         before_send: BeforeSend | None = None,
         auth: Auth | None = None,
         max_wait: float | NotGiven | None = NOT_GIVEN,
+        last_check: LastCheck | None = None,
     ) -> Response:
         """Run ``op`` once (plus the retries its kind allows) and return a success response.
 
@@ -384,6 +393,9 @@ class Transport:
         credentials for this call (an OAuth refresh uses the refresh token). A call whose
         pacing slot or scope pause lies beyond its deadline (``max_wait``, by default the
         total timeout) raises :class:`~certmail_async.RateLimitError` at once, unsent.
+        ``before_send`` (see :data:`BeforeSend`) is awaited once the slot is granted;
+        ``last_check`` (see :data:`LastCheck`) is called right before each attempt's request
+        is handed to the session, and whatever it raises propagates with nothing written.
         """
         path = _fill_path(op, path_params)
         # A path that carries a secret (an OAuth token as its id) stays Masked in the URL:
@@ -428,6 +440,7 @@ class Transport:
                         timeout=call_limits,
                         auth=auth,
                         attempt=attempt,
+                        last_check=last_check,
                     )
                 except exc.ConnectError as failure:
                     error, what = failure, Failure.CONNECT
@@ -592,6 +605,7 @@ class Transport:
         timeout: Timeout,
         auth: Auth | None,
         attempt: int,
+        last_check: LastCheck | None = None,
     ) -> Response:
         """Send one HTTP request. THE place where aiohttp/asyncio errors become ours."""
         session = self._holder.get()
@@ -618,6 +632,10 @@ class Transport:
             self._default_client_timeout if timeout is self.timeout else _client_timeout(timeout)
         )
         limit = self.limits.document if op.document else self.limits.json
+        if last_check is not None:
+            # The last moment before the write: after the slot, the hook and the
+            # credentials. What it raises leaves with nothing written.
+            last_check()
         try:
             async with session.request(
                 op.method,

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 import attrs
 
 from .._exceptions import ValidationError
-from .._transport import BeforeSend
+from .._transport import BeforeSend, LastCheck
 from ..legallymail import EmailStatus, LegallyMailClient
 from ..pecmassiva import PecMassivaClient
 from ..receipts import Outcome, Receipt, ReceiptKind, classify_subject
@@ -80,6 +80,11 @@ class Adapter:
         return self.client._transport.scope
 
     @property
+    def connect_timeout(self) -> float | None:
+        """The client's connect time limit (seconds; None: no limit)."""
+        return self.client._transport.timeout.connect
+
+    @property
     def interval(self) -> float:
         """Seconds between two sends of this lane (0 when pacing is off)."""
         rate = self.client._transport.rate_limit
@@ -89,8 +94,17 @@ class Adapter:
         """The largest chunk one send takes."""
         raise NotImplementedError
 
-    async def send(self, chunk: Chunk, before_send: BeforeSend | None = None) -> SendReport:
-        """Send one chunk (``before_send`` runs once the slot is granted, before the write)."""
+    async def send(
+        self,
+        chunk: Chunk,
+        before_send: BeforeSend | None = None,
+        last_check: LastCheck | None = None,
+    ) -> SendReport:
+        """Send one chunk (``before_send`` runs once the slot is granted, before the write).
+
+        ``last_check`` is called right before each attempt's request is handed to the
+        session; what it raises propagates with nothing written (the lane's lease guard).
+        """
         raise NotImplementedError
 
     async def candidates(
@@ -113,7 +127,12 @@ class PecMassivaAdapter(Adapter):
         """Configured chunk size (PEC Massiva documents no per-send limit)."""
         return self._chunk
 
-    async def send(self, chunk: Chunk, before_send: BeforeSend | None = None) -> SendReport:
+    async def send(
+        self,
+        chunk: Chunk,
+        before_send: BeforeSend | None = None,
+        last_check: LastCheck | None = None,
+    ) -> SendReport:
         """``sends.create`` for the chunk."""
         m = chunk.message
         result = await self.client.sends.create(
@@ -123,6 +142,7 @@ class PecMassivaAdapter(Adapter):
             attachments=m.attachments,
             sender=m.sender,
             before_send=before_send,
+            last_check=last_check,
         )
         return SendReport(status=ChunkStatus.SENT, provider_ids=(result.code,))
 
@@ -215,7 +235,12 @@ class LegallyMailAdapter(Adapter):
         """The account's recipients per send (10 unless raised)."""
         return self._chunk
 
-    async def send(self, chunk: Chunk, before_send: BeforeSend | None = None) -> SendReport:
+    async def send(
+        self,
+        chunk: Chunk,
+        before_send: BeforeSend | None = None,
+        last_check: LastCheck | None = None,
+    ) -> SendReport:
         """``emails.send``; recipients that failed are reported, the chunk is SENT."""
         m = chunk.message
         out = await self.client.emails.send(
@@ -224,6 +249,7 @@ class LegallyMailAdapter(Adapter):
             html=m.body,
             attachments=m.attachments,
             before_send=before_send,
+            last_check=last_check,
         )
         ids = (out.tracking_id, *(r.tracking_id for r in out.recipients if r.tracking_id))
         failed = {r.email: r.error_details or "failed" for r in out.failed_recipients}

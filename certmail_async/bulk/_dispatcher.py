@@ -12,7 +12,15 @@
 # with wait=True, a bounded wait). A heartbeat renews the lease every ttl/3; every journal
 # transition checks the token, so an owner whose lease was taken over cannot commit and,
 # since a chunk is committed in_flight right before its request leaves, cannot send. On
-# losing the lease every lane stops at once and the run raises JobLockedError.
+# losing the lease every lane stops at once and the run raises JobLockedError. Each send
+# also passes the lane's last-moment lease guard (_lanes.py), right before it is written.
+#
+# Live runs: the dispatcher keeps every run it started until it ends. A caller that stops
+# reading (``break`` out of ``async for``) leaves the run iterator for the garbage collector;
+# closing the iterator (``aclose()`` on it) or the dispatcher (``aclose()``, the end of
+# ``async with``) cancels the run through its own anyio cancel scope and waits for it, so
+# it releases its lease (shielded, bounded) before the journal closes. Each run takes the
+# lease under its own owner id: two dispatchers in one process exclude each other.
 #
 # Fan-out: one lane per provider client (= one pacing scope), each a single task sending
 # its chunks in seq order. The reader journals chunks pending (in batches) before a lane
@@ -25,13 +33,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import anyio
@@ -76,6 +83,7 @@ __all__ = ["BulkDispatcher"]
 log = logging.getLogger("certmail_async.bulk")
 
 _PENDING_BATCH = 200
+_RELEASE_TIMEOUT = 5.0  # seconds a stopping run may take to release its lease
 
 
 def open_journal(journal: str | Path | Journal) -> tuple[Journal, bool]:
@@ -165,6 +173,8 @@ class BulkDispatcher:
         self._hook = hook or (lambda _point, _seq: None)
         self._reconciler = Reconciler(self.journal, self._adapters, skew=self.reconcile_skew)
         self.progress: Progress | None = None
+        # Live runs and the cancel scope each runs in (see "Live runs" above).
+        self._runs: dict[asyncio.Task[None], anyio.CancelScope] = {}
 
     async def __aenter__(self) -> BulkDispatcher:
         return self
@@ -173,9 +183,30 @@ class BulkDispatcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the journal if the dispatcher opened it (clients are yours to close)."""
+        """Stop the runs still live (their leases released), then close the journal.
+
+        The journal is closed only if the dispatcher opened it; clients are yours to close.
+        """
+        for worker in list(self._runs):
+            await self._stop(worker)
         if self._owns_journal:
             await self.journal.aclose()
+
+    async def _stop(self, worker: asyncio.Task[None]) -> None:
+        """Cancel a run through its cancel scope and wait (bounded) until it released."""
+        scope = self._runs.get(worker)
+        if scope is not None:
+            scope.cancel()
+        if not worker.done():
+            with anyio.move_on_after(_RELEASE_TIMEOUT + 1.0, shield=True):
+                await asyncio.wait({worker})
+        if worker.done() and not worker.cancelled():
+            worker.exception()  # retrieved: the caller who stopped reading chose to drop it
+
+    @staticmethod
+    async def _scoped(scope: anyio.CancelScope, work: Awaitable[None]) -> None:
+        with scope:
+            await work
 
     def _publish(self, progress: Progress) -> None:
         """Keep a run's latest progress as ``progress`` and hand it to ``on_progress``."""
@@ -274,9 +305,11 @@ class BulkDispatcher:
         meta: Mapping[str, str] | None,
     ) -> AsyncIterator[ChunkOutcome]:
         send, receive = anyio.create_memory_object_stream[ChunkOutcome](self.queue_size)
-        worker = asyncio.ensure_future(
-            self._work(job_id, messages, send, retry_unknown, retry_failed, wait, estimate, meta)
-        )
+        scope = anyio.CancelScope()
+        work = self._work(job_id, messages, send, retry_unknown, retry_failed, wait, estimate, meta)
+        worker = asyncio.ensure_future(self._scoped(scope, work))
+        self._runs[worker] = scope
+        worker.add_done_callback(self._forget)
         try:
             async with receive:
                 async for outcome in receive:
@@ -285,19 +318,26 @@ class BulkDispatcher:
         finally:
             try:
                 if not worker.done():
-                    worker.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await worker
+                    await self._stop(worker)  # the caller stopped reading: release the lease
             finally:
                 send.close()  # the worker closes it, unless cancelled before it started
 
-    async def _acquire(self, job_id: str, wait: bool) -> Lease:
-        owner = uuid.uuid4().hex[:12]
+    def _forget(self, worker: asyncio.Task[None]) -> None:
+        self._runs.pop(worker, None)
+
+    async def _acquire(self, job_id: str, wait: bool) -> tuple[Lease, float]:
+        """The job's lease under a fresh owner id, and when it ends (monotonic clock)."""
+        owner = uuid.uuid4().hex[:12]  # one per run: two runs never share a lease
         deadline = time.monotonic() + self.max_wait
         delay = min(0.05, self.lease_ttl / 10)
         while True:
             try:
-                return await self.journal.acquire(job_id, owner_id=owner, ttl=self.lease_ttl)
+                started = time.monotonic()
+                # Shielded: a run cancelled while the journal grants the lease still gets
+                # it back, and its ``finally`` releases it.
+                with anyio.CancelScope(shield=True):
+                    lease = await self.journal.acquire(job_id, owner_id=owner, ttl=self.lease_ttl)
+                return lease, started + self.lease_ttl
             except JobLockedError as error:
                 left = deadline - time.monotonic()
                 if not wait or left <= 0:
@@ -311,9 +351,12 @@ class BulkDispatcher:
 
     async def _heartbeat(self, state: Run, scope: anyio.CancelScope) -> None:
         while True:
-            await anyio.sleep(self.lease_ttl / 3)
+            # Every ttl/3 from the last renewal's start: a slow renewal does not add up.
+            await anyio.sleep(max(state.deadline - self.lease_ttl * 2 / 3 - time.monotonic(), 0))
             try:
+                started = time.monotonic()
                 state.lease = await self.journal.renew(state.lease, ttl=self.lease_ttl)
+                state.deadline = started + self.lease_ttl  # what the lanes' guard reads
             except JobLockedError as error:
                 log.warning(
                     "job %s: lease lost (%s); stopping every lane", state.job_id, error,
@@ -335,8 +378,8 @@ class BulkDispatcher:
         meta: Mapping[str, str] | None,
     ) -> None:
         async with out:
-            lease = await self._acquire(job_id, wait)
-            state = Run(job_id=job_id, lease=lease)
+            lease, lease_deadline = await self._acquire(job_id, wait)
+            state = Run(job_id=job_id, lease=lease, deadline=lease_deadline)
             tracker = Tracker(self._adapters, estimate, state.lanes, self._publish)
             log.info(
                 "job %s started (%s)", job_id, ", ".join(sorted(self._adapters)) or "no lanes",
@@ -373,7 +416,7 @@ class BulkDispatcher:
                     else "",
                     extra={"job_id": job_id, "counts": dict(tracker.counts)},
                 )  # fmt: skip
-                with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(_RELEASE_TIMEOUT, shield=True):
                     if state.lost is None:
                         try:
                             await self.journal.release(state.lease)

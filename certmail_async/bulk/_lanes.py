@@ -22,12 +22,26 @@
 # then the lane stops, chunks pending. Progress says so ("provider unreachable, retry in
 # 20 s"). FAILED chunks are final unless a run asks for ``retry_failed=True``.
 #
+# Fencing up to the write: the in-flight commit is fenced by the journal, but it runs
+# before the pacing departure (which can sleep an interval), the credentials and the HTTP
+# write. So every attempt also passes a synchronous last-moment guard (``last_check``,
+# called by the transport right before the request is handed to the session): it raises
+# JobLockedError, nothing written, once the lease has ``lease_margin`` seconds or less
+# left, by the wall clock (the journal's, for SQLite) and by the monotonic clock. The
+# heartbeat renews every ttl/3, so a healthy owner always holds more than 2/3 ttl; an owner
+# that was stopped (SIGSTOP, a paused VM) wakes up past its margin and sends nothing. A
+# takeover needs the lease expired, so a stale owner can write only before expiry, i.e.
+# before any takeover; what remains is the moment between the guard and the bytes leaving
+# (microseconds on a pooled connection, up to the connect time on a new one, which the
+# margin covers for a running process). docs/bulk.md says so.
+#
 # A stopped lane drains its queue without sending (those chunks were journaled pending by
 # the reader); so does every lane once the run is stopping (the input broke).
 """The lanes of a bulk run: per-provider, in-order sending with the journal around each send."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -58,7 +72,7 @@ from ._models import Chunk, ChunkOutcome, ChunkRecord, ChunkStatus, Lease, SendR
 from ._progress import Tracker
 from ._resume import Reconciler, outcome_of
 
-__all__ = ["Hook", "Lane", "LaneSettings", "Run"]
+__all__ = ["Hook", "Lane", "LaneSettings", "Run", "lease_margin"]
 
 log = logging.getLogger("certmail_async.bulk")
 
@@ -68,12 +82,34 @@ Hook = Callable[[str, int], None]
 _ACCOUNT_ERRORS = (AuthenticationError, PaymentRequiredError, PermissionDeniedError)
 
 
+def lease_margin(ttl: float, connect: float | None) -> float:
+    """Seconds before its lease ends that a lane stops writing requests.
+
+    At least a third of the ttl, and up to the connect time plus a second (a new
+    connection must be open and written before the lease ends), capped at half the ttl (a
+    third below a 6 s ttl) so an owner whose heartbeat (every ttl/3) keeps up always
+    passes, with room for a slow renewal.
+
+    Example:
+        >>> lease_margin(30.0, 5.0), lease_margin(9.0, 5.0), lease_margin(1.5, 5.0)
+        (10.0, 4.5, 0.5)
+    """
+    cap = ttl / 2 if ttl >= 6.0 else ttl / 3  # the heartbeat keeps >= 1 s (or ttl/3) of slack
+    reach = cap if connect is None else min(connect + 1.0, cap)
+    return max(ttl / 3, reach)
+
+
 @attrs.define
 class Run:
-    """The state of one run: its lease, its lanes, and why it stopped."""
+    """The state of one run: its lease, its lanes, and why it stopped.
+
+    ``deadline`` is when the lease ends on this process's monotonic clock (taken before
+    the journal call that set ``lease``), kept by the heartbeat with ``lease``.
+    """
 
     job_id: str
     lease: Lease
+    deadline: float = math.inf
     lanes: dict[str, str] = attrs.field(factory=dict)
     stopped: dict[str, CertmailError] = attrs.field(factory=dict)
     lost: JobLockedError | None = None
@@ -82,10 +118,27 @@ class Run:
     def all_stopped(self) -> bool:
         return bool(self.lanes) and len(self.stopped) == len(self.lanes)
 
+    def check_lease(self, margin: float) -> None:
+        """Raise JobLockedError when the lease has ``margin`` seconds or less left.
+
+        Synchronous and cheap: the last thing before a request is written.
+        """
+        lease = self.lease
+        left = min(lease.expires_at.timestamp() - time.time(), self.deadline - time.monotonic())
+        if self.lost is not None or left <= margin:
+            raise JobLockedError(
+                f"job {self.job_id!r}: the lease of {lease.owner_id} (token {lease.token}) "
+                f"has {max(left, 0.0):.3f} s left, within its {margin:.3f} s safety margin "
+                "(heartbeat late, or this process was stopped): the request was not written",
+                owner=f"{lease.owner_id}@{lease.host} pid {lease.pid}",
+                expires_in=max(left, 0.0),
+            )
+
 
 class LaneSettings(Protocol):
     """How patient a lane is: the dispatcher's arguments of these names, read when used."""
 
+    lease_ttl: float
     max_rate_limit_retries: int
     outage_budget: float
     outage_backoff: RetryPolicy
@@ -143,8 +196,19 @@ class Lane:
         record = chunk.record(state.job_id)
         rate_limited = outage_tries = 0
         outage_since: float | None = None
+        margin = lease_margin(self.settings.lease_ttl, adapter.connect_timeout)
         while True:
-            marked = False
+            marked = refused = False
+
+            def last_check() -> None:
+                # Right before the request is handed to the session (after the pacing
+                # departure and the credentials): a lease about to end writes nothing.
+                nonlocal refused
+                try:
+                    state.check_lease(margin)
+                except JobLockedError:
+                    refused = True
+                    raise
 
             async def before_send() -> None:
                 # After the pacing slot, right before the request is written: a crash while
@@ -157,9 +221,13 @@ class Lane:
                 self.hook("after_in_flight", chunk.seq)
 
             try:
-                report = await adapter.send(chunk, before_send)
+                report = await adapter.send(chunk, before_send, last_check)
                 break
             except (JobLockedError, JournalError):
+                # The guard stopped it: surely unsent. Pending again if the journal still
+                # takes our lease (a late heartbeat, not a takeover): then try once more.
+                if refused and marked and await self._unsent_after_guard(record):
+                    continue
                 raise  # the journal refused (lease lost, journal broken): never a chunk outcome
             except RateLimitError as error:
                 # Refused, not processed; the scope is paused. Same chunk again: order holds.
@@ -248,6 +316,25 @@ class Lane:
             await self.journal.mark_done(
                 self.state.lease, record, ChunkStatus.PENDING, error=f"not sent: {error}"
             )
+
+    async def _unsent_after_guard(self, record: ChunkRecord) -> bool:
+        """The guard stopped the write: the chunk is pending again. True when recorded.
+
+        Fenced like every transition: refused (False; the chunk stays in flight, to be
+        reconciled) when the lease was taken over or lapsed, or the run lost it.
+        """
+        if self.state.lost is not None:
+            return False
+        with (
+            anyio.move_on_after(5.0, shield=True),
+            contextlib.suppress(JobLockedError, JournalError),
+        ):
+            await self.journal.mark_done(
+                self.state.lease, record, ChunkStatus.PENDING,
+                error="not sent: the lease was about to end",
+            )  # fmt: skip
+            return True
+        return False
 
     async def _settle_in_lane(self, chunk: Chunk, report: SendReport) -> ChunkOutcome | None:
         """Reconcile an unknown send before the lane's next send; stop the lane if we cannot."""

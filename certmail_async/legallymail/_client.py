@@ -21,6 +21,7 @@ from .._transport import (
     BeforeSend,
     ClientSession,
     ErrorInfo,
+    LastCheck,
     Operation,
     ProviderProfile,
     Response,
@@ -105,6 +106,7 @@ class _LegallyMailResource(Resource):
         params: Mapping[str, str | int] | None = None,
         json: dict[str, Any] | None = None,
         before_send: BeforeSend | None = None,
+        last_check: LastCheck | None = None,
     ) -> Response:
         return await self._call(
             op,
@@ -113,6 +115,7 @@ class _LegallyMailResource(Resource):
             timeout=timeout,
             max_retries=max_retries,
             before_send=before_send,
+            last_check=last_check,
         )
 
     @property
@@ -135,6 +138,7 @@ class EmailsResource(_LegallyMailResource):
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         before_send: BeforeSend | None = None,
+        last_check: LastCheck | None = None,
     ) -> SendOutcome:
         """Send one certified-evidence e-mail to up to 10 recipients (account default).
 
@@ -143,6 +147,9 @@ class EmailsResource(_LegallyMailResource):
         after a 5xx, a timeout or a reset (:class:`~certmail_async.DeliveryUnknownError`).
         ``before_send``, when given, is awaited after the pacing slot is granted and right
         before the request is written (the bulk dispatcher journals the chunk there).
+        ``last_check``, when given, is called (synchronously) right before each attempt's
+        request is handed to the HTTP session, after the slot and the credentials; what it
+        raises propagates and nothing is written (the bulk dispatcher checks its lease).
 
         Example:
             >>> async def notify(client: LegallyMailClient) -> str:  # doctest: +SKIP
@@ -161,6 +168,7 @@ class EmailsResource(_LegallyMailResource):
                 check_header_text(reply_to_name, field="reply_to_name", max_len=200)
             atts = check_attachments(attachments)  # file names and MIME types included
             check_hook(before_send)
+            check_hook(last_check, field="last_check")
         body = self._wire.send_body(
             recipients=rcpts,
             subject=subject,
@@ -170,7 +178,12 @@ class EmailsResource(_LegallyMailResource):
             attachments=atts,
         )
         response = await self._lm_call(
-            op, json=body, timeout=timeout, max_retries=max_retries, before_send=before_send
+            op,
+            json=body,
+            timeout=timeout,
+            max_retries=max_retries,
+            before_send=before_send,
+            last_check=last_check,
         )
         # Through the transport: an undecodable success answer is DeliveryUnknownError.
         return self._client._transport.decode(

@@ -16,6 +16,7 @@ from .._tokens import TokenSource
 from .._transport import (
     BeforeSend,
     ClientSession,
+    LastCheck,
     Operation,
     ProviderProfile,
     Response,
@@ -95,6 +96,7 @@ class SendsResource(_MailboxResource):
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         before_send: BeforeSend | None = None,
+        last_check: LastCheck | None = None,
     ) -> SendResult:
         """Send one PEC to one or more recipients; paced at the scope's cap (1/s).
 
@@ -104,6 +106,9 @@ class SendsResource(_MailboxResource):
 
         ``before_send``, when given, is awaited after the pacing slot is granted and right
         before the request is written (the bulk dispatcher journals the chunk there).
+        ``last_check``, when given, is called (synchronously) right before each attempt's
+        request is handed to the HTTP session, after the slot and the credentials; what it
+        raises propagates and nothing is written (the bulk dispatcher checks its lease).
 
         Example:
             >>> async def send(client: PecMassivaClient) -> str:  # doctest: +SKIP
@@ -121,6 +126,7 @@ class SendsResource(_MailboxResource):
             atts = check_attachments(attachments)
             from_ = _check_sender(sender, c.username)
             check_hook(before_send)
+            check_hook(last_check, field="last_check")
             limit = c.max_message_bytes
             attached = sum(a.size for a in atts) if atts else 0
             # A character is at most 4 UTF-8 bytes: count exactly only when it could matter.
@@ -147,6 +153,7 @@ class SendsResource(_MailboxResource):
                 timeout=timeout,
                 max_retries=max_retries,
                 before_send=before_send,
+                last_check=last_check,
             )
         except DeliveryUnknownError as error:
             # A failed send may still carry a send code (legacy PHP SDK, code 40012): keep

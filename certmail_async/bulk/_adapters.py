@@ -6,8 +6,12 @@
 # chunk on every field the provider exposes; ``_resume.Reconciler`` then decides (claimed by
 # no chunk of any job, no rival in-doubt chunk) and stores the evidence.
 #
-# * PEC Massiva appends the send code to the subject of every receipt. The inbox is searched
-#   with the subject; each code found is read back (``GET /send/{code}``). A candidate's
+# * PEC Massiva appends the send code to the subject of every receipt ("CONSEGNA: <subject>
+#   <code>"). The inbox is searched with the subject; each code found is read back
+#   (``GET /send/{code}``). Subjects are compared exactly: after the receipt prefix one
+#   separator space is dropped and nothing else, so an original subject's own leading or
+#   trailing spaces are kept (a receipt that does not follow that format matches nothing:
+#   the chunk stays UNKNOWN). A candidate's
 #   receipts name exactly the chunk's recipients (delivery / non-delivery receipts name one
 #   recipient each), carry the chunk's subject, and, where the receipt carries the body
 #   (the delivery receipt does, per pecmassiva.md 6.2), the chunk's body. Its time is the
@@ -31,10 +35,18 @@ from .._exceptions import ValidationError
 from .._transport import BeforeSend, LastCheck
 from ..legallymail import EmailStatus, LegallyMailClient
 from ..pecmassiva import PecMassivaClient
-from ..receipts import Outcome, Receipt, ReceiptKind, classify_subject
+from ..receipts import Outcome, Receipt, ReceiptKind
+from ..receipts._kinds import _PREFIXES
 from ._models import Chunk, ChunkRecord, ChunkStatus, SendReport, subject_digest
 
-__all__ = ["Adapter", "Candidate", "LegallyMailAdapter", "PecMassivaAdapter", "make_adapters"]
+__all__ = [
+    "Adapter",
+    "Candidate",
+    "LegallyMailAdapter",
+    "PecMassivaAdapter",
+    "make_adapters",
+    "receipt_subject",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -51,6 +63,35 @@ class Candidate:
     created_at: datetime | None
     matched: tuple[str, ...]
     report: SendReport
+
+
+def receipt_subject(subject: str) -> tuple[str, str] | None:
+    """The original subject, exactly as sent, and the send code of a receipt's subject.
+
+    A receipt reads ``PREFIX: <original subject> <code>``: after the prefix exactly one
+    separator space is dropped, so the original keeps its own spaces. None when the
+    subject has no receipt prefix, no separator or no code.
+
+    Example:
+        >>> receipt_subject("CONSEGNA:  Avviso  2020082610003492")
+        (' Avviso ', '2020082610003492')
+        >>> receipt_subject("Re: hello") is None
+        True
+    """
+    text = subject.lstrip()
+    upper = text.upper()
+    for prefix, _kind in _PREFIXES:
+        if upper.startswith(prefix):
+            rest = text[len(prefix) :]
+            break
+    else:
+        return None
+    if not rest.startswith(" "):
+        return None
+    base, separator, code = rest[1:].rpartition(" ")
+    if not separator or not code:
+        return None
+    return base, code
 
 
 def _aware(when: datetime) -> datetime:
@@ -155,8 +196,11 @@ class PecMassivaAdapter(Adapter):
         async for message in self.client.inbox.list(q=q):
             if message.kind in (ReceiptKind.UNKNOWN, ReceiptKind.ANOMALY_ENVELOPE):
                 continue
-            base, _, code = classify_subject(message.subject)[1].rpartition(" ")
-            if code and subject_digest(base) == record.subject_digest and code not in codes:
+            parsed = receipt_subject(message.subject)
+            if parsed is None:
+                continue
+            base, code = parsed
+            if subject_digest(base) == record.subject_digest and code not in codes:
                 codes.append(code)
         found: list[Candidate] = []
         for code in codes:
@@ -179,8 +223,12 @@ class PecMassivaAdapter(Adapter):
         if not known:
             return None
         for r in known:
-            base, _, tail = r.original_subject.rpartition(" ")
-            if tail != code or subject_digest(base) != record.subject_digest:
+            parsed = receipt_subject(r.subject)
+            if (
+                parsed is None
+                or parsed[1] != code
+                or subject_digest(parsed[0]) != record.subject_digest
+            ):
                 return None
         created = min(r.date for r in known)
         if not since <= created < until:

@@ -21,7 +21,10 @@
 #   inside the window. LegallyMail exposes no body or body digest. Its timestamps are naive
 #   with an undocumented zone: they are read in the client's ``timezone=`` (UTC when not
 #   set); a wrong zone pushes a record out of the window, so the chunk stays UNKNOWN (the
-#   safe side), never a false SENT.
+#   safe side), never a false SENT. When the list is full and its oldest e-mail is not
+#   older than the window's start, the send may lie beyond the list: the search says
+#   ``out_of_view`` and nothing found is NOT read as "not sent" (retry_unknown leaves the
+#   chunk alone; see _resume.py).
 """Bulk adapters: how the dispatcher sends through each provider and finds its sends."""
 
 from __future__ import annotations
@@ -44,9 +47,13 @@ __all__ = [
     "Candidate",
     "LegallyMailAdapter",
     "PecMassivaAdapter",
+    "Search",
     "make_adapters",
     "receipt_subject",
 ]
+
+#: How many e-mails LegallyMail's ``GET /api/emails`` lists at most (the latest ones).
+LM_LIST_WINDOW = 25
 
 
 @attrs.frozen(kw_only=True)
@@ -63,6 +70,19 @@ class Candidate:
     created_at: datetime | None
     matched: tuple[str, ...]
     report: SendReport
+
+
+@attrs.frozen(kw_only=True)
+class Search:
+    """What an adapter found for an in-doubt chunk.
+
+    ``out_of_view``: the provider's list does not reach back to the start of the search
+    window (LegallyMail shows its latest 25 e-mails), so a send may exist beyond it and
+    finding nothing proves nothing.
+    """
+
+    candidates: tuple[Candidate, ...] = ()
+    out_of_view: bool = False
 
 
 def receipt_subject(subject: str) -> tuple[str, str] | None:
@@ -150,7 +170,7 @@ class Adapter:
 
     async def candidates(
         self, record: ChunkRecord, chunk: Chunk | None, since: datetime, until: datetime
-    ) -> list[Candidate]:
+    ) -> Search:
         """Provider records created in ``[since, until)`` that match the chunk."""
         raise NotImplementedError
 
@@ -189,7 +209,7 @@ class PecMassivaAdapter(Adapter):
 
     async def candidates(
         self, record: ChunkRecord, chunk: Chunk | None, since: datetime, until: datetime
-    ) -> list[Candidate]:
+    ) -> Search:
         """Send codes whose receipts name exactly the chunk's recipients, subject and body."""
         codes: list[str] = list(record.provider_ids)  # a code a DeliveryUnknownError carried
         q = chunk.subject if chunk is not None else None
@@ -208,7 +228,7 @@ class PecMassivaAdapter(Adapter):
             candidate = self._match(code, summary.receipts, record, chunk, since, until)
             if candidate is not None:
                 found.append(candidate)
-        return found
+        return Search(candidates=tuple(found))
 
     def _match(
         self,
@@ -310,11 +330,20 @@ class LegallyMailAdapter(Adapter):
 
     async def candidates(
         self, record: ChunkRecord, chunk: Chunk | None, since: datetime, until: datetime
-    ) -> list[Candidate]:
-        """Listed e-mails (the latest 25) with this subject, exactly these recipients, in time."""
+    ) -> Search:
+        """Listed e-mails (the latest 25) with this subject, exactly these recipients, in time.
+
+        ``out_of_view`` when the list is full and its oldest e-mail is not older than
+        ``since``: the send may be beyond the list.
+        """
         wanted = {r.lower() for r in record.recipients}
         found: list[Candidate] = []
-        for email in await self.client.emails.list(limit=25):
+        listed = await self.client.emails.list(limit=LM_LIST_WINDOW)
+        stamps = [e.created_at or e.sent_at for e in listed]
+        out_of_view = len(listed) >= LM_LIST_WINDOW and (
+            None in stamps or min(_aware(s) for s in stamps if s is not None) >= since
+        )
+        for email in listed:
             if subject_digest(email.subject) != record.subject_digest:
                 continue
             if email.recipient_count != len(wanted):
@@ -353,7 +382,7 @@ class LegallyMailAdapter(Adapter):
                     ),
                 )
             )
-        return found
+        return Search(candidates=tuple(found), out_of_view=out_of_view)
 
 
 def make_adapters(

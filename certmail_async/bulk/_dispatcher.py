@@ -259,8 +259,10 @@ class BulkDispatcher:
         Running an existing job id resumes it: chunks already final come back as SKIPPED,
         in-flight and unknown ones are reconciled first, the rest is sent.
         ``retry_unknown`` resends unknown chunks still not found at the provider (never an
-        ambiguous one); ``retry_failed`` resends FAILED chunks. ``wait`` waits (up to
-        ``max_wait``) for another live owner of the job instead of raising JobLockedError.
+        ambiguous one, nor one whose evidence may lie beyond the provider's list: "out of
+        view", to be checked at the provider and decided by you); ``retry_failed`` resends
+        FAILED chunks. ``wait`` waits (up to ``max_wait``) for another live owner of the job
+        instead of raising JobLockedError.
         A lane stopped by an account error, an outage or an unsettled send leaves its chunks
         pending and, once the other lanes are done, the run raises that error.
         ``estimate`` (from :meth:`estimate`) gives progress its totals and ETA.
@@ -453,7 +455,7 @@ class BulkDispatcher:
                 settled = await self._reconciler.settle(state.lease, record, chunk)
                 if settled.outcome is not None:
                     await tracker.emit(out, settled.outcome)
-                elif retry_unknown and not settled.ambiguous:
+                elif retry_unknown and settled.resendable:
                     held.append(chunk)
                 else:
                     given_up = await self._reconciler.give_up(state.lease, record, settled.reason)

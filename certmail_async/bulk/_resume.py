@@ -21,6 +21,14 @@
 #
 # Otherwise the chunk stays UNKNOWN, with a reason naming what was found. The evidence
 # (record id, fields matched, its time) goes to the journal with the outcome.
+#
+# Out of view: when the provider's list no longer reaches back to the chunk's window
+# (LegallyMail's latest 25 e-mails, filled since by other sends), finding nothing proves
+# nothing. The reason then carries OUT_OF_VIEW, the journal keeps it in the chunk's error
+# text (the schema has no field for it; OUT_OF_VIEW is the one place that names it), and
+# every later run recognises it: such a chunk stays UNKNOWN, ``retry_unknown`` never
+# resends it. The user checks the provider (dashboard, ``emails.retrieve``) and, to send
+# it after all, sends those recipients as a new job.
 """Verification of a re-run's input and evidence-only reconciliation of in-doubt chunks."""
 
 from __future__ import annotations
@@ -37,12 +45,39 @@ from ._adapters import Adapter, Candidate
 from ._journal import Journal
 from ._models import Chunk, ChunkOutcome, ChunkRecord, ChunkStatus, Evidence, Lease
 
-__all__ = ["Invalid", "Reconciler", "Settlement", "Verified", "outcome_of", "verify"]
+__all__ = [
+    "OUT_OF_VIEW",
+    "Invalid",
+    "Reconciler",
+    "Settlement",
+    "Verified",
+    "is_out_of_view",
+    "outcome_of",
+    "verify",
+]
 
 log = logging.getLogger("certmail_async.bulk")
 
 _PAGE = 500
 _IN_DOUBT = (ChunkStatus.IN_FLIGHT, ChunkStatus.UNKNOWN)
+
+#: The mark of an in-doubt chunk whose evidence may lie beyond the provider's list window.
+#: Kept in the chunk's error text in the journal; a chunk carrying it is never resent by
+#: ``retry_unknown`` (see :func:`is_out_of_view`).
+OUT_OF_VIEW = "out of view (the provider's list no longer reaches back to this send)"
+
+
+def is_out_of_view(record: ChunkRecord) -> bool:
+    """Whether an earlier run found the chunk's evidence out of the provider's view.
+
+    Example:
+        >>> is_out_of_view(ChunkRecord(job_id="j", seq=0, provider="legallymail",
+        ...                            recipients=("a@example.com",), digest="d",
+        ...                            subject_digest="s", status=ChunkStatus.UNKNOWN,
+        ...                            error=f"HTTP 500; {OUT_OF_VIEW}"))
+        True
+    """
+    return record.error is not None and OUT_OF_VIEW in record.error
 
 
 @attrs.frozen(kw_only=True)
@@ -59,6 +94,12 @@ class Settlement:
     outcome: ChunkOutcome | None = None
     reason: str = ""
     ambiguous: bool = False
+    out_of_view: bool = False  # the evidence may lie beyond the provider's list
+
+    @property
+    def resendable(self) -> bool:
+        """Whether ``retry_unknown`` may send the chunk again: neither ambiguous nor out of view."""
+        return self.outcome is None and not self.ambiguous and not self.out_of_view
 
 
 @attrs.frozen(kw_only=True)
@@ -176,7 +217,19 @@ class Reconciler:
         return _floor(start - self.skew), end + self.skew
 
     async def settle(self, lease: Lease, record: ChunkRecord, chunk: Chunk | None) -> Settlement:
-        """Mark ``record`` SENT (or FAILED) on unique evidence; otherwise say why not."""
+        """Mark ``record`` SENT (or FAILED) on unique evidence; otherwise say why not.
+
+        A chunk an earlier run found out of view stays so (its reason keeps OUT_OF_VIEW).
+        """
+        settled = await self._settle(lease, record, chunk)
+        if settled.outcome is None and (settled.out_of_view or is_out_of_view(record)):
+            reason = settled.reason
+            if OUT_OF_VIEW not in reason:
+                reason = f"{reason}; {OUT_OF_VIEW}"
+            settled = attrs.evolve(settled, reason=reason, out_of_view=True)
+        return settled
+
+    async def _settle(self, lease: Lease, record: ChunkRecord, chunk: Chunk | None) -> Settlement:
         adapter = self.adapters.get(record.provider)
         if adapter is None:
             return Settlement(reason=f"no {record.provider} client to look for it")
@@ -184,14 +237,23 @@ class Reconciler:
         if window is None:
             return Settlement(reason="no in-flight time in the journal to bound the search")
         try:
-            found = await adapter.candidates(record, chunk, *window)
+            search = await adapter.candidates(record, chunk, *window)
         except CertmailError as error:
             return Settlement(reason=f"could not read the provider's records: {error}")
+        found = search.candidates
         ids = [c.record_id for c in found]
         claimed = await self.journal.claimed(record.provider, ids) if ids else set()
         claimed -= set(record.provider_ids)  # claimed by this very chunk (a 5xx's reference)
         free = [c for c in found if c.record_id not in claimed]
         if not free:
+            if search.out_of_view or is_out_of_view(record):
+                # Once out of view, always: a later look proves nothing either.
+                reason = (
+                    f"{OUT_OF_VIEW}: not found among the provider's latest records, it may "
+                    "have been sent; check the provider (dashboard, emails.retrieve) and "
+                    "decide (to send it, use a new job)"
+                )
+                return self._log(record, Settlement(reason=reason, out_of_view=True))
             reason = "not found at the provider"
             if found:
                 reason += f" (matching records {sorted(claimed)} belong to other chunks)"
@@ -281,7 +343,7 @@ class Reconciler:
     ) -> Settlement:  # fmt: skip
         """Settle a chunk that just went UNKNOWN: ``tries`` looks, backing off (receipts lag).
 
-        Stops early on an ambiguous answer (waiting cannot make it unique).
+        Stops early on an ambiguous or out-of-view answer.
         """
         settled = Settlement(reason="not found at the provider")
         for attempt in range(tries):
@@ -291,8 +353,8 @@ class Reconciler:
             if record is None or record.status is not ChunkStatus.UNKNOWN:
                 break
             settled = await self.settle(lease(), record, chunk)
-            if settled.outcome is not None or settled.ambiguous:
-                break
+            if settled.outcome is not None or settled.ambiguous or settled.out_of_view:
+                break  # waiting cannot make it unique, nor bring it back into view
         return settled
 
     async def give_up(self, lease: Lease, record: ChunkRecord, reason: str) -> ChunkOutcome:

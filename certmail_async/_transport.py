@@ -612,7 +612,7 @@ class Transport:
         request = AuthRequest(
             op,
             headers=dict(headers) if headers else {},
-            json=dict(json) if isinstance(json, Mapping) else None,
+            json=None if json is None else dict(json) if isinstance(json, Mapping) else None,
             redactor=self.redactor,
         )
         # The credentials go in last, as Masked strings (see _auth.py).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
 from .._auth import BearerAuth
@@ -64,7 +64,7 @@ class _MailboxResource(Resource):
 
     _client: PecMassivaClient
 
-    async def _mailbox_call(
+    def _mailbox_call(
         self,
         op: Operation,
         *,
@@ -72,8 +72,9 @@ class _MailboxResource(Resource):
         max_retries: int | NotGiven,
         path_params: Mapping[str, str | int] | None = None,
         params: Mapping[str, str | int] | None = None,
-    ) -> Response:
-        return await self._call(
+    ) -> Coroutine[Any, Any, Response]:
+        # The transport's coroutine itself, like Resource._call: one await layer less.
+        return self._call(
             op,
             path_params=path_params,
             params=params,

@@ -207,6 +207,12 @@ class BulkDispatcher:
     async def _scoped(scope: anyio.CancelScope, work: Awaitable[None]) -> None:
         with scope:
             await work
+        if scope.cancelled_caught:  # stopped by aclose(): whoever still reads must know
+            raise CertmailError(
+                "the bulk run was stopped: its dispatcher was closed (chunks not sent stay "
+                "pending for a later run)",
+                operation="bulk.run",
+            )
 
     def _publish(self, progress: Progress) -> None:
         """Keep a run's latest progress as ``progress`` and hand it to ``on_progress``."""

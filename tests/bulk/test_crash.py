@@ -171,16 +171,16 @@ async def soak(tmp_path: Path, kills: int, pm_count: int, lm_count: int, seed: i
     journal = tmp_path / "soak.sqlite"
     rng = random.Random(seed)
     expected = pm_count + lm_count * 5
-    # LegallyMail at 10 sends per 1.5 s: its latest-25 list spans more than the 2 s
-    # reconciliation skew (real: 10 per minute). Faster, a chunk in flight at a kill is
-    # rightly "out of view" (the list no longer reaches back to its window) and stays
-    # UNKNOWN even with retry_unknown.
+    # LegallyMail at 10 sends per 3 s (the fake enforces it across processes, bursts
+    # included): its latest-25 list spans more than the 2 s reconciliation skew (real: 10
+    # per minute). Faster, a chunk in flight at a kill is rightly "out of view" (the list
+    # no longer reaches back to its window) and stays UNKNOWN even with retry_unknown.
     extra = ["--pm", str(pm_count), "--lm", str(lm_count), "--lm-size", "5",
-             "--pm-per", "0.02", "--lm-per", "1.5"]  # fmt: skip
+             "--pm-per", "0.02", "--lm-per", "3.0"]  # fmt: skip
     counted: Counter[str] = Counter()
     async with (
         run_fake("pecmassiva", send_rate=RateLimit(requests=1, per=0.02, margin=0)) as pm,
-        run_fake("legallymail", rate=RateLimit(requests=10, per=1.5, margin=0)) as lm,
+        run_fake("legallymail", rate=RateLimit(requests=10, per=3.0, margin=0)) as lm,
     ):
         for _ in range(kills):
             args = [sys.executable, "-m", "tests.bulk.crash_worker", "--journal", str(journal),

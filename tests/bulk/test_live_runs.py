@@ -8,6 +8,7 @@ import pytest
 
 from certmail_async import (
     BulkDispatcher,
+    CertmailError,
     ChunkStatus,
     JobLockedError,
     LegallyMailClient,
@@ -92,3 +93,23 @@ class TestTwoDispatchers:
                     pass
             assert len(pm.state.ledger) <= sent + 1  # at most the first run's next chunk
             await run.aclose()  # type: ignore[attr-defined]
+
+
+class TestCloseWhileReading:
+    """Closing the dispatcher while another task still reads the run."""
+
+    async def test_the_reader_is_told_the_run_was_stopped(
+        self, pm: RunningFake, clients: Clients, tmp_path: Path
+    ) -> None:
+        """The reader gets a CertmailError, not a quiet end; the lease is released."""
+        journal = tmp_path / "jobs.sqlite"
+        msgs = [pm_msg(i) for i in range(50)]
+        d = BulkDispatcher(clients=[clients[0]], journal=journal, lease_ttl=30.0)
+        run = d.run("job", msgs)
+        await run.__anext__()
+        await d.aclose()
+        with pytest.raises(CertmailError, match="dispatcher was closed"):
+            async for _ in run:
+                pass
+        assert await holder_of(journal) is None
+        assert len(pm.state.ledger) < 50

@@ -207,7 +207,7 @@ class BulkDispatcher:
     async def _scoped(scope: anyio.CancelScope, work: Awaitable[None]) -> None:
         with scope:
             await work
-        if scope.cancelled_caught:  # stopped by aclose(): whoever still reads must know
+        if scope.cancel_called:  # stopped by aclose(): whoever still reads must know
             raise CertmailError(
                 "the bulk run was stopped: its dispatcher was closed (chunks not sent stay "
                 "pending for a later run)",

@@ -26,6 +26,7 @@ import pytest
 
 from certmail_async import ChunkStatus, RateLimit
 from certmail_async.bulk import SQLiteJournal
+from certmail_async.bulk._resume import OUT_OF_VIEW
 from certmail_async.testing import RunningFake, run_fake
 
 pytestmark = pytest.mark.timeout(120)
@@ -173,8 +174,7 @@ async def soak(tmp_path: Path, kills: int, pm_count: int, lm_count: int, seed: i
     expected = pm_count + lm_count * 5
     # LegallyMail at 10 sends per 3 s (the fake enforces it across processes, bursts
     # included): its latest-25 list spans more than the 2 s reconciliation skew (real: 10
-    # per minute). Faster, a chunk in flight at a kill is rightly "out of view" (the list
-    # no longer reaches back to its window) and stays UNKNOWN even with retry_unknown.
+    # per minute), so "out of view" (below) stays rare.
     extra = ["--pm", str(pm_count), "--lm", str(lm_count), "--lm-size", "5",
              "--pm-per", "0.02", "--lm-per", "3.0"]  # fmt: skip
     counted: Counter[str] = Counter()
@@ -199,8 +199,15 @@ async def soak(tmp_path: Path, kills: int, pm_count: int, lm_count: int, seed: i
         code, _ = await worker(journal, pm, lm, *extra, "--retry-unknown")
         assert code == 0
         final = accepted(pm, lm)
+        # "Out of view" (LegallyMail's latest-25 list filled by the job's later sends) is
+        # left for a human by design: reasoned, never resent; it must not be sent twice.
+        out_of_view = {
+            r.lower() for r, status, reason in await journal_rows(journal)
+            if status is ChunkStatus.UNKNOWN and OUT_OF_VIEW in (reason or "")
+        }  # fmt: skip
+        counted["out_of_view"] = len(out_of_view)
         counted["after_retry_not_once"] = sum(1 for n in final.values() if n != 1) + (
-            expected - len(final)
+            expected - len(final) - len(out_of_view - set(final))
         )
         counted["recipients"] = expected
     print(f"\nsoak: {dict(sorted(counted.items()))}")

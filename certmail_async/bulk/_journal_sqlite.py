@@ -31,6 +31,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -270,6 +271,19 @@ class SQLiteJournal:
         return self._ro
 
     def _open(self, *, readonly: bool) -> sqlite3.Connection:
+        # Two processes opening a brand-new file race on the journal-mode switch and the
+        # schema; SQLite answers one of them "locked" at once (no busy wait for that
+        # upgrade). A few short, bounded retries let the first finish.
+        for attempt in range(6):
+            try:
+                return self._open_once(readonly=readonly)
+            except JournalError as error:
+                if "stayed locked" not in error.message or attempt == 5:
+                    raise
+                time.sleep(0.02 * 2**attempt)  # in the journal's own thread
+        raise AssertionError("unreachable")
+
+    def _open_once(self, *, readonly: bool) -> sqlite3.Connection:
         if not self._memory:
             if self.path.is_dir():
                 raise self._error("is a directory, not a journal file")

@@ -97,12 +97,8 @@ class OPS:
     COMM_UPLOAD = _op(
         "registry_communications.upload_documents", "PATCH", "/comunica_pec/{id}", changes=True
     )
-    FORM_ACTIVATION = _op(
-        "forms.activation", "GET", "/pec/{id}/modulo_attivazione", document=True
-    )
-    FORM_STORAGE = _op(
-        "forms.storage", "GET", "/pec/{id}/modulo_conservazione", document=True
-    )
+    FORM_ACTIVATION = _op("forms.activation", "GET", "/pec/{id}/modulo_attivazione", document=True)
+    FORM_STORAGE = _op("forms.storage", "GET", "/pec/{id}/modulo_conservazione", document=True)
     FORM_POWER_OF_ATTORNEY = _op(
         "forms.power_of_attorney", "GET", "/comunica_pec/{id}/procura_registro_imprese"
     )

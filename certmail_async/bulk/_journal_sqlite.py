@@ -357,9 +357,18 @@ class SQLiteJournal:
 
     @staticmethod
     def _schema(conn: sqlite3.Connection) -> tuple[int, set[str]]:
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        rows = conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        return version, {row[0] for row in rows}
+        # One read transaction for both: another process creating the schema between two
+        # autocommit reads would show its tables without its version (a "foreign" file).
+        own = not conn.in_transaction
+        if own:
+            conn.execute("BEGIN")
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            return version, {row[0] for row in rows}
+        finally:
+            if own:
+                conn.execute("COMMIT")
 
     def _translate(self, error: sqlite3.Error) -> JournalError:
         name = getattr(error, "sqlite_errorname", "") or ""

@@ -119,7 +119,7 @@ class TestConcurrentCreation:
     async def test_two_handles_create_one_fresh_file_at_once(self, tmp_path: Path) -> None:
         """Two journals opening a brand-new file concurrently both work (the schema is created once)."""
         path = tmp_path / "jobs.sqlite"
-        for _ in range(5):
+        for _ in range(20):
             path.unlink(missing_ok=True)
             a, b = SQLiteJournal(path), SQLiteJournal(path)
             tokens: list[int] = []

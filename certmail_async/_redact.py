@@ -345,7 +345,7 @@ _DATE = re.compile(
     r"(?<!\w)(?:[0-3]?[0-9][/.-][01]?[0-9][/.-](?:1[89]|20)[0-9]{2}"
     r"|(?:1[89]|20)[0-9]{2}-[01][0-9]-[0-3][0-9])(?!\w)"
 )
-_BASE64 = re.compile(r"^(?:data:[\w/+.-]+;base64,)?[A-Za-z0-9+/\r\n]+={0,2}$")
+_BASE64 = re.compile(r"(?:data:[\w/+.-]+;base64,)?[A-Za-z0-9+/\r\n]+={0,2}\Z", re.ASCII)
 _PDF_LEN = 256  # strings longer than this that decode as base64 are shown as a digest
 
 

@@ -271,7 +271,8 @@ class TestBoundedWaits:
 
         async def scenario() -> float:
             loop = asyncio.get_running_loop()
-            gate = gate_for("cancel", RateLimit(requests=1, per=1.0, margin=0))
+            rate = RateLimit(requests=1, per=1.0, margin=0)
+            gate = gate_for("cancel", rate)
             await gate.acquire()
             await gate.depart()  # t=0
 
@@ -280,7 +281,7 @@ class TestBoundedWaits:
                 await gate.depart()
 
             task = asyncio.create_task(waiter())
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(rate.interval / 2)  # virtual clock: half an interval
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -296,7 +297,8 @@ class TestBoundedWaits:
 
         async def scenario() -> list[float]:
             loop = asyncio.get_running_loop()
-            gate = gate_for("cancel-pace", RateLimit(requests=1, per=1.0, margin=0))
+            rate = RateLimit(requests=1, per=1.0, margin=0)
+            gate = gate_for("cancel-pace", rate)
             times: list[float] = []
 
             async def send() -> None:
@@ -305,7 +307,7 @@ class TestBoundedWaits:
                 times.append(loop.time())
 
             tasks = [asyncio.create_task(send()) for _ in range(6)]
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(rate.interval * 3 / 2)  # virtual clock: 1.5 intervals
             tasks[3].cancel()
             tasks[4].cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

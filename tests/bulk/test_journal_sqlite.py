@@ -314,7 +314,10 @@ class TestDeadOwners:
 
     def test_zombie_counts_as_dead(self) -> None:
         """A killed child not yet reaped (a zombie) still answers os.kill; it counts as gone."""
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        # A live child that waits on its stdin (never on the clock) until it is killed.
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+        )
         try:
             child.kill()
             for _ in range(200):
@@ -325,6 +328,8 @@ class TestDeadOwners:
             assert not pid_alive(child.pid)
         finally:
             child.wait()
+            assert child.stdin is not None
+            child.stdin.close()
 
 
 class TestErrorsAreTyped:

@@ -9,6 +9,7 @@ import pytest
 
 from certmail_async import (
     BulkDispatcher,
+    ChunkOutcome,
     LegallyMailClient,
     OutgoingMessage,
     PecMassivaClient,
@@ -16,6 +17,14 @@ from certmail_async import (
     RetryPolicy,
 )
 from certmail_async.testing import RunningFake, run_fake
+
+Clients = tuple[PecMassivaClient, LegallyMailClient]
+
+
+async def collect(it: AsyncIterator[ChunkOutcome]) -> list[ChunkOutcome]:
+    """Every outcome of a run, in order."""
+    return [o async for o in it]
+
 
 PM_CAP = RateLimit(requests=1, per=0.01, margin=0)  # a "second" of 10 ms
 LM_CAP = RateLimit(requests=10, per=0.1, margin=0)  # a "minute" of 100 ms

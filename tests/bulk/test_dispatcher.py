@@ -12,7 +12,6 @@ import pytest
 
 from certmail_async import (
     BulkDispatcher,
-    ChunkOutcome,
     ChunkStatus,
     JobMismatchError,
     LegallyMailClient,
@@ -21,13 +20,9 @@ from certmail_async import (
 )
 from certmail_async.bulk._journal import SQLiteJournal
 from certmail_async.testing import RunningFake
-from tests.bulk.conftest import lm_msg, pm_msg
+from tests.bulk.conftest import collect, lm_msg, pm_msg
 
 pytestmark = pytest.mark.timeout(60)
-
-
-async def collect(it: AsyncIterator[ChunkOutcome]) -> list[ChunkOutcome]:
-    return [o async for o in it]
 
 
 class TestChunkingAndOrder:

@@ -11,17 +11,14 @@ from certmail_async import (
     CertmailError,
     ChunkStatus,
     JobLockedError,
-    LegallyMailClient,
-    PecMassivaClient,
 )
 from certmail_async.bulk import SQLiteJournal
 from certmail_async.testing import RunningFake
+from tests.bulk.conftest import Clients
 
 from .conftest import pm_msg
 
 pytestmark = pytest.mark.timeout(60)
-
-Clients = tuple[PecMassivaClient, LegallyMailClient]
 
 
 async def holder_of(journal: Path) -> object:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,23 +11,15 @@ import pytest
 
 from certmail_async import (
     BulkDispatcher,
-    ChunkOutcome,
     ChunkStatus,
     DeliveryUnknownError,
-    LegallyMailClient,
     OutgoingMessage,
-    PecMassivaClient,
 )
 from certmail_async.bulk._resume import OUT_OF_VIEW
 from certmail_async.testing import RunningFake
+from tests.bulk.conftest import Clients, collect
 
 pytestmark = pytest.mark.timeout(60)
-
-Clients = tuple[PecMassivaClient, LegallyMailClient]
-
-
-async def collect(it: AsyncIterator[ChunkOutcome]) -> list[ChunkOutcome]:
-    return [o async for o in it]
 
 
 def message(to: str, subject: str = "Avviso") -> OutgoingMessage:

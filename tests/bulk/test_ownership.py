@@ -7,29 +7,19 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from certmail_async import (
     BulkDispatcher,
-    ChunkOutcome,
     ChunkStatus,
     JobLockedError,
-    LegallyMailClient,
-    PecMassivaClient,
 )
 from certmail_async.testing import RunningFake
-from tests.bulk.conftest import pm_msg
+from tests.bulk.conftest import Clients, collect, pm_msg
 
 pytestmark = pytest.mark.timeout(60)
-
-Clients = tuple[PecMassivaClient, LegallyMailClient]
-
-
-async def collect(it: AsyncIterator[ChunkOutcome]) -> list[ChunkOutcome]:
-    return [o async for o in it]
 
 
 class TestLease:

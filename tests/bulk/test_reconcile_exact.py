@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -10,25 +9,18 @@ import pytest
 
 from certmail_async import (
     BulkDispatcher,
-    ChunkOutcome,
     ChunkStatus,
     DeliveryUnknownError,
-    LegallyMailClient,
     OutgoingMessage,
-    PecMassivaClient,
 )
 from certmail_async.bulk._adapters import receipt_subject
 from certmail_async.bulk._models import subject_digest
 from certmail_async.testing import RunningFake
+from tests.bulk.conftest import Clients, collect
 
 pytestmark = pytest.mark.timeout(60)
 
-Clients = tuple[PecMassivaClient, LegallyMailClient]
 PROVIDERS = ["pecmassiva", "legallymail"]
-
-
-async def collect(it: AsyncIterator[ChunkOutcome]) -> list[ChunkOutcome]:
-    return [o async for o in it]
 
 
 def message(provider: str, to: str, subject: str = "Avviso") -> OutgoingMessage:

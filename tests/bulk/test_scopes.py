@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,23 +14,17 @@ from certmail_async import (
     ChunkOutcome,
     ChunkStatus,
     ConnectError,
-    LegallyMailClient,
     OutOfCreditsError,
     PecMassivaClient,
     Progress,
     RetryPolicy,
 )
 from certmail_async.testing import RunningFake, run_fake
-from tests.bulk.conftest import LM_RATE, PM_CAP, PM_RATE, lm_msg, pm_msg
+from tests.bulk.conftest import LM_RATE, PM_CAP, PM_RATE, Clients, collect, lm_msg, pm_msg
 
 pytestmark = pytest.mark.timeout(60)
 
-Clients = tuple[PecMassivaClient, LegallyMailClient]
 FAST = RetryPolicy(base=0.0)
-
-
-async def collect(it: AsyncIterator[ChunkOutcome]) -> list[ChunkOutcome]:
-    return [o async for o in it]
 
 
 def free_port() -> int:

@@ -22,11 +22,25 @@ from typing import Any, Literal
 from ._core import FakeProvider, RequestRecord, RunningFake, serve
 from ._faults import Fault, FaultPlan, RateCap
 from ._legallymail import FakeLegallyMail, FakeSignature, SentEmail
+from ._limiters import (
+    LIMITER_KINDS,
+    Admission,
+    FixedWindowLimiter,
+    LimiterKind,
+    ServerLimiter,
+    SlidingLogLimiter,
+    StrictSpacingLimiter,
+    TokenBucketLimiter,
+    make_limiter,
+    max_in_window,
+)
 from ._openapi_pec import FakeOpenapiPec, FakeToken, LedgerEntry
 from ._pecmassiva import FakePecMassiva, InboxItem, SentRecord
 
 __all__ = [
     "FAKES",
+    "LIMITER_KINDS",
+    "Admission",
     "FakeLegallyMail",
     "FakeOpenapiPec",
     "FakePecMassiva",
@@ -35,13 +49,21 @@ __all__ = [
     "FakeSignature",
     "FakeToken",
     "FaultPlan",
+    "FixedWindowLimiter",
     "InboxItem",
     "LedgerEntry",
+    "LimiterKind",
     "RateCap",
     "RequestRecord",
     "RunningFake",
     "SentEmail",
     "SentRecord",
+    "ServerLimiter",
+    "SlidingLogLimiter",
+    "StrictSpacingLimiter",
+    "TokenBucketLimiter",
+    "make_limiter",
+    "max_in_window",
     "run_fake",
     "serve",
 ]

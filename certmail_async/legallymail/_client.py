@@ -46,7 +46,7 @@ from .._validation import (
     check_text,
 )
 from ._auth import LegallyMailAuth, TokenPlacement
-from ._models import AccountInfo, Email, EmailDetail, SendOutcome, SignatureRequest
+from ._models import AccountInfo, EmailDetail, EmailList, SendOutcome, SignatureRequest
 from ._wire import OPS, PRODUCTION_URL, PROVIDER, LegallyMailWire
 
 __all__ = ["AccountResource", "EmailsResource", "LegallyMailClient", "SignaturesResource"]
@@ -196,8 +196,12 @@ class EmailsResource(_LegallyMailResource):
         limit: int = 25,
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
-    ) -> tuple[Email, ...]:
-        """The latest ``limit`` (1 to 25) sent e-mails; the API offers no paging beyond that."""
+    ) -> EmailList:
+        """The latest ``limit`` (1 to 25) sent e-mails; the API offers no paging beyond that.
+
+        The result iterates like a tuple of :class:`Email` and keeps the provider's
+        ``count``, ``limit`` and ``max_limit``.
+        """
         op = OPS.EMAILS
         response = await self._lm_call(
             op,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
+from typing import overload
 
 import attrs
 
@@ -13,6 +15,7 @@ __all__ = [
     "Certificate",
     "Email",
     "EmailDetail",
+    "EmailList",
     "EmailStatus",
     "RecipientDetail",
     "RecipientResult",
@@ -124,6 +127,41 @@ class Email:
     is_multi_recipient: bool = False
     recipient_count: int = 1
     error_status: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class EmailList:
+    """The answer to ``emails.list``: the e-mails, plus the provider's ``count``, ``limit``
+    and ``max_limit`` (the most it will list, 25 today).
+
+    Iterates, indexes and has a length like the tuple of :class:`Email` it holds, so
+    ``for email in await client.emails.list()`` reads as before.
+
+    Example:
+        >>> page = EmailList(emails=(), count=0, limit=10, max_limit=25)
+        >>> len(page), page.max_limit
+        (0, 25)
+    """
+
+    emails: tuple[Email, ...]
+    count: int | None = None
+    limit: int | None = None
+    max_limit: int | None = None
+
+    def __iter__(self) -> Iterator[Email]:
+        return iter(self.emails)
+
+    def __len__(self) -> int:
+        return len(self.emails)
+
+    @overload
+    def __getitem__(self, index: int) -> Email: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Email, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Email | tuple[Email, ...]:
+        return self.emails[index]
 
 
 @attrs.frozen(kw_only=True)

@@ -23,6 +23,7 @@ from ._models import (
     Certificate,
     Email,
     EmailDetail,
+    EmailList,
     RecipientDetail,
     RecipientResult,
     SendOutcome,
@@ -70,6 +71,7 @@ class LegallyMailWire:
         register_renames(c, RecipientDetail)
         register_renames(c, Email)
         register_renames(c, EmailDetail)
+        register_renames(c, EmailList)
         register_renames(c, SendOutcome)
         register_renames(c, SignatureRequest)
         register_renames(
@@ -186,12 +188,15 @@ class LegallyMailWire:
         self._check_envelope(payload, {"name", "version", "user"}, op)
         return structure(self.converter, flat, AccountInfo, op=op)
 
-    def emails(self, response: Response, op: Operation) -> tuple[Email, ...]:
-        """Decode ``{success, count, limit, max_limit, emails: [...]}``."""
+    def emails(self, response: Response, op: Operation) -> EmailList:
+        """Decode ``{success, count, limit, max_limit, emails: [...]}`` (every key kept)."""
         payload = unwrap(decode_json(response, op=op), op=op, status=response.status, key=None)
         self._check_envelope(payload, {"success", "count", "limit", "max_limit", "emails"}, op)
         items = unwrap(payload, op=op, status=response.status, key="emails")
-        return structure(self.converter, items, tuple[Email, ...], op=op)
+        fields = {k: payload.get(k) for k in ("count", "limit", "max_limit")}
+        return structure(
+            self.converter, {"emails": items, **fields}, EmailList, op=op
+        )
 
     def email(self, response: Response, op: Operation) -> EmailDetail:
         """Decode ``{success, email: {...}}``."""

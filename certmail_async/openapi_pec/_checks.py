@@ -233,6 +233,8 @@ def check_communication_fields(req: RegistryCommunicationRequest) -> None:
     _enum(req.role, CommunicationRole, "role")
     for name in ("first_name", "last_name", "company_name", "city"):
         _name(getattr(req, name), name)
+    if req.holder is not None:
+        _name(req.holder, "holder")
     check_pattern(req.mobile, PHONE, field="mobile", what="a phone number")
     _tax_code(req.tax_code, birth_date=None, sex=None, field="tax_code")
     check_pattern(req.province, _PROVINCE, field="province", what="a two-letter province code")

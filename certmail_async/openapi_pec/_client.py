@@ -109,11 +109,14 @@ class MailboxesResource(_OpenapiResource):
         *,
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
-    ) -> bool:
-        """Whether a mailbox address is free to register.
+    ) -> bool | None:
+        """Whether a mailbox address is free to register (``None``: the answer did not say).
 
         An unavailable address may come back as an error whose message says "not
         available" (the vendor's PHP SDK maps that to ``False``); so does this method.
+        A successful answer without ``data.available`` (the vendor page's own sample is
+        ``"data": {}``) is ``None``: unknown, so ``if await ...availability(a):`` stays
+        on the safe side.
         """
         op = OPS.AVAILABILITY
         with validating(op):

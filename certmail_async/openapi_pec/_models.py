@@ -356,7 +356,12 @@ class MailboxSummary:
 
 @attrs.frozen(kw_only=True)
 class Mailbox:
-    """A full mailbox record (``Casella``). Sizes are in MB as the provider reports them."""
+    """A full mailbox record (``Casella``). Sizes are in MB as the provider reports them.
+
+    The record echoes the registration too (the applicant, the holder and the identity
+    document, named as in :class:`MailboxRegistration`); each echoed field is ``None`` when
+    the provider leaves it out, and text fields keep the provider's ``""``.
+    """
 
     id: str
     address: str
@@ -385,6 +390,28 @@ class Mailbox:
     applicant_first_name: str | None = None
     applicant_last_name: str | None = None
     applicant_email: str | None = None
+    customer_subtype: CustomerSubtype | None = None
+    customer_subtype_other: str | None = None
+    phone: str | None = None
+    mobile: str | None = None
+    applicant_tax_code: str | None = None
+    applicant_birth_date: date | None = None
+    applicant_sex: Sex | None = None
+    applicant_birth_country: str | None = None
+    applicant_birth_city: str | None = None
+    applicant_birth_province: str | None = None
+    holder_name: str | None = None
+    holder_tax_id: str | None = None
+    holder_address: str | None = None
+    holder_city: str | None = None
+    holder_postal_code: str | None = None
+    holder_country: str | None = None
+    holder_province: str | None = None
+    id_document_type: IdDocumentType | None = None
+    id_document_number: str | None = None
+    id_document_issued_by: str | None = None
+    id_document_issued_on: date | None = None
+    id_document_expires_on: date | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -431,6 +458,9 @@ class RegistryCommunicationRequest:
     province: str
     administrator_pec: bool = False
     callback: Callback | None = None
+    #: The mailbox holder's full name: the documentation page's required
+    #: ``titolare_casella``. ``None`` sends ``"first_name last_name"``.
+    holder: str | None = None
 
     def __attrs_post_init__(self) -> None:
         from ._checks import check_communication_fields  # late: the checks build on the models
@@ -451,7 +481,13 @@ class RegistryCommunicationSummary:
 
 @attrs.frozen(kw_only=True)
 class RegistryCommunication:
-    """A Business Register communication (``RichiestaComunicazionePec``)."""
+    """A Business Register communication (``RichiestaComunicazionePec``).
+
+    Besides its state and documents it echoes the request: ``holder``
+    (``titolare_casella``), the signer (``first_name``, ``last_name``, ``tax_code``,
+    ``role``), the owner's ``email`` and ``mobile``, and the company's ``city`` and
+    ``province``; each is ``None`` when the provider leaves it out.
+    """
 
     id: str
     address: str
@@ -463,6 +499,15 @@ class RegistryCommunication:
     company_name: str | None = None
     company_tax_id: str | None = None
     callback: Callback | None = None
+    holder: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    tax_code: str | None = None
+    role: CommunicationRole | None = None
+    email: str | None = None
+    mobile: str | None = None
+    city: str | None = None
+    province: str | None = None
 
 
 @attrs.frozen(kw_only=True)

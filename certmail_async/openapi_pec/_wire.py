@@ -21,7 +21,9 @@ from .._transport import Operation, Response
 from .._types import SecretStr
 from ._models import (
     Callback,
+    CustomerSubtype,
     DomainCheck,
+    IdDocumentType,
     Mailbox,
     MailboxEvents,
     MailboxRegistration,
@@ -32,6 +34,7 @@ from ._models import (
     RegistryCommunicationRequest,
     RegistryCommunicationSummary,
     Scope,
+    Sex,
     Token,
     TokenLimits,
 )
@@ -123,23 +126,12 @@ class OAUTH_OPS:
     ALL = (CREATE, LIST, RETRIEVE, DELETE, REFRESH, SCOPES)
 
 
-# Registration echo fields a Casella carries that Mailbox deliberately does not model;
-# strict decoding drops exactly these, so any other new key still shows as drift.
-_MAILBOX_ECHO = frozenset(
-    {
-        "sottotipo_cliente", "sottotipo_cliente_altro", "telefono", "cellulare",
-        "codice_fiscale_richiedente", "data_nascita_richiedente", "sesso_richiedente",
-        "nazione_nascita_richiedente", "comune_nascita_richiedente",
-        "provincia_nascita_richiedente", "denominazione_titolare", "cf_piva_titolare",
-        "indirizzo_titolare", "comune_titolare", "cap_titolare", "nazione_titolare",
-        "provincia_titolare", "tipo_documento", "numero_documento", "documento_rilasciato_da",
-        "data_rilascio_documento", "data_scadenza_documento",
-    }
-)  # fmt: skip
-_COMMUNICATION_ECHO = frozenset(
-    {"nome", "cognome", "cf", "qualifica", "email", "cellulare", "comune", "provincia",
-     "titolare_casella", "pec_amministratore"}
-)  # fmt: skip
+# Every field of a Casella is modelled on Mailbox (the registration echo included), so
+# strict decoding drops nothing: any new key shows as drift.
+_MAILBOX_ECHO: frozenset[str] = frozenset()
+# ``pec_amministratore`` is in the request schema only (reference 9.7); every other echoed
+# request field is modelled on RegistryCommunication.
+_COMMUNICATION_ECHO = frozenset({"pec_amministratore"})
 
 
 def format_date(value: date) -> str:
@@ -164,6 +156,13 @@ def _parse_datetime(value: Any, _type: Any = None) -> datetime:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     raise TypeError(f"expected Unix seconds or an ISO date-time, got {type(value).__name__}")
+
+
+def _optional_code(value: Any, type_: Any) -> Any:
+    if value in (None, ""):
+        return None
+    enum_type = next(a for a in type_.__args__ if a is not type(None))
+    return enum_type(value)
 
 
 def _callback_or_none(value: Any, _type: Any = None) -> Callback | None:
@@ -194,6 +193,12 @@ class OpenapiWire:
         c.register_structure_hook(datetime, _parse_datetime)
         c.register_structure_hook_func(lambda t: t == (Callback | None), _callback_or_none)
         c.register_structure_hook(SecretStr, lambda v, _t: SecretStr(str(v)))
+        # Echoed optional codes: the registration sends "" for "none" (the page's sample
+        # does for sottotipo_cliente), which is None here, not an unknown pseudo-member.
+        for enum_type in (CustomerSubtype, Sex, IdDocumentType):
+            c.register_structure_hook_func(
+                lambda t, e=enum_type: t == (e | None), _optional_code  # type: ignore[misc]
+            )
         register_renames(
             c,
             MailboxEvents,
@@ -248,6 +253,28 @@ class OpenapiWire:
             applicant_first_name=override(rename="nome_richiedente"),
             applicant_last_name=override(rename="cognome_richiedente"),
             applicant_email=override(rename="email"),
+            customer_subtype=override(rename="sottotipo_cliente"),
+            customer_subtype_other=override(rename="sottotipo_cliente_altro"),
+            phone=override(rename="telefono"),
+            mobile=override(rename="cellulare"),
+            applicant_tax_code=override(rename="codice_fiscale_richiedente"),
+            applicant_birth_date=override(rename="data_nascita_richiedente"),
+            applicant_sex=override(rename="sesso_richiedente"),
+            applicant_birth_country=override(rename="nazione_nascita_richiedente"),
+            applicant_birth_city=override(rename="comune_nascita_richiedente"),
+            applicant_birth_province=override(rename="provincia_nascita_richiedente"),
+            holder_name=override(rename="denominazione_titolare"),
+            holder_tax_id=override(rename="cf_piva_titolare"),
+            holder_address=override(rename="indirizzo_titolare"),
+            holder_city=override(rename="comune_titolare"),
+            holder_postal_code=override(rename="cap_titolare"),
+            holder_country=override(rename="nazione_titolare"),
+            holder_province=override(rename="provincia_titolare"),
+            id_document_type=override(rename="tipo_documento"),
+            id_document_number=override(rename="numero_documento"),
+            id_document_issued_by=override(rename="documento_rilasciato_da"),
+            id_document_issued_on=override(rename="data_rilascio_documento"),
+            id_document_expires_on=override(rename="data_scadenza_documento"),
         )
         register_renames(
             c,
@@ -266,6 +293,14 @@ class OpenapiWire:
             documents=override(rename="documenti_registro_imprese"),
             company_name=override(rename="ragione_sociale"),
             company_tax_id=override(rename="cf_piva"),
+            holder=override(rename="titolare_casella"),
+            first_name=override(rename="nome"),
+            last_name=override(rename="cognome"),
+            tax_code=override(rename="cf"),
+            role=override(rename="qualifica"),
+            mobile=override(rename="cellulare"),
+            city=override(rename="comune"),
+            province=override(rename="provincia"),
         )
         register_renames(
             c,
@@ -396,7 +431,9 @@ class OpenapiWire:
             "cognome": req.last_name,
             "cf": req.tax_code.upper(),
             "qualifica": req.role.value,
-            "titolare_casella": f"{req.first_name} {req.last_name}",
+            "titolare_casella": req.holder
+            if req.holder is not None
+            else f"{req.first_name} {req.last_name}",
             "email": req.email,
             "cellulare": req.mobile,
             "ragione_sociale": req.company_name,
@@ -456,9 +493,15 @@ class OpenapiWire:
             self.converter, self._data(response, op), tuple[MailboxSummary, ...], op=op
         )
 
-    def availability(self, response: Response, op: Operation) -> bool:
-        """``{available: bool}``."""
+    def availability(self, response: Response, op: Operation) -> bool | None:
+        """``{available: bool}``; ``None`` when a successful answer does not say.
+
+        The vendor page's own sample answers ``"data": {}``: that is a success that states
+        no availability, so it is ``None`` (unknown), never a decode error and never "free".
+        """
         data = self._data(response, op)
+        if data is None or (isinstance(data, dict) and data.get("available") is None):
+            return None
         if not isinstance(data, dict) or not isinstance(data.get("available"), bool):
             raise ResponseDecodeError(
                 "expected data.available to be a boolean", provider=op.provider, operation=op.name

@@ -16,15 +16,17 @@ class SendResult:
     """The answer to ``POST /send``.
 
     ``code`` is the send code (the wire's ``message_id``) for ``sends.receipts`` and
-    ``sends.delete``; one code covers every recipient of the send.
+    ``sends.delete``; one code covers every recipient of the send. ``message`` is the
+    provider's own text (empty on success in the vendor's sample).
 
     Example:
         >>> SendResult(code="2020082610003492", sent=1)
-        SendResult(code='2020082610003492', sent=1)
+        SendResult(code='2020082610003492', sent=1, message='')
     """
 
     code: str
     sent: int
+    message: str = ""
 
 
 @attrs.frozen(kw_only=True)

@@ -82,6 +82,9 @@ class PecMassivaWire:
 
     def __init__(self, *, strict: bool = False) -> None:
         c = self.converter = make_converter(strict=strict)
+        # Type-wide hooks first: make_dict_structure_fn (register_renames) picks each field's
+        # hook when the model's decoder is built, so a hook registered later never applies.
+        c.register_structure_hook(int, _to_int)
         c.register_structure_hook(datetime, parse_date)
         sender = override(struct_hook=clean_sender)
         register_renames(
@@ -104,8 +107,12 @@ class PecMassivaWire:
             c, InboxPage, messages=override(rename="data"), pages=override(rename="n_of_pages")
         )
         register_renames(c, Quota)
-        register_renames(c, SendResult, code=override(rename="message_id"))
-        c.register_structure_hook(int, _to_int)
+        register_renames(
+            c,
+            SendResult,
+            code=override(rename="message_id"),
+            message=override(struct_hook=_text),
+        )
 
     # -- requests ---------------------------------------------------------------------
 
@@ -177,7 +184,9 @@ class PecMassivaWire:
                 operation=op.name,
                 status=response.status,
             )
-        return structure(self.converter, self._fields(payload), SendResult, op=op)
+        return structure(
+            self.converter, self._fields(payload, keep=("message",)), SendResult, op=op
+        )
 
     def receipts(self, response: Response, op: Operation) -> tuple[Receipt, ...]:
         """Decode ``{data: [ResponseStatus], success, message}``."""
@@ -202,11 +211,15 @@ class PecMassivaWire:
         payload = unwrap(decode_json(response, op=op), op=op, status=response.status, key=None)
         return str(payload.get("message", ""))
 
-    def _fields(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Top-level keys of a flat envelope minus success/message (strict mode checks them)."""
+    def _fields(self, payload: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Top-level keys of a flat envelope minus success/message (strict mode checks them).
+
+        ``keep`` names envelope keys the model itself declares (``SendResult.message``).
+        """
         if not self.converter.forbid_extra_keys:
             return payload  # the lenient converter ignores keys the model does not have
-        return {k: v for k, v in payload.items() if k not in ("success", "message")}
+        dropped = {"success", "message"} - set(keep)
+        return {k: v for k, v in payload.items() if k not in dropped}
 
     @staticmethod
     def _data(response: Response, op: Operation) -> Any:

@@ -7,6 +7,8 @@ import base64
 import binascii
 import contextlib
 import importlib
+import json
+import os
 import random
 import re
 import time
@@ -17,7 +19,15 @@ import attrs
 from aiohttp import web
 
 from .._pacing import RateLimit
-from ._faults import CapMode, FaultPlan, RateCap, stream_hostile
+from ._faults import CapMode, Fault, FaultPlan, RateCap, stream_hostile
+from ._load import (
+    METRICS_PATH,
+    FaultRates,
+    Latency,
+    ServerMetrics,
+    count_duplicates,
+    merge_snapshots,
+)
 
 __all__ = ["EMAIL", "CappedRoute", "FakeProvider", "RequestRecord", "RunningFake", "b64decode"]
 
@@ -78,9 +88,18 @@ class FakeProvider:
         self.faults = FaultPlan()
         self.caps: list[CappedRoute] = []
         self.clock: Callable[[], float] = time.monotonic
-        #: (low, high) seconds of network latency added to every request before it
-        #: "arrives" (before the cap sees it): jitter for pacing benchmarks.
-        self.latency: tuple[float, float] | None = None
+        #: Seconds added to every request before it "arrives" (before the cap sees it):
+        #: ``(low, high)`` uniform jitter, or a :class:`Latency` (fixed, uniform, long-tailed).
+        self.latency: tuple[float, float] | Latency | None = None
+        #: Random faults by kind (500, reset, lost answer...), drawn per request.
+        self.fault_rates: FaultRates | None = None
+        #: Counters served at ``/_fake/metrics``.
+        self.metrics = ServerMetrics()
+        #: Keep at most about this many :attr:`requests` (the oldest go first); None: all.
+        self.request_log_limit: int | None = None
+        #: Set when this fake is one of several worker processes (see ``serve_workers``).
+        self.worker_folder: str | None = None
+        self.worker_index = 0
         self._rng = random.Random(0)
 
     # -- to override -------------------------------------------------------------------
@@ -96,6 +115,13 @@ class FakeProvider:
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the matching SDK client (credentials, base URL aside)."""
         return {}
+
+    def ledger_stats(self) -> dict[str, Any]:
+        """The ledger figures the metrics route reports (sends, duplicates, sizes)."""
+        return {}
+
+    def flush_ledger(self) -> None:
+        """Write out what the ledger buffers (spill and digest files)."""
 
     def client_rate_limit(self) -> RateLimit | None:
         """A client RateLimit that keeps under this fake's first cap (5% margin)."""
@@ -159,18 +185,71 @@ class FakeProvider:
     def build_app(self) -> web.Application:
         """The aiohttp application, with the shared middleware in front of the routes."""
         app = web.Application(middlewares=[self._middleware])
+        app.router.add_get(METRICS_PATH, self._metrics_route)
         self.add_routes(app)
         return app
+
+    def metrics_snapshot(self) -> dict[str, Any]:
+        """This process's metrics with its ledger figures."""
+        return self.metrics.snapshot(ledger=self.ledger_stats())
+
+    def write_worker_snapshot(self) -> None:
+        """Publish this worker's metrics to the shared folder (atomically replaced)."""
+        if self.worker_folder is None:
+            return
+        self.flush_ledger()
+        path = os.path.join(self.worker_folder, f"metrics-{self.worker_index}.json")
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump(self.metrics_snapshot(), f)
+        os.replace(path + ".tmp", path)
+
+    def _all_snapshots(self) -> list[dict[str, Any]]:
+        own = self.metrics_snapshot()
+        if self.worker_folder is None:
+            return [own]
+        snaps = [own]
+        for name in sorted(os.listdir(self.worker_folder)):
+            if name.startswith("metrics-") and name.endswith(".json"):
+                if name == f"metrics-{self.worker_index}.json":
+                    continue
+                with open(os.path.join(self.worker_folder, name), encoding="utf-8") as f:
+                    snaps.append(json.load(f))
+        return snaps
+
+    async def _metrics_route(self, request: web.Request) -> web.Response:
+        """``GET /_fake/metrics``: every worker's counters added up.
+
+        ``?duplicates=1`` runs the duplicate check across workers (their digest files).
+        """
+        merged = merge_snapshots(self._all_snapshots())
+        merged["provider"] = self.name
+        if self.worker_folder is not None and request.query.get("duplicates") == "1":
+            self.flush_ledger()
+            files = [
+                os.path.join(self.worker_folder, n)
+                for n in os.listdir(self.worker_folder)
+                if n.startswith("digests-")
+            ]
+            sends, duplicates = count_duplicates(files)
+            merged["ledger"]["duplicates"] = duplicates
+            merged["ledger"]["digested_sends"] = sends
+        return web.json_response(merged)
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else request.path
+        if route == METRICS_PATH:
+            return await handler(request)  # never capped, faulted, delayed nor recorded
         method = request.method
         status = 0
         response: web.StreamResponse | None
+        entered = time.perf_counter()
         if self.latency is not None:
-            await asyncio.sleep(self._rng.uniform(*self.latency))
+            if isinstance(self.latency, Latency):
+                await asyncio.sleep(self.latency.sample(self._rng))
+            else:
+                await asyncio.sleep(self._rng.uniform(*self.latency))
         arrived = self.clock()  # when the request came in, before its body was read
         # Read the whole request first, as a real server does before it processes slowly:
         # a client that times out during an injected delay has still delivered its request.
@@ -184,6 +263,8 @@ class FakeProvider:
                     status = refusal.status
                     return refusal
             fault = self.faults.take(method, route, request.path)
+            if fault is None and self.fault_rates is not None:
+                fault = self._random_fault(method, route)
             if fault is not None and not fault.after_record:
                 response = await self._apply(request, fault, None)
                 if response is None:
@@ -208,6 +289,25 @@ class FakeProvider:
                     remote=request.remote,
                 )
             )
+            limit = self.request_log_limit
+            if limit is not None and len(self.requests) > 2 * limit:
+                del self.requests[:-limit]  # amortised: one cut per ``limit`` requests
+            self.metrics.record(method, route, status, time.perf_counter() - entered)
+
+    def _random_fault(self, method: str, route: str) -> Fault | None:
+        """A one-off Fault drawn from :attr:`fault_rates` (None most of the time)."""
+        assert self.fault_rates is not None  # noqa: S101 - checked by the caller
+        kind = self.fault_rates.pick(self._rng, method, route)
+        if kind is None:
+            return None
+        self.metrics.fault(kind)
+        if kind == "reset":
+            return Fault(method=method, path=route, drop=True)
+        if kind == "timeout":
+            return Fault(method=method, path=route, delay=self.fault_rates.hang)
+        if kind == "lost":
+            return Fault(method=method, path=route, status=500, after_record=True)
+        return Fault(method=method, path=route, status=int(kind))
 
     async def _apply(
         self, request: web.Request, fault: Any, response: web.StreamResponse | None

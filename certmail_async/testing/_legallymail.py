@@ -12,6 +12,9 @@
 * Credits: each delivered-to recipient spends one; when they run out, 403 "No credits or
   emails remaining".
 * Timestamps are naive ``YYYY-MM-DD HH:MM:SS`` in ``zone`` (UTC by default).
+* Every accepted send is counted in :attr:`FakeLegallyMail.ledger_summary` (digests for the
+  duplicate check); ``ledger_keep`` keeps only the latest sends in full (soak tests). An
+  e-mail is found by tracking id through an index.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from aiohttp import web
 from .._pacing import RateLimit
 from ._core import EMAIL, FakeProvider, b64decode
 from ._faults import CapMode
+from ._load import LedgerSummary
 
 __all__ = ["FakeLegallyMail", "FakeSignature", "SentEmail"]
 
@@ -122,6 +126,7 @@ class FakeLegallyMail(FakeProvider):
         bounce: Iterable[str] = (),
         max_recipients: int = 10,
         zone: tzinfo = UTC,
+        ledger_keep: int | None = None,
     ) -> None:
         super().__init__()
         self.token = token
@@ -135,6 +140,11 @@ class FakeLegallyMail(FakeProvider):
         self.max_recipients = max_recipients
         self.zone = zone
         self.ledger: list[SentEmail] = []
+        #: Every accepted send summarised (counts, digests), whatever ``ledger_keep`` cuts.
+        self.ledger_summary = LedgerSummary()
+        #: Keep only about this many latest sends in :attr:`ledger` (None: every one).
+        self.ledger_keep = ledger_keep
+        self._by_tracking: dict[str, SentEmail] = {}
         self.signatures: list[FakeSignature] = []
         self._ids = itertools.count(1)
         self.cap = self.add_optional_cap(rate, mode=cap_mode)
@@ -149,6 +159,14 @@ class FakeLegallyMail(FakeProvider):
         """How many accepted sends included ``address`` (failed recipients included)."""
         address = address.lower()
         return sum(1 for e in self.ledger for r in e.recipients if r.email.lower() == address)
+
+    def ledger_stats(self) -> dict[str, Any]:
+        """Sends, duplicates and what the fake holds in memory (for the metrics route)."""
+        return {**self.ledger_summary.stats(), "ledger_kept": len(self.ledger)}
+
+    def flush_ledger(self) -> None:
+        """Write the summary's buffered lines out."""
+        self.ledger_summary.flush()
 
     def rate_limited(self, retry_after: float | None) -> web.Response:
         """429 Too Many Requests; Retry-After only if configured (none is documented)."""
@@ -308,6 +326,13 @@ class FakeLegallyMail(FakeProvider):
             token_via=via,
         )
         self.ledger.append(email)
+        self._by_tracking[email.tracking_id] = email
+        self.ledger_summary.record(addresses, subject, html, ref=email.tracking_id, at=email.at)
+        keep = self.ledger_keep
+        if keep is not None and len(self.ledger) > keep + max(1, keep // 10):
+            for old in self.ledger[: len(self.ledger) - keep]:
+                self._by_tracking.pop(old.tracking_id, None)
+            del self.ledger[: len(self.ledger) - keep]
         ok = len(deliverable)
         return web.json_response(
             {
@@ -376,8 +401,10 @@ class FakeLegallyMail(FakeProvider):
         wanted = request.query.get("tracking_id")
         if not wanted:
             return self.error(400, "tracking_id is required")
-        found = next((e for e in self.ledger if e.tracking_id == wanted), None)
-        if found is None:
+        found = self._by_tracking.get(wanted)
+        # The ledger only grows at its end and is cut at its start (or cleared by a test):
+        # an indexed e-mail is still in it when its id lies within the ledger's ids.
+        if found is None or not self.ledger or found.id < self.ledger[0].id:
             return self.error(404, "Email not found")
         item = self._list_item(found)
         recipients = []

@@ -161,6 +161,7 @@ class FakeOpenapiPec(FakeProvider):
         owned_domains: Iterable[str] = (),
         taken_addresses: Iterable[str] = (),
         rate: RateLimit | None = None,
+        ledger_keep: int | None = None,
     ) -> None:
         super().__init__()
         self.sandbox = sandbox
@@ -183,6 +184,10 @@ class FakeOpenapiPec(FakeProvider):
         self.mailboxes: dict[str, dict[str, Any]] = {}
         self.communications: dict[str, dict[str, Any]] = {}
         self.ledger: list[LedgerEntry] = []
+        #: Keep only about this many latest charges in :attr:`ledger` (None: every one).
+        self.ledger_keep = ledger_keep
+        #: Charges made (a free domain check is one), whatever ``ledger_keep`` cuts.
+        self.charges = 0
         self._internal: dict[str, dict[str, Any]] = {}
         self._uids = itertools.count(178600)
         self.add_optional_cap(rate)
@@ -276,7 +281,20 @@ class FakeOpenapiPec(FakeProvider):
         self.ledger.append(
             LedgerEntry(operation=operation, id=record_id, amount=amount, at=self.clock())
         )
+        self.charges += 1
+        keep = self.ledger_keep
+        if keep is not None and len(self.ledger) > keep + max(1, keep // 10):
+            del self.ledger[: len(self.ledger) - keep]
         return None
+
+    def ledger_stats(self) -> dict[str, Any]:
+        """Charges, mailboxes and what the fake holds in memory (for the metrics route)."""
+        return {
+            "charges": self.charges,
+            "ledger_kept": len(self.ledger),
+            "mailboxes": len(self.mailboxes),
+            "tokens": len(self.tokens),
+        }
 
     def _advance(self, box_id: str) -> None:
         box, inner = self.mailboxes[box_id], self._internal[box_id]

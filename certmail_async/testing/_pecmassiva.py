@@ -12,7 +12,11 @@
   standard PEC certification sentence, which names the recipient.
 * ``POST /send`` is capped (1 request per second by default, sliding window, per token).
   The real answer over the cap is undocumented; the fake answers 429.
-* Every accepted send lands in :attr:`FakePecMassiva.ledger`.
+* Every accepted send lands in :attr:`FakePecMassiva.ledger` and is counted in
+  :attr:`FakePecMassiva.ledger_summary` (digests for the duplicate check). For soak tests,
+  ``ledger_keep`` keeps only the latest sends in full and ``inbox_limit`` the latest
+  messages (the oldest are dropped, as a mailbox being cleaned); receipts and messages are
+  found through indexes by send code and id, not by scanning the inbox.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from aiohttp import web
 from .._pacing import RateLimit
 from ._core import EMAIL, FakeProvider, b64decode
 from ._faults import CapMode
+from ._load import LedgerSummary
 
 __all__ = ["FakePecMassiva", "InboxItem", "SentRecord"]
 
@@ -107,6 +112,8 @@ class FakePecMassiva(FakeProvider):
         deliver_delay: float = 0.0,
         undeliverable: Iterable[str] = (),
         quota_limit: int = 1_048_576,
+        ledger_keep: int | None = None,
+        inbox_limit: int | None = None,
     ) -> None:
         super().__init__()
         self.token = token
@@ -117,7 +124,16 @@ class FakePecMassiva(FakeProvider):
         self.undeliverable: set[str] = {a.lower() for a in undeliverable}
         self.quota_limit = quota_limit
         self.ledger: list[SentRecord] = []
+        #: Every accepted send summarised (counts, digests), whatever ``ledger_keep`` cuts.
+        self.ledger_summary = LedgerSummary()
+        #: Keep only about this many latest sends in :attr:`ledger` (None: every one).
+        self.ledger_keep = ledger_keep
         self.inbox: list[InboxItem] = []
+        #: Keep only this many latest messages in the INBOX (None: every one).
+        self.inbox_limit = inbox_limit
+        self.inbox_evicted = 0
+        self._by_code: dict[str, list[InboxItem]] = {}
+        self._by_id: dict[int, InboxItem] = {}
         self._stored = 0  # bytes held in the inbox, kept up to date for the quota
         self._ids = itertools.count(1)
         self._codes = itertools.count(1)
@@ -158,12 +174,48 @@ class FakePecMassiva(FakeProvider):
         self._store(item)
         return item
 
+    def ledger_stats(self) -> dict[str, Any]:
+        """Sends, duplicates and what the fake holds in memory (for the metrics route)."""
+        return {
+            **self.ledger_summary.stats(),
+            "ledger_kept": len(self.ledger),
+            "inbox": len(self.inbox),
+            "inbox_evicted": self.inbox_evicted,
+        }
+
+    def flush_ledger(self) -> None:
+        """Write the summary's buffered lines out."""
+        self.ledger_summary.flush()
+
     def _store(self, item: InboxItem) -> None:
         self.inbox.append(item)
+        self._by_id[item.id] = item
+        if item.code is not None:
+            self._by_code.setdefault(item.code, []).append(item)
         self._stored += item.size
+        limit = self.inbox_limit
+        if limit is not None and len(self.inbox) > limit + max(1, limit // 10):
+            # Amortised: cut a tenth of the limit at a time.
+            self._unindex(self.inbox[: len(self.inbox) - limit])
+            del self.inbox[: len(self.inbox) - limit]
+
+    def _unindex(self, items: list[InboxItem]) -> None:
+        for m in items:
+            self._by_id.pop(m.id, None)
+            if m.code is not None:
+                same = self._by_code.get(m.code)
+                if same is not None:
+                    same[:] = [x for x in same if x.id != m.id]
+                    if not same:
+                        del self._by_code[m.code]
+            self._stored -= m.size
+            self.inbox_evicted += 1
 
     def _discard(self, ids: set[int]) -> None:
+        gone = [m for m in self.inbox if m.id in ids]
         kept = [m for m in self.inbox if m.id not in ids]
+        self._unindex(gone)
+        self.inbox_evicted -= len(gone)  # deleted on request, not evicted
         self._stored = sum(m.size for m in kept)
         self.inbox = kept
 
@@ -193,6 +245,11 @@ class FakePecMassiva(FakeProvider):
         now = self.clock()
         return [m for m in self.inbox if m.visible_at <= now]
 
+    def _visible_of(self, code: str) -> list[InboxItem]:
+        """The visible messages of one send, through the index by code."""
+        now = self.clock()
+        return [m for m in self._by_code.get(code, ()) if m.visible_at <= now]
+
     async def send(self, request: web.Request) -> web.Response:
         """``POST /send``."""
         if not self._bearer_ok(request):
@@ -221,6 +278,10 @@ class FakePecMassiva(FakeProvider):
                 at=self.clock(),
             )
         )
+        self.ledger_summary.record(recipients, subject, body, ref=code, at=self.clock())
+        keep = self.ledger_keep
+        if keep is not None and len(self.ledger) > keep + max(1, keep // 10):
+            del self.ledger[: len(self.ledger) - keep]
         self._schedule_receipts(code, sender, recipients, f"{subject} {code}", body)
         return web.json_response(
             {"success": True, "sent": len(recipients), "message": "", "message_id": code},
@@ -318,7 +379,7 @@ class FakePecMassiva(FakeProvider):
         if not self._headers_ok(request):
             return self.error(401, AUTH_ERROR)
         code = request.match_info["code"]
-        items = [m for m in self._visible() if m.code == code]
+        items = self._visible_of(code)
         if not items:
             return self.error(404, "Result empty")
         data = [
@@ -338,7 +399,7 @@ class FakePecMassiva(FakeProvider):
         if not self._headers_ok(request):
             return self.error(401, AUTH_ERROR)
         code = request.match_info["code"]
-        visible = {m.id for m in self._visible() if m.code == code}
+        visible = {m.id for m in self._visible_of(code)}
         if not visible:
             return self.error(404, "Email not found")
         self._discard(visible)
@@ -381,8 +442,8 @@ class FakePecMassiva(FakeProvider):
         raw = request.match_info["id"]
         if not raw.isdigit():
             return None
-        wanted = int(raw)
-        return next((m for m in self._visible() if m.id == wanted), None)
+        item = self._by_id.get(int(raw))
+        return item if item is not None and item.visible_at <= self.clock() else None
 
     async def inbox_get(self, request: web.Request) -> web.Response:
         """``GET /inbox/{id}`` (the body goes URL-encoded, as documented)."""

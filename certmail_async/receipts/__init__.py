@@ -1,5 +1,52 @@
-"""PEC receipt kinds and outcomes (LegallyMail is not PEC and has none of these)."""
+"""PEC receipts: kinds from subjects, headers and ``daticert.xml``; per-recipient outcomes.
 
-from ._kinds import Outcome, Receipt, ReceiptKind, ReceiptSummary, classify_subject
+LegallyMail is not PEC and has none of these; its evidence is read by
+:func:`legallymail_outcomes`, in its own vocabulary.
+"""
 
-__all__ = ["Outcome", "Receipt", "ReceiptKind", "ReceiptSummary", "classify_subject"]
+from ._daticert import (
+    MAX_DATICERT_SIZE,
+    Daticert,
+    DaticertRecipient,
+    DeliveryVariant,
+    PecErrorClass,
+    PecRecipientType,
+    parse_daticert,
+)
+from ._eml import MAX_EML_SIZE, MAX_PARTS, OriginalMessage, PecHeaders, ProviderMessage, parse_eml
+from ._errors import ReceiptParseError, ReceiptTooLargeError, UnsafeXMLError
+from ._kinds import (
+    EvidenceSource,
+    Outcome,
+    Receipt,
+    ReceiptKind,
+    ReceiptSummary,
+    classify_subject,
+    kind_from_wire,
+)
+
+__all__ = [
+    "Daticert",
+    "DaticertRecipient",
+    "DeliveryVariant",
+    "EvidenceSource",
+    "MAX_DATICERT_SIZE",
+    "MAX_EML_SIZE",
+    "MAX_PARTS",
+    "OriginalMessage",
+    "Outcome",
+    "PecErrorClass",
+    "PecHeaders",
+    "PecRecipientType",
+    "ProviderMessage",
+    "Receipt",
+    "ReceiptKind",
+    "ReceiptParseError",
+    "ReceiptSummary",
+    "ReceiptTooLargeError",
+    "UnsafeXMLError",
+    "classify_subject",
+    "kind_from_wire",
+    "parse_daticert",
+    "parse_eml",
+]

@@ -15,11 +15,17 @@ from datetime import datetime
 import attrs
 
 __all__ = [
+    "EvidenceSource",
     "Outcome",
     "Receipt",
     "ReceiptKind",
     "ReceiptSummary",
     "classify_subject",
+    "kind_from_wire",
+    "addressed_to",
+    "is_permanent_warning",
+    "normalise_address",
+    "normalise_message_id",
 ]
 
 
@@ -41,6 +47,72 @@ class ReceiptKind(enum.Enum):
     TRANSPORT_ENVELOPE = "posta-certificata"
     ANOMALY_ENVELOPE = "errore"
     UNKNOWN = "unknown"
+
+
+# The daticert.xml ``tipo`` / ``X-Ricevuta`` vocabulary, plus the values public parsers accept
+# defensively: ``mancata-consegna`` (not an RFC 6109 value; a probable non-delivery, raw kept
+# by every caller) and ``errore`` (anomaly contexts).
+_WIRE_KINDS: dict[str, ReceiptKind] = {
+    **{k.value: k for k in ReceiptKind if k is not ReceiptKind.UNKNOWN},
+    "mancata-consegna": ReceiptKind.NON_DELIVERY,
+}
+
+
+def kind_from_wire(raw: str | None) -> ReceiptKind:
+    """The kind for a ``tipo`` / ``X-Ricevuta`` / ``X-Trasporto`` string (UNKNOWN otherwise).
+
+    Matching ignores case and surrounding blanks; callers keep the raw string.
+
+    Example:
+        >>> kind_from_wire(" Avvenuta-Consegna "), kind_from_wire("mancata-consegna")
+        (<ReceiptKind.DELIVERY: 'avvenuta-consegna'>, <ReceiptKind.NON_DELIVERY: 'errore-consegna'>)
+        >>> kind_from_wire("ricevuta-strana")
+        <ReceiptKind.UNKNOWN: 'unknown'>
+    """
+    if not raw:
+        return ReceiptKind.UNKNOWN
+    return _WIRE_KINDS.get(raw.strip().lower(), ReceiptKind.UNKNOWN)
+
+
+def normalise_address(text: str) -> str:
+    """An address as receipts are compared: blanks, quotes and ``<>`` removed, lower case.
+
+    Example:
+        >>> normalise_address(' "<Rcpt@PEC.example.it>" ')
+        'rcpt@pec.example.it'
+    """
+    return text.strip().strip("\"'").strip().strip("<>").strip().lower()
+
+
+def normalise_message_id(text: str) -> str:
+    """A Message-ID without blanks and angle brackets (the correlation key).
+
+    Example:
+        >>> normalise_message_id(" <abc@pec.example.it> ")
+        'abc@pec.example.it'
+    """
+    return "".join(text.split()).strip("<>")
+
+
+class EvidenceSource(enum.Enum):
+    """Where a receipt's kind was read from; ``strength`` orders them.
+
+    ``daticert.xml`` (the provider's signed certification data) beats the ``X-Ricevuta`` /
+    ``X-Trasporto`` headers, which beat the subject prefix (all PEC Massiva exposes).
+
+    Example:
+        >>> EvidenceSource.DATICERT.strength > EvidenceSource.SUBJECT.strength
+        True
+    """
+
+    DATICERT = "daticert"
+    HEADERS = "headers"
+    SUBJECT = "subject"
+
+    @property
+    def strength(self) -> int:
+        """3 for daticert.xml, 2 for headers, 1 for the subject."""
+        return {"daticert": 3, "headers": 2, "subject": 1}[self.value]
 
 
 class Outcome(enum.Enum):
@@ -87,7 +159,40 @@ _OUTCOMES = {
 }
 
 # The standard receipt text names the recipient: '... ed indirizzato a "rcpt@x.it" ...'.
-_ADDRESSED_TO = re.compile(r'indirizzato\s+a:?\s*"?<?([^"<>\s,;]+@[^"<>\s,;]+)', re.I)
+_ADDRESSED_TO = re.compile(
+    r'indirizzato\s+a:?\s*"?<?([^"<>\s,;]+@[^"<>\s,;]+)', re.IGNORECASE | re.ASCII
+)
+
+
+def addressed_to(text: str) -> str | None:
+    """The recipient a standard receipt text names (``... indirizzato a "x@y.it" ...``).
+
+    Example:
+        >>> addressed_to('ed indirizzato a "Rcpt@pec.example.it" è stato consegnato')
+        'rcpt@pec.example.it'
+    """
+    match = _ADDRESSED_TO.search(text)
+    return match.group(1).rstrip(".").lower() if match else None
+
+
+def is_permanent_warning(kind: ReceiptKind, extended_error: str | None) -> bool:
+    """The documented Aruba quirk: a delay warning whose ``errore-esteso`` starts ``5.4.1``.
+
+    A 5.x.x code is a permanent failure, so PagoPA's production code reclassifies such a
+    ``preavviso-errore-consegna`` as a final non-delivery; so does this SDK (the raw kind
+    stays ``DELIVERY_WARNING``).
+
+    Example:
+        >>> is_permanent_warning(ReceiptKind.DELIVERY_WARNING, "5.4.1 - Recipient address rejected")
+        True
+        >>> is_permanent_warning(ReceiptKind.DELIVERY_WARNING, "4.4.1 timeout")
+        False
+    """
+    return (
+        kind is ReceiptKind.DELIVERY_WARNING
+        and extended_error is not None
+        and extended_error.lstrip().startswith("5.4.1")
+    )
 
 
 def classify_subject(subject: str) -> tuple[ReceiptKind, str]:
@@ -100,9 +205,10 @@ def classify_subject(subject: str) -> tuple[ReceiptKind, str]:
         (<ReceiptKind.UNKNOWN: 'unknown'>, 'Re: hello')
     """
     text = subject.lstrip()
-    upper = text.upper()
     for prefix, kind in _PREFIXES:
-        if upper.startswith(prefix):
+        # ASCII case folding only: "ﬆ".upper() is "ST", which would shift the cut.
+        head = text[: len(prefix)]
+        if head.isascii() and head.upper() == prefix:
             return kind, text[len(prefix) :].strip()
     return ReceiptKind.UNKNOWN, subject
 
@@ -146,8 +252,27 @@ class Receipt:
     @property
     def concerns(self) -> str | None:
         """The original recipient this receipt is about, when the body text names one."""
-        match = _ADDRESSED_TO.search(self.body)
-        return match.group(1).rstrip(".").lower() if match else None
+        return addressed_to(self.body)
+
+    @property
+    def timestamp(self) -> datetime:
+        """When the receipt was issued (the mailbox date; same as ``date``)."""
+        return self.date
+
+    @property
+    def evidence(self) -> EvidenceSource:
+        """Always :attr:`EvidenceSource.SUBJECT`: PEC Massiva shows no headers nor XML."""
+        return EvidenceSource.SUBJECT
+
+    @property
+    def raw_kind(self) -> str | None:
+        """None: a mailbox item carries no ``tipo`` string (the subject is the raw form)."""
+        return None
+
+    @property
+    def extended_error(self) -> str | None:
+        """None: no ``errore-esteso`` without daticert.xml."""
+        return None
 
 
 _RANK = {

@@ -9,6 +9,17 @@ from typing import Any, TypeVar
 import looptime
 import pytest
 
+from tests.servers import (  # noqa: F401 - real PostgreSQL and Redis for the tests that ask
+    postgres_database,
+    postgres_dsn,
+    postgres_schema,
+    postgres_server,
+    redis_factory,
+    redis_process,
+    redis_server,
+    redis_url,
+)
+
 T = TypeVar("T")
 
 

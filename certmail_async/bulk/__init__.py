@@ -2,6 +2,7 @@
 
 from ._dispatcher import BulkDispatcher
 from ._journal import ChunkRecord, Journal
+from ._journal_postgres import PostgresJournal
 from ._journal_sqlite import SQLiteJournal
 from ._models import (
     ChunkOutcome,
@@ -27,6 +28,7 @@ __all__ = [
     "Journal",
     "Lease",
     "OutgoingMessage",
+    "PostgresJournal",
     "Progress",
     "RecipientRecord",
     "SQLiteJournal",

@@ -59,6 +59,7 @@ from ._input import (
     read_chunks,
 )
 from ._journal import Journal
+from ._journal_postgres import PostgresJournal, is_postgres_url
 from ._journal_sqlite import SQLiteJournal
 from ._lanes import Hook, Lane, Run
 from ._models import (
@@ -89,13 +90,12 @@ _RELEASE_TIMEOUT = 5.0  # seconds a stopping run may take to release its lease
 def open_journal(journal: str | Path | Journal) -> tuple[Journal, bool]:
     """The journal a spec names, and whether the dispatcher owns (and closes) it.
 
-    A ``str`` or ``Path`` is a SQLite file; ``"postgresql://..."`` selects the PostgreSQL
-    journal (when installed). Anything else must implement :class:`Journal`.
+    A ``str`` or ``Path`` is a SQLite file; ``"postgresql://..."`` (or ``postgres://``)
+    selects the PostgreSQL journal (the ``postgres`` extra). Anything else must implement
+    :class:`Journal`.
     """
-    if isinstance(journal, str) and journal.startswith(("postgresql://", "postgres://")):
-        raise ValidationError(
-            "the PostgreSQL journal is not available in this version", field="journal"
-        )
+    if isinstance(journal, str) and is_postgres_url(journal):
+        return PostgresJournal(journal), True
     if isinstance(journal, str | Path):
         if isinstance(journal, str) and not journal:
             raise ValidationError("must name a journal file", field="journal")

@@ -1,14 +1,17 @@
-"""The Journal contract, run against every backend (SQLite today; PostgreSQL adds a factory).
+"""The Journal contract, run against every backend: SQLite and PostgreSQL.
 
 A backend joins by adding a param to ``backend``: ``make()`` opens a NEW handle on the
 same store (another owner, as another process would), ``damage(sql)`` runs raw SQL on it
-(to delete rows or drop a table, as a careless operator would).
+(to delete rows or drop a table, as a careless operator would). PostgreSQL runs on the
+real server of ``tests/servers.py``, one fresh schema per test (skipped with a reason when
+PostgreSQL is not installed, failed in CI).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -23,10 +26,11 @@ from certmail_async import (
     JournalError,
     ValidationError,
 )
-from certmail_async.bulk import SQLiteJournal
+from certmail_async.bulk import PostgresJournal, SQLiteJournal
 from certmail_async.bulk._journal import Journal, utc
 from certmail_async.bulk._models import ChunkRecord, ChunkStatus, Evidence, Lease
 from certmail_async.bulk._report import export_records, job_status
+from tests.servers import run_sql
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -43,10 +47,28 @@ class Backend:
     name: str
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgres"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     """One journal store per test; every handle is closed afterwards."""
     opened: list[Journal] = []
+    if request.param == "postgres":
+        dsn: str = request.getfixturevalue("postgres_dsn")
+        schema = f"t_{uuid.uuid4().hex[:16]}"
+
+        def make_pg() -> Journal:
+            journal = PostgresJournal(dsn, schema=schema)
+            opened.append(journal)
+            return journal
+
+        def damage_pg(sql: str) -> None:
+            run_sql(dsn, sql, schema=schema)
+
+        name = PostgresJournal(dsn, schema=schema).display_name
+        yield Backend(make=make_pg, damage=damage_pg, name=name)
+        for journal in opened:
+            await journal.aclose()
+        run_sql(dsn, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        return
     path = tmp_path / "jobs.sqlite"
 
     def make() -> Journal:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -24,6 +26,7 @@ from ._bulk import (
     write_export,
 )
 from ._demo import run_demo
+from ._loadtest import loadtest_app, serve_fake
 
 __all__ = ["app", "main"]
 
@@ -36,6 +39,7 @@ app = typer.Typer(
 )
 fake_app = typer.Typer(help="Fake provider servers for tests and load tests.", no_args_is_help=True)
 app.add_typer(fake_app, name="fake")
+app.add_typer(loadtest_app, name="loadtest")
 
 Journal = Annotated[Path, typer.Option(help="The job journal (SQLite).")]
 Wait = Annotated[
@@ -59,6 +63,36 @@ RetryUnknown = Annotated[
         "(they may be sent twice if the provider is slow to show them)."
     ),
 ]
+
+
+def _loopback(url: str | None) -> bool:
+    """Whether ``url`` names a host on this machine (127.0.0.0/8, ::1, localhost)."""
+    try:
+        host = urlsplit(url).hostname if url else None
+    except ValueError:
+        return False
+    if host is None:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse_fake_flags(base_url: str | None, fake_credentials: bool, time_scale: float) -> None:
+    """The fakes-only flags never reach a real provider (a UsageError otherwise)."""
+    if fake_credentials and not _loopback(base_url):
+        raise UsageError(
+            "--fake-credentials only works with a fake: add --base-url with a loopback "
+            f"address (e.g. http://127.0.0.1:8400), not {base_url or 'the production host'}"
+        )
+    if time_scale != 1.0 and not _loopback(base_url):
+        raise UsageError(
+            "--time-scale is for the fakes only: it needs --base-url with a loopback "
+            f"address, not {base_url or 'the production host'}"
+        )
 
 
 def _guarded(action: Callable[[], int], console: Console) -> None:
@@ -159,6 +193,11 @@ def bulk(
     if dry_run:
         asyncio.run(_dry_run(spec, console))
         return
+    try:
+        _refuse_fake_flags(base_url, fake_credentials, time_scale)
+    except UsageError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(code=EXIT_USAGE) from None
     _guarded(
         lambda: _finish(
             asyncio.run(
@@ -200,6 +239,11 @@ def resume(
 
     def action() -> int:
         spec = asyncio.run(_spec(journal, job_id))
+        _refuse_fake_flags(
+            spec.get("base_url") or None,
+            spec.get("fake_credentials") == "1",
+            float(spec.get("time_scale") or 1.0),
+        )
         summary = asyncio.run(
             run_job(
                 spec, journal=journal, job_id=job_id, retry_unknown=retry_unknown,
@@ -274,29 +318,34 @@ def fake_serve(
         float, typer.Option(help="Seconds per provider second for the caps (1.0 = real).")
     ] = 1.0,
     cap: Annotated[bool, typer.Option(help="Enforce the provider's rate cap.")] = True,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes sharing the port (SO_REUSEPORT); needs --no-cap.")
+    ] = 1,
+    latency: Annotated[
+        str | None,
+        typer.Option(help="Server latency: fixed:5ms, uniform:1ms:20ms, longtail:5ms:200ms."),
+    ] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Random fault KIND=RATE, repeatable (500 502 503 429 reset timeout lost)."
+        ),
+    ] = None,
+    ledger_keep: Annotated[
+        int | None, typer.Option(min=1, help="Keep only the latest N sends in full (soak tests).")
+    ] = None,
+    inbox_limit: Annotated[
+        int | None, typer.Option(min=1, help="PEC Massiva: keep only the latest N INBOX messages.")
+    ] = None,
 ) -> None:
-    """Run a fake provider on loopback until interrupted (first line: its URL)."""
-    from .._pacing import RateLimit
-    from ..testing import run_fake
+    """Run a fake provider on loopback until interrupted (first line: its URL).
 
-    console = Console()
-    options: dict[str, Any] = {}
-    if provider == "pecmassiva":
-        options["send_rate"] = RateLimit(requests=1, per=time_scale, margin=0) if cap else None
-    elif provider == "legallymail":
-        options["rate"] = RateLimit(requests=10, per=60 * time_scale, margin=0) if cap else None
-
-    async def serve() -> None:
-        async with run_fake(provider, port=port, **options) as fake:  # type: ignore[arg-type]
-            print(f"fake {provider} listening on {fake.url}", flush=True)
-            for key, value in fake.state.client_kwargs().items():
-                console.print(f"  {key} = {value}")
-            await asyncio.Event().wait()
-
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        console.print("stopped")
+    Metrics (requests, 429s, ledger, latency histogram, CPU) at ``/_fake/metrics``.
+    """
+    serve_fake(
+        provider, port=port, time_scale=time_scale, cap=cap, workers=workers, latency=latency,
+        faults=fault, ledger_keep=ledger_keep, inbox_limit=inbox_limit,
+    )  # fmt: skip
 
 
 def main() -> None:

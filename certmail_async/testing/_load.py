@@ -49,6 +49,7 @@ from .._pacing import RateLimit
 __all__ = [
     "FAULT_KINDS",
     "METRICS_PATH",
+    "OPENAPI_TOKEN",
     "FaultKind",
     "FaultRates",
     "Latency",
@@ -59,6 +60,9 @@ __all__ = [
     "parse_duration",
     "serve_workers",
 ]
+
+#: The token ``fake_options`` gives the openapi.it fake (the same in every worker process).
+OPENAPI_TOKEN = "fake-openapi-token"
 
 #: The route every fake answers with its metrics (never capped, faulted nor recorded).
 METRICS_PATH = "/_fake/metrics"
@@ -471,7 +475,9 @@ def fake_options(
     elif provider == "legallymail":
         options["rate"] = RateLimit(requests=10, per=60 * time_scale, margin=0) if cap else None
         options["credits"] = 10**9
-    elif provider != "openapi_pec":
+    elif provider == "openapi_pec":
+        options["token"] = OPENAPI_TOKEN
+    else:
         raise ValueError(f"no fake for {provider!r}")
     if ledger_keep is not None:
         options["ledger_keep"] = ledger_keep

@@ -162,6 +162,7 @@ class FakeOpenapiPec(FakeProvider):
         taken_addresses: Iterable[str] = (),
         rate: RateLimit | None = None,
         ledger_keep: int | None = None,
+        token: str | None = None,
     ) -> None:
         super().__init__()
         self.sandbox = sandbox
@@ -191,8 +192,13 @@ class FakeOpenapiPec(FakeProvider):
         self._internal: dict[str, dict[str, Any]] = {}
         self._uids = itertools.count(178600)
         self.add_optional_cap(rate)
-        #: A ready token with every PEC scope on ``host`` (what ``fake.client()`` uses).
+        #: A ready token with every PEC scope on ``host`` (what ``fake.client()`` uses);
+        #: ``token=`` fixes its value (several worker processes, a load test's client).
         self.token = self.issue_token(self.all_scopes()).token
+        if token is not None:
+            ready = self.tokens.pop(self.token)
+            ready.token = self.token = token
+            self.tokens[token] = ready
 
     # -- SDK glue ----------------------------------------------------------------------
 

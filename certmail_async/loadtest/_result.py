@@ -1,0 +1,492 @@
+"""The result of a load test: summaries, the time series, checks, files and comparisons."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .._exceptions import ValidationError
+from ._hist import Histogram, LatencySummary
+
+__all__ = [
+    "ERROR_CLASSES",
+    "Bottleneck",
+    "ComparisonRow",
+    "LedgerCheck",
+    "LoadResult",
+    "TimePoint",
+    "compare",
+    "detect_bottleneck",
+    "read_series",
+]
+
+#: Error classes, in the order tables show them.
+ERROR_CLASSES: tuple[str, ...] = (
+    "rate_limited",  # the server answered 429
+    "gate_refused",  # the client's pacing gate could not meet the deadline: nothing sent
+    "server_5xx",
+    "timeout",
+    "unknown_send",  # DeliveryUnknownError: the send may or may not have happened
+    "transport",  # reset, refused connection...
+    "client_4xx",
+    "other",
+)
+#: Latency kinds: total (from the scheduled arrival), the client-side wait (pacing gate,
+#: 429 pauses, SDK), the server's time (request written to answer headers), and how late
+#: the generator started an operation.
+LATENCY_KINDS: tuple[str, ...] = ("total", "gate_wait", "server", "start_lag")
+#: CPU share (of one core) above which a process counts as saturated.
+SATURATED = 0.9
+RESULT_VERSION = 1
+
+
+@attrs.frozen(kw_only=True)
+class TimePoint:
+    """One second of the run (a row of the CSV time series)."""
+
+    t: float
+    target_rate: float
+    offered: int
+    started: int
+    completed: int
+    ok: int
+    errors: int
+    rate_limited: int
+    gate_refused: int
+    server_5xx: int
+    timeouts: int
+    unknown_send: int
+    in_flight: int
+    total_p50_ms: float | None
+    total_p99_ms: float | None
+    gate_p99_ms: float | None
+    server_p99_ms: float | None
+    start_lag_p99_ms: float | None
+    fake_cpu: float | None
+    generator_cpu: float | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, str]) -> TimePoint:
+        """From a CSV row (empty cells are None)."""
+        values: dict[str, Any] = {}
+        for field in attrs.fields(cls):
+            raw = row.get(field.name, "")
+            if raw in ("", None):
+                values[field.name] = None
+            elif field.type in ("int", int):
+                values[field.name] = int(raw)
+            else:
+                values[field.name] = float(raw)
+        return cls(**values)
+
+
+@attrs.frozen(kw_only=True)
+class LedgerCheck:
+    """The client's send counts against the fake's ledger.
+
+    ``consistent`` holds when every send the client saw succeed is in the ledger, nothing
+    beyond those plus the unknown ones is, and no send was accepted twice.
+    """
+
+    accepted_by_fake: int
+    confirmed_by_client: int
+    unknown: int
+    duplicates: int
+
+    @property
+    def lost(self) -> int:
+        """Sends the client saw succeed that the fake does not have."""
+        return max(0, self.confirmed_by_client - self.accepted_by_fake)
+
+    @property
+    def unexplained(self) -> int:
+        """Sends the fake has beyond the confirmed and unknown ones."""
+        return max(0, self.accepted_by_fake - self.confirmed_by_client - self.unknown)
+
+    @property
+    def consistent(self) -> bool:
+        """No loss, nothing unexplained, no duplicate."""
+        return self.lost == 0 and self.unexplained == 0 and self.duplicates == 0
+
+
+@attrs.frozen(kw_only=True)
+class Bottleneck:
+    """Whether the fake (or the generator) ran out of CPU, and from when."""
+
+    fake: bool
+    generator: bool
+    since: float | None = None
+    offered_rate: float | None = None
+    fake_cpu: float | None = None
+    checked: bool = True
+
+    @property
+    def message(self) -> str:
+        """One line for a human."""
+        if not self.checked:
+            return "not checked: the target has no fake metrics"
+        if self.fake:
+            return (
+                f"the fake was the bottleneck from {self.since:.0f} s "
+                f"(offered {self.offered_rate:.0f}/s, fake CPU {100 * (self.fake_cpu or 0):.0f}%):"
+                " the numbers describe the fake, not your pipeline; run the fake with more "
+                "workers (--fake-workers) or offer less load"
+            )
+        if self.generator:
+            return "the load generator was saturated (its CPU >= 90%): latencies include its queue"
+        return "neither the fake nor the generator ran out of CPU"
+
+
+def detect_bottleneck(
+    series: Sequence[TimePoint], *, threshold: float = SATURATED, run_of: int = 2
+) -> Bottleneck:
+    """Whether the fake (or the generator) ran out of CPU, and from when.
+
+    A process is saturated when its CPU stayed at ``threshold`` of a core or above for
+    ``run_of`` consecutive seconds (the fake's CPU is its busiest worker's).
+
+    Example:
+        >>> quiet = dict(target_rate=1.0, offered=1, started=1, completed=1, ok=1, errors=0,
+        ...              rate_limited=0, gate_refused=0, server_5xx=0, timeouts=0,
+        ...              unknown_send=0, in_flight=0, total_p50_ms=1.0, total_p99_ms=2.0,
+        ...              gate_p99_ms=0.0, server_p99_ms=1.0, start_lag_p99_ms=0.1,
+        ...              generator_cpu=0.2)
+        >>> points = [TimePoint(t=t, fake_cpu=c, **quiet) for t, c in
+        ...           [(1, 0.3), (2, 0.95), (3, 0.5), (4, 0.97), (5, 0.99)]]
+        >>> found = detect_bottleneck(points)
+        >>> found.fake, found.since
+        (True, 4)
+    """
+    if not any(p.fake_cpu is not None for p in series):
+        generator = _first_run(series, lambda p: p.generator_cpu, threshold, run_of)
+        return Bottleneck(fake=False, generator=generator is not None, checked=False)
+    hit = _first_run(series, lambda p: p.fake_cpu, threshold, run_of)
+    generator = _first_run(series, lambda p: p.generator_cpu, threshold, run_of)
+    if hit is None:
+        return Bottleneck(fake=False, generator=generator is not None)
+    return Bottleneck(
+        fake=True,
+        generator=generator is not None,
+        since=hit.t,
+        offered_rate=hit.offered / 1.0,
+        fake_cpu=hit.fake_cpu,
+    )
+
+
+def _first_run(
+    series: Sequence[TimePoint], value: Any, threshold: float, run_of: int
+) -> TimePoint | None:
+    streak: list[TimePoint] = []
+    for point in series:
+        v = value(point)
+        if v is not None and v >= threshold:
+            streak.append(point)
+            if len(streak) >= run_of:
+                return streak[0]
+        else:
+            streak = []
+    return None
+
+
+@attrs.frozen(kw_only=True)
+class LoadResult:
+    """What a load test measured.
+
+    ``valid`` is False when the fake was the bottleneck: then the numbers describe the
+    fake, and the CLI prints the reason instead of them.
+
+    Example:
+        >>> r = LoadResult.from_dict({"label": "x", "duration": 2.0, "offered": 10,
+        ...                            "completed": 10, "ok": 10})
+        >>> r.achieved_rate, r.valid
+        (5.0, True)
+    """
+
+    label: str = ""
+    provider: str = "pecmassiva"
+    operations: Mapping[str, float] = attrs.field(factory=dict)
+    model: Mapping[str, Any] = attrs.field(factory=dict)
+    shape: str = "shared"
+    pacing: bool = True
+    target: str = ""
+    started_at: str = ""
+    duration: float = 0.0
+    offered: int = 0
+    started: int = 0
+    completed: int = 0
+    ok: int = 0
+    dropped: int = 0
+    cancelled: int = 0
+    errors: Mapping[str, int] = attrs.field(factory=dict)
+    latency: Mapping[str, LatencySummary] = attrs.field(factory=dict)
+    histograms: Mapping[str, str] = attrs.field(factory=dict)
+    per_operation: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    ledger: LedgerCheck | None = None
+    fake: Mapping[str, Any] | None = None
+    bottleneck: Bottleneck = attrs.field(factory=lambda: Bottleneck(fake=False, generator=False))
+    series: Sequence[TimePoint] = attrs.field(factory=tuple)
+    notes: Sequence[str] = attrs.field(factory=tuple)
+
+    @property
+    def offered_rate(self) -> float:
+        """Operations offered per second (arrivals in the open model)."""
+        return self.offered / self.duration if self.duration else 0.0
+
+    @property
+    def achieved_rate(self) -> float:
+        """Successful operations per second."""
+        return self.ok / self.duration if self.duration else 0.0
+
+    @property
+    def error_count(self) -> int:
+        """Failed operations, every class."""
+        return sum(self.errors.values())
+
+    @property
+    def valid(self) -> bool:
+        """False when the fake was the bottleneck (the result describes the fake)."""
+        return not self.bottleneck.fake
+
+    def histogram(self, kind: str) -> Histogram:
+        """The full HDR histogram of ``total``, ``gate_wait``, ``server`` or ``start_lag``."""
+        return Histogram.decode(self.histograms.get(kind, ""))
+
+    # -- files -------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (the time series included)."""
+        return {
+            "version": RESULT_VERSION,
+            "label": self.label,
+            "provider": self.provider,
+            "operations": dict(self.operations),
+            "model": dict(self.model),
+            "shape": self.shape,
+            "pacing": self.pacing,
+            "target": self.target,
+            "started_at": self.started_at,
+            "duration": self.duration,
+            "offered": self.offered,
+            "offered_rate": self.offered_rate,
+            "started": self.started,
+            "completed": self.completed,
+            "ok": self.ok,
+            "achieved_rate": self.achieved_rate,
+            "dropped": self.dropped,
+            "cancelled": self.cancelled,
+            "errors": dict(self.errors),
+            "latency": {k: v.as_dict() for k, v in self.latency.items()},
+            "histograms": dict(self.histograms),
+            "per_operation": {k: _jsonable(v) for k, v in self.per_operation.items()},
+            "ledger": None
+            if self.ledger is None
+            else {**attrs.asdict(self.ledger), "consistent": self.ledger.consistent},
+            "fake": None if self.fake is None else dict(self.fake),
+            "bottleneck": {**attrs.asdict(self.bottleneck), "message": self.bottleneck.message},
+            "valid": self.valid,
+            "series": [attrs.asdict(p) for p in self.series],
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LoadResult:
+        """From :meth:`to_dict` (or a JSON result file's content)."""
+        ledger = data.get("ledger")
+        bottleneck = dict(data.get("bottleneck") or {"fake": False, "generator": False})
+        bottleneck.pop("message", None)
+        per_op = {
+            name: {
+                **stats,
+                "total": LatencySummary.from_dict(stats.get("total") or {"count": 0}),
+            }
+            for name, stats in (data.get("per_operation") or {}).items()
+        }
+        return cls(
+            label=data.get("label", ""),
+            provider=data.get("provider", "pecmassiva"),
+            operations=data.get("operations", {}),
+            model=data.get("model", {}),
+            shape=data.get("shape", "shared"),
+            pacing=data.get("pacing", True),
+            target=data.get("target", ""),
+            started_at=data.get("started_at", ""),
+            duration=data.get("duration", 0.0),
+            offered=data.get("offered", 0),
+            started=data.get("started", 0),
+            completed=data.get("completed", 0),
+            ok=data.get("ok", 0),
+            dropped=data.get("dropped", 0),
+            cancelled=data.get("cancelled", 0),
+            errors=data.get("errors", {}),
+            latency={
+                k: LatencySummary.from_dict(v) for k, v in (data.get("latency") or {}).items()
+            },
+            histograms=data.get("histograms", {}),
+            per_operation=per_op,
+            ledger=None
+            if not ledger
+            else LedgerCheck(
+                accepted_by_fake=ledger["accepted_by_fake"],
+                confirmed_by_client=ledger["confirmed_by_client"],
+                unknown=ledger["unknown"],
+                duplicates=ledger["duplicates"],
+            ),
+            fake=data.get("fake"),
+            bottleneck=Bottleneck(**bottleneck),
+            series=tuple(TimePoint(**p) for p in data.get("series", ())),
+            notes=tuple(data.get("notes", ())),
+        )
+
+    def write_json(self, path: str | Path) -> None:
+        """Write the result file."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read_json(cls, path: str | Path) -> LoadResult:
+        """Read a result file (a ``ValidationError`` naming ``path`` when it is not one)."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ValidationError(f"cannot read {path}: {error}", field="path") from None
+        if not isinstance(data, dict) or data.get("version") != RESULT_VERSION:
+            raise ValidationError(f"{path} is not a load-test result file", field="path")
+        return cls.from_dict(data)
+
+    def write_csv(self, path: str | Path) -> None:
+        """Write the per-second time series."""
+        names = [f.name for f in attrs.fields(TimePoint)]
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(names)
+            for point in self.series:
+                row = attrs.asdict(point)
+                writer.writerow(["" if row[n] is None else _cell(row[n]) for n in names])
+
+    # -- for humans --------------------------------------------------------------------
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The summary as (label, value) rows."""
+        out = [
+            ("duration", f"{self.duration:.1f} s"),
+            ("offered", f"{self.offered} ({self.offered_rate:.1f}/s)"),
+            ("achieved (ok)", f"{self.ok} ({self.achieved_rate:.1f}/s)"),
+            ("errors", f"{self.error_count}"),
+        ]
+        out += [
+            (f"  {name}", str(self.errors[name])) for name in ERROR_CLASSES if name in self.errors
+        ]
+        if self.dropped:
+            out.append(("dropped (max in flight)", str(self.dropped)))
+        if self.cancelled:
+            out.append(("cancelled at the end", str(self.cancelled)))
+        if self.ledger is not None:
+            check = self.ledger
+            verdict = "consistent" if check.consistent else "INCONSISTENT"
+            out.append(
+                (
+                    "ledger check",
+                    f"{verdict}: fake accepted {check.accepted_by_fake}, client confirmed "
+                    f"{check.confirmed_by_client}, unknown {check.unknown}, "
+                    f"duplicates {check.duplicates}",
+                )
+            )
+        return out
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, LatencySummary):
+        return value.as_dict()
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def read_series(path: str | Path) -> list[TimePoint]:
+    """The time series from a CSV written by :meth:`LoadResult.write_csv`."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return [TimePoint.from_row(row) for row in csv.DictReader(f)]
+
+
+@attrs.frozen(kw_only=True)
+class ComparisonRow:
+    """One line of a comparison: a metric in A and B and B / A."""
+
+    metric: str
+    a: float | None
+    b: float | None
+    unit: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """B / A (None when either is missing or A is 0)."""
+        if self.a is None or self.b is None or self.a == 0:
+            return None
+        return self.b / self.a
+
+
+def compare(a: LoadResult, b: LoadResult) -> list[ComparisonRow]:
+    """Two results side by side: throughput, latency percentiles and errors, with B / A.
+
+    Example:
+        >>> a = LoadResult.from_dict({"duration": 10.0, "offered": 100, "ok": 100})
+        >>> b = LoadResult.from_dict({"duration": 10.0, "offered": 200, "ok": 150})
+        >>> row = next(r for r in compare(a, b) if r.metric == "achieved /s")
+        >>> row.a, row.b, row.ratio
+        (10.0, 15.0, 1.5)
+    """
+    rows = [
+        ComparisonRow(metric="offered /s", a=a.offered_rate, b=b.offered_rate),
+        ComparisonRow(metric="achieved /s", a=a.achieved_rate, b=b.achieved_rate),
+        ComparisonRow(metric="errors", a=float(a.error_count), b=float(b.error_count)),
+    ]
+    for name in ERROR_CLASSES:
+        if name in a.errors or name in b.errors:
+            rows.append(
+                ComparisonRow(
+                    metric=f"  {name}",
+                    a=float(a.errors.get(name, 0)),
+                    b=float(b.errors.get(name, 0)),
+                )
+            )
+    for kind in ("total", "gate_wait", "server"):
+        sa, sb = a.latency.get(kind), b.latency.get(kind)
+        for field in ("p50", "p90", "p99", "p999", "max"):
+            va = getattr(sa, field) if sa is not None else None
+            vb = getattr(sb, field) if sb is not None else None
+            rows.append(
+                ComparisonRow(
+                    metric=f"{kind} {field}",
+                    a=None if va is None else va * 1e3,
+                    b=None if vb is None else vb * 1e3,
+                    unit="ms",
+                )
+            )
+    return rows
+
+
+def format_comparison(rows: Iterable[ComparisonRow], a_name: str, b_name: str) -> str:
+    """A plain-text table of :func:`compare`'s rows."""
+
+    def fmt(v: float | None) -> str:
+        if v is None or not math.isfinite(v):
+            return "-"
+        return f"{v:,.2f}" if abs(v) < 1000 else f"{v:,.0f}"
+
+    lines = [f"{'metric':<18} {a_name:>14} {b_name:>14} {'B / A':>8}"]
+    for row in rows:
+        ratio = "-" if row.ratio is None else f"{row.ratio:.2f}"
+        metric = f"{row.metric} ({row.unit})" if row.unit else row.metric
+        lines.append(f"{metric:<18} {fmt(row.a):>14} {fmt(row.b):>14} {ratio:>8}")
+    return "\n".join(lines)

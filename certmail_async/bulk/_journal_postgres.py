@@ -58,10 +58,12 @@
 # through a failover (docs/bulk.md: what a failover can cost).
 #
 # Bounds: a pool of at most `pool_size` connections; every call (connect, pool wait,
-# queries, commit) finishes within `timeout` seconds, and the server's own statement,
-# lock and idle-in-transaction timeouts are half of it, so the server usually answers
-# first with the precise reason. Every driver error becomes JournalError with the URL's
-# password scrubbed; the URL is held as a secret and never shown with its password.
+# queries, commit) finishes within `timeout` seconds; the server's own statement and lock
+# timeouts are half of it (so the server usually answers first, with the precise reason)
+# and its idle-in-transaction timeout a quarter (a paused process loses its transaction
+# and its share lock before a takeover waiting on that lock gives up). Every driver error
+# becomes JournalError with the URL's password scrubbed; the URL is held as a secret and
+# never shown with its password.
 #
 # Next phase (many workers; additive, no new table): a job enqueued for workers gets one
 # `leases` row per lane (lane = the pacing scope, e.g. "pecmassiva"; released, token 0)
@@ -385,12 +387,14 @@ class PostgresJournal:
         async with self._pool_lock:
             if self._pool is None:
                 driver = _driver()
-                half = max(1, round(self.timeout * 500))  # ms: the server gives up first
+                # ms: the server gives up first; a session stalled inside a transaction
+                # (a paused process) is ended sooner than a lock waiter gives up on it.
+                half = max(2, round(self.timeout * 500))
                 settings = {
                     "application_name": "certmail_async journal",
                     "statement_timeout": str(half),
                     "lock_timeout": str(half),
-                    "idle_in_transaction_session_timeout": str(half),
+                    "idle_in_transaction_session_timeout": str(half // 2),
                 }
                 if self.readonly:
                     settings["default_transaction_read_only"] = "on"
@@ -678,15 +682,17 @@ class PostgresJournal:
                     return Lease(job_id=job_id, owner_id=owner_id, host=host, pid=pid,
                                  token=1, expires_at=now + span)  # fmt: skip
                 row = await conn.fetchrow(select, job_id, _JOB)  # another acquirer's row
-                assert row is not None  # noqa: S101 - it just conflicted with ours
-            now = row[6]
+                if row is None:
+                    raise self._error(f"job {job_id!r}: its lease row vanished; try again")
+            # Read after the row lock: the select's own clock may be from before a wait.
+            now = await conn.fetchval("SELECT clock_timestamp()")
             current = _lease(job_id, row)
             live = not row[5] and row[4] > now
             mine = (row[0], row[1], row[2]) == (owner_id, host, pid)
             if live and mine:
                 token = current.token
             elif live and not lease_gone(current):
-                raise locked_error(current, _left(row))
+                raise locked_error(current, (row[4] - now).total_seconds())
             else:
                 token = current.token + 1
             await conn.execute(
@@ -730,7 +736,7 @@ class PostgresJournal:
                         f"job {lease.job_id!r}: the lease of {lease.owner_id} was released",
                     )
                 raise locked_error(_lease(lease.job_id, row), _left(row), stale=lease)
-            expires = row[6] + span
+            expires = await conn.fetchval("SELECT clock_timestamp()") + span  # after the lock
             await conn.execute(
                 self._sql("UPDATE {s}.leases SET expires_at=$3 WHERE job_id=$1 AND lane=$2"),
                 lease.job_id,

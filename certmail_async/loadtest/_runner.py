@@ -469,10 +469,9 @@ async def _seed(test: LoadTest, state: _Run, base_url: str, session: Any) -> Non
     names = set(test.operations) if test.custom is None else set()
     if not any((test.provider, n) in _NEEDS_SEEDS for n in names) or test.seeds < 1:
         return
+    # Seeds keep the documented cap (scaled) unless the embedded fake enforces none.
     paced = test.base_url is not None or test.fake.cap
     kwargs = _client_kwargs(test, base_url, session, paced)
-    if paced:
-        kwargs["rate_limit"] = documented_rate(test.provider, test.fake.time_scale)
     send = _OPS[(test.provider, "send")]
     async with client_class(test.provider)(**kwargs) as client:
         for i in range(test.seeds):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -73,13 +74,18 @@ def test_fastapi_lifespan(monkeypatch: pytest.MonkeyPatch) -> None:
     """FastAPI: the lifespan opens one client; POST /notify sends one PEC."""
     pytest.importorskip("fastapi", reason="FastAPI is not installed (not a dependency)")
     pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx")
-    from fastapi.testclient import TestClient
+    with warnings.catch_warnings():  # newer Starlette deprecates its httpx-based client
+        warnings.simplefilter("ignore")  # its own warning class, a UserWarning
+        from fastapi.testclient import TestClient
 
     with threaded_fake() as fake:
         point_env_at(fake, monkeypatch)
         (block,) = examples("fastapi")
         app = load(block)["app"]
-        with TestClient(app) as http:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            client = TestClient(app)
+        with client as http:
             answer = http.post("/notify", params={"to": "anna@pec.example.it"})
         assert answer.status_code == 200
         assert [s.code for s in fake.state.ledger] == [answer.json()["code"]]

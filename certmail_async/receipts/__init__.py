@@ -24,12 +24,24 @@ from ._kinds import (
     classify_subject,
     kind_from_wire,
 )
+from ._legallymail import LegallyMailOutcome, LegallyMailState, legallymail_outcomes
+from ._outcomes import (
+    DeliveryReport,
+    DeliveryState,
+    ReceiptEvidence,
+    RecipientOutcome,
+    delivery_report,
+)
 
 __all__ = [
     "Daticert",
     "DaticertRecipient",
+    "DeliveryReport",
+    "DeliveryState",
     "DeliveryVariant",
     "EvidenceSource",
+    "LegallyMailOutcome",
+    "LegallyMailState",
     "MAX_DATICERT_SIZE",
     "MAX_EML_SIZE",
     "MAX_PARTS",
@@ -40,13 +52,17 @@ __all__ = [
     "PecRecipientType",
     "ProviderMessage",
     "Receipt",
+    "ReceiptEvidence",
     "ReceiptKind",
     "ReceiptParseError",
     "ReceiptSummary",
     "ReceiptTooLargeError",
+    "RecipientOutcome",
     "UnsafeXMLError",
     "classify_subject",
+    "delivery_report",
     "kind_from_wire",
+    "legallymail_outcomes",
     "parse_daticert",
     "parse_eml",
 ]

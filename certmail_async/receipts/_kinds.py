@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import attrs
+
+if TYPE_CHECKING:
+    from ._outcomes import DeliveryReport
 
 __all__ = [
     "EvidenceSource",
@@ -275,15 +280,6 @@ class Receipt:
         return None
 
 
-_RANK = {
-    Outcome.DELIVERED: 3,
-    Outcome.FAILED: 3,
-    Outcome.WARNING: 2,
-    Outcome.PENDING: 1,
-    Outcome.INFORMATIONAL: 0,
-}
-
-
 @attrs.frozen(kw_only=True)
 class ReceiptSummary:
     """Receipts of one send, aggregated per recipient (a later receipt never erases one).
@@ -308,28 +304,29 @@ class ReceiptSummary:
 
     @property
     def outcomes(self) -> dict[str, Outcome]:
-        """The strongest outcome per recipient address named by a receipt."""
-        result: dict[str, Outcome] = {}
-        for r in self.receipts:
-            who = r.concerns
-            if who is None or r.outcome is Outcome.INFORMATIONAL:
-                continue
-            current = result.get(who)
-            if current is None or _RANK[r.outcome] >= _RANK[current]:
-                # A final outcome is never downgraded by a later warning.
-                if current is not None and _RANK[current] == 3 and _RANK[r.outcome] < 3:
-                    continue
-                result[who] = r.outcome
-        return result
+        """The outcome per recipient address named by a receipt (arrival order never matters).
+
+        The coarse view of :meth:`report`; a delivery wins over any warning.
+        """
+        return {o.address: o.state.outcome for o in self.report().recipients}
 
     def outcome_for(self, address: str) -> Outcome:
         """The outcome for one recipient: pending until a receipt names it."""
-        if self.rejected:
-            return Outcome.FAILED
-        found = self.outcomes.get(address.lower())
-        if found is not None:
-            return found
-        return Outcome.PENDING
+        return self.report(recipients=[address])[address].state.outcome
+
+    def report(self, *, recipients: Iterable[str] = ()) -> DeliveryReport:
+        """Per-recipient states of this send, with the receipts that prove them.
+
+        Pass the addresses the message went to: a recipient no receipt names yet is then
+        reported as pending (or never sent after a non-acceptance) instead of missing.
+
+        Example:
+            >>> ReceiptSummary(code="1", receipts=()).report(recipients=["a@pec.it"]).final
+            False
+        """
+        from ._outcomes import delivery_report  # late: the aggregation builds on Receipt
+
+        return delivery_report(self.receipts, recipients=recipients)
 
     def by_kind(self, kind: ReceiptKind) -> tuple[Receipt, ...]:
         """The receipts of one kind."""

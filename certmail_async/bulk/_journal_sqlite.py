@@ -900,6 +900,28 @@ class SQLiteJournal:
 
         return await self._run(run, write=False)
 
+    async def migrate(self) -> int:
+        """Create the journal file (or open and check it); returns its schema version.
+
+        ``certmail journal migrate``: this version knows one SQLite schema, so an older or
+        newer file is refused (JournalError) rather than changed.
+        """
+
+        def run(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+        return await self._run(run)
+
+    async def schema_version(self) -> int:
+        """The file's schema version, checked; 0 when the file does not exist (nothing created)."""
+        if not self._memory and not self.path.exists() and not self.path.is_symlink():
+            return 0
+
+        def run(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+        return await self._run(run, write=False)
+
     async def aclose(self) -> None:
         """Close the database (every commit is already on disk)."""
 

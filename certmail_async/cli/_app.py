@@ -26,6 +26,7 @@ from ._bulk import (
     write_export,
 )
 from ._demo import run_demo
+from ._journal import JOURNAL_HELP, journal_app
 from ._loadtest import loadtest_app, serve_fake
 
 __all__ = ["app", "main"]
@@ -40,8 +41,9 @@ app = typer.Typer(
 fake_app = typer.Typer(help="Fake provider servers for tests and load tests.", no_args_is_help=True)
 app.add_typer(fake_app, name="fake")
 app.add_typer(loadtest_app, name="loadtest")
+app.add_typer(journal_app, name="journal")
 
-Journal = Annotated[Path, typer.Option(help="The job journal (SQLite).")]
+Journal = Annotated[str, typer.Option(help=JOURNAL_HELP, envvar="CERTMAIL_JOURNAL")]
 Wait = Annotated[
     bool, typer.Option(help="If another runner owns the job, wait for it instead of exiting 6.")
 ]
@@ -139,7 +141,7 @@ def bulk(
     ],
     provider: Annotated[str, typer.Option(help="pecmassiva or legallymail.")],
     job_id: Annotated[str, typer.Option(help="Names the job; running it again resumes it.")],
-    journal: Journal = Path("jobs.sqlite"),
+    journal: Journal = "jobs.sqlite",
     subject: Annotated[str | None, typer.Option(help="Subject for rows without one.")] = None,
     body: Annotated[str | None, typer.Option(help="Body for rows without one.")] = None,
     body_file: Annotated[Path | None, typer.Option(exists=True, help="Body from a file.")] = None,
@@ -224,7 +226,7 @@ async def _dry_run(spec: JobSpec, console: Console) -> None:
 @app.command()
 def resume(
     job_id: Annotated[str, typer.Argument(help="The job to resume.")],
-    journal: Journal = Path("jobs.sqlite"),
+    journal: Journal = "jobs.sqlite",
     retry_unknown: RetryUnknown = False,
     retry_failed: RetryFailed = False,
     wait: Wait = False,
@@ -256,14 +258,14 @@ def resume(
     _guarded(action, console)
 
 
-async def _spec(journal: Path, job_id: str) -> JobSpec:
+async def _spec(journal: str, job_id: str) -> JobSpec:
     store = open_existing(journal)
     try:
         meta = await store.job_meta(job_id)
     finally:
         await store.aclose()
     if meta is None or "input" not in meta:
-        raise UsageError(f"no CLI job {job_id!r} in {journal}")
+        raise UsageError(f"no CLI job {job_id!r} in {store.display_name}")
     return JobSpec(meta)
 
 
@@ -276,7 +278,7 @@ def _finish(summary: JobSummary, console: Console) -> int:
 @app.command()
 def status(
     job_id: Annotated[str, typer.Argument(help="The job.")],
-    journal: Journal = Path("jobs.sqlite"),
+    journal: Journal = "jobs.sqlite",
 ) -> None:
     """Counts per state, and the sends whose outcome is unknown.
 
@@ -290,7 +292,7 @@ def status(
 @app.command()
 def export(
     job_id: Annotated[str, typer.Argument(help="The job.")],
-    journal: Journal = Path("jobs.sqlite"),
+    journal: Journal = "jobs.sqlite",
     format: Annotated[str, typer.Option(help="csv or json (one object per line).")] = "csv",
     output: Annotated[Path | None, typer.Option(help="File to write (default: stdout).")] = None,
 ) -> None:

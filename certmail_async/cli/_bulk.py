@@ -28,10 +28,13 @@ from ..bulk import (
     ChunkOutcome,
     ChunkStatus,
     Estimate,
+    Journal,
     OutgoingMessage,
+    PostgresJournal,
     Progress,
     SQLiteJournal,
 )
+from ..bulk._journal_postgres import is_postgres_url
 from ..bulk._models import RejectedMessage
 from ..legallymail import LegallyMailClient
 from ..legallymail._client import DEFAULT_RATE_LIMIT as LM_RATE
@@ -44,6 +47,7 @@ __all__ = [
     "JobSpec",
     "JobSummary",
     "UsageError",
+    "journal_spec",
     "make_client",
     "read_csv",
     "run_job",
@@ -248,7 +252,7 @@ def _short(text: str | None, limit: int = 160) -> str:
 async def run_job(
     spec: JobSpec,
     *,
-    journal: Path,
+    journal: str | Path,
     job_id: str,
     retry_unknown: bool,
     console: Console,
@@ -279,7 +283,7 @@ async def run_job(
         client,
         BulkDispatcher(
             clients=[client],
-            journal=journal,
+            journal=journal_spec(journal),
             chunk_sizes={spec["provider"]: int(spec["chunk_size"])}
             if spec.get("chunk_size")
             else None,
@@ -315,25 +319,47 @@ async def run_job(
     return summary
 
 
-def open_existing(journal: Path) -> SQLiteJournal:
-    """The journal at ``journal``, read-only; never creates a file (UsageError when absent)."""
-    if not journal.is_file():
-        raise UsageError(f"no journal at {journal}")
-    return SQLiteJournal(journal, readonly=True)
+def journal_spec(journal: str | Path) -> str | Path:
+    """A ``--journal`` value checked before use: a postgresql:// URL or a SQLite path.
+
+    A malformed URL is a UsageError (the message never repeats the URL: it may hold a
+    password).
+    """
+    if isinstance(journal, str) and is_postgres_url(journal):
+        try:
+            PostgresJournal(journal)  # parses only; connects to nothing
+        except ValidationError as error:
+            raise UsageError(f"--journal: {error}") from None
+        return journal
+    return Path(journal)
+
+
+def open_existing(journal: str | Path) -> Journal:
+    """The journal ``journal`` names, read-only; never creates a file or a schema.
+
+    A missing SQLite file is a UsageError; a PostgreSQL schema that does not exist reads
+    as an empty journal (so its jobs are unknown: UsageError too).
+    """
+    spec = journal_spec(journal)
+    if isinstance(spec, str):
+        return PostgresJournal(spec, readonly=True)
+    if not spec.is_file():
+        raise UsageError(f"no journal at {spec}")
+    return SQLiteJournal(spec, readonly=True)
 
 
 class UsageError(Exception):
     """A command-line mistake: the CLI prints it and exits with EXIT_USAGE."""
 
 
-async def show_status(journal: Path, job_id: str, console: Console) -> int:
+async def show_status(journal: str | Path, job_id: str, console: Console) -> int:
     """Print counts per state and the chunks that need a decision; returns the exit code."""
     store = open_existing(journal)
     async with BulkDispatcher(clients=[], journal=store) as dispatcher:
         try:
             status = await dispatcher.status(job_id)
         except KeyError:
-            raise UsageError(f"no job {job_id!r} in {journal}") from None
+            raise UsageError(f"no job {job_id!r} in {store.display_name}") from None
         finally:
             await store.aclose()
     table = Table(title=f"job {job_id}")
@@ -368,12 +394,12 @@ async def show_status(journal: Path, job_id: str, console: Console) -> int:
     return summary.exit_code
 
 
-async def write_export(journal: Path, job_id: str, fmt: str, output: Path | None) -> int:
+async def write_export(journal: str | Path, job_id: str, fmt: str, output: Path | None) -> int:
     """Write one row per recipient (CSV or JSON lines) to ``output`` or stdout, in pages."""
     store = open_existing(journal)
     try:
         if await store.job_meta(job_id) is None:
-            raise UsageError(f"no job {job_id!r} in {journal}")
+            raise UsageError(f"no job {job_id!r} in {store.display_name}")
     except BaseException:
         await store.aclose()
         raise

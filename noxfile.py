@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typing"]
@@ -9,12 +13,53 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 
 PYTHON = "3.11"
+#: Other interpreters the suite runs on (`nox -s tests-3.12`); the classifiers list them.
+OTHER_PYTHONS = ["3.12", "3.13"]
+#: The extras whose bounds `lowest` pins too: those the dev extra installs unpinned.
+LOWEST_EXTRAS = ("cli", "postgres", "redis")
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the test suite against the embedded fakes."""
     session.install("-e", ".[dev]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(name="tests-other", python=OTHER_PYTHONS)
+def tests_other(session: nox.Session) -> None:
+    """The test suite on Python 3.12 and 3.13 (`nox -s tests-other-3.13` for one)."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", *session.posargs)
+
+
+def lowest_constraints() -> list[str]:
+    """``name==X`` for every ``name>=X`` of the runtime and LOWEST_EXTRAS dependencies."""
+    project = tomllib.loads(Path("pyproject.toml").read_text())["project"]
+    requirements = list(project["dependencies"])
+    for extra in LOWEST_EXTRAS:
+        requirements += project["optional-dependencies"][extra]
+    pins = []
+    for requirement in requirements:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*>=\s*([A-Za-z0-9_.]+)", requirement.strip())
+        if match is None:
+            raise ValueError(f"lowest: cannot read the bound of {requirement!r}")
+        pins.append(f"{match[1]}=={match[2]}")
+    return pins
+
+
+@nox.session(python=PYTHON)
+def lowest(session: nox.Session) -> None:
+    """The test suite with every direct dependency at its declared minimum (lowest-direct).
+
+    The bounds in pyproject.toml become a pip constraints file; indirect dependencies
+    resolve as usual. A bound that stops passing here must be raised.
+    """
+    constraints = Path(session.create_tmp()) / "lowest-constraints.txt"
+    constraints.write_text("\n".join(lowest_constraints()) + "\n")
+    session.log("constraints: " + ", ".join(lowest_constraints()))
+    session.install("-c", str(constraints), "-e", ".[dev]")
+    session.run("pip", "list", "--format=freeze")
     session.run("pytest", *session.posargs)
 
 

@@ -1153,7 +1153,7 @@ class PostgresJournal:
 
     async def aclose(self) -> None:
         """Close the pool (every commit is already durable); the next call opens a new one."""
-        pool, self._pool = self._pool, None
+        pool, self._pool, self._pool_lock = self._pool, None, None
         self._checked = self._primary = False
         if pool is None:
             return

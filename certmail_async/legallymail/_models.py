@@ -131,10 +131,10 @@ class Email:
 
 @attrs.frozen(kw_only=True)
 class EmailList:
-    """The answer to ``emails.list``: the e-mails, plus the provider's ``count``, ``limit``
-    and ``max_limit`` (the most it will list, 25 today).
+    """The answer to ``emails.list``: the e-mails and the provider's counts.
 
-    Iterates, indexes and has a length like the tuple of :class:`Email` it holds, so
+    ``count`` and ``limit`` are the provider's, ``max_limit`` the most it will list (25
+    today). Iterates, indexes and has a length like the tuple of :class:`Email` it holds, so
     ``for email in await client.emails.list()`` reads as before.
 
     Example:

@@ -194,9 +194,7 @@ class LegallyMailWire:
         self._check_envelope(payload, {"success", "count", "limit", "max_limit", "emails"}, op)
         items = unwrap(payload, op=op, status=response.status, key="emails")
         fields = {k: payload.get(k) for k in ("count", "limit", "max_limit")}
-        return structure(
-            self.converter, {"emails": items, **fields}, EmailList, op=op
-        )
+        return structure(self.converter, {"emails": items, **fields}, EmailList, op=op)
 
     def email(self, response: Response, op: Operation) -> EmailDetail:
         """Decode ``{success, email: {...}}``."""

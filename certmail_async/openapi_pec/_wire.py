@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -158,6 +158,11 @@ def _parse_datetime(value: Any, _type: Any = None) -> datetime:
     raise TypeError(f"expected Unix seconds or an ISO date-time, got {type(value).__name__}")
 
 
+def _optional_of(enum_type: Any) -> Callable[[Any], bool]:
+    optional = enum_type | None
+    return lambda t: bool(t == optional)
+
+
 def _optional_code(value: Any, type_: Any) -> Any:
     if value in (None, ""):
         return None
@@ -196,9 +201,7 @@ class OpenapiWire:
         # Echoed optional codes: the registration sends "" for "none" (the page's sample
         # does for sottotipo_cliente), which is None here, not an unknown pseudo-member.
         for enum_type in (CustomerSubtype, Sex, IdDocumentType):
-            c.register_structure_hook_func(
-                lambda t, e=enum_type: t == (e | None), _optional_code  # type: ignore[misc]
-            )
+            c.register_structure_hook_func(_optional_of(enum_type), _optional_code)
         register_renames(
             c,
             MailboxEvents,

@@ -269,6 +269,7 @@ class LoadTest:
     fake: FakeTarget = attrs.field(factory=FakeTarget)
     timeout: float = 10.0
     max_in_flight: int = 10_000
+    connections: int = 256
     seeds: int = 3
     label: str = ""
 
@@ -304,7 +305,7 @@ class LoadTest:
                 isinstance(value, int | float) and value > 0 and math.isfinite(value)
             ):
                 raise ValidationError(f"expected positive seconds, got {value!r}", field=name)
-        for name in ("count", "max_in_flight"):
+        for name in ("count", "max_in_flight", "connections"):
             value = getattr(self, name)
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 1

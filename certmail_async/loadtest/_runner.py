@@ -436,7 +436,9 @@ async def run(
             base_url = pool.url
         else:
             base_url = test.base_url
-        connector = aiohttp.TCPConnector(limit=0)
+        # A bounded pool: past it, calls queue in the client instead of opening ever more
+        # connections (a connection storm overflows the server's accept queue).
+        connector = aiohttp.TCPConnector(limit=test.connections)
         session = await stack.enter_async_context(
             aiohttp.ClientSession(connector=connector, trace_configs=[trace_config()])
         )
@@ -735,7 +737,7 @@ async def _ticker(
     n = 1
     while not stop.is_set():
         await asyncio.sleep(max(0.0, state.t0 + n - loop.time()))
-        n += 1
+        n = max(n + 1, math.floor(loop.time() - state.t0) + 1)  # no catch-up ticks
         now_cpu, now_wall = time.process_time(), time.perf_counter()
         generator = (now_cpu - cpu) / (now_wall - wall) if now_wall > wall else None
         cpu, wall = now_cpu, now_wall

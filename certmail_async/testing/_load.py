@@ -527,7 +527,8 @@ async def _worker(config: _WorkerConfig) -> None:
         )
     runner = web.AppRunner(fake.build_app(), access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, reuse_port=True)
+    # A deep accept queue: a load test's connection bursts must not meet SYN retries.
+    site = web.TCPSite(runner, config.host, config.port, reuse_port=True, backlog=4096)
     await site.start()
     print("ready", flush=True)
     try:

@@ -1,5 +1,17 @@
 """openapi.it PEC: mailbox provisioning, Business Register communications, forms; OAuth v2."""
 
+from ._callbacks import (
+    MAX_CALLBACK_SIZE,
+    MIN_SECRET_LENGTH,
+    SECRET_PARAM,
+    CallbackEvent,
+    CallbackVerificationError,
+    MailboxEvent,
+    RegistryCommunicationEvent,
+    UnknownCallbackEvent,
+    callback_handler,
+    parse_callback,
+)
 from ._client import (
     DomainsResource,
     FormsResource,
@@ -36,9 +48,14 @@ from ._models import (
 from ._oauth import OAuthClient, OAuthTokenSource, ScopesResource, TokensResource
 
 __all__ = [
+    "MAX_CALLBACK_SIZE",
+    "MIN_SECRET_LENGTH",
+    "SECRET_PARAM",
     "SUBTYPES",
     "Callback",
+    "CallbackEvent",
     "CallbackMethod",
+    "CallbackVerificationError",
     "CommunicationRole",
     "CommunicationState",
     "CustomerSubtype",
@@ -49,6 +66,7 @@ __all__ = [
     "IdDocument",
     "IdDocumentType",
     "Mailbox",
+    "MailboxEvent",
     "MailboxEvents",
     "MailboxRegistration",
     "MailboxState",
@@ -60,6 +78,7 @@ __all__ = [
     "OAuthTokenSource",
     "OpenapiPecClient",
     "RegistryCommunication",
+    "RegistryCommunicationEvent",
     "RegistryCommunicationRequest",
     "RegistryCommunicationSummary",
     "RegistryCommunicationsResource",
@@ -69,4 +88,7 @@ __all__ = [
     "Token",
     "TokenLimits",
     "TokensResource",
+    "UnknownCallbackEvent",
+    "callback_handler",
+    "parse_callback",
 ]

@@ -28,7 +28,11 @@ asyncio to catch a failure: those exceptions are translated in exactly one place
     ├── JobMismatchError           a job id re-run with other content (before any request)
     ├── JobLockedError             another live owner runs this job (before any request)
     ├── JournalError               the journal is corrupt, unreadable, read-only or damaged
-    └── JobNotFoundError           no such job in the journal (status, export; also a KeyError)
+    ├── JobNotFoundError           no such job in the journal (status, export; also a KeyError)
+    ├── ReceiptParseError          a PEC .eml or daticert.xml could not be read (receipts/)
+    │   ├── UnsafeXMLError         entities, DTD subset, external references: refused
+    │   └── ReceiptTooLargeError   past the size limit, refused before parsing
+    └── CallbackVerificationError  an openapi.it callback without the right secret
 
 Every error carries ``provider``, ``operation``, ``status`` (HTTP status or ``None``),
 ``code`` (the provider's own error code, where it has one) and ``message`` (the provider's

@@ -147,8 +147,10 @@ def legallymail_outcomes(detail: EmailDetail) -> tuple[LegallyMailOutcome, ...]:
         ...     subject="s", status=EmailStatus("pending"), recipients=(
         ...         RecipientDetail(email="a@example.com", status=EmailStatus("read")),
         ...         RecipientDetail(email="b@example.com", status=EmailStatus("bounced"))))
-        >>> [(o.address, o.state.value, o.status.value) for o in legallymail_outcomes(detail)]
-        [('a@example.com', 'read', 'read'), ('b@example.com', 'pending', 'bounced')]
+        >>> for o in legallymail_outcomes(detail):
+        ...     print(o.address, o.state.value, o.status.value)
+        a@example.com read read
+        b@example.com pending bounced
     """
     if detail.recipients:
         outcomes = [_from_recipient(r, detail.tracking_id) for r in detail.recipients]

@@ -365,3 +365,53 @@ class TestAiohttpHandler:
         with pytest.raises(ValidationError) as info:
             callback_handler(print, **kwargs)
         assert info.value.field == field
+
+
+class TestDocsExamples:
+    """The receiver examples of docs/receipts.md, run as written."""
+
+    @staticmethod
+    def example(name: str) -> dict[str, Any]:
+        from tests.docs_blocks import ROOT, blocks
+
+        (block,) = [
+            b
+            for b in blocks(ROOT / "docs" / "receipts.md")
+            if b.mode == "framework" and b.arg == name
+        ]
+        namespace: dict[str, Any] = {"__name__": f"docs_{name}"}
+        exec(compile(block.code, block.id, "exec"), namespace)  # noqa: S102 - our own docs
+        return namespace
+
+    async def test_aiohttp_example(self, aiohttp_client: Any) -> None:
+        """The aiohttp.web example accepts a genuine callback and refuses a forged one."""
+        module = self.example("aiohttp")
+        http = await aiohttp_client(module["app"])
+        genuine = {
+            **CASELLA,
+            "callback": {**CASELLA["callback"], "data": {"secret": module["SECRET"]}},
+        }
+        assert (
+            await http.post("/openapi/callback", data={"data": json.dumps(genuine)})
+        ).status == 200
+        assert (await http.post("/openapi/callback", json=CASELLA)).status == 403
+        (event,) = module["seen"]
+        assert isinstance(event, MailboxEvent)
+        assert event.verified
+
+    def test_fastapi_example(self) -> None:
+        """The FastAPI example verifies by the URL secret and keeps the event."""
+        pytest.importorskip("fastapi", reason="FastAPI is not installed (not a dependency)")
+        pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx")
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from fastapi.testclient import TestClient
+
+            module = self.example("starlette")
+            http = TestClient(module["app"])
+        secret = module["SECRET"]
+        assert http.post(f"/openapi/callback?secret={secret}", json=CASELLA).status_code == 200
+        assert http.post("/openapi/callback?secret=forged-guess", json=CASELLA).status_code == 403
+        assert isinstance(module["seen"][0], MailboxEvent)

@@ -67,14 +67,14 @@
 #
 # Next phase (many workers; additive, no new table): a job enqueued for workers gets one
 # `leases` row per lane (lane = the pacing scope, e.g. "pecmassiva"; released, token 0)
-# next to its job row. A worker finds a lane to run with
+# next to its job row. A worker finds a lane to run with _FREE_LANE (below)
 #     SELECT lane, token FROM leases WHERE job_id=$1 AND lane <> ''
 #       AND (released OR expires_at <= clock_timestamp())
 #     ORDER BY lane LIMIT 1 FOR UPDATE SKIP LOCKED
 # and takes it in that transaction (token + 1): two workers never wait on each other nor
 # take the same lane, and one dead for longer than its ttl is replaced. Chunk transitions
 # then fence on the chunk's lane row (chunks.lane) exactly as they fence on the job row
-# today. The lane owner claims its next chunks, in seq order, with
+# today. The lane owner claims its next chunks, in seq order, with _NEXT_CHUNKS
 #     SELECT seq FROM chunks WHERE job_id=$1 AND lane=$2 AND status='pending'
 #     ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED
 # inside the fenced transaction that marks the first one in flight (index chunks_lane).
@@ -220,6 +220,17 @@ _SELECT_CHUNKS = (
 _SELECT_LEASE = (
     "SELECT owner_id, host, pid, token, expires_at, released, clock_timestamp() AS now "
     "FROM {s}.leases WHERE job_id=$1 AND lane=$2"
+)
+# The worker phase's two queries (see the header; tests/bulk/test_journal_postgres.py runs
+# them on this schema so the design stays true until the phase uses them).
+_FREE_LANE = (
+    "SELECT lane, token FROM {s}.leases WHERE job_id=$1 AND lane <> '' "
+    "AND (released OR expires_at <= clock_timestamp()) "
+    "ORDER BY lane LIMIT 1 FOR UPDATE SKIP LOCKED"
+)
+_NEXT_CHUNKS = (
+    "SELECT seq FROM {s}.chunks WHERE job_id=$1 AND lane=$2 AND status='pending' "
+    "ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED"
 )
 _INSERT = """INSERT INTO {s}.chunks (job_id, seq, provider, lane, recipients, digest,
     subject_digest, key, status, provider_ids, error, failed_recipients, evidence, attempts,

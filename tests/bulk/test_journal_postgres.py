@@ -557,3 +557,57 @@ class TestDispatcher:
             assert status.recipients == {"sent": 13}
         assert len(pm.state.ledger) == 4
         assert len(lm.state.ledger) == 3
+
+
+class TestWorkerPhaseDesign:
+    """The queries the multi-worker phase will use, run on today's schema."""
+
+    async def test_workers_take_distinct_lanes_without_waiting(
+        self, handles: Callable[..., PostgresJournal], url: str
+    ) -> None:
+        """Two transactions looking for a free lane get two different lanes, neither waits; a
+        live lane is never offered, a lapsed one is."""
+        await filled(handles)
+        damage(
+            url,
+            "INSERT INTO {s}.leases (job_id, lane, owner_id, host, pid, token, acquired_at, "
+            "expires_at, released) VALUES "
+            "('job', 'legallymail', '', '', 0, 0, now(), now(), true), "
+            "('job', 'pecmassiva', '', '', 0, 0, now(), now(), true), "
+            "('job', 'zz-live', 'w9', 'h', 1, 4, now(), now() + interval '1 hour', false)",
+        )
+        one = await asyncpg.connect(url.split("?")[0])
+        two = await asyncpg.connect(url.split("?")[0])
+        try:
+            async with one.transaction(), two.transaction():
+                query = in_schema(url, pg._FREE_LANE)
+                first = await asyncio.wait_for(one.fetchrow(query, "job"), 2)
+                second = await asyncio.wait_for(two.fetchrow(query, "job"), 2)
+                assert first is not None
+                assert second is not None
+                assert {first["lane"], second["lane"]} == {"legallymail", "pecmassiva"}
+                assert await two.fetchrow(query, "job") is not None  # its own lock: same row
+                third = await asyncpg.connect(url.split("?")[0])
+                try:
+                    assert await third.fetchrow(query, "job") is None  # zz-live is live
+                finally:
+                    await third.close()
+        finally:
+            await one.close()
+            await two.close()
+
+    async def test_a_lane_owner_claims_pending_chunks_in_seq_order(
+        self, handles: Callable[..., PostgresJournal], url: str
+    ) -> None:
+        """The lane's next chunks come in seq order, pending ones only (the lane column is set)."""
+        journal = await filled(handles)
+        lease = await journal.acquire("job", owner_id="A", ttl=TTL)
+        await journal.mark_in_flight(lease, chunk(0))
+        await journal.mark_done(lease, chunk(0), ChunkStatus.SENT, provider_ids=["S0"])
+        conn = await asyncpg.connect(url.split("?")[0])
+        try:
+            async with conn.transaction():
+                rows = await conn.fetch(in_schema(url, pg._NEXT_CHUNKS), "job", "pecmassiva", 3)
+        finally:
+            await conn.close()
+        assert [r["seq"] for r in rows] == [1, 2, 3]

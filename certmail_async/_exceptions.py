@@ -1,7 +1,8 @@
 """The one exception tree of certmail_async.
 
-Every error the SDK raises is a :class:`CertmailError`. Users never need to import aiohttp or
-asyncio to catch a failure: those exceptions are translated in exactly one place,
+Every error the SDK raises is a [CertmailError][certmail_async.CertmailError]. Users never
+need to import aiohttp or asyncio to catch a failure: those exceptions are translated in
+exactly one place,
 ``certmail_async._transport.Transport._send_once``.
 
 ::
@@ -73,7 +74,7 @@ __all__ = [
 class CertmailError(Exception):
     """Base of every error raised by certmail_async.
 
-    Example:
+    Examples:
         >>> from certmail_async import CertmailError
         >>> try:
         ...     raise CertmailError("boom", provider="pecmassiva", operation="sends.create")
@@ -136,7 +137,7 @@ class ValidationError(CertmailError, ValueError):
 
     ``field`` names the offending argument (``recipients[2]``, ``attachments[0].filename``).
 
-    Example:
+    Examples:
         >>> err = ValidationError("not a valid address", field="recipients[0]")
         >>> print(err)
         recipients[0]: not a valid address
@@ -229,7 +230,10 @@ class RateLimitError(APIStatusError):
 
 
 class ServerError(APIStatusError):
-    """HTTP 5xx: the provider failed. For a send, see :class:`DeliveryUnknownError`."""
+    """HTTP 5xx: the provider failed.
+
+    For a send, see [DeliveryUnknownError][certmail_async.DeliveryUnknownError].
+    """
 
 
 class ResponseDecodeError(APIError):
@@ -244,7 +248,7 @@ class ResponseTooLargeError(ResponseDecodeError):
 
     The rest was not read and the connection was dropped. ``limit`` is the limit in bytes.
 
-    Example:
+    Examples:
         >>> err = ResponseTooLargeError("too big", limit=1024)
         >>> err.limit, isinstance(err, ResponseDecodeError)
         (1024, True)
@@ -279,7 +283,7 @@ class DeliveryUnknownError(CertmailError):
     the provider's answer when it had one (scrubbed of secrets, cut short), e.g. a success
     status whose answer could not be decoded.
 
-    Example:
+    Examples:
         >>> from certmail_async import DeliveryUnknownError
         >>> err = DeliveryUnknownError("timed out", provider="pecmassiva",
         ...                            operation="sends.create")
@@ -367,7 +371,7 @@ class JobNotFoundError(CertmailError, KeyError):
 
     Also a ``KeyError``, for code written before it existed. ``path`` names the journal.
 
-    Example:
+    Examples:
         >>> from certmail_async import JobNotFoundError
         >>> str(JobNotFoundError("no job 'x' in jobs.sqlite", job_id="x", path="jobs.sqlite"))
         "bulk.journal: no job 'x' in jobs.sqlite"

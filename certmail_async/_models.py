@@ -38,7 +38,7 @@ class OpenEnum(enum.Enum):
     Providers add states without notice; a decoder that refused them would break users.
     Unknown values keep their raw string in ``.value`` and report ``known == False``.
 
-    Example:
+    Examples:
         >>> class Color(OpenEnum):
         ...     RED = "red"
         >>> Color("red").known, Color("mauve").known, Color("mauve").value
@@ -67,11 +67,11 @@ class OpenEnum(enum.Enum):
 class Attachment:
     """A file to attach; base64 encoding happens in each provider's wire module.
 
-    Checked at construction (:class:`~certmail_async.ValidationError` naming the field):
+    Checked at construction ([ValidationError][certmail_async.ValidationError] naming the field):
     ``filename`` is a plain name (no path, no control characters: it goes in a header),
     ``content`` is bytes (a ``bytearray`` is copied), ``mime_type`` is ``type/subtype``.
 
-    Example:
+    Examples:
         >>> a = Attachment(filename="invoice.pdf", content=b"%PDF-1.7 ...",
         ...                mime_type="application/pdf")
         >>> a
@@ -94,7 +94,7 @@ class Attachment:
     def from_path(cls, path: str | Path, *, mime_type: str | None = None) -> Attachment:
         """Read a file; the MIME type is guessed from its name unless given.
 
-        Example:
+        Examples:
             >>> Attachment.from_path(None)
             Traceback (most recent call last):
             certmail_async._exceptions.ValidationError: path: expected a path, got NoneType
@@ -114,7 +114,7 @@ class Attachment:
 class Signer:
     """A person asked to sign a document (LegallyMail e-signature).
 
-    Example:
+    Examples:
         >>> Signer(name="Mario Rossi", email="mario@example.it", phone="+39 333 1234567")
         Signer(name='Mario Rossi', email='mario@example.it', phone='+39 333 1234567')
 
@@ -131,9 +131,9 @@ class Signer:
 
 
 def check_signer_fields(name: object, email: object, phone: object, *, field: str) -> None:
-    """The parts of a :class:`Signer` (``field`` prefixes the names in errors).
+    """The parts of a [Signer][certmail_async.Signer] (``field`` prefixes the names in errors).
 
-    Example:
+    Examples:
         >>> check_signer_fields("Anna", "anna@example.com", "333 1234567", field="signers[0].")
     """
     check_header_text(name, field=f"{field}name", max_len=200)

@@ -2,7 +2,7 @@
 # ----------------------------------------------------------------------------------
 #
 # A certified e-mail cannot be recalled and no provider offers an idempotency key, so the
-# retry rules are asymmetric. They live in ONE pure function, :func:`decide`, which the
+# retry rules are asymmetric. They live in ONE pure function, `decide`, which the
 # transport calls after every failed attempt and the bulk dispatcher calls for its lane
 # pauses; nothing else in the SDK decides whether to try again.
 #
@@ -26,7 +26,7 @@
 # every wait the SDK takes after a refusal, the scope pause of the pacing gate included.
 # Absurd values (``inf``, ``nan``, ``1e309``, negative, a date in the past, a week ahead)
 # come out clamped, and the decision says so (``clamped=True``) so the caller logs it.
-"""Retry policy, Retry-After parsing and the one retry decision (:func:`decide`)."""
+"""Retry policy, Retry-After parsing and the one retry decision (`decide`)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ RETRYABLE_READ_STATUSES = frozenset({429, 500, 502, 503, 504})
 class OpKind(enum.Enum):
     """What repeating an operation would do.
 
-    Example:
+    Examples:
         >>> OpKind.SEND.value
         'send'
     """
@@ -62,7 +62,7 @@ class OpKind(enum.Enum):
 class Failure(enum.Enum):
     """What went wrong with one attempt.
 
-    Example:
+    Examples:
         >>> Failure.CONNECT.value
         'connect'
     """
@@ -77,7 +77,7 @@ class Failure(enum.Enum):
 class Action(enum.Enum):
     """What to do after a failed attempt.
 
-    Example:
+    Examples:
         >>> Action.RETRY.value
         'retry'
     """
@@ -89,14 +89,14 @@ class Action(enum.Enum):
 
 @attrs.frozen(kw_only=True)
 class Decision:
-    """The outcome of :func:`decide`.
+    """The outcome of `decide`.
 
     ``wait`` is the seconds to wait before the retry (for a rate-limit answer: the scope
     pause, already clamped to ``RetryPolicy.max_retry_after``); ``pause`` says that the
     wait is a pause of the whole pacing scope, not a private backoff; ``clamped`` says an
     absurd or excessive ``Retry-After`` was cut down (log it at WARNING).
 
-    Example:
+    Examples:
         >>> decide(kind=OpKind.SEND, failure=Failure.TIMEOUT, attempt=0, max_retries=2)
         Decision(action=<Action.UNKNOWN: 'unknown'>, wait=0.0, pause=False, clamped=False)
     """
@@ -114,7 +114,7 @@ class RetryPolicy:
     ``max_retry_after`` caps every wait after a refusal: a ``Retry-After`` header and the
     scope pause of the pacing gate alike.
 
-    Example:
+    Examples:
         >>> p = RetryPolicy(base=0.5, cap=8.0)
         >>> 0 <= p.backoff(3) <= 4.0
         True
@@ -182,11 +182,11 @@ def decide(
     """THE retry decision: pure, no I/O, no clock.
 
     ``attempt`` counts the attempts already failed before this one (0 for the first);
-    ``retry_after`` is the raw parsed header (:func:`parse_retry_after`, may be absurd);
+    ``retry_after`` is the raw parsed header (`parse_retry_after`, may be absurd);
     ``window`` is the scope's rate window, the pause after a rate-limit answer that gave
     no Retry-After (``None``: plain backoff).
 
-    Example:
+    Examples:
         >>> d = decide(kind=OpKind.SEND, failure=Failure.RATE_LIMITED, attempt=0,
         ...            max_retries=2, retry_after=float("inf"))
         >>> d.action, d.wait, d.pause, d.clamped
@@ -237,10 +237,10 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
 
     The value is returned as the provider said it, absurd or not (``inf``, negative, a past
-    date gives a negative number): :meth:`RetryPolicy.clamp_retry_after` bounds it, so the
+    date gives a negative number): `RetryPolicy.clamp_retry_after` bounds it, so the
     clamp can be logged. Garbage gives ``None``.
 
-    Example:
+    Examples:
         >>> parse_retry_after("3")
         3.0
         >>> parse_retry_after("Wed, 21 Oct 2015 07:28:05 GMT",

@@ -17,7 +17,7 @@
 # Fork: a child process does not inherit the loop's thread. The runtime remembers the pid
 # that started it; in a child a new runtime starts on first use, and a client created
 # before the fork refuses to run (its session's sockets belong to the parent).
-# Closing: ``client.close()`` (or ``with``) closes one client; :func:`shutdown` stops the
+# Closing: ``client.close()`` (or ``with``) closes one client; `shutdown` stops the
 # loop (it also runs at interpreter exit); a later call starts a fresh one.
 """
 
@@ -136,7 +136,7 @@ def shutdown() -> None:
 
     Clients created before are unusable afterwards; a new client starts a new loop.
 
-    Example:
+    Examples:
         >>> from certmail_async import sync
         >>> sync.shutdown()
     """
@@ -165,7 +165,7 @@ class BlockingIterator(Generic[T]):
     """An async iterator of the SDK (``inbox.list``) consumed from sync code.
 
     Each ``next()`` runs one step on the facade's loop. Leaving a loop early is fine; use
-    ``with`` (or :meth:`close`) to release the underlying request at once.
+    ``with`` (or `close`) to release the underlying request at once.
     """
 
     def __init__(self, runtime: _Runtime, agen: Any) -> None:
@@ -212,7 +212,7 @@ class SyncResource:
     """A resource of a sync client: the async resource's methods, blocking.
 
     Coroutine methods return their result; async-iterator methods (``inbox.list``) return
-    a :class:`BlockingIterator`.
+    a `BlockingIterator`.
     """
 
     def __init__(self, runtime: _Runtime, resource: Resource) -> None:
@@ -266,7 +266,7 @@ class SyncClient(Generic[C]):
 
     Build it like the async client (same keyword arguments, except ``session=``: the
     facade owns its session on its own loop) and use it as a plain ``with`` block, or call
-    :meth:`close`. One client may be shared by many threads.
+    `close`. One client may be shared by many threads.
     """
 
     _async_class: type[C]
@@ -351,9 +351,9 @@ def _build(cls: type[C], kwargs: dict[str, Any]) -> C:
 
 
 class PecMassivaClient(SyncClient[_AsyncPecMassiva]):
-    """:class:`certmail_async.PecMassivaClient`, blocking.
+    """[PecMassivaClient][certmail_async.PecMassivaClient], blocking.
 
-    Example:
+    Examples:
         >>> from certmail_async import sync
         >>> with sync.PecMassivaClient(  # doctest: +SKIP
         ...     token="...", username="box@pecmassiva.com", password="..."
@@ -366,9 +366,9 @@ class PecMassivaClient(SyncClient[_AsyncPecMassiva]):
 
 
 class LegallyMailClient(SyncClient[_AsyncLegallyMail]):
-    """:class:`certmail_async.LegallyMailClient`, blocking.
+    """[LegallyMailClient][certmail_async.LegallyMailClient], blocking.
 
-    Example:
+    Examples:
         >>> from certmail_async import sync
         >>> with sync.LegallyMailClient(token="...") as client:  # doctest: +SKIP
         ...     print(client.account.info().remaining_emails)
@@ -378,9 +378,9 @@ class LegallyMailClient(SyncClient[_AsyncLegallyMail]):
 
 
 class OpenapiPecClient(SyncClient[_AsyncOpenapiPec]):
-    """:class:`certmail_async.OpenapiPecClient`, blocking.
+    """[OpenapiPecClient][certmail_async.OpenapiPecClient], blocking.
 
-    Example:
+    Examples:
         >>> from certmail_async import sync
         >>> with sync.OpenapiPecClient(token="...", sandbox=True) as pec:  # doctest: +SKIP
         ...     print(pec.mailboxes.availability("provapec@testcert.legalmail.it"))
@@ -390,9 +390,9 @@ class OpenapiPecClient(SyncClient[_AsyncOpenapiPec]):
 
 
 class OAuthClient(SyncClient[_AsyncOAuth]):
-    """:class:`certmail_async.OAuthClient`, blocking.
+    """[OAuthClient][certmail_async.OAuthClient], blocking.
 
-    Example:
+    Examples:
         >>> from certmail_async import sync
         >>> with sync.OAuthClient(email="me@example.com", api_key="...") as oauth:  # doctest: +SKIP
         ...     token = oauth.tokens.create(scopes=["GET:pec.openapi.it/pec"])
@@ -402,9 +402,11 @@ class OAuthClient(SyncClient[_AsyncOAuth]):
 
 
 class OAuthTokenSource:
-    """:class:`certmail_async.OAuthTokenSource` for the sync clients (refreshes on the loop).
+    """[OAuthTokenSource][certmail_async.OAuthTokenSource] for the sync clients.
 
-    Example:
+    It refreshes on the facade's loop.
+
+    Examples:
         >>> from certmail_async import sync
         >>> def client_for(oauth: sync.OAuthClient, token) -> sync.OpenapiPecClient:
         ...     return sync.OpenapiPecClient(token=sync.OAuthTokenSource(oauth, token))

@@ -1,7 +1,7 @@
 """Bearer tokens for the openapi.com family: the source of a token that refreshes.
 
-A fixed token or a :class:`TokenSource` is turned into credentials by
-:class:`~certmail_async._auth.BearerAuth`, applied by the transport at the last moment.
+A fixed token or a [TokenSource][certmail_async.TokenSource] is turned into credentials by
+`BearerAuth`, applied by the transport at the last moment.
 """
 
 from __future__ import annotations

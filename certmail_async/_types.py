@@ -26,7 +26,7 @@ _T = TypeVar("_T")
 class NotGiven(enum.Enum):
     """Sentinel for "use the client default", so that ``None`` can mean "no limit".
 
-    Example:
+    Examples:
         >>> from certmail_async import NOT_GIVEN
         >>> NOT_GIVEN
         NOT_GIVEN
@@ -55,7 +55,7 @@ class SecretStr:
     Tokens, API keys and mailbox passwords are held in this type from the moment a client
     receives them; only the transport unwraps them, when it builds a request.
 
-    Example:
+    Examples:
         >>> s = SecretStr("hunter2")
         >>> s
         SecretStr('**********')
@@ -127,7 +127,7 @@ def _connect_seconds(value: object) -> float | None:
 def check_max_retries(value: object, field: str = "max_retries") -> int:
     """``max_retries`` as an int >= 0 (bool, float and str refused) or a ValidationError.
 
-    Example:
+    Examples:
         >>> check_max_retries(3)
         3
     """
@@ -146,7 +146,7 @@ class Timeout:
     Zero, negative, NaN, infinite or non-numeric values are a ``ValidationError`` naming the
     field (aiohttp would read 0 as no limit at all).
 
-    Example:
+    Examples:
         >>> Timeout(total=30.0, connect=5.0)
         Timeout(total=30.0, connect=5.0)
     """
@@ -187,7 +187,7 @@ class ResponseLimits:
     the connection is dropped and the call raises ``ResponseTooLargeError`` (for a send,
     ``DeliveryUnknownError``: the provider may have accepted it).
 
-    Example:
+    Examples:
         >>> ResponseLimits(json=1024 * 1024).document
         67108864
     """

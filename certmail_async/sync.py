@@ -5,7 +5,7 @@ event loop in a background thread, shared by every sync client in the process (s
 share its pacing gates), through anyio's blocking portal. One client may serve many
 threads; use it as a plain ``with`` block or call ``close()``.
 
-Example:
+Examples:
     >>> from certmail_async import sync
     >>> with sync.PecMassivaClient(  # doctest: +SKIP
     ...     token="...", username="box@pecmassiva.com", password="..."

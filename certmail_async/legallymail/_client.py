@@ -1,7 +1,7 @@
 """The LegallyMail client: certified-evidence e-mail and e-signature (7 operations).
 
 LegallyMail is not PEC: its e-mails are ordinary e-mail with evidence of sending, delivery
-and reading, and its statuses are its own (:class:`EmailStatus`).
+and reading, and its statuses are its own ([EmailStatus][certmail_async.EmailStatus]).
 """
 
 from __future__ import annotations
@@ -143,15 +143,16 @@ class EmailsResource(_LegallyMailResource):
         """Send one certified-evidence e-mail to up to 10 recipients (account default).
 
         Some recipients may fail while others succeed: that is a normal
-        :class:`SendOutcome` (see ``failed_recipients``), not an exception. Never retried
-        after a 5xx, a timeout or a reset (:class:`~certmail_async.DeliveryUnknownError`).
+        [SendOutcome][certmail_async.SendOutcome] (see ``failed_recipients``), not an
+        exception. Never retried after a 5xx, a timeout or a reset
+        ([DeliveryUnknownError][certmail_async.DeliveryUnknownError]).
         ``before_send``, when given, is awaited after the pacing slot is granted and right
         before the request is written (the bulk dispatcher journals the chunk there).
         ``last_check``, when given, is called (synchronously) right before each attempt's
         request is handed to the HTTP session, after the slot and the credentials; what it
         raises propagates and nothing is written (the bulk dispatcher checks its lease).
 
-        Example:
+        Examples:
             >>> async def notify(client: LegallyMailClient) -> str:  # doctest: +SKIP
             ...     out = await client.emails.send(
             ...         recipients=["anna@example.com"], subject="Contratto",
@@ -199,7 +200,7 @@ class EmailsResource(_LegallyMailResource):
     ) -> EmailList:
         """The latest ``limit`` (1 to 25) sent e-mails; the API offers no paging beyond that.
 
-        The result iterates like a tuple of :class:`Email` and keeps the provider's
+        The result iterates like a tuple of [Email][certmail_async.Email] and keeps the provider's
         ``count``, ``limit`` and ``max_limit``.
         """
         op = OPS.EMAILS
@@ -263,7 +264,7 @@ class SignaturesResource(_LegallyMailResource):
 
         ``language`` is one of ``es`` (the provider's default), ``en``, ``fr``, ``it``.
 
-        Example:
+        Examples:
             >>> async def sign(client: LegallyMailClient, pdf: bytes) -> str:  # doctest: +SKIP
             ...     req = await client.signatures.request(
             ...         signers=[Signer(name="Anna Bianchi", email="anna@example.com")],
@@ -393,7 +394,7 @@ class LegallyMailClient(BaseClient):
     Timestamps are naive (the provider does not state its zone): they stay naive unless you
     pass ``timezone=`` (e.g. ``zoneinfo.ZoneInfo("Europe/Madrid")``), which is then attached.
 
-    Example:
+    Examples:
         >>> from certmail_async import LegallyMailClient
         >>> async def main() -> None:  # doctest: +SKIP
         ...     async with LegallyMailClient(token="...") as client:

@@ -68,7 +68,7 @@ class SendOutcome:
     A send can partly fail; that is a normal result, not an exception: read
     ``failed_recipients`` (and ``fail_count``).
 
-    Example:
+    Examples:
         >>> out = SendOutcome(tracking_id="cm_parent_1", recipients=(), subject="s",
         ...                   sent_at=None, success_count=0, fail_count=0)
         >>> out.partial
@@ -134,10 +134,11 @@ class EmailList:
     """The answer to ``emails.list``: the e-mails and the provider's counts.
 
     ``count`` and ``limit`` are the provider's, ``max_limit`` the most it will list (25
-    today). Iterates, indexes and has a length like the tuple of :class:`Email` it holds, so
+    today). Iterates, indexes and has a length like the tuple of
+    [Email][certmail_async.Email] it holds, so
     ``for email in await client.emails.list()`` reads as before.
 
-    Example:
+    Examples:
         >>> page = EmailList(emails=(), count=0, limit=10, max_limit=25)
         >>> len(page), page.max_limit
         (0, 25)

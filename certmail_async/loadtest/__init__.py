@@ -6,7 +6,7 @@ wait and the server's time; errors by class; a duplicate check against the fake'
 a JSON result, a CSV time series, comparisons and an SVG chart. Needs the ``loadtest``
 extra (``pip install 'certmail-async[loadtest]'``).
 
-Example:
+Examples:
     >>> import asyncio
     >>> from certmail_async.loadtest import LoadTest, RampingRate, run
     >>> test = LoadTest(provider="pecmassiva", operations={"send": 1},

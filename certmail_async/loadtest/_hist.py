@@ -38,7 +38,7 @@ def _hdr() -> Any:
 class LatencySummary:
     """Count and percentiles (seconds) of one histogram; ``None`` when it is empty.
 
-    Example:
+    Examples:
         >>> h = Histogram()
         >>> for ms in range(1, 101):
         ...     h.record(ms / 1000)
@@ -61,7 +61,7 @@ class LatencySummary:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LatencySummary:
-        """From :meth:`as_dict`."""
+        """From `as_dict`."""
 
         def seconds(key: str) -> float | None:
             value = data.get(key)
@@ -82,9 +82,9 @@ class Histogram:
     """An HDR histogram of durations in seconds (stored as microseconds).
 
     Values below 1 us count as 1 us; values above one hour count as one hour (and are
-    counted in :attr:`clamped`).
+    counted in `clamped`).
 
-    Example:
+    Examples:
         >>> h = Histogram()
         >>> h.record(0.002); h.record(0.004)
         >>> h.count, h.percentile(50), round(h.max, 4)  # within 0.1% (3 digits)
@@ -156,7 +156,7 @@ class Histogram:
 
     @classmethod
     def decode(cls, text: str) -> Histogram:
-        """From :meth:`encode`."""
+        """From `encode`."""
         h = cls()
         if text:
             h._h.add(_hdr().decode(text.encode("ascii")))

@@ -70,7 +70,7 @@ def _positive(name: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
 class ConstantRate:
     """Open model: ``rate`` arrivals per second, whatever the server does.
 
-    Example:
+    Examples:
         >>> from itertools import islice
         >>> list(islice(ConstantRate(rate=4).arrivals(), 3))
         [0.0, 0.25, 0.5]
@@ -104,9 +104,9 @@ class RampingRate:
     """Open model: the arrival rate moves linearly through ``stages``.
 
     ``stages`` are ``(seconds, target rate)`` pairs, starting from ``start``; after the
-    last stage the rate stays at its target. :meth:`linear` ramps from one rate to another.
+    last stage the rate stays at its target. `linear` ramps from one rate to another.
 
-    Example:
+    Examples:
         >>> ramp = RampingRate.linear(0, 10, over=10)
         >>> ramp.rate_at(5)
         5.0
@@ -189,7 +189,7 @@ class RampingRate:
 class ClosedUsers:
     """Closed model: ``users`` concurrent users, each running one operation after another.
 
-    Example:
+    Examples:
         >>> ClosedUsers(users=8).users
         8
     """
@@ -215,7 +215,7 @@ class FakeTarget:
     (``"fixed:5ms"``, ``"uniform:1ms:20ms"``, ``"longtail:5ms:200ms"``) and random
     ``faults`` (``{"500": 0.01, "lost": 0.001}``).
 
-    Example:
+    Examples:
         >>> FakeTarget(workers=2, cap=False).workers
         2
     """
@@ -238,8 +238,10 @@ class LoadTest:
 
     * ``provider`` and ``operations``: built-in operation names with weights
       (``{"send": 1, "receipts": 3}``), or your own ``custom`` coroutine function taking a
-      :class:`~certmail_async.loadtest.OpContext` (its ``session`` is measured).
-    * ``load``: :class:`ConstantRate`, :class:`RampingRate` or :class:`ClosedUsers`.
+      [OpContext][certmail_async.loadtest.OpContext] (its ``session`` is measured).
+    * ``load``: [ConstantRate][certmail_async.loadtest.ConstantRate],
+      [RampingRate][certmail_async.loadtest.RampingRate] or
+      [ClosedUsers][certmail_async.loadtest.ClosedUsers].
     * ``duration`` seconds and/or ``count`` operations (the first reached ends the run).
     * ``pacing``: the clients keep the provider's documented cap (scaled by
       ``time_scale``); off, they send as fast as the load asks.
@@ -248,7 +250,7 @@ class LoadTest:
     * ``base_url``: None starts the embedded ``fake``; any other host must be loopback
       unless ``force=True``.
 
-    Example:
+    Examples:
         >>> test = LoadTest(load=ConstantRate(rate=50), duration=5)
         >>> test.provider, test.operations
         ('pecmassiva', {'send': 1.0})
@@ -331,7 +333,7 @@ class LoadTest:
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is this machine: ``localhost``, 127.0.0.0/8 or ::1.
 
-    Example:
+    Examples:
         >>> is_loopback("127.0.0.5"), is_loopback("localhost"), is_loopback("10.0.0.1")
         (True, True, False)
     """
@@ -351,7 +353,7 @@ def check_target(base_url: str, *, force: bool = False) -> str:
     production host it costs money and may send real certified mail. So anything but this
     machine needs an explicit ``force`` (for a staging host you own).
 
-    Example:
+    Examples:
         >>> check_target("http://127.0.0.1:8400")
         'http://127.0.0.1:8400'
         >>> try:

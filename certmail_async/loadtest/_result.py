@@ -151,7 +151,7 @@ def detect_bottleneck(
     A process is saturated when its CPU stayed at ``threshold`` of a core or above for
     ``run_of`` consecutive seconds (the fake's CPU is its busiest worker's).
 
-    Example:
+    Examples:
         >>> quiet = dict(target_rate=1.0, offered=1, started=1, completed=1, ok=1, errors=0,
         ...              rate_limited=0, gate_refused=0, server_5xx=0, timeouts=0,
         ...              unknown_send=0, in_flight=0, total_p50_ms=1.0, total_p99_ms=2.0,
@@ -201,7 +201,7 @@ class LoadResult:
     ``valid`` is False when the fake was the bottleneck: then the numbers describe the
     fake, and the CLI prints the reason instead of them.
 
-    Example:
+    Examples:
         >>> r = LoadResult.from_dict({"label": "x", "duration": 2.0, "offered": 10,
         ...                            "completed": 10, "ok": 10})
         >>> r.achieved_rate, r.valid
@@ -296,7 +296,7 @@ class LoadResult:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LoadResult:
-        """From :meth:`to_dict` (or a JSON result file's content)."""
+        """From `to_dict` (or a JSON result file's content)."""
         ledger = data.get("ledger")
         bottleneck = dict(data.get("bottleneck") or {"fake": False, "generator": False})
         bottleneck.pop("message", None)
@@ -414,7 +414,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def read_series(path: str | Path) -> list[TimePoint]:
-    """The time series from a CSV written by :meth:`LoadResult.write_csv`."""
+    """The time series from a CSV written by `LoadResult.write_csv`."""
     with open(path, newline="", encoding="utf-8") as f:
         return [TimePoint.from_row(row) for row in csv.DictReader(f)]
 
@@ -439,7 +439,7 @@ class ComparisonRow:
 def compare(a: LoadResult, b: LoadResult) -> list[ComparisonRow]:
     """Two results side by side: throughput, latency percentiles and errors, with B / A.
 
-    Example:
+    Examples:
         >>> a = LoadResult.from_dict({"duration": 10.0, "offered": 100, "ok": 100})
         >>> b = LoadResult.from_dict({"duration": 10.0, "offered": 200, "ok": 150})
         >>> row = next(r for r in compare(a, b) if r.metric == "achieved /s")
@@ -477,7 +477,7 @@ def compare(a: LoadResult, b: LoadResult) -> list[ComparisonRow]:
 
 
 def format_comparison(rows: Iterable[ComparisonRow], a_name: str, b_name: str) -> str:
-    """A plain-text table of :func:`compare`'s rows."""
+    """A plain-text table of [compare][certmail_async.loadtest.compare]'s rows."""
 
     def fmt(v: float | None) -> str:
         if v is None or not math.isfinite(v):

@@ -134,7 +134,7 @@ def trace_config() -> aiohttp.TraceConfig:
     Give an ``aiohttp.ClientSession(trace_configs=[trace_config()])`` to the clients your
     own code creates (``session=``), so a custom operation's server time is measured.
 
-    Example:
+    Examples:
         >>> import aiohttp
         >>> isinstance(trace_config(), aiohttp.TraceConfig)
         True
@@ -150,7 +150,7 @@ def trace_config() -> aiohttp.TraceConfig:
 class OpContext:
     """What an operation gets: its sequence number, the traced session, ids to read.
 
-    Example:
+    Examples:
         >>> ctx = OpContext(seq=7, run_id="r1", session=None)
         >>> ctx.recipient(), ctx.subject()
         ('loadtest.7@pec.example.it', 'loadtest r1 #7')
@@ -262,7 +262,7 @@ def client_class(provider: str) -> Any:
 def classify(error: BaseException, timer: _OpTimer | None) -> str:
     """The error class of a failed operation (see ``ERROR_CLASSES``).
 
-    Example:
+    Examples:
         >>> from certmail_async import RateLimitError
         >>> classify(RateLimitError("no slot in time"), None)
         'gate_refused'
@@ -400,10 +400,11 @@ async def run(
 ) -> LoadResult:
     """Run ``test`` and return what it measured (the same result the CLI prints).
 
-    ``on_tick`` is called every second with that second's :class:`TimePoint` and the running
-    totals (for a live display).
+    ``on_tick`` is called every second with that second's
+    [TimePoint][certmail_async.loadtest.TimePoint] and the running totals (for a live
+    display).
 
-    Example:
+    Examples:
         >>> import asyncio
         >>> from certmail_async.loadtest import ConstantRate, FakeTarget, LoadTest, run
         >>> result = asyncio.run(run(LoadTest(  # doctest: +SKIP

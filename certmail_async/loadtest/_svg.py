@@ -36,7 +36,7 @@ def latency_chart(
     p99), ordered by the load offered in that second. Returns the SVG text and writes it
     to ``path`` when given.
 
-    Example:
+    Examples:
         >>> from certmail_async.loadtest import TimePoint
         >>> base = dict(target_rate=0, started=0, completed=0, ok=0, errors=0,
         ...             rate_limited=0, gate_refused=0, server_5xx=0, timeouts=0,

@@ -86,7 +86,7 @@ class DomainsResource(_OpenapiResource):
     ) -> DomainCheck:
         """Whether a domain can send or receive PEC (may consume credit: 402 is documented).
 
-        Example:
+        Examples:
             >>> async def ok(client: OpenapiPecClient) -> bool:  # doctest: +SKIP
             ...     return (await client.domains.check("legalmail.it")).pec_enabled
         """
@@ -158,7 +158,7 @@ class MailboxesResource(_OpenapiResource):
     ) -> Mailbox:
         """Register a mailbox (billable; state ``registrata``). Validated before the request.
 
-        Example:
+        Examples:
             >>> async def new(c: OpenapiPecClient, r: MailboxRegistration) -> str:  # doctest: +SKIP
             ...     return (await c.mailboxes.register(registration=r)).id
         """
@@ -250,7 +250,7 @@ class MailboxesResource(_OpenapiResource):
         ``disk`` and ``archive`` go in multiples of 1024, ``storage`` in multiples of 512
         (legal storage must be active). Refused for DOMICILIODIGITALE and PECMASSIVA boxes.
 
-        Example:
+        Examples:
             >>> async def grow(client: OpenapiPecClient, box: str) -> None:  # doctest: +SKIP
             ...     await client.mailboxes.change_space(box, disk=3072, archive="+1024")
         """
@@ -549,14 +549,14 @@ class OpenapiPecClient(BaseClient):
     """Client for openapi.it PEC (``pec.openapi.it``): mailbox provisioning and more.
 
     ``token`` is an openapi.com bearer token whose scopes cover the calls (``METHOD:host/
-    path``), or a :class:`~certmail_async.openapi_pec.OAuthTokenSource` that refreshes it.
+    path``), or a `OAuthTokenSource` that refreshes it.
     ``sandbox=True`` targets ``test.pec.openapi.it`` (the token's scopes must name it) and
     requires new mailboxes on ``@testcert.legalmail.it`` or ``@test.domiciliodigitale.com``.
 
     The client remembers the type and user count of every mailbox it has seen, so actions a
     DOMICILIODIGITALE or PECMASSIVA box refuses fail before the request (and any charge).
 
-    Example:
+    Examples:
         >>> from certmail_async import OpenapiPecClient
         >>> async def main() -> None:  # doctest: +SKIP
         ...     async with OpenapiPecClient(token="...", sandbox=True) as client:

@@ -45,7 +45,7 @@ __all__ = [
 class MailboxState(OpenEnum):
     """``Casella.stato``; the state machine is in ``docs/providers/openapi-pec.md``.
 
-    Example:
+    Examples:
         >>> MailboxState("evasa")
         <MailboxState.ACTIVE: 'evasa'>
     """
@@ -101,7 +101,10 @@ class CustomerType(OpenEnum):
 
 
 class CustomerSubtype(OpenEnum):
-    """``sottotipo_cliente``; which ones fit which :class:`CustomerType` is in ``SUBTYPES``."""
+    """``sottotipo_cliente``.
+
+    Which fit which [CustomerType][certmail_async.CustomerType] is in ``SUBTYPES``.
+    """
 
     BUSINESS_SERVICES = "SI"
     INFORMATION_TECHNOLOGY = "IN"
@@ -242,7 +245,7 @@ class IdDocument:
     Checked at construction: a known type, number and issuer without control characters,
     ``issued_on`` before ``expires_on`` (both ``date``).
 
-    Example:
+    Examples:
         >>> from datetime import date
         >>> IdDocument(type=IdDocumentType.PASSPORT, number="YA1234567", issued_by="Questura",
         ...            issued_on=date(2020, 1, 1), expires_on=date(2030, 1, 1)).number
@@ -265,13 +268,13 @@ class IdDocument:
 class MailboxRegistration:
     """Everything ``mailboxes.register`` needs; validated before the request.
 
-    The constructor checks every field (a :class:`~certmail_async.ValidationError` naming
+    The constructor checks every field (a [ValidationError][certmail_async.ValidationError] naming
     it): types, whole-string ASCII patterns (postal code ``"00042"`` as a string, province
     and country codes, phone numbers), no control characters in names and addresses, the
     tax code against the birth date and sex. ``register`` checks again, plus the domain
     rules of the target (sandbox or production).
 
-    Example:
+    Examples:
         >>> from datetime import date
         >>> reg = MailboxRegistration(
         ...     address="provapec@testcert.legalmail.it", mailbox_type=MailboxType.BRONZE,
@@ -359,8 +362,9 @@ class Mailbox:
     """A full mailbox record (``Casella``). Sizes are in MB as the provider reports them.
 
     The record echoes the registration too (the applicant, the holder and the identity
-    document, named as in :class:`MailboxRegistration`); each echoed field is ``None`` when
-    the provider leaves it out, and text fields keep the provider's ``""``.
+    document, named as in [MailboxRegistration][certmail_async.MailboxRegistration]); each
+    echoed field is ``None`` when the provider leaves it out, and text fields keep the
+    provider's ``""``.
     """
 
     id: str
@@ -432,10 +436,10 @@ class DomainCheck:
 class RegistryCommunicationRequest:
     """What ``registry_communications.create`` needs (union of the page's and the OAS's fields).
 
-    Checked at construction like :class:`MailboxRegistration` (types, ASCII patterns, tax
-    code, no control characters), and again by ``create``.
+    Checked at construction like [MailboxRegistration][certmail_async.MailboxRegistration]
+    (types, ASCII patterns, tax code, no control characters), and again by ``create``.
 
-    Example:
+    Examples:
         >>> req = RegistryCommunicationRequest(
         ...     address="azienda@pec.example.it", first_name="Mario", last_name="Rossi",
         ...     tax_code="RSSMRA82D11H501D", role=CommunicationRole.LEGAL_REPRESENTATIVE,
@@ -523,9 +527,11 @@ class TokenLimits:
 
 @attrs.frozen(kw_only=True)
 class Token:
-    """An openapi.com OAuth v2 token. The token and refresh token are :class:`SecretStr`.
+    """An openapi.com OAuth v2 token.
 
-    Example:
+    The token and refresh token are [SecretStr][certmail_async.SecretStr].
+
+    Examples:
         >>> t = Token(token=SecretStr("656d1e2f8b3c2a001f7e4a12"))
         >>> "656d1e" in repr(t)
         False

@@ -84,7 +84,7 @@ class TokensResource(Resource):
     ) -> Token:
         """Create a token with ``scopes`` (``METHOD:host/path``), a ``ttl`` in seconds (<= 1 year).
 
-        Example:
+        Examples:
             >>> async def mint(oauth: OAuthClient) -> Token:  # doctest: +SKIP
             ...     return await oauth.tokens.create(
             ...         scopes=["GET:test.pec.openapi.it/pec", "POST:test.pec.openapi.it/pec"],
@@ -163,7 +163,8 @@ class TokensResource(Resource):
     ) -> Token:
         """A new token (and refresh token) with the same scopes; the old token dies at once.
 
-        ``refresh_token`` defaults to the one carried by ``token`` when it is a :class:`Token`.
+        ``refresh_token`` defaults to the one carried by ``token`` when it is a
+        [Token][certmail_async.Token].
         """
         op = OAUTH_OPS.REFRESH
         if refresh_token is None and isinstance(token, Token):
@@ -213,7 +214,7 @@ class ScopesResource(Resource):
 class OAuthClient(BaseClient):
     """Client for openapi.com OAuth v2 (``oauth.openapi.com``): token management.
 
-    Example:
+    Examples:
         >>> from certmail_async import OAuthClient
         >>> async def main() -> None:  # doctest: +SKIP
         ...     async with OAuthClient(email="me@example.com", api_key="...") as oauth:
@@ -274,11 +275,12 @@ class OAuthClient(BaseClient):
 class OAuthTokenSource:
     """A token that refreshes itself ``refresh_before`` seconds before it expires.
 
-    Give it to :class:`OpenapiPecClient` or :class:`PecMassivaClient` as ``token=``: every
+    Give it to [OpenapiPecClient][certmail_async.OpenapiPecClient] or
+    [PecMassivaClient][certmail_async.PecMassivaClient] as ``token=``: every
     request then gets a live token. A refresh kills the old token at once, so the swap is
     done under a lock and concurrent requests wait for the new one.
 
-    Example:
+    Examples:
         >>> async def client_for(oauth: OAuthClient, token: Token) -> object:  # doctest: +SKIP
         ...     from certmail_async import OpenapiPecClient
         ...     return OpenapiPecClient(token=OAuthTokenSource(oauth, token))

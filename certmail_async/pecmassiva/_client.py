@@ -102,7 +102,7 @@ class SendsResource(_MailboxResource):
         """Send one PEC to one or more recipients; paced at the scope's cap (1/s).
 
         Never retried after a 5xx, a timeout or a reset: that raises
-        :class:`~certmail_async.DeliveryUnknownError` (check ``sends.receipts`` before
+        [DeliveryUnknownError][certmail_async.DeliveryUnknownError] (check ``sends.receipts`` before
         sending again).
 
         ``before_send``, when given, is awaited after the pacing slot is granted and right
@@ -111,7 +111,7 @@ class SendsResource(_MailboxResource):
         request is handed to the HTTP session, after the slot and the credentials; what it
         raises propagates and nothing is written (the bulk dispatcher checks its lease).
 
-        Example:
+        Examples:
             >>> async def send(client: PecMassivaClient) -> str:  # doctest: +SKIP
             ...     result = await client.sends.create(
             ...         recipients=["mario.rossi@pec.example.it"],
@@ -184,7 +184,7 @@ class SendsResource(_MailboxResource):
         The provider answers 404 "Result empty" until a receipt exists (and for an unknown
         code): both come back as an empty summary.
 
-        Example:
+        Examples:
             >>> async def delivered(client: PecMassivaClient, code: str) -> bool:  # doctest: +SKIP
             ...     summary = await client.sends.receipts(code)
             ...     return all(o.value == "delivered" for o in summary.outcomes.values())
@@ -212,7 +212,7 @@ class SendsResource(_MailboxResource):
     ) -> None:
         """Delete from the INBOX the receipts of one send (archive them first).
 
-        Raises :class:`~certmail_async.NotFoundError` ("Email not found") when none exist.
+        Raises [NotFoundError][certmail_async.NotFoundError] ("Email not found") when none exist.
         """
         op = OPS.DELETE_SEND
         with validating(op):
@@ -259,7 +259,7 @@ class InboxResource(_MailboxResource):
     ) -> AsyncIterator[InboxMessage]:
         """Every INBOX message, following ``n_of_pages`` (never derived from ``total``).
 
-        Example:
+        Examples:
             >>> async def receipts(client: PecMassivaClient) -> list[int]:  # doctest: +SKIP
             ...     return [m.id async for m in client.inbox.list(q="ACCETTAZIONE")]
         """
@@ -334,7 +334,7 @@ class QuotaResource(_MailboxResource):
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
     ) -> Quota:
-        """Usage and limit of a mailbox folder (raw numbers; see :class:`Quota`)."""
+        """Usage and limit of a mailbox folder (raw numbers; see [Quota][certmail_async.Quota])."""
         op = OPS.QUOTA
         with validating(op):
             check_path_id(mailbox, field="mailbox")
@@ -409,7 +409,7 @@ class PecMassivaClient(BaseClient):
     ``x-password`` headers elsewhere). ``POST /send`` is paced at 1 request per second
     per token, shared by every client of that token in the process.
 
-    Example:
+    Examples:
         >>> import asyncio
         >>> from certmail_async import PecMassivaClient
         >>> async def main() -> None:  # doctest: +SKIP

@@ -19,7 +19,7 @@ class SendResult:
     ``sends.delete``; one code covers every recipient of the send. ``message`` is the
     provider's own text (empty on success in the vendor's sample).
 
-    Example:
+    Examples:
         >>> SendResult(code="2020082610003492", sent=1)
         SendResult(code='2020082610003492', sent=1, message='')
     """
@@ -61,7 +61,7 @@ class InboxMessageDetail:
         return classify_subject(self.subject)[0]
 
     def as_receipt(self) -> Receipt:
-        """This message as a :class:`~certmail_async.receipts.Receipt`."""
+        """This message as a `Receipt`."""
         return Receipt(
             date=self.date,
             subject=self.subject,

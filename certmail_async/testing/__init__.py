@@ -1,6 +1,6 @@
 """Fake provider servers for tests and load tests (no network beyond loopback).
 
-Example:
+Examples:
     >>> import asyncio
     >>> from certmail_async.testing import run_fake
     >>> async def main() -> int:

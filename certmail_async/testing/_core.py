@@ -89,13 +89,13 @@ class FakeProvider:
         self.caps: list[CappedRoute] = []
         self.clock: Callable[[], float] = time.monotonic
         #: Seconds added to every request before it "arrives" (before the cap sees it):
-        #: ``(low, high)`` uniform jitter, or a :class:`Latency` (fixed, uniform, long-tailed).
+        #: ``(low, high)`` uniform jitter, or a `Latency` (fixed, uniform, long-tailed).
         self.latency: tuple[float, float] | Latency | None = None
         #: Random faults by kind (500, reset, lost answer...), drawn per request.
         self.fault_rates: FaultRates | None = None
         #: Counters served at ``/_fake/metrics``.
         self.metrics = ServerMetrics()
-        #: Keep at most about this many :attr:`requests` (the oldest go first); None: all.
+        #: Keep at most about this many `requests` (the oldest go first); None: all.
         self.request_log_limit: int | None = None
         #: Set when this fake is one of several worker processes (see ``serve_workers``).
         self.worker_folder: str | None = None
@@ -140,7 +140,7 @@ class FakeProvider:
     def add_optional_cap(
         self, rate: RateLimit | None, *, mode: CapMode = "sliding", **kw: Any
     ) -> RateCap | None:
-        """:meth:`add_cap` from a RateLimit, or nothing when ``rate`` is None."""
+        """`add_cap` from a RateLimit, or nothing when ``rate`` is None."""
         if rate is None:
             return None
         return self.add_cap(requests=rate.requests, per=rate.per, mode=mode, **kw)
@@ -295,7 +295,7 @@ class FakeProvider:
             self.metrics.record(method, route, status, time.perf_counter() - entered)
 
     def _random_fault(self, method: str, route: str) -> Fault | None:
-        """A one-off Fault drawn from :attr:`fault_rates` (None most of the time)."""
+        """A one-off Fault drawn from `fault_rates` (None most of the time)."""
         assert self.fault_rates is not None  # noqa: S101 - checked by the caller
         kind = self.fault_rates.pick(self._rng, method, route)
         if kind is None:

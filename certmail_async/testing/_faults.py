@@ -71,7 +71,7 @@ class Fault:
 class FaultPlan:
     """The faults a fake will inject, consumed in the order they were added.
 
-    Example:
+    Examples:
         >>> plan = FaultPlan()
         >>> _ = plan.inject("POST", "/send", status=500, after_record=True)
         >>> plan.take("POST", "/send", "/send").status
@@ -108,9 +108,9 @@ class RateCap:
     ``mode`` is how the server counts: ``sliding`` (any window of ``per`` seconds),
     ``fixed`` (windows aligned on multiples of ``per``) or ``token_bucket`` (capacity
     ``requests``, refilled continuously). Only admitted requests count. The cap remembers
-    every admission so :meth:`max_in_window` can report the worst sliding window seen.
+    every admission so `max_in_window` can report the worst sliding window seen.
 
-    Example:
+    Examples:
         >>> cap = RateCap(requests=1, per=1.0)
         >>> cap.admit("k", 0.0), cap.admit("k", 0.5), cap.admit("k", 1.0)
         (True, False, True)

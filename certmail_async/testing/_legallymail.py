@@ -12,7 +12,7 @@
 * Credits: each delivered-to recipient spends one; when they run out, 403 "No credits or
   emails remaining".
 * Timestamps are naive ``YYYY-MM-DD HH:MM:SS`` in ``zone`` (UTC by default).
-* Every accepted send is counted in :attr:`FakeLegallyMail.ledger_summary` (digests for the
+* Every accepted send is counted in `FakeLegallyMail.ledger_summary` (digests for the
   duplicate check); ``ledger_keep`` keeps only the latest sends in full (soak tests). An
   e-mail is found by tracking id through an index.
 """
@@ -101,9 +101,9 @@ class FakeSignature:
 
 
 class FakeLegallyMail(FakeProvider):
-    """The fake. Configure it, then serve it with :func:`certmail_async.testing.run_fake`.
+    """The fake. Configure it, then serve it with [run_fake][certmail_async.testing.run_fake].
 
-    Example:
+    Examples:
         >>> fake = FakeLegallyMail(rate=RateLimit(requests=10, per=0.6, margin=0), credits=5)
         >>> fake.bounce.add("nobody@example.com")
     """
@@ -142,7 +142,7 @@ class FakeLegallyMail(FakeProvider):
         self.ledger: list[SentEmail] = []
         #: Every accepted send summarised (counts, digests), whatever ``ledger_keep`` cuts.
         self.ledger_summary = LedgerSummary()
-        #: Keep only about this many latest sends in :attr:`ledger` (None: every one).
+        #: Keep only about this many latest sends in `ledger` (None: every one).
         self.ledger_keep = ledger_keep
         self._by_tracking: dict[str, SentEmail] = {}
         self.signatures: list[FakeSignature] = []

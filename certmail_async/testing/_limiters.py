@@ -67,7 +67,7 @@ class Admission:
     would be accepted if nothing else arrived (what a server would put in ``Retry-After``);
     ``None`` when the arrival was accepted.
 
-    Example:
+    Examples:
         >>> Admission(accepted=False, retry_after=0.5)
         Admission(accepted=False, retry_after=0.5)
     """
@@ -80,9 +80,9 @@ _ACCEPTED = Admission(accepted=True)
 
 
 class ServerLimiter(Protocol):
-    """What every limiter model offers: its cap, its kind and :meth:`admit`.
+    """What every limiter model offers: its cap, its kind and `admit`.
 
-    Example:
+    Examples:
         >>> limiter: ServerLimiter = make_limiter("strict", requests=1, per=1.0)
         >>> limiter.kind, limiter.requests, limiter.per
         ('strict', 1, 1.0)
@@ -200,7 +200,7 @@ class SlidingLogLimiter(_Base):
     An arrival at ``t`` is accepted when fewer than N accepted arrivals lie in
     ``(t - per, t]``; a refusal's ``retry_after`` is when the oldest of them leaves.
 
-    Example:
+    Examples:
         >>> lim = SlidingLogLimiter(requests=2, per=1.0)
         >>> [lim.admit(t).accepted for t in (0.0, 0.9, 0.95, 1.0, 1.5)]
         [True, True, False, True, False]
@@ -229,7 +229,7 @@ class FixedWindowLimiter(_Base):
 
     A refusal's ``retry_after`` is the time left until the next window opens.
 
-    Example:
+    Examples:
         >>> lim = FixedWindowLimiter(requests=2, per=1.0)
         >>> [lim.admit(t).accepted for t in (0.8, 0.9, 0.95, 1.0, 1.01, 1.02)]
         [True, True, False, True, True, False]
@@ -260,7 +260,7 @@ class TokenBucketLimiter(_Base):
     Each accepted arrival takes one token; a refusal's ``retry_after`` is when the bucket
     next holds a whole token.
 
-    Example:
+    Examples:
         >>> lim = TokenBucketLimiter(requests=2, per=1.0)
         >>> [lim.admit(t).accepted for t in (0.0, 0.0, 0.1, 0.5, 0.6, 1.0)]
         [True, True, False, True, False, True]
@@ -292,7 +292,7 @@ class StrictSpacingLimiter(_Base):
     A refused arrival does not move the reference, so the next one is measured against the
     last ACCEPTED arrival; ``retry_after`` is when that spacing is reached.
 
-    Example:
+    Examples:
         >>> lim = StrictSpacingLimiter(requests=10, per=1.0)
         >>> [lim.admit(t).accepted for t in (0.0, 0.05, 0.1, 0.19, 0.2)]
         [True, False, True, False, True]
@@ -323,9 +323,9 @@ _KINDS: dict[str, type[_Base]] = {
 
 
 def make_limiter(kind: LimiterKind, *, requests: int, per: float) -> ServerLimiter:
-    """A fresh limiter model of ``kind`` (one of :data:`LIMITER_KINDS`) for N per T.
+    """A fresh limiter model of ``kind`` (one of ``LIMITER_KINDS``) for N per T.
 
-    Example:
+    Examples:
         >>> lim = make_limiter("fixed", requests=10, per=60.0)
         >>> type(lim).__name__, lim.admit(0.0).accepted
         ('FixedWindowLimiter', True)
@@ -342,7 +342,7 @@ def make_limiter(kind: LimiterKind, *, requests: int, per: float) -> ServerLimit
 def max_in_window(times: Sequence[float], width: float) -> int:
     """The most of ``times`` (sorted) in any half-open window ``[t, t + width)``.
 
-    Example:
+    Examples:
         >>> max_in_window([0.0, 0.5, 0.99, 1.0, 1.6], 1.0)
         3
     """

@@ -126,9 +126,9 @@ def _pdf(title: str) -> bytes:
 
 
 class FakeOpenapiPec(FakeProvider):
-    """The fake. Configure it, then serve it with :func:`certmail_async.testing.run_fake`.
+    """The fake. Configure it, then serve it with [run_fake][certmail_async.testing.run_fake].
 
-    Example:
+    Examples:
         >>> fake = FakeOpenapiPec(sandbox=True, approve_delay=0.05, wallet=50.0)
         >>> fake.host
         'test.pec.openapi.it'
@@ -185,7 +185,7 @@ class FakeOpenapiPec(FakeProvider):
         self.mailboxes: dict[str, dict[str, Any]] = {}
         self.communications: dict[str, dict[str, Any]] = {}
         self.ledger: list[LedgerEntry] = []
-        #: Keep only about this many latest charges in :attr:`ledger` (None: every one).
+        #: Keep only about this many latest charges in `ledger` (None: every one).
         self.ledger_keep = ledger_keep
         #: Charges made (a free domain check is one), whatever ``ledger_keep`` cuts.
         self.charges = 0

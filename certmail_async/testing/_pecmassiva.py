@@ -12,8 +12,8 @@
   standard PEC certification sentence, which names the recipient.
 * ``POST /send`` is capped (1 request per second by default, sliding window, per token).
   The real answer over the cap is undocumented; the fake answers 429.
-* Every accepted send lands in :attr:`FakePecMassiva.ledger` and is counted in
-  :attr:`FakePecMassiva.ledger_summary` (digests for the duplicate check). For soak tests,
+* Every accepted send lands in `FakePecMassiva.ledger` and is counted in
+  `FakePecMassiva.ledger_summary` (digests for the duplicate check). For soak tests,
   ``ledger_keep`` keeps only the latest sends in full and ``inbox_limit`` the latest
   messages (the oldest are dropped, as a mailbox being cleaned); receipts and messages are
   found through indexes by send code and id, not by scanning the inbox.
@@ -88,9 +88,9 @@ class InboxItem:
 
 
 class FakePecMassiva(FakeProvider):
-    """The fake. Configure it, then serve it with :func:`certmail_async.testing.run_fake`.
+    """The fake. Configure it, then serve it with [run_fake][certmail_async.testing.run_fake].
 
-    Example:
+    Examples:
         >>> fake = FakePecMassiva(send_rate=RateLimit(requests=1, per=0.05, margin=0))
         >>> fake.undeliverable.add("nobody@pec.example.it")
         >>> fake.username
@@ -126,7 +126,7 @@ class FakePecMassiva(FakeProvider):
         self.ledger: list[SentRecord] = []
         #: Every accepted send summarised (counts, digests), whatever ``ledger_keep`` cuts.
         self.ledger_summary = LedgerSummary()
-        #: Keep only about this many latest sends in :attr:`ledger` (None: every one).
+        #: Keep only about this many latest sends in `ledger` (None: every one).
         self.ledger_keep = ledger_keep
         self.inbox: list[InboxItem] = []
         #: Keep only this many latest messages in the INBOX (None: every one).

@@ -34,7 +34,7 @@ from ._exceptions import (
     ValidationError,
 )
 from ._models import Attachment, OpenEnum, Signer
-from ._pacing import RateLimit
+from ._pacing import PacingState, RateLimit
 from ._retry import RetryPolicy
 from ._tokens import TokenSource
 from ._types import NOT_GIVEN, NotGiven, ResponseLimits, SecretStr, Timeout
@@ -202,6 +202,7 @@ __all__ = [
     "OutOfCreditsError",
     "Outcome",
     "OutgoingMessage",
+    "PacingState",
     "PaymentRequiredError",
     "PecErrorClass",
     "PecHeaders",

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from ._exceptions import ValidationError
+from ._pacing import PacingState
 from ._retry import RetryPolicy
 from ._transport import BeforeSend, LastCheck, Operation, Response, Transport
 from ._types import NOT_GIVEN, NotGiven, TimeoutTypes
@@ -61,6 +62,26 @@ class BaseClient:
     def base_url(self) -> str:
         """The provider root this client talks to."""
         return self._transport.base_url
+
+    @property
+    def pacing(self) -> PacingState | None:
+        """What the pacing of this client's scope has learned, on the running event loop.
+
+        A :class:`~certmail_async.PacingState` snapshot (interval, mode, budget, jitter,
+        429s seen...), or ``None`` when pacing is off (``rate_limit=None``) or when read
+        outside a running event loop.
+
+        Example:
+            >>> import asyncio
+            >>> from certmail_async import PecMassivaClient
+            >>> async def show() -> tuple[float, str]:
+            ...     async with PecMassivaClient(token="t", username="box@pecmassiva.com",
+            ...                                 password="p") as c:
+            ...         return c.pacing.interval, c.pacing.mode
+            >>> asyncio.run(show())
+            (1.05, 'window')
+        """
+        return self._transport.pacing()
 
     def with_options(
         self,

@@ -1,62 +1,98 @@
 # Pacing gates: how certmail_async stays under the providers' documented caps
 # ---------------------------------------------------------------------------
 #
-# The caps are server-side sliding windows: PEC Massiva accepts at most 1 ``POST /send`` per
-# second (per token), LegallyMail at most 10 requests per minute per egress IP. A client that
-# exceeds them gets 429s (LegallyMail) or undocumented refusals (PEC Massiva).
+# The caps: PEC Massiva accepts at most 1 ``POST /send`` per second (per token), LegallyMail
+# at most 10 requests per minute per egress IP. A client that exceeds them gets 429s
+# (LegallyMail) or undocumented refusals (PEC Massiva). How the provider COUNTS is not
+# documented, and the four ways servers do it need different things from a client:
 #
-# Algorithm: a cap of N requests per T seconds is paced as ONE request every
-# ``T / N * (1 + margin)`` seconds, with a burst of 1 (margin 0.05 by default). Requests are
-# therefore evenly spaced, and any window of length T, wherever the server starts it, holds
-# at most N of them even when the network adds a few milliseconds of jitter to each one.
-# Underneath is ``aiolimiter.AsyncLimiter(1, interval)``: a leaky bucket of capacity 1 that
-# drains in exactly ``interval`` seconds.
+# * window counters (a sliding log, fixed windows, a token bucket of N): no window of T
+#   seconds may hold N + 1 ARRIVALS. Requests that leave evenly spaced but arrive with a
+#   network jitter of up to J seconds only put N + 1 in one window when the slack summed
+#   over the N intervals of a window is smaller than J: the slack is needed ONCE PER WINDOW.
+# * strict spacing (nginx ``limit_req`` without ``burst``): two arrivals closer than T/N are
+#   refused, so the slack is needed PER INTERVAL (N times as much for the same jitter).
 #
-# Why not ``AsyncLimiter(N, T)``? That bucket has capacity N: after a quiet period it admits
-# N requests at once, then keeps leaking at N/T. Against a sliding window that is up to
-# 2N - 1 requests in the first T seconds (19 in the first minute of a 10/min cap), which is
-# exactly the burst the server refuses. Capacity 1 removes the burst.
+# Algorithm: a cap of N per T is paced as evenly spaced departures with a burst of 1 and a
+# safety budget B in seconds (``RateLimit.slack``). ``mode="window"`` spreads B over the
+# window: one departure every ``(T + B) / N``; ``mode="strict"`` spends it per interval:
+# one every ``T / N + B``. The default is the window mode (LegallyMail: one every 6.006 s,
+# 99.9% of the cap) and a scope switches to strict by itself after its first 429 (below),
+# so the default is safe against all four kinds without knowing which one the provider
+# runs: at most one refusal, then none.
 #
-# Scope: a gate belongs to the provider's *scope* (provider + token, or provider + egress
-# IP), not to a client object, so every client in the process that shares a scope shares a
-# gate. The registry is per event loop, because asyncio primitives are bound to one loop.
+# The budget, when ``slack`` is not given, is learned (:class:`PacingPolicy`):
 #
-# Pausing: a 429 (or a provider's rate-limit answer) pauses the whole scope, reads
-# included, for Retry-After or one full window; the refused request then takes a fresh slot.
+#     budget = max(floor, JITTER_FACTOR * jitter, what refusals raised it to)
+#     floor  = min(FLOOR_SECONDS, FLOOR_FRACTION * T / N)      (60 ms, 5% of one interval)
+#     jitter = (max - min of the last RTT_SAMPLES round trips) / 2
+#
+# The floor covers the jitter of an ordinary Internet path (tens of ms) and the event
+# loop's own noise (about 5 ms on a busy 2-core box); the 5% term keeps it a fraction of
+# the interval on scaled time (tests, demos) and for fast caps. Jitter cannot be measured
+# one-way without synchronised clocks, so the gate measures round trips (request written
+# -> response headers) and ASSUMES the spread splits evenly between the two legs: one-way
+# jitter ~ half the RTT spread. JITTER_FACTOR = 1.25 covers a finite sample missing the
+# extremes and a few ms of loop noise. The assumption fails when the spread is all on the
+# request leg (the estimate is then half the truth): that case costs at most a refusal or
+# two, because each 429 widens the budget (below). Server processing time that varies
+# inflates the estimate instead (safe, slower); the learned part is capped at one cap
+# interval, so an odd answer cannot slow a scope down by more than half.
+#
+# Measured targets (benchmarks/pacing.py): LegallyMail shape with J <= 50 ms gets 0.999 of
+# the cap and no 429 from window limiters; PEC Massiva with J <= 40 ms gets 0.952 and no
+# 429 (floor 50 ms there, the 5% term).
+#
+# Refusals: a 429 on a paced request (:meth:`Gate.refused`) pauses the scope (Retry-After
+# or one window) and TIGHTENS it: the mode becomes strict and the budget at least doubles
+# (never above one cap interval, unless configured above it), logged at WARNING. A
+# strict-spacing limiter thus refuses once at most while J stays under the floor; a jitter
+# of 120 ms on PEC Massiva's 1/s (floor 50 ms) costs two refusals (100 ms, then 200 ms).
+# Concurrent refusals of requests that left before the tightening widen only once.
+#
+# Departures, not admissions: what the server counts is when requests ARRIVE. Right before
+# a paced request is written, :meth:`Gate.depart` waits for its slot: the scope's anchor (the
+# previous departure's slot) plus one interval, or the end of a pause. Departures go one at
+# a time through a FIFO lane, each computing its slot when its turn comes, so a slot moved
+# later (a pause, a late write) moves every slot behind it. The slot, not the moment the
+# waiter woke up, becomes the next anchor, so timers that fire a little late (about a
+# millisecond) do not accumulate. A departure (or a write stamped by :meth:`Gate.sent`)
+# later than its slot by more than LATE_TOLERANCE moves the anchor to the real time: a
+# loop stall on a departure, or a first request on a new connection (TCP and TLS
+# handshakes), never lets the next one leave closer than ``interval - tolerance`` to it,
+# which is never closer than the cap's own interval T/N. The transport stamps the write
+# with aiohttp's tracing (``on_request_headers_sent``) and asks the next departure to wait
+# until the previous one is written (``depart(stamped=True)``; at most HOLD_INTERVALS
+# intervals, so a stuck connection holds nobody forever).
+#
+# Admission: ``aiolimiter.AsyncLimiter(1, interval)`` is the queue in front of the lane; it
+# admits 2% early (``_ADMIT_EARLY``) so that the lane, not the bucket, sets the pace (a
+# leaky bucket re-arms from the moment it was filled, so exact admission would add every
+# wake-up delay). Why not ``AsyncLimiter(N, T)``? That bucket holds N: after a quiet period
+# it admits N at once and keeps leaking at N/T, up to 2N - 1 requests in the first T
+# seconds (19 in the first minute of a 10/min cap), exactly the burst a server refuses.
 #
 # Float rounding: after exactly one interval the bucket's leak computes a level of ~1e-16,
-# not 0, so a waiter woken right on time would be refused and re-armed for the same instant.
-# A real clock creeps forward and hides this; a virtual clock (tests, simulations) spins
-# forever. Each request therefore takes ``1 - 1e-9`` of the capacity: admissions can come at
-# most a few nanoseconds early, which the 5% margin dwarfs.
+# not 0, so a waiter woken right on time would be refused and re-armed for the same instant
+# (a virtual clock spins forever). Each request therefore takes ``1 - 1e-9`` of the bucket.
 #
-# Departures, not admissions: what the server counts is when requests ARRIVE. Work between
-# the admission and the write (a journal fsync, an event loop stall) can bunch two requests
-# closer than the interval. So right before a paced request is written, ``depart()``
-# reserves ``previous departure slot + interval`` (or the end of a pause) and waits for it.
-# That reservation is the exact pacer: slots follow each other at the interval whatever
-# time the previous request really left, so a late wake-up is not carried into every later
-# slot. aiolimiter is the admission queue in front of it and admits 2% early
-# (``_ADMIT_EARLY``): a leaky bucket re-arms from the moment it was actually filled, so with
-# exact admission each event-loop wake-up delay (about a millisecond) would accumulate,
-# costing 0.3% of the cap in the benchmarks; admitting slightly early lets the reservation
-# set the pace instead.
+# Scope: a gate belongs to the provider's scope (provider + token digest, or provider +
+# egress IP), not to a client, so every client of a scope in the process shares it; two
+# clients asking for different caps get the stricter one. Gates are per event loop (asyncio
+# objects are loop-bound).
 #
-# Bounded waits: a caller may give ``max_wait`` (the transport passes the call's total
-# timeout). The gate estimates the wait for the caller's slot from the reservation schedule
-# (end of any pause, the next free departure, one interval per caller already queued) and,
-# when it is longer than ``max_wait``, refuses AT ONCE with :class:`SlotUnavailable` and
-# takes no slot, so the callers behind it are not delayed by a request that was never going
-# to leave in time. A waiter that is cancelled (or gives up) leaves the queue; if its
-# departure was the last one reserved, the reservation is rolled back, so the next request
-# takes that slot instead of waiting one interval more.
+# Bounded waits: ``acquire(max_wait)`` estimates the caller's wait from the schedule (pause,
+# next slot, one interval per caller queued) and refuses AT ONCE with SlotUnavailable,
+# taking no slot. A waiter cancelled in the lane gives its slot back (the anchor only moves
+# when a departure leaves). Pauses are bounded by the caller of :meth:`Gate.pause` (the
+# transport clamps Retry-After); NaN, infinite or negative pauses become one window.
 #
-# Pauses are bounded by whoever calls :meth:`Gate.pause` (the transport clamps Retry-After
-# to ``RetryPolicy.max_retry_after``); the gate itself refuses NaN, infinite and negative
-# pauses (they become one window).
+# Order: aiolimiter does not promise FIFO wake-ups under contention (the lane is FIFO).
+# Code that needs order (the bulk dispatcher) sends from one lane task per scope.
 #
-# Order: aiolimiter does not promise FIFO wake-ups under contention. Code that needs order
-# (the bulk dispatcher) sends from one lane task per scope; the gate only spaces requests.
+# Other backends (the Redis gate) implement the same Gate methods on their own schedule
+# storage and reuse :class:`PacingPolicy` unchanged for the budget, the mode, the jitter
+# estimate and the tightening; see docs/rate-limits.md, "Backends".
 """Pacing gates that keep each provider scope under its documented rate cap."""
 
 from __future__ import annotations
@@ -64,79 +100,318 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 import weakref
-from collections.abc import Hashable
+from collections import deque
+from collections.abc import Hashable, Mapping
+from typing import Any, Literal, get_args
 
 import attrs
 from aiolimiter import AsyncLimiter
 
 from ._exceptions import ValidationError
 
-__all__ = ["RateLimit"]  # Gate, gate_for and SlotUnavailable are internal
+__all__ = ["PacingState", "RateLimit"]  # Gate, PacingPolicy, gate_for...: internal
 
 logger = logging.getLogger("certmail_async.pacing")
 
+#: How the safety budget is spent: over the whole window, or on every interval.
+Mode = Literal["window", "strict"]
+_MODES: tuple[str, ...] = get_args(Mode)
+
+#: The budget floor in seconds: covers an ordinary path's jitter and the loop's noise...
+FLOOR_SECONDS = 0.06
+#: ...but never more than this fraction of one cap interval (scaled time, fast caps).
+FLOOR_FRACTION = 0.05
+#: The budget is kept at least this many times the estimated one-way jitter.
+JITTER_FACTOR = 1.25
+#: Round trips kept per scope for the jitter estimate (a sliding sample).
+RTT_SAMPLES = 64
+#: Round trips needed before the estimate counts.
+MIN_RTT_SAMPLES = 4
+#: Each refusal multiplies the budget by at least this much.
+WIDEN_FACTOR = 2.0
+#: Lateness of a departure absorbed without moving the schedule (a timer firing late).
+LATE_TOLERANCE = 0.002
+#: A stamped departure holds the next one at most this many intervals.
+HOLD_INTERVALS = 2.0
+
 _SLOT = 1 - 1e-9  # capacity taken per request; see "Float rounding" above
-_ADMIT_EARLY = 0.98  # admission interval / departure interval; see "Departures" above
+_EPSILON = 1e-9  # a slot this close is due: sums of intervals land a few ulps off
+_MIN_SLEEP = 1e-6  # a virtual clock rounds shorter sleeps to nothing (and would spin)
+_ADMIT_EARLY = 0.98  # admission interval / departure interval; see "Admission" above
 
 
-@attrs.frozen(kw_only=True)
+class _Unset:
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET: Any = _Unset()
+
+
+def _seconds(value: object, field: str, *, upper: float, what: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not (0 <= value <= upper and math.isfinite(value))
+    ):
+        raise ValidationError(f"RateLimit.{field} must be {what}, got {value!r}", field=field)
+    return float(value)
+
+
+@attrs.frozen(kw_only=True, init=False)
 class RateLimit:
-    """A provider cap of ``requests`` per ``per`` seconds, paced with a safety ``margin``.
+    """A provider cap of ``requests`` per ``per`` seconds, paced with a safety budget.
 
-    The gate admits one request every ``per / requests * (1 + margin)`` seconds. Tests and
-    benchmarks scale time by shrinking ``per`` (a "minute" of 0.2 s) with the same code.
+    ``slack`` is the budget in seconds; ``None`` (the default) learns it from the wire:
+    at least ``min(60 ms, 5% of per / requests)``, more when the measured jitter asks for
+    it. ``mode="window"`` spreads the budget over the window (one request every
+    ``(per + slack) / requests``); ``mode="strict"`` adds it to every interval (one every
+    ``per / requests + slack``), for servers that refuse two requests closer than
+    ``per / requests``. A scope switches to strict by itself after a 429.
+
+    ``margin`` is the deprecated spelling of earlier versions: ``margin=m`` is
+    ``slack=m * per`` (``m * per / requests`` in strict mode), the same interval
+    ``per / requests * (1 + m)`` as before.
+
+    Tests and benchmarks scale time by shrinking ``per`` (a "minute" of 0.2 s).
 
     Example:
         >>> RateLimit(requests=10, per=60).interval
+        6.006
+        >>> RateLimit(requests=1, per=1.0).interval
+        1.05
+        >>> RateLimit(requests=10, per=60, slack=0.5, mode="strict").interval
+        6.5
+        >>> RateLimit(requests=10, per=60, margin=0.05).interval
         6.3
-        >>> RateLimit(requests=1, per=1.0, margin=0).interval
-        1.0
     """
 
-    requests: int = attrs.field()
-    per: float = attrs.field()
-    margin: float = attrs.field(default=0.05)
+    requests: int
+    per: float
+    slack: float | None
+    mode: Mode
 
-    # Each check is a ValidationError naming the field (a ValueError too); a bool, a float
-    # count, NaN or infinity would silently turn pacing off or make it hang.
-    @requests.validator
-    def _check_requests(self, _a: attrs.Attribute[int], value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    def __init__(
+        self,
+        *,
+        requests: int,
+        per: float,
+        slack: float | None = None,
+        mode: Mode = "window",
+        margin: float = _UNSET,
+    ) -> None:
+        # Each check is a ValidationError naming the field (a ValueError too); a bool, a
+        # float count, NaN or infinity would silently turn pacing off or make it hang.
+        if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
             raise ValidationError(
-                f"RateLimit.requests must be an integer >= 1, got {value!r}",
+                f"RateLimit.requests must be an integer >= 1, got {requests!r}",
                 field="rate_limit.requests",
             )
-
-    @per.validator
-    def _check_per(self, _a: attrs.Attribute[float], value: float) -> None:
         if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not (value > 0 and math.isfinite(value))
+            isinstance(per, bool)
+            or not isinstance(per, int | float)
+            or not (per > 0 and math.isfinite(per))
         ):
             raise ValidationError(
-                f"RateLimit.per must be a positive finite number of seconds, got {value!r}",
+                f"RateLimit.per must be a positive finite number of seconds, got {per!r}",
                 field="rate_limit.per",
             )
-
-    @margin.validator
-    def _check_margin(self, _a: attrs.Attribute[float], value: float) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not (0 <= value < 10):
+        if mode not in _MODES:
             raise ValidationError(
-                f"RateLimit.margin must be a number from 0 to below 10, got {value!r}",
-                field="rate_limit.margin",
+                f"RateLimit.mode must be 'window' or 'strict', got {mode!r}",
+                field="rate_limit.mode",
             )
+        if slack is not None:
+            slack = _seconds(
+                slack, "rate_limit.slack", upper=10 * per, what="None or seconds from 0 to 10 x per"
+            )
+        if margin is not _UNSET:
+            if isinstance(margin, bool) or not isinstance(margin, int | float):
+                raise ValidationError(
+                    f"RateLimit.margin must be a number from 0 to below 10, got {margin!r}",
+                    field="rate_limit.margin",
+                )
+            if not (0 <= margin < 10):
+                raise ValidationError(
+                    f"RateLimit.margin must be a number from 0 to below 10, got {margin!r}",
+                    field="rate_limit.margin",
+                )
+            if slack is not None:
+                raise ValidationError(
+                    "give RateLimit.slack (seconds) or the deprecated margin, not both",
+                    field="rate_limit.margin",
+                )
+            span = per if mode == "window" else per / requests
+            slack = round(margin * span, 12)
+        self.__attrs_init__(requests=requests, per=per, slack=slack, mode=mode)
+
+    @property
+    def cap_interval(self) -> float:
+        """The cap's own interval ``per / requests``: what a strict server enforces."""
+        return round(self.per / self.requests, 12)
+
+    @property
+    def floor(self) -> float:
+        """The least budget the gate keeps when ``slack`` is learned (seconds)."""
+        return min(FLOOR_SECONDS, FLOOR_FRACTION * self.cap_interval)
+
+    @property
+    def budget(self) -> float:
+        """The configured budget: ``slack``, or the learned budget's floor (seconds)."""
+        return self.slack if self.slack is not None else self.floor
 
     @property
     def interval(self) -> float:
-        """Seconds between two admitted requests."""
-        return round(self.per / self.requests * (1 + self.margin), 9)
+        """Seconds between two departures in the configured state (nothing learned yet)."""
+        return spacing(self, self.mode, self.budget)
 
     @property
     def window(self) -> float:
         """The provider's window in seconds: the default pause after a 429."""
         return self.per
+
+
+def spacing(rate: RateLimit, mode: Mode, budget: float) -> float:
+    """The departure interval of ``rate`` with ``budget`` seconds spent the ``mode`` way.
+
+    Example:
+        >>> rate = RateLimit(requests=10, per=60)
+        >>> spacing(rate, "window", 0.5), spacing(rate, "strict", 0.5)
+        (6.05, 6.5)
+    """
+    share = budget / rate.requests if mode == "window" else budget
+    return round(rate.cap_interval + share, 9)
+
+
+@attrs.frozen(kw_only=True)
+class PacingState:
+    """What a scope's gate has learned, as a snapshot (``client.pacing``).
+
+    ``interval`` is the current spacing between departures, ``budget`` the safety slack in
+    seconds (spread over the window in ``"window"`` mode, added to each interval in
+    ``"strict"`` mode), ``jitter`` the one-way jitter estimated from round trips,
+    ``refusals`` the 429s (or equivalent) the scope has seen, ``pauses`` how often it was
+    paused, ``departed`` the paced requests that left, ``paused_for`` the seconds left in
+    a pause. ``scope`` names the scope without any secret (a digest of the token).
+
+    Example:
+        >>> state = PacingState(scope="pecmassiva:9f2c", requests=1, per=1.0, mode="window",
+        ...     budget=0.05, jitter=0.0, interval=1.05, refusals=0, pauses=0, departed=3,
+        ...     paused_for=0.0)
+        >>> state.interval, state.mode
+        (1.05, 'window')
+    """
+
+    scope: str
+    requests: int
+    per: float
+    mode: Mode
+    budget: float
+    jitter: float
+    interval: float
+    refusals: int
+    pauses: int
+    departed: int
+    paused_for: float
+
+
+@attrs.define(kw_only=True)
+class PacingPolicy:
+    """The adaptive part of a gate: mode, budget, jitter estimate, tightening.
+
+    Pure bookkeeping with no clock, loop or storage, so every gate backend (in-process,
+    Redis) applies the same rules: feed it round trips (:meth:`observe`) and refusals
+    (:meth:`tighten`), read :attr:`interval`. ``merge`` takes another holder's tightening
+    (a Redis gate shares ``mode`` and ``min_budget`` between processes).
+
+    Example:
+        >>> policy = PacingPolicy.of(RateLimit(requests=1, per=1.0))
+        >>> policy.interval
+        1.05
+        >>> for rtt in (0.10, 0.30, 0.20, 0.25):
+        ...     policy.observe(rtt)
+        >>> policy.jitter, policy.budget, policy.interval
+        (0.1, 0.125, 1.125)
+        >>> policy.tighten()
+        (0.125, 0.25)
+        >>> policy.mode, policy.interval
+        ('strict', 1.25)
+    """
+
+    rate: RateLimit
+    mode: Mode
+    min_budget: float = 0.0
+    refusals: int = 0
+    rtts: deque[float] = attrs.field(factory=lambda: deque(maxlen=RTT_SAMPLES))
+
+    @classmethod
+    def of(cls, rate: RateLimit) -> PacingPolicy:
+        """A fresh policy for ``rate`` (its configured mode, nothing learned)."""
+        return cls(rate=rate, mode=rate.mode)
+
+    @property
+    def ceiling(self) -> float:
+        """The most a learned or widened budget grows to (one cap interval, or the slack)."""
+        return max(self.rate.cap_interval, self.rate.slack or 0.0)
+
+    @property
+    def jitter(self) -> float:
+        """One-way jitter estimate: half the spread of the sampled round trips."""
+        if len(self.rtts) < MIN_RTT_SAMPLES:
+            return 0.0
+        return round((max(self.rtts) - min(self.rtts)) / 2, 9)
+
+    @property
+    def budget(self) -> float:
+        """The safety budget in seconds now."""
+        rate = self.rate
+        if rate.slack is not None:
+            base = rate.slack
+        else:
+            base = min(max(rate.floor, JITTER_FACTOR * self.jitter), self.ceiling)
+        return round(max(base, self.min_budget), 9)
+
+    @property
+    def interval(self) -> float:
+        """The spacing between two departures now."""
+        return spacing(self.rate, self.mode, self.budget)
+
+    @property
+    def tolerance(self) -> float:
+        """Lateness absorbed without moving the schedule (never more than half the slack)."""
+        return min(LATE_TOLERANCE, (self.interval - self.rate.cap_interval) / 2)
+
+    def observe(self, rtt: float) -> None:
+        """Add one round trip (seconds from the write to the response headers)."""
+        if isinstance(rtt, int | float) and math.isfinite(rtt) and rtt >= 0:
+            self.rtts.append(float(rtt))
+
+    def tighten(self) -> tuple[float, float]:
+        """A refusal: strict spacing, budget at least doubled. Returns (old, new) budget."""
+        old = self.budget
+        self.mode = "strict"
+        self.refusals += 1
+        wider = max(WIDEN_FACTOR * old, self.rate.floor)
+        self.min_budget = max(self.min_budget, min(wider, max(self.ceiling, old)))
+        return old, self.budget
+
+    def merge(self, mode: Mode, min_budget: float) -> None:
+        """Take another holder's tightening (the stricter of both wins)."""
+        if mode == "strict":
+            self.mode = "strict"
+        if math.isfinite(min_budget):
+            self.min_budget = max(self.min_budget, min(min_budget, self.ceiling))
+
+    def adopt(self, rate: RateLimit) -> bool:
+        """Two clients of one scope asked for different caps: keep the stricter one."""
+        if rate.mode == "strict":
+            self.mode = "strict"
+        if spacing(rate, self.mode, rate.budget) > spacing(self.rate, self.mode, self.rate.budget):
+            self.rate = rate
+            return True
+        return False
 
 
 class SlotUnavailable(Exception):
@@ -152,13 +427,12 @@ class SlotUnavailable(Exception):
 
 
 class Gate:
-    """Spaces requests of one scope at least ``rate.interval`` apart; pausable on 429.
+    """Spaces the departures of one scope ``interval`` apart; pausable; learns from the wire.
 
     Obtain gates with :func:`gate_for`, never directly, so that every client of a scope
-    shares one.
-
-    Use :meth:`acquire` to wait for admission, then :meth:`depart` right before the
-    request is written (the transport does both).
+    shares one. The transport calls :meth:`acquire` (admission), :meth:`depart` right
+    before the request is written, :meth:`sent` when it was written, :meth:`observe` with
+    the round trip, and :meth:`refused` or :meth:`hint` with what the provider said.
 
     Example:
         >>> import asyncio
@@ -166,41 +440,95 @@ class Gate:
         ...     gate = gate_for(("doc", "example"), RateLimit(requests=1, per=0.01))
         ...     for _ in range(3):
         ...         await gate.acquire()
-        ...         await gate.depart()
-        ...     return gate.departed
+        ...         gate.sent(await gate.depart())
+        ...     return gate.state.departed
         >>> asyncio.run(demo())
         3
     """
 
     def __init__(self, rate: RateLimit, scope: Hashable = None) -> None:
-        self._rate = rate
+        self._policy = PacingPolicy.of(rate)
         self._scope = scope
-        self._limiter = AsyncLimiter(1, rate.interval * _ADMIT_EARLY)
-        self._paused_until = 0.0
-        self._last_departure = float("-inf")
+        self._limiter = AsyncLimiter(1, self._policy.interval * _ADMIT_EARLY)
+        self._lane = asyncio.Lock()  # FIFO: one departure computes its slot at a time
+        self._anchor = -math.inf  # the previous departure's slot (or its late real time)
+        self._paused_until = -math.inf
+        self._held = 0  # stamped departures not yet reported written
+        self._held_since = -math.inf
         self._queued = 0  # callers admitted or waiting that have not departed yet
+        self._departed_at_tightening = 0
         self.admitted = 0
         self.departed = 0
         self.pauses = 0
-        self.refused = 0  # callers turned away because their deadline could not be met
+        self.turned_away = 0  # callers refused because their deadline could not be met
+
+    # -- what it keeps -------------------------------------------------------------------
 
     @property
     def rate(self) -> RateLimit:
-        """The cap this gate keeps."""
-        return self._rate
+        """The cap this gate keeps (the stricter one when clients of the scope differ)."""
+        return self._policy.rate
+
+    @property
+    def policy(self) -> PacingPolicy:
+        """The adaptive rules (mode, budget, jitter) this gate follows."""
+        return self._policy
+
+    @property
+    def interval(self) -> float:
+        """The current spacing between departures (seconds)."""
+        return self._policy.interval
+
+    @property
+    def state(self) -> PacingState:
+        """A snapshot of what the scope has learned (see :class:`PacingState`)."""
+        policy = self._policy
+        return PacingState(
+            scope=_scope_label(self._scope),
+            requests=policy.rate.requests,
+            per=policy.rate.per,
+            mode=policy.mode,
+            budget=policy.budget,
+            jitter=policy.jitter,
+            interval=policy.interval,
+            refusals=policy.refusals,
+            pauses=self.pauses,
+            departed=self.departed,
+            paused_for=self.paused_for,
+        )
 
     def _adopt(self, rate: RateLimit) -> None:
-        # Two clients of one scope asked for different caps: the stricter one wins, so the
-        # scope never exceeds what any of its clients promised to keep.
-        if rate.interval > self._rate.interval:
-            self._rate = rate
-            self._limiter = AsyncLimiter(1, rate.interval * _ADMIT_EARLY)
+        if self._policy.adopt(rate):
+            self._sync_limiter()
+
+    def _sync_limiter(self) -> None:
+        # The admission bucket follows the spacing when it changes by more than 1%; callers
+        # already waiting in the old bucket finish there. The new bucket starts as full as
+        # the old one (aiolimiter 1.2/1.3 attributes): an empty one would admit at once, a
+        # whole interval before the departure (a bulk chunk would sit "in flight" that long).
+        old = self._limiter
+        target = self._policy.interval * _ADMIT_EARLY
+        if abs(old.time_period - target) <= 0.01 * target:
+            return
+        new = AsyncLimiter(1, target)
+        level = getattr(old, "_level", None)
+        checked = getattr(old, "_last_check", None)
+        if isinstance(level, float | int) and isinstance(checked, float | int):
+            new._level = level
+            new._last_check = checked
+        self._limiter = new
+
+    # -- admission -----------------------------------------------------------------------
+
+    def _next_slot(self) -> float:
+        """The earliest time the next departure may leave (pause and schedule)."""
+        return max(self._anchor + self._policy.interval, self._paused_until)
 
     def expected_wait(self) -> float:
         """Seconds a new caller would wait for its slot (pause, next departure, queue)."""
         now = asyncio.get_running_loop().time()
-        interval = self._rate.interval
-        free = max(now, self._last_departure + interval, self._paused_until)
+        interval = self._policy.interval
+        free = max(now, self._next_slot())
         if self._queued == 0:
             # Nobody ahead: the admission bucket may still be draining a recent admission.
             free = max(free, now + self._admission_wait())
@@ -234,14 +562,14 @@ class Gate:
         """
         loop = asyncio.get_running_loop()
         if max_wait is not None and self._paused_until - loop.time() > max_wait:
-            self.refused += 1
+            self.turned_away += 1
             raise SlotUnavailable(self._paused_until - loop.time())
         # A pause ends at a time, not on an event, and may be extended while we sleep.
         while (wait := self._paused_until - loop.time()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
 
     async def acquire(self, max_wait: float | None = None) -> None:
-        """Wait for the scope's next slot (and for any pause to end).
+        """Wait for admission to the scope's departure lane (and for any pause to end).
 
         With ``max_wait``, a caller whose slot is further away than that raises
         :class:`SlotUnavailable` at once, without queueing. A caller that gets through must
@@ -251,7 +579,7 @@ class Gate:
         if max_wait is not None:
             wait = self.expected_wait()
             if wait > max_wait:
-                self.refused += 1
+                self.turned_away += 1
                 raise SlotUnavailable(wait)
         self._queued += 1
         try:
@@ -267,7 +595,7 @@ class Gate:
         except TimeoutError:
             # The estimate was beaten by contention: give the place back, say when.
             self._queued -= 1
-            self.refused += 1
+            self.turned_away += 1
             raise SlotUnavailable(self.expected_wait()) from None
         except BaseException:
             self._queued -= 1
@@ -278,30 +606,121 @@ class Gate:
         self._queued = max(self._queued - 1, 0)
         self._refund()
 
-    async def depart(self) -> None:
-        """Right before the request is written: keep departures ``interval`` apart.
+    # -- departure -----------------------------------------------------------------------
 
-        Reserves the slot ``max(now, previous slot + interval, end of any pause)`` before
-        sleeping, so concurrent callers queue up behind each other. A caller cancelled
-        while it sleeps gives its slot back when nobody reserved after it.
+    async def depart(self, *, stamped: bool = False) -> float:
+        """Right before the request is written: wait for this departure's slot.
+
+        Departures take their turn in a FIFO lane; each leaves at the scope's previous slot
+        plus one interval (or when a pause ends, or when the previous stamped departure
+        was written plus one interval). Returns the loop time it left. With
+        ``stamped=True`` the caller reports the write with :meth:`sent` (its time, or the
+        returned time when nothing was written), and the next departure waits for that
+        report (at most ``HOLD_INTERVALS`` intervals). A caller cancelled while it waits
+        takes no slot.
         """
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        previous = self._last_departure
-        at = max(now, previous + self._rate.interval, self._paused_until)
-        self._last_departure = at
         try:
-            if at > now:
-                await asyncio.sleep(at - now)
+            async with self._lane:
+                slept = False
+                while True:
+                    now = loop.time()
+                    interval = self._policy.interval
+                    if self._held and now < self._held_since + HOLD_INTERVALS * interval:
+                        # The previous request is not written yet (a new connection):
+                        # its real departure decides this one's slot.
+                        await asyncio.sleep(_poll(interval))
+                        continue
+                    due = self._next_slot()
+                    if due <= now + _EPSILON:
+                        break
+                    slept = True
+                    await asyncio.sleep(max(due - now, _MIN_SLEEP))
+                # Later than the slot by more than the tolerance (a stall, or a caller that
+                # came after its slot): the next one waits from the real departure.
+                late = now - due > self._policy.tolerance
+                if late and slept:
+                    _log_late(self, now - due)
+                self._anchor = now if late else due
+                if stamped:
+                    if self._held == 0:
+                        self._held_since = now
+                    self._held += 1
+                self.departed += 1
         except BaseException:
-            # Cancelled before the request was written: the slot goes back.
-            if self._last_departure == at:
-                self._last_departure = previous
-            self._refund()
+            self._refund()  # cancelled before the request was written: give it back
             raise
         finally:
             self._queued = max(self._queued - 1, 0)
-        self.departed += 1
+        return now
+
+    def sent(self, at: float | None = None) -> None:
+        """The request was written at loop time ``at`` (default now).
+
+        A write later than its slot by more than the tolerance moves the schedule: the
+        next departure leaves one interval after ``at`` (never closer than the cap's own
+        interval). Also ends the hold of a ``stamped`` departure.
+        """
+        now = asyncio.get_running_loop().time()
+        at = now if at is None or not math.isfinite(at) else min(at, now)
+        if self._held:
+            self._held -= 1
+            self._held_since = now if self._held else -math.inf
+        lateness = at - self._anchor
+        if lateness > self._policy.tolerance:
+            _log_late(self, lateness)
+            self._anchor = at
+
+    # -- learning --------------------------------------------------------------------------
+
+    def observe(self, rtt: float) -> None:
+        """One round trip (write -> response headers, seconds): feeds the jitter estimate."""
+        before = self._policy.budget
+        self._policy.observe(rtt)
+        if self._policy.budget != before:
+            self._sync_limiter()
+
+    def refused(self, retry_after: float | None = None) -> None:
+        """The provider refused a paced request for rate (a 429): pause and tighten.
+
+        Pauses the scope for ``retry_after`` (the caller bounds it; ``None``: one window)
+        and, unless no departure left since the last tightening (concurrent refusals of
+        one burst widen once), switches to strict spacing with a wider budget, logged at
+        WARNING.
+        """
+        if self.departed > self._departed_at_tightening or self._policy.refusals == 0:
+            self._departed_at_tightening = self.departed
+            mode = self._policy.mode
+            old, new = self._policy.tighten()
+            self._sync_limiter()
+            logger.warning(
+                "pacing scope %s refused for rate: %s spacing now, budget %.3fs -> %.3fs "
+                "(one request every %.3fs)",
+                _scope_label(self._scope),
+                "strict" if mode == "window" else "still strict",
+                old,
+                new,
+                self._policy.interval,
+                extra={
+                    "scope": _scope_label(self._scope),
+                    "budget": new,
+                    "interval": self._policy.interval,
+                },
+            )
+        else:
+            self._policy.refusals += 1
+        self.pause(retry_after)
+
+    def hint(self, remaining: int | None, reset_after: float | None) -> None:
+        """Rate-limit headers on an answer: ``remaining == 0`` pauses until the reset.
+
+        ``reset_after`` is in seconds from now (the caller converts an epoch and bounds
+        it); without it nothing changes, because the spacing already waits for the window.
+        """
+        if remaining is None or remaining > 0 or reset_after is None:
+            return
+        if math.isfinite(reset_after) and reset_after > 0:
+            self.pause(reset_after)
 
     def pause(self, seconds: float | None) -> None:
         """Hold every request of the scope for ``seconds`` (default: one full window).
@@ -311,7 +730,7 @@ class Gate:
         """
         loop = asyncio.get_running_loop()
         if seconds is None or not math.isfinite(seconds) or seconds < 0:
-            seconds = self._rate.window
+            seconds = self._policy.rate.window
         until = loop.time() + seconds
         if until > self._paused_until:
             self._paused_until = until
@@ -332,7 +751,68 @@ class Gate:
         return max(self._paused_until - now, 0.0)
 
     def __repr__(self) -> str:
-        return f"<Gate interval={self._rate.interval}s admitted={self.admitted}>"
+        policy = self._policy
+        return (
+            f"<Gate interval={policy.interval}s mode={policy.mode} budget={policy.budget}s "
+            f"departed={self.departed}>"
+        )
+
+
+#: A ``X-RateLimit-Reset`` at or above this is a Unix time (2001-09-09), below it seconds.
+_EPOCH_THRESHOLD = 1e9
+
+
+def rate_limit_hint(
+    headers: Mapping[str, str], *, now: float | None = None
+) -> tuple[int | None, float | None]:
+    """``(remaining, reset_after)`` from Laravel-style rate-limit headers, or ``None`` each.
+
+    ``headers`` is case-insensitive (aiohttp's) or has lower-case keys.
+    ``X-RateLimit-Remaining`` is a count. ``X-RateLimit-Reset`` is either a Unix time
+    (Laravel, GitHub) or seconds from now (the IETF draft's ``RateLimit-Reset``): a value
+    of 10^9 or more (any date after 2001-09-09) is read as a Unix time and converted with
+    ``now`` (default: the wall clock), a smaller one as seconds. Garbage gives ``None``.
+
+    Example:
+        >>> rate_limit_hint({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "30"})
+        (0, 30.0)
+        >>> rate_limit_hint({"x-ratelimit-reset": "1700000042"}, now=1700000000.0)
+        (None, 42.0)
+        >>> rate_limit_hint({"x-ratelimit-remaining": "many"})
+        (None, None)
+    """
+    remaining: int | None = None
+    raw = headers.get("x-ratelimit-remaining")
+    if raw is not None:
+        text = raw.strip()
+        if text.isascii() and text.isdigit() and len(text) < 10:
+            remaining = int(text)
+    reset: float | None = None
+    raw = headers.get("x-ratelimit-reset")
+    if raw is not None and len(raw) < 32:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and value >= 0:
+            if value >= _EPOCH_THRESHOLD:
+                value -= time.time() if now is None else now
+            reset = round(value, 6)
+    return remaining, reset
+
+
+def _poll(interval: float) -> float:
+    """How often a held departure looks again: a twentieth of an interval, 1 to 50 ms."""
+    return min(max(interval / 20, 0.001), 0.05)
+
+
+def _log_late(gate: Gate, lateness: float) -> None:
+    logger.debug(
+        "pacing scope %s: a departure left %.3fs after its slot; the next waits from it",
+        _scope_label(gate._scope),
+        lateness,
+        extra={"scope": _scope_label(gate._scope), "late": lateness},
+    )
 
 
 _REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Gate]] = (

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import importlib
 import json as jsonlib
@@ -30,7 +31,7 @@ import attrs
 
 from . import _exceptions as exc
 from ._auth import Auth, AuthRequest, NoAuth, scope_digest
-from ._pacing import Gate, RateLimit, SlotUnavailable, gate_for
+from ._pacing import Gate, PacingState, RateLimit, SlotUnavailable, gate_for, rate_limit_hint
 from ._redact import Masked, Redactor, log_summary, redact_body, redact_headers
 from ._retry import Action, Failure, OpKind, RetryPolicy, decide, parse_retry_after
 from ._types import (
@@ -94,6 +95,61 @@ _ERROR_BODY_LIMIT = 64 * 1024
 _T = TypeVar("_T")
 _DEFAULT_LIMITS = ResponseLimits()
 _NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
+
+
+class _Departure:
+    """One paced request from its slot to its answer: stamps the write on the gate.
+
+    The write time comes from aiohttp's tracing (``on_request_headers_sent``, after the
+    connection exists) on the sessions the SDK creates. A session the caller passed has
+    no such hook: there the departure is stamped when the request is handed to it, and
+    the round trip is measured from that moment, so a connection set-up shows up in the
+    measured jitter and widens the budget instead (see docs/rate-limits.md).
+    """
+
+    __slots__ = ("at", "gate", "written")
+
+    def __init__(self, gate: Gate, at: float) -> None:
+        self.gate = gate
+        self.at = at
+        self.written: float | None = None
+
+    def write(self, when: float) -> None:
+        if self.written is None:
+            self.written = when
+            self.gate.sent(when)
+
+    def answered(self, when: float) -> None:
+        if self.written is not None:
+            self.gate.observe(when - self.written)
+
+    def close(self) -> None:
+        # Nothing was written (a connect error, a failing last_check): the hold ends and
+        # the schedule stays as the slot left it.
+        if self.written is None:
+            self.written = self.at
+            self.gate.sent(self.at)
+
+
+#: The paced request the current task is writing (read by the tracing hook).
+_DEPARTURE: contextvars.ContextVar[_Departure | None] = contextvars.ContextVar(
+    "certmail_departure", default=None
+)
+
+
+async def _on_request_headers_sent(
+    session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestHeadersSentParams
+) -> None:
+    departure = _DEPARTURE.get()
+    if departure is not None:
+        departure.write(asyncio.get_running_loop().time())
+
+
+def _pacing_trace() -> aiohttp.TraceConfig:
+    """The tracing hook that stamps paced requests when their headers are written."""
+    config = aiohttp.TraceConfig()
+    config.on_request_headers_sent.append(_on_request_headers_sent)
+    return config
 
 
 @attrs.frozen(kw_only=True)
@@ -255,6 +311,8 @@ class _SessionHolder:
     def __init__(self, session: aiohttp.ClientSession | None) -> None:
         self.session = session
         self.owned = session is None
+        #: Whether the session stamps paced writes (only the sessions the SDK creates).
+        self.traced = self.owned
         self.closed = False
 
     def get(self) -> aiohttp.ClientSession:
@@ -266,6 +324,7 @@ class _SessionHolder:
                 # Our own timeouts are passed per request.
                 timeout=aiohttp.ClientTimeout(total=None),
                 raise_for_status=False,
+                trace_configs=[_pacing_trace()],
             )
         return self.session
 
@@ -369,6 +428,16 @@ class Transport:
             return None
         return gate_for(self.scope, self.rate_limit)
 
+    def pacing(self) -> PacingState | None:
+        """What this client's scope has learned on the running loop (None: pacing off)."""
+        if self.rate_limit is None:
+            return None
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        return gate_for(self.scope, self.rate_limit).state
+
     # -- requests --------------------------------------------------------------------
 
     async def request(
@@ -419,8 +488,11 @@ class Transport:
         with _span(op) as span:
             attempt = 0
             while True:
+                departure: _Departure | None = None
                 if gate is not None or before_send is not None:  # else nothing to wait for
-                    await self._wait_turn(op, gate, deadline, attempt, before_send)
+                    departed = await self._wait_turn(op, gate, deadline, attempt, before_send)
+                    if departed is not None and gate is not None:
+                        departure = _Departure(gate, departed)
                 call_limits = limits
                 if whole_call and deadline is not None and limits.total is not None:
                     left = deadline - loop.time()
@@ -430,6 +502,7 @@ class Transport:
                 status: int | None = None
                 retry_after: float | None = None
                 said: str | None = None  # the Retry-After header as the provider wrote it
+                token = None if departure is None else _DEPARTURE.set(departure)
                 try:
                     response = await self._send_once(
                         op,
@@ -455,6 +528,7 @@ class Transport:
                         raise self._unknown(op, failure, attempt) from failure
                     raise
                 else:
+                    reset = None if gate is None else self._hint(gate, response)
                     if response.status < 300:
                         if span is not None:
                             span.set_attribute("http.response.status_code", response.status)
@@ -467,8 +541,14 @@ class Transport:
                         what = Failure.STATUS
                     said = response.headers.get("retry-after")
                     retry_after = parse_retry_after(said)
+                    if retry_after is None and what is Failure.RATE_LIMITED:
+                        retry_after = reset  # X-RateLimit-Reset, when that is all there is
                     if said is not None:  # for the log: scrubbed (an echo?) and short
                         said = self.redactor.scrub(said)[:64]
+                finally:
+                    if departure is not None and token is not None:
+                        _DEPARTURE.reset(token)
+                        departure.close()
                 decision = decide(
                     kind=op.kind,
                     failure=what,
@@ -497,7 +577,9 @@ class Transport:
                         decision.wait,
                         extra={**extra, "scope": _scope_text(self.scope)},
                     )
-                    if gate is not None:
+                    if gate is not None and op.paced:
+                        gate.refused(decision.wait)  # pauses and tightens the spacing
+                    elif gate is not None:
                         gate.pause(decision.wait)
                 if span is not None and status is not None:
                     span.set_attribute("http.response.status_code", status)
@@ -525,8 +607,11 @@ class Transport:
         deadline: float | None,
         attempt: int,
         before_send: BeforeSend | None,
-    ) -> None:
-        """Wait for the scope (a slot, or the end of a pause), then run the send hook."""
+    ) -> float | None:
+        """Wait for the scope (a slot, or the end of a pause), then run the send hook.
+
+        Returns the loop time a paced request left its gate (None when not paced).
+        """
         if gate is not None:
             loop = asyncio.get_running_loop()
             remaining = None if deadline is None else max(deadline - loop.time(), 0.0)
@@ -543,10 +628,12 @@ class Transport:
                 await before_send()
             if gate is not None and op.paced:
                 departed = True
-                await gate.depart()
+                # stamped: the write is reported (see _Departure); the next one waits for it
+                return await gate.depart(stamped=True)
         finally:
             if gate is not None and op.paced and not departed:
                 gate.abandon()
+        return None
 
     def decode(self, op: Operation, response: Response, decoder: Callable[[Response], _T]) -> _T:
         """Decode a success answer: THE place where an undecodable answer gets its error.
@@ -636,6 +723,9 @@ class Transport:
             # The last moment before the write: after the slot, the hook and the
             # credentials. What it raises leaves with nothing written.
             last_check()
+        departure = _DEPARTURE.get()
+        if departure is not None and not self._holder.traced:
+            departure.write(asyncio.get_running_loop().time())  # no tracing: the hand-off
         try:
             async with session.request(
                 op.method,
@@ -646,6 +736,8 @@ class Transport:
                 timeout=client_timeout,
                 allow_redirects=False,  # never hand credentials to another host
             ) as resp:
+                if departure is not None:  # the response headers are in: one round trip
+                    departure.answered(asyncio.get_running_loop().time())
                 del request  # nothing below needs the credentials
                 ok = resp.status < 300
                 content = await _read_limited(resp, limit if ok else _ERROR_BODY_LIMIT)
@@ -776,6 +868,15 @@ class Transport:
             return exc.RateLimitError(message, retry_after=None, **kw)
         cls = self.profile.error_class(status, info)
         return cls(message, **kw)
+
+    def _hint(self, gate: Gate, response: Response) -> float | None:
+        """Apply ``X-RateLimit-Remaining`` / ``-Reset`` to the gate; the reset, clamped."""
+        remaining, reset = rate_limit_hint(response.headers)
+        if reset is not None:
+            reset = min(reset, self.retry_policy.max_retry_after)
+        if remaining is not None or reset is not None:
+            gate.hint(remaining, reset)
+        return reset
 
     def _no_slot(self, op: Operation, wait: float, attempt: int) -> exc.RateLimitError:
         logger.debug(

@@ -230,8 +230,8 @@ class BulkDispatcher:
         """How many chunks per provider and how long at the caps (reads ``messages`` once).
 
         Example:
-            >>> # 100,000 LegallyMail recipients, 10 per send, one send per 6.3 s:
-            >>> # Estimate(recipients=100000, chunks={'legallymail': 10000}, hours=17.5)
+            >>> # 100,000 LegallyMail recipients, 10 per send, one send per 6.006 s:
+            >>> # Estimate(recipients=100000, chunks={'legallymail': 10000}, hours=16.68)
         """
         chunks: Counter[str] = Counter()
         count = recipients = 0

@@ -366,8 +366,8 @@ class TestBackPressureAndProgress:
         assert seen[0].eta is not None
         assert seen[0].eta > 0
 
-    def test_100k_legallymail_recipients_is_about_17_5_hours(self) -> None:
-        """At the real cap, 100,000 LegallyMail recipients in sends of 10 take 17.5 hours."""
+    def test_100k_legallymail_recipients_is_about_16_7_hours(self) -> None:
+        """At the real cap, 100,000 LegallyMail recipients in sends of 10 take 16.68 hours."""
         client = LegallyMailClient(token="t0ken")
         d = BulkDispatcher(clients=[client], journal=":memory:")
         messages = [
@@ -382,4 +382,4 @@ class TestBackPressureAndProgress:
         est = d.estimate(messages)
         assert est.recipients == 100_000
         assert est.chunks == {"legallymail": 10_000}
-        assert est.hours == 17.5
+        assert est.hours == 16.68  # 10,000 sends at one every 6.006 s (the cap: 16.67)

@@ -111,4 +111,4 @@ class TestBulkCommands:
         )  # fmt: skip
         assert code == 0, out
         assert "100 recipients" in out
-        assert "63 seconds" in out  # 10 sends of 10 at one per 6.3 s
+        assert "60 seconds" in out  # 10 sends of 10 at one per 6.006 s

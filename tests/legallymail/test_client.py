@@ -383,11 +383,11 @@ class TestPacing:
         assert fake.state.cap.rejected == 5
         assert sum(isinstance(r, Exception) for r in results) == 5
 
-    async def test_default_rate_is_one_every_6_3_seconds(self) -> None:
-        """The default cap is 10 per minute paced at one every 6.3 s."""
+    async def test_default_rate_is_one_every_6_006_seconds(self) -> None:
+        """The default cap is 10 per minute with a 60 ms budget over the window: 6.006 s."""
         client = LegallyMailClient(token="t0ken")
         assert client._transport.rate_limit == RateLimit(requests=10, per=60.0)
-        assert client._transport.rate_limit.interval == pytest.approx(6.3)
+        assert client._transport.rate_limit.interval == pytest.approx(6.006)
         await client.aclose()
 
 

@@ -52,7 +52,7 @@ def threaded_fake() -> Iterator[RunningFake]:
 
 def test_every_framework_has_its_example() -> None:
     """The page shows FastAPI, aiohttp.web, Django (async and sync views) and Celery."""
-    assert {b.arg for b in FRAMEWORK_BLOCKS} == {"fastapi", "aiohttp", "django", "celery"}
+    assert {b.arg for b in FRAMEWORK_BLOCKS} == {"fastapi", "aiohttp", "django", "celery", "trio"}
 
 
 async def test_aiohttp_web(aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,3 +120,13 @@ def test_celery_task(monkeypatch: pytest.MonkeyPatch) -> None:
         point_env_at(fake, monkeypatch)
         code = load(block)["send_notice"]("anna@pec.example.it")  # called in-process
         assert [s.code for s in fake.state.ledger] == [code]
+
+
+def test_trio_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    """trio: the program sends through the sync facade from trio's worker thread."""
+    pytest.importorskip("trio", reason="trio is not installed (not a dependency)")
+    (block,) = examples("trio")
+    with threaded_fake() as fake:
+        point_env_at(fake, monkeypatch)
+        load(block)  # the example calls trio.run(main) itself
+        assert len(fake.state.ledger) == 1

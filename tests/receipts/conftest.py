@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 SAMPLES = Path(__file__).parent.parent / "data" / "receipts"
 ATTACKS = SAMPLES / "attacks"
 
@@ -13,9 +11,3 @@ ATTACKS = SAMPLES / "attacks"
 def sample(name: str) -> bytes:
     """The bytes of one committed sample."""
     return (SAMPLES / name).read_bytes()
-
-
-@pytest.fixture
-def samples_dir() -> Path:
-    """The folder of the committed samples."""
-    return SAMPLES

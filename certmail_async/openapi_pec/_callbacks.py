@@ -4,24 +4,24 @@ What the reference says (``openapi-pec.md`` §12) and what this module does abou
 
 * Delivery: ``method: "POST"`` (this API's default) is a form POST whose field ``field``
   (default ``data``) holds the JSON payload as a *string*; ``method: "JSON"`` posts the
-  JSON as the raw body. :func:`parse_callback` accepts both, whatever the content type
+  JSON as the raw body. ``parse_callback`` accepts both, whatever the content type
   says, and any field name.
 * Payload: **not documented**. It is probably the updated ``Casella`` (mailbox) or
   ``RichiestaComunicazionePec`` (communication) with your ``data`` echoed (unconfirmed).
   The payload (or any object directly inside it, such as an envelope's ``data``) is
   decoded with the client's own lenient converter; a mailbox state or a communication
-  state decides which. Anything else is an :class:`UnknownCallbackEvent` carrying the raw
+  state decides which. Anything else is an ``UnknownCallbackEvent`` carrying the raw
   body: a callback is never lost to an exception.
 * Authentication: **no signature is documented** (an ``X-Webhook-Signature`` appears only as
   sample data in the OAuth delivery records). The only way to recognise genuine calls is a
   hard-to-guess secret you put in the callback URL's query (``?secret=...``) or in the
   callback's ``data`` (``Callback(data={"secret": ...})``), which openapi.it echoes back.
   With ``secret=`` given, a call that carries neither the right value is a
-  :class:`CallbackVerificationError` (the one exception), compared in constant time. The
+  ``CallbackVerificationError`` (the one exception), compared in constant time. The
   secret never appears in an event: it is removed from ``data`` and masked in ``raw`` and
   ``payload``.
 
-Bounds: the body is capped (:data:`MAX_CALLBACK_SIZE`), form fields are capped, JSON that
+Bounds: the body is capped (``MAX_CALLBACK_SIZE``), form fields are capped, JSON that
 nests too deeply is an unknown shape, and the aiohttp handler reads with that cap and runs
 your ``on_event`` under a deadline below the sender's 30-second timeout.
 """
@@ -331,8 +331,10 @@ def parse_callback(
         max_size: the largest body decoded; past it the event is unknown (raw cut there).
 
     Returns:
-        A :class:`MailboxEvent`, a :class:`RegistryCommunicationEvent` or an
-        :class:`UnknownCallbackEvent`; never raises for a shape it does not know.
+        A [MailboxEvent][certmail_async.MailboxEvent], a
+        [RegistryCommunicationEvent][certmail_async.RegistryCommunicationEvent] or an
+        [UnknownCallbackEvent][certmail_async.UnknownCallbackEvent]; never raises for a
+        shape it does not know.
 
     Raises:
         CallbackVerificationError: ``secret`` was given and the call does not carry it.
@@ -447,13 +449,14 @@ def callback_handler(
 ) -> Callable[[Any], Awaitable[Any]]:
     """An ``aiohttp.web`` handler that verifies, decodes and hands each callback to you.
 
-    ``on_event`` (sync or async) receives every :class:`CallbackEvent`, unknown shapes
-    included. Answers: 200 once ``on_event`` returned; 403 for a failed secret check
-    (``on_event`` is not called); 413 past ``max_size``; 405 for a method other than
-    POST; 500 when ``on_event`` raised and 503 when it took longer than ``timeout``
-    seconds (openapi.it gives up after 30 s and retries only when asked to: keep
-    ``on_event`` short, queue the work). A bad ``secret``, ``max_size`` or ``timeout`` is a
-    :class:`~certmail_async.ValidationError` here, at start-up.
+    ``on_event`` (sync or async) receives every
+    [CallbackEvent][certmail_async.CallbackEvent], unknown shapes included. Answers: 200
+    once ``on_event`` returned; 403 for a failed secret check (``on_event`` is not
+    called); 413 past ``max_size``; 405 for a method other than POST; 500 when
+    ``on_event`` raised and 503 when it took longer than ``timeout`` seconds (openapi.it
+    gives up after 30 s and retries only when asked to: keep ``on_event`` short, queue
+    the work). A bad ``secret``, ``max_size`` or ``timeout`` is a
+    [ValidationError][certmail_async.ValidationError] here, at start-up.
 
     Example:
         >>> from aiohttp import web

@@ -1,7 +1,7 @@
 """PEC receipts: kinds from subjects, headers and ``daticert.xml``; per-recipient outcomes.
 
 LegallyMail is not PEC and has none of these; its evidence is read by
-:func:`legallymail_outcomes`, in its own vocabulary.
+``legallymail_outcomes``, in its own vocabulary.
 """
 
 from ._daticert import (

@@ -11,7 +11,7 @@ DOCTYPE may name an external DTD (real receipts carry ``<!DOCTYPE postacert SYST
 "Postacert.dtd">`` or a provider URL) but that DTD is never fetched nor read, and an
 *internal* subset (``<!DOCTYPE p [ ... ]>``) is refused: a provider never needs one, and
 it is where billion-laughs, quadratic blow-up and XXE documents live (an ``ATTLIST``
-there could also inject a default ``tipo``). Input is capped (:data:`MAX_DATICERT_SIZE`)
+there could also inject a default ``tipo``). Input is capped (``MAX_DATICERT_SIZE``)
 before the parser sees it, element text is read without recursion, so a hostile
 document costs at most one linear pass over a megabyte.
 

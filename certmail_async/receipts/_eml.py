@@ -1,9 +1,9 @@
 """PEC provider messages read from raw ``.eml`` bytes (receipts, notices and envelopes).
 
-Users who read a PEC mailbox over IMAP get these messages raw. :func:`parse_eml` reads the
+Users who read a PEC mailbox over IMAP get these messages raw. ``parse_eml`` reads the
 kind in the reference's order (``pec-receipts.md`` §7): ``daticert.xml`` ``tipo``, then the
 ``X-Ricevuta`` / ``X-Trasporto`` headers, then the subject prefix, else UNKNOWN, and says
-which one decided (:class:`~certmail_async.receipts.EvidenceSource`). One documented
+which one decided (``EvidenceSource``). One documented
 exception: an anomaly envelope (``X-Trasporto: errore``) stays an anomaly even when a
 ``daticert.xml`` disagrees, because the certification data found in one belongs to the
 message it wraps.
@@ -13,10 +13,10 @@ What is tolerated and what is refused:
 * a missing, malformed or oversized ``daticert.xml`` falls back to the headers and the
   subject, and the reason goes in ``problems`` (``strict=True`` raises instead);
 * hostile XML (an internal DTD subset, entities, external references) always raises
-  :class:`~certmail_async.receipts.UnsafeXMLError`: a provider never sends one, so such a
+  ``UnsafeXMLError``: a provider never sends one, so such a
   message is not evidence of anything;
-* input over ``max_size`` (:data:`MAX_EML_SIZE`) raises before parsing; only the top-level
-  MIME tree is walked (at most :data:`MAX_PARTS` parts, never into the wrapped original,
+* input over ``max_size`` (``MAX_EML_SIZE``) raises before parsing; only the top-level
+  MIME tree is walked (at most ``MAX_PARTS`` parts, never into the wrapped original,
   whose own ``daticert.xml`` would otherwise be mistaken for this message's), iteratively;
   MIME nested deeper than the parser's recursion limit is a ``ReceiptParseError``.
 
@@ -182,7 +182,7 @@ class ProviderMessage:
     def outcome(self) -> Outcome:
         """What this message means for the recipient it concerns.
 
-        A delay warning is :attr:`Outcome.WARNING`, except the documented Aruba case
+        A delay warning is ``Outcome.WARNING``, except the documented Aruba case
         (``errore-esteso`` starting ``5.4.1``), which is a final failure.
         """
         if is_permanent_warning(self.kind, self.extended_error):
@@ -211,10 +211,11 @@ def parse_eml(
 
     Args:
         data: the whole message as fetched over IMAP (``RFC822`` / ``BODY[]``).
-        strict: raise :class:`~certmail_async.receipts.ReceiptParseError` when
+        strict: raise [ReceiptParseError][certmail_async.ReceiptParseError] when
             ``daticert.xml`` is missing or malformed, instead of falling back to the
             headers and the subject.
-        max_size: the largest input accepted (default :data:`MAX_EML_SIZE`).
+        max_size: the largest input accepted (default
+            [MAX_EML_SIZE][certmail_async.receipts.MAX_EML_SIZE], 48 MiB).
         max_daticert_size: the largest ``daticert.xml`` accepted (1 MiB).
 
     Raises:

@@ -1,4 +1,4 @@
-"""Errors of the receipt parsers: one branch of the :class:`~certmail_async.CertmailError` tree.
+"""Errors of the receipt parsers: one branch of the ``CertmailError`` tree.
 
 ::
 

@@ -3,7 +3,7 @@
 PEC Massiva exposes receipts only as mailbox messages (date, subject, body), so the kind
 comes from the subject prefix, matched longest first (``AVVISO DI MANCATA CONSEGNA PER
 VIRUS:`` wins over ``AVVISO DI MANCATA CONSEGNA:``). Unknown subjects are kept as
-:attr:`ReceiptKind.UNKNOWN` with their raw text: they never stop processing.
+``ReceiptKind.UNKNOWN`` with their raw text: they never stop processing.
 """
 
 from __future__ import annotations
@@ -266,7 +266,7 @@ class Receipt:
 
     @property
     def evidence(self) -> EvidenceSource:
-        """Always :attr:`EvidenceSource.SUBJECT`: PEC Massiva shows no headers nor XML."""
+        """Always ``EvidenceSource.SUBJECT``: PEC Massiva shows no headers nor XML."""
         return EvidenceSource.SUBJECT
 
     @property
@@ -306,7 +306,7 @@ class ReceiptSummary:
     def outcomes(self) -> dict[str, Outcome]:
         """The outcome per recipient address named by a receipt (arrival order never matters).
 
-        The coarse view of :meth:`report`; a delivery wins over any warning.
+        The coarse view of ``report``; a delivery wins over any warning.
         """
         return {o.address: o.state.outcome for o in self.report().recipients}
 

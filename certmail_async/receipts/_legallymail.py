@@ -47,7 +47,7 @@ class LegallyMailState(enum.Enum):
 class LegallyMailOutcome:
     """One LegallyMail recipient: state, raw status, event times and certificates.
 
-    Each :class:`~certmail_async.Certificate` carries its type, ``confirmed_at``, file hash,
+    Each [Certificate][certmail_async.Certificate] carries its type, ``confirmed_at``, file hash,
     ``has_tsq`` / ``has_tsr`` and the PDF URL. ``tracking_id`` is the recipient's own id
     (``parent_tracking_id`` the send's).
 

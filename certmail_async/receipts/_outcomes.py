@@ -60,7 +60,7 @@ __all__ = [
 
 @runtime_checkable
 class ReceiptEvidence(Protocol):
-    """What the aggregation reads from a receipt (a :class:`Receipt` or a ProviderMessage).
+    """What the aggregation reads from a receipt: a Receipt or a ProviderMessage provides it.
 
     Example:
         >>> from datetime import datetime, UTC
@@ -113,7 +113,7 @@ class DeliveryState(enum.Enum):
 
     @property
     def outcome(self) -> Outcome:
-        """The coarse :class:`Outcome` (``FAILED`` for every final failure)."""
+        """The coarse [Outcome][certmail_async.Outcome] (``FAILED`` for every final failure)."""
         return {
             DeliveryState.DELIVERED: Outcome.DELIVERED,
             DeliveryState.DELAYED: Outcome.WARNING,
@@ -287,8 +287,9 @@ def delivery_report(
 
     ``recipients`` are the addresses the message was sent to (recommended: without them a
     recipient appears only once a receipt names it). Receipts may be PEC Massiva
-    :class:`Receipt` items (subject-derived) or :class:`ProviderMessage` results of
-    :func:`~certmail_async.receipts.parse_eml`, mixed; the order they arrive in never
+    [Receipt][certmail_async.Receipt] items (subject-derived) or
+    [ProviderMessage][certmail_async.ProviderMessage] results of
+    [parse_eml][certmail_async.receipts.parse_eml], mixed; the order they arrive in never
     changes the result.
 
     Example:

@@ -77,7 +77,8 @@ class CertmailError(Exception):
     Examples:
         >>> from certmail_async import CertmailError
         >>> try:
-        ...     raise CertmailError("boom", provider="pecmassiva", operation="sends.create")
+        ...     raise CertmailError("boom", provider="pecmassiva",
+        ...                         operation="sends.create")
         ... except CertmailError as err:
         ...     print(err)
         pecmassiva sends.create: boom
@@ -166,6 +167,13 @@ class APIError(CertmailError):
     """The provider answered, but not with a usable success.
 
     ``body`` keeps the decoded error body (with credential fields masked) for diagnosis.
+
+    Examples:
+        >>> from certmail_async import APIError, NotFoundError
+        >>> err = NotFoundError("no such send", provider="pecmassiva",
+        ...                     operation="sends.receipts", status=404)
+        >>> isinstance(err, APIError), err.status
+        (True, 404)
     """
 
     body: Any
@@ -185,41 +193,139 @@ class APIError(CertmailError):
 
 
 class APIStatusError(APIError):
-    """The provider answered with an HTTP error status (see ``status``)."""
+    """The provider answered with an HTTP error status (see ``status``).
+
+    A status without a class of its own (418, say) is raised as this class.
+
+    Examples:
+        >>> from certmail_async import APIStatusError
+        >>> try:
+        ...     raise APIStatusError("I'm a teapot", status=418)
+        ... except APIStatusError as err:
+        ...     print(err.status, err.message)
+        418 I'm a teapot
+    """
 
 
 class BadRequestError(APIStatusError):
-    """HTTP 400: the provider rejected the request as malformed."""
+    """HTTP 400: the provider rejected the request as malformed.
+
+    Examples:
+        >>> from certmail_async import APIStatusError, BadRequestError
+        >>> err = BadRequestError("bad body", provider="legallymail", status=400)
+        >>> isinstance(err, APIStatusError), err.status
+        (True, 400)
+    """
 
 
 class AuthenticationError(APIStatusError):
-    """HTTP 401: the token or the mailbox credentials are missing or wrong."""
+    """HTTP 401: the token or the mailbox credentials are missing or wrong.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async import AuthenticationError
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> int | None:
+        ...     async with run_fake("pecmassiva") as fake:
+        ...         async with fake.client(token="wrong") as client:
+        ...             try:
+        ...                 await client.quota.retrieve()
+        ...             except AuthenticationError as err:
+        ...                 return err.status
+        ...     return None
+        >>> asyncio.run(main())
+        401
+    """
 
 
 class PaymentRequiredError(APIStatusError):
-    """HTTP 402: insufficient wallet credit; the message usually names the balance."""
+    """HTTP 402: insufficient wallet credit; the message usually names the balance.
+
+    Examples:
+        >>> from certmail_async import PaymentRequiredError
+        >>> err = PaymentRequiredError("credito insufficiente", provider="openapi_pec",
+        ...                            operation="mailboxes.register", status=402)
+        >>> print(err)
+        openapi_pec mailboxes.register: HTTP 402: credito insufficiente
+    """
 
 
 class PermissionDeniedError(APIStatusError):
-    """HTTP 403: the credentials are valid but not allowed to do this."""
+    """HTTP 403: the credentials are valid but not allowed to do this.
+
+    Examples:
+        >>> from certmail_async import PermissionDeniedError
+        >>> PermissionDeniedError("scope missing", status=403).status
+        403
+    """
 
 
 class OutOfCreditsError(PermissionDeniedError):
-    """HTTP 403 because the account has no credits or e-mails left."""
+    """HTTP 403 because the account has no credits or e-mails left.
+
+    Examples:
+        >>> from certmail_async import OutOfCreditsError, PermissionDeniedError
+        >>> err = OutOfCreditsError("no e-mails left", status=403)
+        >>> isinstance(err, PermissionDeniedError)
+        True
+    """
 
 
 class NotFoundError(APIStatusError):
-    """HTTP 404: no such resource."""
+    """HTTP 404: no such resource.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async import NotFoundError
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> int | None:
+        ...     async with run_fake("pecmassiva") as fake:
+        ...         fake.state.faults.inject("GET", "*", status=404)
+        ...         async with fake.client() as client:
+        ...             try:
+        ...                 await client.quota.retrieve()
+        ...             except NotFoundError as err:
+        ...                 return err.status
+        ...     return None
+        >>> asyncio.run(main())
+        404
+    """
 
 
 class ConflictError(APIStatusError):
-    """HTTP 406/409/422/428: the provider refused the input or the resource's state."""
+    """HTTP 406/409/422/428: the provider refused the input or the resource's state.
+
+    Examples:
+        >>> from certmail_async import ConflictError
+        >>> err = ConflictError("mailbox already active", status=409)
+        >>> err.status, err.message
+        (409, 'mailbox already active')
+    """
 
 
 class RateLimitError(APIStatusError):
     """HTTP 429: the provider's rate limit was hit.
 
-    ``retry_after`` is the wait the provider asked for, in seconds, or ``None``.
+    ``retry_after`` is the wait the provider asked for, in seconds, or ``None``. Reads
+    are retried after it on their own; this reaches you when the retries run out or the
+    wait would pass the call's deadline.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async import RateLimitError
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> float | None:
+        ...     async with run_fake("pecmassiva") as fake:
+        ...         fake.state.faults.inject("GET", "*", status=429,
+        ...                                  retry_after="7")
+        ...         async with fake.client() as client:
+        ...             try:
+        ...                 await client.quota.retrieve(max_retries=0)
+        ...             except RateLimitError as err:
+        ...                 return err.retry_after
+        ...     return None
+        >>> asyncio.run(main())
+        7.0
     """
 
     retry_after: float | None
@@ -232,7 +338,24 @@ class RateLimitError(APIStatusError):
 class ServerError(APIStatusError):
     """HTTP 5xx: the provider failed.
 
-    For a send, see [DeliveryUnknownError][certmail_async.DeliveryUnknownError].
+    Reads are retried first. A send is never retried and is reported as a
+    [DeliveryUnknownError][certmail_async.DeliveryUnknownError] instead.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async import ServerError
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> int | None:
+        ...     async with run_fake("pecmassiva") as fake:
+        ...         fake.state.faults.inject("GET", "*", status=503)
+        ...         async with fake.client() as client:
+        ...             try:
+        ...                 await client.quota.retrieve(max_retries=0)
+        ...             except ServerError as err:
+        ...                 return err.status
+        ...     return None
+        >>> asyncio.run(main())
+        503
     """
 
 
@@ -240,6 +363,12 @@ class ResponseDecodeError(APIError):
     """A success status whose body is not what the provider documents.
 
     ``body`` holds the start of the raw answer, scrubbed of secrets.
+
+    Examples:
+        >>> from certmail_async import APIError, ResponseDecodeError
+        >>> err = ResponseDecodeError("data.available: missing", body='{"data": {}}')
+        >>> isinstance(err, APIError), err.body
+        (True, '{"data": {}}')
     """
 
 
@@ -262,15 +391,57 @@ class ResponseTooLargeError(ResponseDecodeError):
 
 
 class TransportError(CertmailError):
-    """No usable answer: the connection broke or the answer was not HTTP."""
+    """No usable answer: the connection broke or the answer was not HTTP.
+
+    Examples:
+        >>> from certmail_async import ConnectError, RequestTimeoutError, TransportError
+        >>> issubclass(ConnectError, TransportError)
+        True
+        >>> issubclass(RequestTimeoutError, TransportError)
+        True
+    """
 
 
 class ConnectError(TransportError):
-    """The connection could not be opened; the request was never sent."""
+    """The connection could not be opened; the request was never sent.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async import ConnectError
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> str:
+        ...     async with run_fake("pecmassiva") as fake:
+        ...         pass  # the fake stops here: nothing listens on its URL
+        ...     async with fake.client() as client:
+        ...         try:
+        ...             await client.quota.retrieve(max_retries=0)
+        ...         except ConnectError:
+        ...             return "not sent"
+        ...     return "sent"
+        >>> asyncio.run(main())
+        'not sent'
+    """
 
 
 class RequestTimeoutError(TransportError):
-    """No answer within the time limit (named so it does not shadow the builtin)."""
+    """No answer within the time limit (named so it does not shadow the builtin).
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async import RequestTimeoutError
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> str:
+        ...     async with run_fake("pecmassiva") as fake:
+        ...         fake.state.faults.inject("GET", "*", delay=1.0)
+        ...         async with fake.client() as client:
+        ...             try:
+        ...                 await client.quota.retrieve(timeout=0.1, max_retries=0)
+        ...             except RequestTimeoutError:
+        ...                 return "timed out"
+        ...     return "answered"
+        >>> asyncio.run(main())
+        'timed out'
+    """
 
 
 class DeliveryUnknownError(CertmailError):
@@ -284,11 +455,24 @@ class DeliveryUnknownError(CertmailError):
     status whose answer could not be decoded.
 
     Examples:
+        >>> import asyncio
         >>> from certmail_async import DeliveryUnknownError
-        >>> err = DeliveryUnknownError("timed out", provider="pecmassiva",
-        ...                            operation="sends.create")
-        >>> "may or may not have happened" in str(err)
-        True
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> tuple[str, int]:
+        ...     async with run_fake("pecmassiva") as fake:
+        ...         # The fake records the send, then answers 500.
+        ...         fake.state.faults.inject("POST", "/send", status=500,
+        ...                                  after_record=True)
+        ...         async with fake.client() as client:
+        ...             try:
+        ...                 await client.sends.create(
+        ...                     recipients=["mario.rossi@pec.example.it"],
+        ...                     subject="Avviso", body="Testo")
+        ...             except DeliveryUnknownError as err:
+        ...                 return type(err.cause).__name__, len(fake.state.ledger)
+        ...     return "sent", 0
+        >>> asyncio.run(main())  # unknown to the client, yet it did go out
+        ('ServerError', 1)
     """
 
     cause: CertmailError | None
@@ -325,6 +509,12 @@ class JobMismatchError(CertmailError, ValueError):
 
     Raised before any request of the run, naming the first chunk (``seq``) that differs.
     Use a new job id for new content.
+
+    Examples:
+        >>> from certmail_async import JobMismatchError
+        >>> err = JobMismatchError("chunk 3 differs from the journal", seq=3)
+        >>> err.seq, err.operation
+        (3, 'bulk.run')
     """
 
     seq: int | None
@@ -339,6 +529,13 @@ class JobLockedError(CertmailError):
 
     ``owner`` describes the holder (owner id, host, pid) and ``expires_in`` the seconds until
     its lease lapses unless renewed. Run with ``wait=True`` (``--wait``) to wait for it.
+
+    Examples:
+        >>> from certmail_async import JobLockedError
+        >>> err = JobLockedError("job avvisi is running elsewhere",
+        ...                      owner="worker-2 on host-b pid 4242", expires_in=12.5)
+        >>> err.owner, err.expires_in
+        ('worker-2 on host-b pid 4242', 12.5)
     """
 
     owner: str | None
@@ -357,6 +554,11 @@ class JournalError(CertmailError):
 
     ``path`` names the journal (never a password: URLs are shown without credentials).
     Raised before any request, so nothing is sent on a journal that cannot record it.
+
+    Examples:
+        >>> from certmail_async import JournalError
+        >>> print(JournalError("the journal is read-only", path="jobs.sqlite"))
+        bulk.journal: the journal is read-only
     """
 
     path: str | None
@@ -373,8 +575,12 @@ class JobNotFoundError(CertmailError, KeyError):
 
     Examples:
         >>> from certmail_async import JobNotFoundError
-        >>> str(JobNotFoundError("no job 'x' in jobs.sqlite", job_id="x", path="jobs.sqlite"))
-        "bulk.journal: no job 'x' in jobs.sqlite"
+        >>> err = JobNotFoundError("no job 'x' in jobs.sqlite", job_id="x",
+        ...                        path="jobs.sqlite")
+        >>> print(err)
+        bulk.journal: no job 'x' in jobs.sqlite
+        >>> isinstance(err, KeyError)
+        True
     """
 
     job_id: str | None

@@ -124,7 +124,24 @@ class _LegallyMailResource(Resource):
 
 
 class EmailsResource(_LegallyMailResource):
-    """``POST /api/send``, ``GET /api/emails``, ``GET /api/email``."""
+    """``client.emails``: ``POST /api/send``, ``GET /api/emails``, ``GET /api/email``.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async import RateLimit
+        >>> from certmail_async.testing import run_fake
+        >>> minute = RateLimit(requests=10, per=0.6)  # a scaled "minute"
+        >>> async def main() -> str:
+        ...     async with run_fake("legallymail", rate=minute) as fake:
+        ...         async with fake.client() as client:
+        ...             out = await client.emails.send(
+        ...                 recipients=["anna@example.com"], subject="Contratto",
+        ...                 html="<p>In allegato il contratto.</p>")
+        ...             detail = await client.emails.retrieve(out.tracking_id)
+        ...     return detail.status.value
+        >>> asyncio.run(main())
+        'delivered'
+    """
 
     async def send(
         self,
@@ -153,11 +170,17 @@ class EmailsResource(_LegallyMailResource):
         raises propagates and nothing is written (the bulk dispatcher checks its lease).
 
         Examples:
-            >>> async def notify(client: LegallyMailClient) -> str:  # doctest: +SKIP
-            ...     out = await client.emails.send(
-            ...         recipients=["anna@example.com"], subject="Contratto",
-            ...         html="<p>In allegato il contratto.</p>")
-            ...     return out.tracking_id
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> tuple[int, int]:
+            ...     async with run_fake("legallymail") as fake, fake.client() as client:
+            ...         out = await client.emails.send(
+            ...             recipients=["anna@example.com", "luca@example.com"],
+            ...             subject="Contratto",
+            ...             html="<p>In allegato il contratto.</p>")
+            ...     return out.success_count, len(out.failed_recipients)
+            >>> asyncio.run(main())
+            (2, 0)
         """
         op = OPS.SEND
         with validating(op):
@@ -202,6 +225,22 @@ class EmailsResource(_LegallyMailResource):
 
         The result iterates like a tuple of [Email][certmail_async.Email] and keeps the provider's
         ``count``, ``limit`` and ``max_limit``.
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async import RateLimit
+            >>> from certmail_async.testing import run_fake
+            >>> minute = RateLimit(requests=10, per=0.6)  # a scaled "minute"
+            >>> async def main() -> list[str]:
+            ...     async with run_fake("legallymail", rate=minute) as fake:
+            ...         async with fake.client() as client:
+            ...             await client.emails.send(
+            ...                 recipients=["anna@example.com"], subject="Contratto",
+            ...                 html="<p>In allegato il contratto.</p>")
+            ...             emails = await client.emails.list(limit=5)
+            ...     return [email.subject for email in emails]
+            >>> asyncio.run(main())
+            ['Contratto']
         """
         op = OPS.EMAILS
         response = await self._lm_call(
@@ -219,7 +258,24 @@ class EmailsResource(_LegallyMailResource):
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
     ) -> EmailDetail:
-        """One e-mail by its (parent) tracking id, with per-recipient status and certificates."""
+        """One e-mail by its (parent) tracking id, with per-recipient status and certificates.
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async import RateLimit
+            >>> from certmail_async.testing import run_fake
+            >>> minute = RateLimit(requests=10, per=0.6)  # a scaled "minute"
+            >>> async def main() -> list[tuple[str, str]]:
+            ...     async with run_fake("legallymail", rate=minute) as fake:
+            ...         async with fake.client() as client:
+            ...             out = await client.emails.send(
+            ...                 recipients=["anna@example.com"], subject="Contratto",
+            ...                 html="<p>In allegato il contratto.</p>")
+            ...             detail = await client.emails.retrieve(out.tracking_id)
+            ...     return [(r.email, r.status.value) for r in detail.recipients]
+            >>> asyncio.run(main())
+            [('anna@example.com', 'delivered')]
+        """
         op = OPS.EMAIL
         with validating(op):
             check_path_id(tracking_id, field="tracking_id")
@@ -233,7 +289,18 @@ class EmailsResource(_LegallyMailResource):
 
 
 class AccountResource(_LegallyMailResource):
-    """``GET /api/info``."""
+    """``client.account``: ``GET /api/info``.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> str | None:
+        ...     async with run_fake("legallymail") as fake, fake.client() as client:
+        ...         info = await client.account.info()
+        ...     return info.plan
+        >>> asyncio.run(main())
+        'professional'
+    """
 
     async def info(
         self,
@@ -241,14 +308,47 @@ class AccountResource(_LegallyMailResource):
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
     ) -> AccountInfo:
-        """The account's plan and remaining e-mails (tells "out of credits" from "forbidden")."""
+        """The account's plan and remaining e-mails (tells "out of credits" from "forbidden").
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> int | None:
+            ...     async with run_fake("legallymail", credits=40) as fake:
+            ...         async with fake.client() as client:
+            ...             info = await client.account.info()
+            ...     return info.remaining_emails
+            >>> asyncio.run(main())
+            40
+        """
         op = OPS.INFO
         response = await self._lm_call(op, timeout=timeout, max_retries=max_retries)
         return self._wire.account(response, op)
 
 
 class SignaturesResource(_LegallyMailResource):
-    """``POST /api/signature/send``, ``GET /api/signatures``, ``GET /api/signature``."""
+    """``client.signatures``: requests for e-signatures of a PDF.
+
+    ``POST /api/signature/send``, ``GET /api/signatures`` and ``GET /api/signature``.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async import RateLimit
+        >>> from certmail_async.testing import run_fake
+        >>> minute = RateLimit(requests=10, per=0.6)  # a scaled "minute"
+        >>> from certmail_async import Signer
+        >>> async def main() -> str:
+        ...     async with run_fake("legallymail", rate=minute) as fake:
+        ...         async with fake.client() as client:
+        ...             asked = await client.signatures.request(
+        ...                 signers=Signer(name="Anna Bianchi",
+        ...                                email="anna@example.com"),
+        ...                 document=b"%PDF-1.4 ...", document_name="Contratto.pdf")
+        ...             later = await client.signatures.retrieve(asked.uuid)
+        ...     return later.status.value
+        >>> asyncio.run(main())  # the fake signs at once
+        'signed'
+    """
 
     async def request(
         self,
@@ -265,11 +365,19 @@ class SignaturesResource(_LegallyMailResource):
         ``language`` is one of ``es`` (the provider's default), ``en``, ``fr``, ``it``.
 
         Examples:
-            >>> async def sign(client: LegallyMailClient, pdf: bytes) -> str:  # doctest: +SKIP
-            ...     req = await client.signatures.request(
-            ...         signers=[Signer(name="Anna Bianchi", email="anna@example.com")],
-            ...         document=pdf, document_name="Contratto.pdf", language="it")
-            ...     return req.uuid
+            >>> import asyncio
+            >>> from certmail_async import Signer
+            >>> from certmail_async.testing import run_fake
+            >>> pdf = b"%PDF-1.4 ..."  # your document's bytes
+            >>> async def main() -> str:
+            ...     async with run_fake("legallymail") as fake, fake.client() as client:
+            ...         req = await client.signatures.request(
+            ...             signers=[Signer(name="Anna Bianchi",
+            ...                             email="anna@example.com")],
+            ...             document=pdf, document_name="Contratto.pdf", language="it")
+            ...     return req.status.value
+            >>> asyncio.run(main())
+            'pending'
         """
         op = OPS.SIGN
         with validating(op):
@@ -296,7 +404,25 @@ class SignaturesResource(_LegallyMailResource):
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
     ) -> tuple[SignatureRequest, ...]:
-        """The latest ``limit`` (1 to 25) signature requests."""
+        """The latest ``limit`` (1 to 25) signature requests.
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async import RateLimit, Signer
+            >>> from certmail_async.testing import run_fake
+            >>> minute = RateLimit(requests=10, per=0.6)  # a scaled "minute"
+            >>> async def main() -> list[str]:
+            ...     async with run_fake("legallymail", rate=minute) as fake:
+            ...         async with fake.client() as client:
+            ...             await client.signatures.request(
+            ...                 signers=Signer(name="Anna Bianchi",
+            ...                                email="anna@example.com"),
+            ...                 document=b"%PDF-1.4 ...", document_name="Contratto.pdf")
+            ...             requests = await client.signatures.list(limit=5)
+            ...     return [r.document_name for r in requests]
+            >>> asyncio.run(main())
+            ['Contratto.pdf']
+        """
         op = OPS.SIGNATURES
         response = await self._lm_call(
             op,
@@ -313,7 +439,25 @@ class SignaturesResource(_LegallyMailResource):
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
     ) -> SignatureRequest:
-        """One signature request with its signers, hashes and download URLs."""
+        """One signature request with its signers, hashes and download URLs.
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async import RateLimit, Signer
+            >>> from certmail_async.testing import run_fake
+            >>> minute = RateLimit(requests=10, per=0.6)  # a scaled "minute"
+            >>> async def main() -> list[str]:
+            ...     async with run_fake("legallymail", rate=minute) as fake:
+            ...         async with fake.client() as client:
+            ...             asked = await client.signatures.request(
+            ...                 signers=Signer(name="Anna Bianchi",
+            ...                                email="anna@example.com"),
+            ...                 document=b"%PDF-1.4 ...", document_name="Contratto.pdf")
+            ...             full = await client.signatures.retrieve(asked.uuid)
+            ...     return [signer.status.value for signer in full.signers]
+            >>> asyncio.run(main())
+            ['signed']
+        """
         op = OPS.SIGNATURE
         with validating(op):
             canonical = str(uuidlib.UUID(check_pattern(uuid, _UUID, field="uuid", what="a UUID")))
@@ -395,11 +539,20 @@ class LegallyMailClient(BaseClient):
     pass ``timezone=`` (e.g. ``zoneinfo.ZoneInfo("Europe/Madrid")``), which is then attached.
 
     Examples:
+        Against the fake (drop ``base_url=`` for the real service, and use your token):
+
+        >>> import asyncio
         >>> from certmail_async import LegallyMailClient
-        >>> async def main() -> None:  # doctest: +SKIP
-        ...     async with LegallyMailClient(token="...") as client:
-        ...         info = await client.account.info()
-        ...         print(info.remaining_emails)
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> int | None:
+        ...     async with run_fake("legallymail") as fake:
+        ...         async with LegallyMailClient(
+        ...             token="fake-legallymail-token", base_url=fake.url
+        ...         ) as client:
+        ...             info = await client.account.info()
+        ...     return info.remaining_emails
+        >>> asyncio.run(main())
+        1000
     """
 
     def __init__(

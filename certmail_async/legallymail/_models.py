@@ -30,6 +30,13 @@ class EmailStatus(OpenEnum):
     """Status of an e-mail or of one recipient (values are the wire strings).
 
     Unknown values are kept (``status.known is False``, ``status.value`` is the raw string).
+
+    Examples:
+        >>> EmailStatus("delivered")
+        <EmailStatus.DELIVERED: 'delivered'>
+        >>> bounced = EmailStatus("bounced")  # a value this SDK does not know yet
+        >>> bounced.known, bounced.value
+        (False, 'bounced')
     """
 
     PENDING = "pending"
@@ -40,7 +47,14 @@ class EmailStatus(OpenEnum):
 
 
 class SignatureStatus(OpenEnum):
-    """Status of a signature request or of one signer (open: unknown values are kept)."""
+    """Status of a signature request or of one signer (open: unknown values are kept).
+
+    Examples:
+        >>> SignatureStatus("signed") is SignatureStatus.SIGNED
+        True
+        >>> SignatureStatus("rejected").known
+        False
+    """
 
     PENDING = "pending"
     SIGNED = "signed"
@@ -48,7 +62,15 @@ class SignatureStatus(OpenEnum):
 
 @attrs.frozen(kw_only=True)
 class RecipientResult:
-    """One recipient in the answer to ``emails.send``."""
+    """One recipient in the answer to ``emails.send``.
+
+    Examples:
+        >>> result = RecipientResult(email="anna@example.com",
+        ...                          status=EmailStatus.FAILED,
+        ...                          error_details="mailbox full")
+        >>> result.ok, result.error_details
+        (False, 'mailbox full')
+    """
 
     email: str
     status: EmailStatus
@@ -69,10 +91,17 @@ class SendOutcome:
     ``failed_recipients`` (and ``fail_count``).
 
     Examples:
-        >>> out = SendOutcome(tracking_id="cm_parent_1", recipients=(), subject="s",
-        ...                   sent_at=None, success_count=0, fail_count=0)
-        >>> out.partial
-        False
+        >>> out = SendOutcome(
+        ...     tracking_id="cm_parent_1",
+        ...     recipients=(
+        ...         RecipientResult(email="anna@example.com",
+        ...                         status=EmailStatus.SENT),
+        ...         RecipientResult(email="luca@example.com",
+        ...                         status=EmailStatus.FAILED),
+        ...     ),
+        ...     success_count=1, fail_count=1)
+        >>> out.partial, [r.email for r in out.failed_recipients]
+        (True, ['luca@example.com'])
     """
 
     tracking_id: str
@@ -97,7 +126,15 @@ class SendOutcome:
 
 @attrs.frozen(kw_only=True)
 class Certificate:
-    """Evidence of one event (delivered, read...), protected by a hash and time-stamps."""
+    """Evidence of one event (delivered, read...), protected by a hash and time-stamps.
+
+    ``emails.certificate(tracking_id, kind)`` downloads the PDF.
+
+    Examples:
+        >>> cert = Certificate(certificate_type="delivered", has_tsr=True, has_tsq=True)
+        >>> cert.certificate_type, cert.has_tsr
+        ('delivered', True)
+    """
 
     certificate_type: str
     file_hash: str | None = None
@@ -113,6 +150,14 @@ class Email:
 
     ``recipient`` is the address, or the literal "Multiple Recipients" for a multi-recipient
     send (see ``is_multi_recipient``).
+
+    Examples:
+        >>> email = Email(id=1, tracking_id="cm_parent_1",
+        ...               recipient="Multiple Recipients", subject="Contratto",
+        ...               status=EmailStatus.DELIVERED, is_multi_recipient=True,
+        ...               recipient_count=2)
+        >>> email.is_multi_recipient, email.recipient_count
+        (True, 2)
     """
 
     id: int
@@ -167,7 +212,16 @@ class EmailList:
 
 @attrs.frozen(kw_only=True)
 class RecipientDetail:
-    """One recipient of ``emails.retrieve``, with its own events and certificates."""
+    """One recipient of ``emails.retrieve``, with its own events and certificates.
+
+    Examples:
+        >>> detail = RecipientDetail(
+        ...     email="anna@example.com", status=EmailStatus.READ,
+        ...     certificates=(Certificate(certificate_type="delivered"),
+        ...                   Certificate(certificate_type="read")))
+        >>> [c.certificate_type for c in detail.certificates]
+        ['delivered', 'read']
+    """
 
     email: str
     status: EmailStatus
@@ -182,7 +236,17 @@ class RecipientDetail:
 
 @attrs.frozen(kw_only=True)
 class EmailDetail(Email):
-    """One e-mail with e-mail-level certificates and per-recipient detail."""
+    """One e-mail with e-mail-level certificates and per-recipient detail.
+
+    Examples:
+        >>> detail = EmailDetail(
+        ...     id=1, tracking_id="cm_parent_1", recipient="anna@example.com",
+        ...     subject="Contratto", status=EmailStatus.DELIVERED,
+        ...     recipients=(RecipientDetail(email="anna@example.com",
+        ...                                 status=EmailStatus.DELIVERED),))
+        >>> isinstance(detail, Email), detail.recipients[0].status.value
+        (True, 'delivered')
+    """
 
     certificates: tuple[Certificate, ...] = ()
     recipients: tuple[RecipientDetail, ...] = ()
@@ -190,7 +254,15 @@ class EmailDetail(Email):
 
 @attrs.frozen(kw_only=True)
 class AccountInfo:
-    """``GET /api/info``: API version and the account's plan and remaining e-mails."""
+    """``GET /api/info``: API version and the account's plan and remaining e-mails.
+
+    Examples:
+        >>> info = AccountInfo(api_name="LegallyMail API", api_version="1.0.0",
+        ...                    email="account@example.com", plan_limit=1000,
+        ...                    remaining_emails=0)
+        >>> info.remaining_emails == 0  # out of credits, not forbidden
+        True
+    """
 
     api_name: str
     api_version: str
@@ -205,7 +277,14 @@ class AccountInfo:
 
 @attrs.frozen(kw_only=True)
 class SignerStatus:
-    """One signer of a signature request and where they are."""
+    """One signer of a signature request and where they are.
+
+    Examples:
+        >>> signer = SignerStatus(name="Anna Bianchi", email="anna@example.com",
+        ...                       status=SignatureStatus.PENDING)
+        >>> signer.status.value, signer.signed_at
+        ('pending', None)
+    """
 
     name: str
     email: str
@@ -216,7 +295,17 @@ class SignerStatus:
 
 @attrs.frozen(kw_only=True)
 class SignatureRequest:
-    """A signature request (from ``request``, ``list`` or ``retrieve``; the latter is fullest)."""
+    """A signature request (from ``request``, ``list`` or ``retrieve``; the latter is fullest).
+
+    Examples:
+        >>> request = SignatureRequest(
+        ...     uuid="592777e5-8201-447f-bde6-2fa50ff6f5c0",
+        ...     status=SignatureStatus.SIGNED, document_name="Contratto.pdf",
+        ...     signers=(SignerStatus(name="Anna Bianchi", email="anna@example.com",
+        ...                           status=SignatureStatus.SIGNED),))
+        >>> all(s.status is SignatureStatus.SIGNED for s in request.signers)
+        True
+    """
 
     uuid: str
     status: SignatureStatus

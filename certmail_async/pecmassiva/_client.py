@@ -84,7 +84,21 @@ class _MailboxResource(Resource):
 
 
 class SendsResource(_MailboxResource):
-    """``POST /send``, ``GET /send/{code}``, ``DELETE /send/{code}``."""
+    """``client.sends``: ``POST /send``, ``GET /send/{code}``, ``DELETE /send/{code}``.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> bool:
+        ...     async with run_fake("pecmassiva") as fake, fake.client() as client:
+        ...         sent = await client.sends.create(
+        ...             recipients=["mario.rossi@pec.example.it"],
+        ...             subject="Avviso", body="Testo")
+        ...         summary = await client.sends.receipts(sent.code)
+        ...     return summary.accepted
+        >>> asyncio.run(main())
+        True
+    """
 
     async def create(
         self,
@@ -112,11 +126,16 @@ class SendsResource(_MailboxResource):
         raises propagates and nothing is written (the bulk dispatcher checks its lease).
 
         Examples:
-            >>> async def send(client: PecMassivaClient) -> str:  # doctest: +SKIP
-            ...     result = await client.sends.create(
-            ...         recipients=["mario.rossi@pec.example.it"],
-            ...         subject="Diffida", body="<p>Gentile ...</p>")
-            ...     return result.code
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> int:
+            ...     async with run_fake("pecmassiva") as fake, fake.client() as client:
+            ...         result = await client.sends.create(
+            ...             recipients=["mario.rossi@pec.example.it"],
+            ...             subject="Diffida", body="<p>Gentile ...</p>")
+            ...     return result.sent
+            >>> asyncio.run(main())
+            1
         """
         c = self._client
         op = OPS.SEND
@@ -185,9 +204,17 @@ class SendsResource(_MailboxResource):
         code): both come back as an empty summary.
 
         Examples:
-            >>> async def delivered(client: PecMassivaClient, code: str) -> bool:  # doctest: +SKIP
-            ...     summary = await client.sends.receipts(code)
-            ...     return all(o.value == "delivered" for o in summary.outcomes.values())
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> list[str]:
+            ...     async with run_fake("pecmassiva") as fake, fake.client() as client:
+            ...         sent = await client.sends.create(
+            ...             recipients=["mario.rossi@pec.example.it"],
+            ...             subject="Avviso", body="Testo")
+            ...         summary = await client.sends.receipts(sent.code)
+            ...     return [r.kind.name for r in summary.receipts]
+            >>> asyncio.run(main())
+            ['ACCEPTANCE', 'DELIVERY']
         """
         op = OPS.RECEIPTS
         with validating(op):
@@ -213,6 +240,19 @@ class SendsResource(_MailboxResource):
         """Delete from the INBOX the receipts of one send (archive them first).
 
         Raises [NotFoundError][certmail_async.NotFoundError] ("Email not found") when none exist.
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> int:
+            ...     async with run_fake("pecmassiva") as fake, fake.client() as client:
+            ...         sent = await client.sends.create(
+            ...             recipients=["mario.rossi@pec.example.it"],
+            ...             subject="Avviso", body="Testo")
+            ...         await client.sends.delete(sent.code)
+            ...         return len([m async for m in client.inbox.list()])
+            >>> asyncio.run(main())
+            0
         """
         op = OPS.DELETE_SEND
         with validating(op):
@@ -227,7 +267,22 @@ class SendsResource(_MailboxResource):
 
 
 class InboxResource(_MailboxResource):
-    """``GET /inbox``, ``GET /inbox/{id}``, ``DELETE /inbox/{id}``."""
+    """``client.inbox``: ``GET /inbox``, ``GET /inbox/{id}``, ``DELETE /inbox/{id}``.
+
+    The INBOX holds the receipts of your sends (and any mail the mailbox received).
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> list[str]:
+        ...     async with run_fake("pecmassiva") as fake, fake.client() as client:
+        ...         await client.sends.create(
+        ...             recipients=["mario.rossi@pec.example.it"],
+        ...             subject="Avviso", body="Testo")
+        ...         return [m.kind.value async for m in client.inbox.list()]
+        >>> asyncio.run(main())
+        ['accettazione', 'avvenuta-consegna']
+    """
 
     async def page(
         self,
@@ -237,7 +292,21 @@ class InboxResource(_MailboxResource):
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
     ) -> InboxPage:
-        """One page (up to 25 messages) with the provider's ``total`` and page count."""
+        """One page (up to 25 messages) with the provider's ``total`` and page count.
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> tuple[int, int, int]:
+            ...     async with run_fake("pecmassiva") as fake, fake.client() as client:
+            ...         await client.sends.create(
+            ...             recipients=["mario.rossi@pec.example.it"],
+            ...             subject="Avviso", body="Testo")
+            ...         page = await client.inbox.page(1)
+            ...     return len(page.messages), page.total, page.pages
+            >>> asyncio.run(main())
+            (2, 2, 1)
+        """
         op = OPS.INBOX_LIST
         with validating(op):
             check_int(page, field="page", min=1)
@@ -260,8 +329,17 @@ class InboxResource(_MailboxResource):
         """Every INBOX message, following ``n_of_pages`` (never derived from ``total``).
 
         Examples:
-            >>> async def receipts(client: PecMassivaClient) -> list[int]:  # doctest: +SKIP
-            ...     return [m.id async for m in client.inbox.list(q="ACCETTAZIONE")]
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> list[str]:
+            ...     async with run_fake("pecmassiva") as fake, fake.client() as client:
+            ...         await client.sends.create(
+            ...             recipients=["mario.rossi@pec.example.it"],
+            ...             subject="Avviso", body="Testo")
+            ...         found = client.inbox.list(q="ACCETTAZIONE")
+            ...         return [m.subject.split()[0] async for m in found]
+            >>> asyncio.run(main())
+            ['ACCETTAZIONE:']
         """
         with validating(OPS.INBOX_LIST):
             check_optional(q, check_header_text, field="q", allow_empty=True)
@@ -296,7 +374,22 @@ class InboxResource(_MailboxResource):
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
     ) -> InboxMessageDetail:
-        """One message with its body (URL-decoded)."""
+        """One message with its body (URL-decoded).
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> str:
+            ...     async with run_fake("pecmassiva") as fake, fake.client() as client:
+            ...         await client.sends.create(
+            ...             recipients=["mario.rossi@pec.example.it"],
+            ...             subject="Avviso", body="Testo")
+            ...         page = await client.inbox.page(1)
+            ...         detail = await client.inbox.retrieve(page.messages[-1].id)
+            ...     return detail.body.splitlines()[-1]
+            >>> asyncio.run(main())
+            'Testo'
+        """
         op = OPS.INBOX_GET
         response = await self._mailbox_call(
             op,
@@ -313,7 +406,21 @@ class InboxResource(_MailboxResource):
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
     ) -> None:
-        """Delete one INBOX message. Ids may shift after deletes: re-list before deleting."""
+        """Delete one INBOX message. Ids may shift after deletes: re-list before deleting.
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> int:
+            ...     async with run_fake("pecmassiva") as fake, fake.client() as client:
+            ...         await client.sends.create(
+            ...             recipients=["mario.rossi@pec.example.it"],
+            ...             subject="Avviso", body="Testo")
+            ...         await client.inbox.delete(1)
+            ...         return (await client.inbox.page(1)).total
+            >>> asyncio.run(main())
+            1
+        """
         op = OPS.INBOX_DELETE
         response = await self._mailbox_call(
             op,
@@ -325,7 +432,18 @@ class InboxResource(_MailboxResource):
 
 
 class QuotaResource(_MailboxResource):
-    """``GET /quota/{mailbox}``."""
+    """``client.quota``: ``GET /quota/{mailbox}``.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> int:
+        ...     async with run_fake("pecmassiva") as fake, fake.client() as client:
+        ...         quota = await client.quota.retrieve()
+        ...     return quota.limit
+        >>> asyncio.run(main())
+        1048576
+    """
 
     async def retrieve(
         self,
@@ -334,7 +452,18 @@ class QuotaResource(_MailboxResource):
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
     ) -> Quota:
-        """Usage and limit of a mailbox folder (raw numbers; see [Quota][certmail_async.Quota])."""
+        """Usage and limit of a mailbox folder (raw numbers; see [Quota][certmail_async.Quota]).
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> bool:
+            ...     async with run_fake("pecmassiva") as fake, fake.client() as client:
+            ...         quota = await client.quota.retrieve("INBOX")
+            ...     return quota.used_fraction < 0.9
+            >>> asyncio.run(main())
+            True
+        """
         op = OPS.QUOTA
         with validating(op):
             check_path_id(mailbox, field="mailbox")
@@ -410,14 +539,27 @@ class PecMassivaClient(BaseClient):
     per token, shared by every client of that token in the process.
 
     Examples:
+        Against the fake (drop ``base_url=`` for the real service, and use your own
+        credentials):
+
         >>> import asyncio
         >>> from certmail_async import PecMassivaClient
-        >>> async def main() -> None:  # doctest: +SKIP
-        ...     async with PecMassivaClient(token="...", username="box@pecmassiva.com",
-        ...                                 password="...") as client:
-        ...         sent = await client.sends.create(
-        ...             recipients=["dest@pec.example.it"], subject="Hi", body="Hello")
-        ...         print((await client.sends.receipts(sent.code)).accepted)
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> bool:
+        ...     async with run_fake("pecmassiva") as fake:
+        ...         async with PecMassivaClient(
+        ...             token="fake-pecmassiva-token",
+        ...             username="box@pecmassiva.com",
+        ...             password="fake-mailbox-password",
+        ...             base_url=fake.url,
+        ...         ) as client:
+        ...             sent = await client.sends.create(
+        ...                 recipients=["dest@pec.example.it"],
+        ...                 subject="Hi", body="Hello")
+        ...             summary = await client.sends.receipts(sent.code)
+        ...     return summary.accepted
+        >>> asyncio.run(main())
+        True
     """
 
     def __init__(

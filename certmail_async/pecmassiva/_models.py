@@ -31,7 +31,16 @@ class SendResult:
 
 @attrs.frozen(kw_only=True)
 class InboxMessage:
-    """One INBOX entry from ``inbox.list``; ``kind`` is read from its subject prefix."""
+    """One INBOX entry from ``inbox.list``; ``kind`` is read from its subject prefix.
+
+    Examples:
+        >>> from datetime import datetime, timezone
+        >>> message = InboxMessage(
+        ...     id=1, date=datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc),
+        ...     subject="ACCETTAZIONE: Avviso 2020082610003492")
+        >>> message.kind
+        <ReceiptKind.ACCEPTANCE: 'accettazione'>
+    """
 
     id: int
     date: datetime
@@ -47,7 +56,17 @@ class InboxMessage:
 
 @attrs.frozen(kw_only=True)
 class InboxMessageDetail:
-    """One INBOX message with its body (URL-decoded from the wire form)."""
+    """One INBOX message with its body (URL-decoded from the wire form).
+
+    Examples:
+        >>> from datetime import datetime, timezone
+        >>> detail = InboxMessageDetail(
+        ...     date=datetime(2026, 3, 2, 9, 31, tzinfo=timezone.utc),
+        ...     subject="CONSEGNA: Avviso 2020082610003492",
+        ...     body="... e' stato consegnato nella casella di destinazione.")
+        >>> detail.kind.name, detail.as_receipt().subject == detail.subject
+        ('DELIVERY', True)
+    """
 
     date: datetime
     subject: str
@@ -73,7 +92,13 @@ class InboxMessageDetail:
 
 @attrs.frozen(kw_only=True)
 class InboxPage:
-    """One page of ``GET /inbox``; ``pages`` is the provider's ``n_of_pages``."""
+    """One page of ``GET /inbox``; ``pages`` is the provider's ``n_of_pages``.
+
+    Examples:
+        >>> page = InboxPage(messages=(), page=1, total=0, pages=1)
+        >>> page.total, page.pages
+        (0, 1)
+    """
 
     messages: tuple[InboxMessage, ...]
     page: int
@@ -87,6 +112,10 @@ class Quota:
 
     The unit is documented as megabytes but the vendor's sample values fit kilobytes (the
     IMAP quota unit); the raw numbers are kept and the unit is left to the caller.
+
+    Examples:
+        >>> Quota(usage=262_144, limit=1_048_576).used_fraction
+        0.25
     """
 
     usage: int

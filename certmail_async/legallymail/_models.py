@@ -128,7 +128,7 @@ class SendOutcome:
 class Certificate:
     """Evidence of one event (delivered, read...), protected by a hash and time-stamps.
 
-    ``emails.certificate(tracking_id, kind)`` downloads the PDF.
+    ``pdf_download_url`` is where the provider serves it as a PDF.
 
     Examples:
         >>> cert = Certificate(certificate_type="delivered", has_tsr=True, has_tsq=True)

@@ -75,7 +75,18 @@ class _OpenapiResource(Resource):
 
 
 class DomainsResource(_OpenapiResource):
-    """``GET /domini_pec/{dominio}``."""
+    """``client.domains``: ``GET /domini_pec/{dominio}``.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> bool:
+        ...     async with run_fake("openapi_pec") as fake, fake.client() as client:
+        ...         check = await client.domains.check("legalmail.it")
+        ...     return check.pec_enabled
+        >>> asyncio.run(main())
+        True
+    """
 
     async def check(
         self,
@@ -87,8 +98,15 @@ class DomainsResource(_OpenapiResource):
         """Whether a domain can send or receive PEC (may consume credit: 402 is documented).
 
         Examples:
-            >>> async def ok(client: OpenapiPecClient) -> bool:  # doctest: +SKIP
-            ...     return (await client.domains.check("legalmail.it")).pec_enabled
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> tuple[bool, bool]:
+            ...     async with run_fake("openapi_pec") as fake, fake.client() as client:
+            ...         pec = await client.domains.check("legalmail.it")
+            ...         plain = await client.domains.check("example.com")
+            ...     return pec.pec_enabled, plain.pec_enabled
+            >>> asyncio.run(main())
+            (True, False)
         """
         op = OPS.DOMAIN_CHECK
         with validating(op):
@@ -101,7 +119,35 @@ class DomainsResource(_OpenapiResource):
 
 
 class MailboxesResource(_OpenapiResource):
-    """The mailbox lifecycle: ``/verifica_pec``, ``/pec`` and ``/pec/{id}/...``."""
+    """``client.mailboxes``: the mailbox lifecycle (``/verifica_pec``, ``/pec``, ``/pec/{id}``).
+
+    Register, send back the signed activation form with an identity document, then manage
+    the active box (space, type, users, renewal, revocation).
+
+    Examples:
+        >>> import asyncio
+        >>> from datetime import date
+        >>> from certmail_async import (CustomerType, MailboxRegistration,
+        ...                             MailboxType, Sex)
+        >>> registration = MailboxRegistration(
+        ...     address="mario.rossi@legalmail.it", mailbox_type=MailboxType.BRONZE,
+        ...     customer_type=CustomerType.PRIVATE_INDIVIDUAL, first_name="Mario",
+        ...     last_name="Rossi", email="mario@example.com", phone="0548798569",
+        ...     tax_code="RSSMRA82D11H501D", birth_date=date(1982, 4, 11), sex=Sex.MALE,
+        ...     birth_country="IT", holder_address="via Verdi 20", holder_city="Roma",
+        ...     holder_postal_code="00042", holder_country="IT", holder_province="RM")
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> list[str]:
+        ...     async with run_fake("openapi_pec") as fake, fake.client() as client:
+        ...         box = await client.mailboxes.register(registration=registration)
+        ...         form = await client.forms.activation(box.id)  # sign it, then:
+        ...         await client.mailboxes.activate(
+        ...             box.id, documents=[form, b"%PDF-1.4 identity card"])
+        ...         active = await client.mailboxes.retrieve(box.id)
+        ...     return [box.state.name, active.state.name]
+        >>> asyncio.run(main())
+        ['REGISTERED', 'ACTIVE']
+    """
 
     async def availability(
         self,
@@ -117,6 +163,16 @@ class MailboxesResource(_OpenapiResource):
         A successful answer without ``data.available`` (the vendor page's own sample is
         ``"data": {}``) is ``None``: unknown, so ``if await ...availability(a):`` stays
         on the safe side.
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> bool | None:
+            ...     async with run_fake("openapi_pec") as fake, fake.client() as client:
+            ...         address = "mario.rossi@legalmail.it"
+            ...         return await client.mailboxes.availability(address)
+            >>> asyncio.run(main())
+            True
         """
         op = OPS.AVAILABILITY
         with validating(op):
@@ -137,7 +193,17 @@ class MailboxesResource(_OpenapiResource):
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
     ) -> tuple[MailboxSummary, ...]:
-        """Your mailboxes (404/200 "no pec linked to this account" is an empty tuple)."""
+        """Your mailboxes (404/200 "no pec linked to this account" is an empty tuple).
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> int:
+            ...     async with run_fake("openapi_pec") as fake, fake.client() as client:
+            ...         return len(await client.mailboxes.list())
+            >>> asyncio.run(main())  # a new account has none
+            0
+        """
         op = OPS.LIST
         try:
             response = await self._call(op, timeout=timeout, max_retries=max_retries)
@@ -159,8 +225,24 @@ class MailboxesResource(_OpenapiResource):
         """Register a mailbox (billable; state ``registrata``). Validated before the request.
 
         Examples:
-            >>> async def new(c: OpenapiPecClient, r: MailboxRegistration) -> str:  # doctest: +SKIP
-            ...     return (await c.mailboxes.register(registration=r)).id
+            >>> import asyncio
+            >>> from datetime import date
+            >>> from certmail_async import (CustomerType, MailboxRegistration,
+            ...                             MailboxType, Sex)
+            >>> registration = MailboxRegistration(
+            ...     address="mario.rossi@legalmail.it", mailbox_type=MailboxType.BRONZE,
+            ...     customer_type=CustomerType.PRIVATE_INDIVIDUAL, first_name="Mario",
+            ...     last_name="Rossi", email="mario@example.com", phone="0548798569",
+            ...     tax_code="RSSMRA82D11H501D", birth_date=date(1982, 4, 11), sex=Sex.MALE,
+            ...     birth_country="IT", holder_address="via Verdi 20", holder_city="Roma",
+            ...     holder_postal_code="00042", holder_country="IT", holder_province="RM")
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> str:
+            ...     async with run_fake("openapi_pec") as fake, fake.client() as client:
+            ...         box = await client.mailboxes.register(registration=registration)
+            ...     return box.state.value
+            >>> asyncio.run(main())
+            'registrata'
         """
         op = OPS.REGISTER
         with validating(op):
@@ -251,8 +333,11 @@ class MailboxesResource(_OpenapiResource):
         (legal storage must be active). Refused for DOMICILIODIGITALE and PECMASSIVA boxes.
 
         Examples:
-            >>> async def grow(client: OpenapiPecClient, box: str) -> None:  # doctest: +SKIP
-            ...     await client.mailboxes.change_space(box, disk=3072, archive="+1024")
+            >>> from certmail_async import OpenapiPecClient
+            >>> async def grow(client: OpenapiPecClient, box_id: str) -> int:
+            ...     box = await client.mailboxes.change_space(
+            ...         box_id, disk=3072, archive="+1024")
+            ...     return box.disk_mb
         """
         op = OPS.CHANGE_SPACE
         mailbox_id = self._id(mailbox, op)
@@ -419,7 +504,35 @@ class MailboxesResource(_OpenapiResource):
 
 
 class RegistryCommunicationsResource(_OpenapiResource):
-    """``/comunica_pec``: file a PEC address with the Business Register (Registro Imprese)."""
+    """``client.registry_communications``: file a PEC address with the Business Register.
+
+    ``/comunica_pec`` (Registro Imprese): create the request, download the power of
+    attorney, upload it signed (.p7m) with an identity document.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async import (CommunicationRole,
+        ...                             RegistryCommunicationRequest)
+        >>> from certmail_async.testing import run_fake
+        >>> request = RegistryCommunicationRequest(
+        ...     address="azienda@pec.example.it", first_name="Mario",
+        ...     last_name="Rossi", tax_code="RSSMRA82D11H501D",
+        ...     role=CommunicationRole.LEGAL_REPRESENTATIVE,
+        ...     email="mario@example.com", mobile="3401234567",
+        ...     company_name="Azienda Srl", company_tax_id="12345678910",
+        ...     city="Roma", province="RM")
+        >>> async def main() -> list[str]:
+        ...     async with run_fake("openapi_pec") as fake, fake.client() as client:
+        ...         filed = await client.registry_communications.create(
+        ...             request=request)
+        ...         # Your .p7m files: the power of attorney and an identity document.
+        ...         signed = [b"0... signed attorney", b"0... signed identity"]
+        ...         done = await client.registry_communications.upload_documents(
+        ...             filed.id, documents=signed)
+        ...     return [filed.state.value, done.state.value]
+        >>> asyncio.run(main())
+        ['codice_in_richiesta', 'documenti_caricati']
+    """
 
     async def list(
         self,
@@ -427,7 +540,17 @@ class RegistryCommunicationsResource(_OpenapiResource):
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
     ) -> tuple[RegistryCommunicationSummary, ...]:
-        """Your communications (404/332 "no request linked to this account" is empty)."""
+        """Your communications (404/332 "no request linked to this account" is empty).
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> int:
+            ...     async with run_fake("openapi_pec") as fake, fake.client() as client:
+            ...         return len(await client.registry_communications.list())
+            >>> asyncio.run(main())
+            0
+        """
         op = OPS.COMM_LIST
         try:
             response = await self._call(op, timeout=timeout, max_retries=max_retries)
@@ -495,7 +618,31 @@ class RegistryCommunicationsResource(_OpenapiResource):
 
 
 class FormsResource(_OpenapiResource):
-    """The three PDF forms (errors come as ``text/plain`` and still map to typed errors)."""
+    """``client.forms``: the three PDF forms to sign (activation, storage, power of attorney).
+
+    Errors come as ``text/plain`` and still map to typed errors.
+
+    Examples:
+        >>> import asyncio
+        >>> from datetime import date
+        >>> from certmail_async import (CustomerType, MailboxRegistration,
+        ...                             MailboxType, Sex)
+        >>> registration = MailboxRegistration(
+        ...     address="mario.rossi@legalmail.it", mailbox_type=MailboxType.BRONZE,
+        ...     customer_type=CustomerType.PRIVATE_INDIVIDUAL, first_name="Mario",
+        ...     last_name="Rossi", email="mario@example.com", phone="0548798569",
+        ...     tax_code="RSSMRA82D11H501D", birth_date=date(1982, 4, 11), sex=Sex.MALE,
+        ...     birth_country="IT", holder_address="via Verdi 20", holder_city="Roma",
+        ...     holder_postal_code="00042", holder_country="IT", holder_province="RM")
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> bytes:
+        ...     async with run_fake("openapi_pec") as fake, fake.client() as client:
+        ...         box = await client.mailboxes.register(registration=registration)
+        ...         form = await client.forms.activation(box.id)
+        ...     return form[:5]
+        >>> asyncio.run(main())
+        b'%PDF-'
+    """
 
     async def _form(
         self,
@@ -557,10 +704,21 @@ class OpenapiPecClient(BaseClient):
     DOMICILIODIGITALE or PECMASSIVA box refuses fail before the request (and any charge).
 
     Examples:
+        Against the fake (drop ``base_url=`` for the real service, pass ``sandbox=True``
+        for the vendor's test host, and use your token):
+
+        >>> import asyncio
         >>> from certmail_async import OpenapiPecClient
-        >>> async def main() -> None:  # doctest: +SKIP
-        ...     async with OpenapiPecClient(token="...", sandbox=True) as client:
-        ...         print(await client.mailboxes.availability("provapec@testcert.legalmail.it"))
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> bool | None:
+        ...     async with run_fake("openapi_pec") as fake:
+        ...         async with OpenapiPecClient(
+        ...             token=fake.state.token, base_url=fake.url
+        ...         ) as client:
+        ...             address = "mario.rossi@legalmail.it"
+        ...             return await client.mailboxes.availability(address)
+        >>> asyncio.run(main())
+        True
     """
 
     def __init__(

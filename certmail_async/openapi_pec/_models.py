@@ -60,7 +60,16 @@ class MailboxState(OpenEnum):
 
 
 class MailboxType(OpenEnum):
-    """``tipo_casella``. STANDARD < BRONZE < SILVER < GOLD may be upgraded (never down)."""
+    """``tipo_casella``. STANDARD < BRONZE < SILVER < GOLD may be upgraded (never down).
+
+    Examples:
+        >>> MailboxType("bronze")  # the vendor's sample is lower case
+        <MailboxType.BRONZE: 'BRONZE'>
+        >>> MailboxType.SILVER.rank > MailboxType.BRONZE.rank
+        True
+        >>> MailboxType.PEC_MASSIVA.restricted  # no resize, upgrade, storage or users
+        True
+    """
 
     STANDARD = "STANDARD"
     BRONZE = "BRONZE"
@@ -89,7 +98,14 @@ class MailboxType(OpenEnum):
 
 
 class CustomerType(OpenEnum):
-    """``tipo_cliente``."""
+    """``tipo_cliente``: who holds the mailbox (business, professional, citizen...).
+
+    Examples:
+        >>> CustomerType("PV")
+        <CustomerType.PRIVATE_INDIVIDUAL: 'PV'>
+        >>> CustomerType.BUSINESS.value
+        'IM'
+    """
 
     BUSINESS = "IM"
     PROFESSIONAL = "PS"
@@ -104,6 +120,10 @@ class CustomerSubtype(OpenEnum):
     """``sottotipo_cliente``.
 
     Which fit which [CustomerType][certmail_async.CustomerType] is in ``SUBTYPES``.
+
+    Examples:
+        >>> CustomerSubtype("PA")
+        <CustomerSubtype.LAWYER: 'PA'>
     """
 
     BUSINESS_SERVICES = "SI"
@@ -136,7 +156,6 @@ class CustomerSubtype(OpenEnum):
 
 
 _S = CustomerSubtype
-#: The subtypes each customer type admits (only IM, PS and PL have any).
 SUBTYPES: Mapping[CustomerType, frozenset[CustomerSubtype]] = {
     CustomerType.BUSINESS: frozenset(
         {
@@ -180,17 +199,36 @@ SUBTYPES: Mapping[CustomerType, frozenset[CustomerSubtype]] = {
         }
     ),
 }
+"""The subtypes each customer type admits (only IM, PS and PL have any).
+
+Examples:
+    >>> from certmail_async import CustomerSubtype, CustomerType
+    >>> CustomerSubtype.LAWYER in SUBTYPES[CustomerType.PROFESSIONAL]
+    True
+    >>> CustomerType.PRIVATE_INDIVIDUAL in SUBTYPES
+    False
+"""
 
 
 class Sex(OpenEnum):
-    """``sesso_richiedente``."""
+    """``sesso_richiedente``: the applicant's sex, as the tax code encodes it.
+
+    Examples:
+        >>> Sex("F")
+        <Sex.FEMALE: 'F'>
+    """
 
     MALE = "M"
     FEMALE = "F"
 
 
 class IdDocumentType(OpenEnum):
-    """``tipo_documento``."""
+    """``tipo_documento``: the kind of identity document.
+
+    Examples:
+        >>> IdDocumentType("PATENTE")
+        <IdDocumentType.DRIVING_LICENCE: 'PATENTE'>
+    """
 
     IDENTITY_CARD = "CARTA_D_IDENTITA"
     DRIVING_LICENCE = "PATENTE"
@@ -198,14 +236,26 @@ class IdDocumentType(OpenEnum):
 
 
 class CallbackMethod(OpenEnum):
-    """How openapi.it delivers a callback: form POST (this API's default) or raw JSON."""
+    """How openapi.it delivers a callback: form POST (this API's default) or raw JSON.
+
+    Examples:
+        >>> CallbackMethod.JSON.value
+        'JSON'
+    """
 
     POST = "POST"
     JSON = "JSON"
 
 
 class CommunicationState(OpenEnum):
-    """``RichiestaComunicazionePec.stato``."""
+    """``RichiestaComunicazionePec.stato``: where a Business Register filing is.
+
+    Examples:
+        >>> CommunicationState("documenti_caricati")
+        <CommunicationState.DOCUMENTS_UPLOADED: 'documenti_caricati'>
+        >>> CommunicationState("sospesa").known  # an undocumented state is kept
+        False
+    """
 
     CODE_REQUESTED = "codice_in_richiesta"
     AWAITING_DOCUMENTS = "in_attesa_di_documenti"
@@ -214,7 +264,12 @@ class CommunicationState(OpenEnum):
 
 
 class CommunicationRole(OpenEnum):
-    """``qualifica``: the signer's role in the company."""
+    """``qualifica``: the signer's role in the company.
+
+    Examples:
+        >>> CommunicationRole.LEGAL_REPRESENTATIVE.value
+        'LEGALE_RAPPRESENTANTE'
+    """
 
     ADMINISTRATOR = "AMMINISTRATORE"
     JUDICIAL_COMMISSIONER = "COMMISSARIO_GIUDIZIARIO"
@@ -230,6 +285,14 @@ class Callback:
     """Where openapi.it notifies state changes (legacy form: url, method, field, data).
 
     Put a hard-to-guess secret in the URL or in ``data``: callbacks are not signed.
+
+    Examples:
+        >>> import secrets
+        >>> secret = secrets.token_urlsafe(32)
+        >>> hook = Callback(url=f"https://example.com/pec-events?secret={secret}",
+        ...                 method=CallbackMethod.JSON)
+        >>> hook.method.value, hook.field
+        ('JSON', 'data')
     """
 
     url: str
@@ -247,9 +310,12 @@ class IdDocument:
 
     Examples:
         >>> from datetime import date
-        >>> IdDocument(type=IdDocumentType.PASSPORT, number="YA1234567", issued_by="Questura",
-        ...            issued_on=date(2020, 1, 1), expires_on=date(2030, 1, 1)).number
-        'YA1234567'
+        >>> passport = IdDocument(
+        ...     type=IdDocumentType.PASSPORT, number="YA1234567",
+        ...     issued_by="Questura di Roma",
+        ...     issued_on=date(2020, 1, 1), expires_on=date(2030, 1, 1))
+        >>> passport.type.value
+        'PASSAPORTO'
     """
 
     type: IdDocumentType
@@ -277,7 +343,8 @@ class MailboxRegistration:
     Examples:
         >>> from datetime import date
         >>> reg = MailboxRegistration(
-        ...     address="provapec@testcert.legalmail.it", mailbox_type=MailboxType.BRONZE,
+        ...     address="provapec@testcert.legalmail.it",
+        ...     mailbox_type=MailboxType.BRONZE,
         ...     customer_type=CustomerType.PRIVATE_INDIVIDUAL, first_name="Mario",
         ...     last_name="Rossi", email="mario@example.com", phone="0548798569",
         ...     tax_code="RSSMRA82D11H501D", birth_date=date(1982, 4, 11), sex=Sex.MALE,
@@ -285,6 +352,11 @@ class MailboxRegistration:
         ...     holder_postal_code="00042", holder_country="IT", holder_province="RM")
         >>> reg.mailbox_type.value
         'BRONZE'
+        >>> import attrs
+        >>> attrs.evolve(reg, holder_postal_code="42")  # checked again
+        Traceback (most recent call last):
+        ...
+        certmail_async._exceptions.ValidationError: holder_postal_code: ...
     """
 
     address: str
@@ -322,7 +394,15 @@ class MailboxRegistration:
 
 @attrs.frozen(kw_only=True)
 class MailboxEvents:
-    """When things happened to a mailbox (each present once it happened)."""
+    """When things happened to a mailbox (each present once it happened).
+
+    Examples:
+        >>> from datetime import datetime, timezone
+        >>> events = MailboxEvents(
+        ...     registered=datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
+        >>> events.processed is None  # not activated yet
+        True
+    """
 
     registered: datetime | None = None
     last_modified: datetime | None = None
@@ -333,7 +413,15 @@ class MailboxEvents:
 
 @attrs.frozen(kw_only=True)
 class MailboxUser:
-    """A user added with ``mailboxes.add_user`` (``multiutenza``)."""
+    """A user added with ``mailboxes.add_user`` (``multiutenza``).
+
+    Examples:
+        >>> user = MailboxUser(first_name="Anna", last_name="Bianchi",
+        ...                    description="segreteria",
+        ...                    password_email="anna@example.com")
+        >>> user.description
+        'segreteria'
+    """
 
     first_name: str
     last_name: str
@@ -346,7 +434,14 @@ class MailboxUser:
 
 @attrs.frozen(kw_only=True)
 class MailboxSummary:
-    """One item of ``mailboxes.list``."""
+    """One item of ``mailboxes.list``.
+
+    Examples:
+        >>> box = MailboxSummary(id="bf16eca0", address="mario.rossi@legalmail.it",
+        ...                      state=MailboxState.ACTIVE)
+        >>> box.state.value
+        'evasa'
+    """
 
     id: str
     address: str
@@ -365,6 +460,13 @@ class Mailbox:
     document, named as in [MailboxRegistration][certmail_async.MailboxRegistration]); each
     echoed field is ``None`` when the provider leaves it out, and text fields keep the
     provider's ``""``.
+
+    Examples:
+        >>> box = Mailbox(id="bf16eca0", address="mario.rossi@legalmail.it",
+        ...               state=MailboxState("in_evasione"),
+        ...               mailbox_type=MailboxType.BRONZE, disk_mb=1024)
+        >>> box.state.name, box.disk_mb, box.users
+        ('PROCESSING', 1024, ())
     """
 
     id: str
@@ -424,6 +526,12 @@ class DomainCheck:
 
     The provider answers 200 with a message such as "legalmail.it found!" for a PEC domain,
     and 204 (no content) otherwise; ``details`` keeps the ``data`` array verbatim.
+
+    Examples:
+        >>> check = DomainCheck(domain="legalmail.it", pec_enabled=True,
+        ...                     message="legalmail.it found!")
+        >>> check.pec_enabled
+        True
     """
 
     domain: str
@@ -441,10 +549,12 @@ class RegistryCommunicationRequest:
 
     Examples:
         >>> req = RegistryCommunicationRequest(
-        ...     address="azienda@pec.example.it", first_name="Mario", last_name="Rossi",
-        ...     tax_code="RSSMRA82D11H501D", role=CommunicationRole.LEGAL_REPRESENTATIVE,
-        ...     email="mario@example.com", mobile="3401234567", company_name="Azienda Srl",
-        ...     company_tax_id="12345678910", city="Roma", province="RM")
+        ...     address="azienda@pec.example.it", first_name="Mario",
+        ...     last_name="Rossi", tax_code="RSSMRA82D11H501D",
+        ...     role=CommunicationRole.LEGAL_REPRESENTATIVE,
+        ...     email="mario@example.com", mobile="3401234567",
+        ...     company_name="Azienda Srl", company_tax_id="12345678910",
+        ...     city="Roma", province="RM")
         >>> req.province
         'RM'
     """
@@ -474,7 +584,15 @@ class RegistryCommunicationRequest:
 
 @attrs.frozen(kw_only=True)
 class RegistryCommunicationSummary:
-    """One item of ``registry_communications.list``."""
+    """One item of ``registry_communications.list``.
+
+    Examples:
+        >>> item = RegistryCommunicationSummary(
+        ...     id="3e61ad41", address="azienda@pec.example.it",
+        ...     state=CommunicationState.COMPLETED)
+        >>> item.state.value
+        'comunicazione_evasa'
+    """
 
     id: str
     address: str
@@ -491,6 +609,14 @@ class RegistryCommunication:
     (``titolare_casella``), the signer (``first_name``, ``last_name``, ``tax_code``,
     ``role``), the owner's ``email`` and ``mobile``, and the company's ``city`` and
     ``province``; each is ``None`` when the provider leaves it out.
+
+    Examples:
+        >>> filed = RegistryCommunication(
+        ...     id="3e61ad41", address="azienda@pec.example.it",
+        ...     state=CommunicationState.DOCUMENTS_UPLOADED,
+        ...     registry_code="RI3E61AD41", holder="Mario Rossi")
+        >>> filed.registry_code, filed.holder
+        ('RI3E61AD41', 'Mario Rossi')
     """
 
     id: str
@@ -516,7 +642,13 @@ class RegistryCommunication:
 
 @attrs.frozen(kw_only=True)
 class TokenLimits:
-    """Usage limits of an openapi.com token."""
+    """Usage limits of an openapi.com token.
+
+    Examples:
+        >>> limits = TokenLimits(total_requests=1000, ip=("203.0.113.7",))
+        >>> limits.total_requests, limits.ip
+        (1000, ('203.0.113.7',))
+    """
 
     total_requests: int | None = None
     wallet_requests: int | None = None
@@ -549,7 +681,13 @@ class Token:
 
 @attrs.frozen(kw_only=True)
 class Scope:
-    """One scope the account can grant (``METHOD:host/path``); ``rate_limit`` None = none."""
+    """One scope the account can grant (``METHOD:host/path``); ``rate_limit`` None = none.
+
+    Examples:
+        >>> scope = Scope(scope="GET:pec.openapi.it/pec")
+        >>> scope.scope.split(":", 1)
+        ['GET', 'pec.openapi.it/pec']
+    """
 
     scope: str
     id: str | None = None

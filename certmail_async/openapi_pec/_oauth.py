@@ -55,7 +55,24 @@ def _token_value(token: Token | SecretStr | str) -> str:
 
 
 class TokensResource(Resource):
-    """``/tokens``."""
+    """``oauth.tokens``: create, list, retrieve, refresh and delete tokens (``/tokens``).
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async import OAuthClient
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> tuple[str, ...]:
+        ...     async with run_fake("openapi_pec") as fake, OAuthClient(
+        ...         **fake.state.oauth_kwargs(), base_url=fake.url
+        ...     ) as oauth:
+        ...         token = await oauth.tokens.create(
+        ...             scopes=["GET:pec.openapi.it/pec"], ttl=3600)
+        ...         fresh = await oauth.tokens.refresh(token)  # the old one dies
+        ...         await oauth.tokens.delete(fresh)
+        ...     return fresh.scopes
+        >>> asyncio.run(main())
+        ('GET:pec.openapi.it/pec',)
+    """
 
     _client: OAuthClient
 
@@ -85,10 +102,20 @@ class TokensResource(Resource):
         """Create a token with ``scopes`` (``METHOD:host/path``), a ``ttl`` in seconds (<= 1 year).
 
         Examples:
-            >>> async def mint(oauth: OAuthClient) -> Token:  # doctest: +SKIP
-            ...     return await oauth.tokens.create(
-            ...         scopes=["GET:test.pec.openapi.it/pec", "POST:test.pec.openapi.it/pec"],
-            ...         ttl=3600)
+            >>> import asyncio
+            >>> from certmail_async import OAuthClient
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> tuple[str, ...]:
+            ...     async with run_fake("openapi_pec") as fake, OAuthClient(
+            ...         **fake.state.oauth_kwargs(), base_url=fake.url
+            ...     ) as oauth:
+            ...         token = await oauth.tokens.create(
+            ...             scopes=["GET:pec.openapi.it/pec",
+            ...                     "POST:pec.openapi.it/pec"],
+            ...             ttl=3600)
+            ...     return token.scopes
+            >>> asyncio.run(main())
+            ('GET:pec.openapi.it/pec', 'POST:pec.openapi.it/pec')
         """
         op = OAUTH_OPS.CREATE
         with validating(op):
@@ -197,7 +224,21 @@ class TokensResource(Resource):
 
 
 class ScopesResource(Resource):
-    """``/scopes``."""
+    """``oauth.scopes``: the scopes your account can grant (``/scopes``).
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async import OAuthClient
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> str:
+        ...     async with run_fake("openapi_pec") as fake, OAuthClient(
+        ...         **fake.state.oauth_kwargs(), base_url=fake.url
+        ...     ) as oauth:
+        ...         scopes = await oauth.scopes.list()
+        ...     return scopes[0].scope
+        >>> asyncio.run(main())
+        'GET:pec.openapi.it/pec'
+    """
 
     async def list(
         self,
@@ -215,10 +256,22 @@ class OAuthClient(BaseClient):
     """Client for openapi.com OAuth v2 (``oauth.openapi.com``): token management.
 
     Examples:
+        Against the fake (drop ``base_url=`` for the real service, and use your account's
+        e-mail and API key):
+
+        >>> import asyncio
         >>> from certmail_async import OAuthClient
-        >>> async def main() -> None:  # doctest: +SKIP
-        ...     async with OAuthClient(email="me@example.com", api_key="...") as oauth:
-        ...         token = await oauth.tokens.create(scopes=["*:pec.openapi.it/*"])
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> bool:
+        ...     async with run_fake("openapi_pec") as fake:
+        ...         async with OAuthClient(email="account@example.com",
+        ...                                api_key="fake-openapi-api-key",
+        ...                                base_url=fake.url) as oauth:
+        ...             token = await oauth.tokens.create(
+        ...                 scopes=["GET:pec.openapi.it/pec"])
+        ...     return token.token.get_secret_value() in repr(token)
+        >>> asyncio.run(main())  # the secret never shows in a repr
+        False
     """
 
     def __init__(
@@ -281,9 +334,21 @@ class OAuthTokenSource:
     done under a lock and concurrent requests wait for the new one.
 
     Examples:
-        >>> async def client_for(oauth: OAuthClient, token: Token) -> object:  # doctest: +SKIP
-        ...     from certmail_async import OpenapiPecClient
-        ...     return OpenapiPecClient(token=OAuthTokenSource(oauth, token))
+        >>> import asyncio
+        >>> from certmail_async import OAuthClient, OAuthTokenSource, OpenapiPecClient
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> int:
+        ...     async with run_fake("openapi_pec") as fake, OAuthClient(
+        ...         **fake.state.oauth_kwargs(), base_url=fake.url
+        ...     ) as oauth:
+        ...         token = await oauth.tokens.create(
+        ...             scopes=["GET:pec.openapi.it/pec"], ttl=3600)
+        ...         source = OAuthTokenSource(oauth, token, refresh_before=300)
+        ...         async with OpenapiPecClient(token=source,
+        ...                                     base_url=fake.url) as client:
+        ...             return len(await client.mailboxes.list())
+        >>> asyncio.run(main())
+        0
     """
 
     def __init__(self, oauth: OAuthClient, token: Token, *, refresh_before: float = 300.0) -> None:

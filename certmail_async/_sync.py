@@ -166,6 +166,26 @@ class BlockingIterator(Generic[T]):
 
     Each ``next()`` runs one step on the facade's loop. Leaving a loop early is fine; use
     ``with`` (or `close`) to release the underlying request at once.
+
+    Examples:
+        >>> from anyio.from_thread import start_blocking_portal
+        >>> from certmail_async import sync
+        >>> from certmail_async.testing import run_fake
+        >>> with start_blocking_portal() as portal:  # the fake serves from a thread
+        ...     with portal.wrap_async_context_manager(run_fake("pecmassiva")) as fake:
+        ...         with sync.PecMassivaClient(
+        ...             token="fake-pecmassiva-token",
+        ...             username="box@pecmassiva.com",
+        ...             password="fake-mailbox-password",
+        ...             base_url=fake.url,
+        ...         ) as client:
+        ...             sent = client.sends.create(
+        ...                 recipients=["mario.rossi@pec.example.it"],
+        ...                 subject="Avviso", body="Testo")
+        ...             with client.inbox.list() as messages:  # a BlockingIterator
+        ...                 kinds = [m.kind.value for m in messages]
+        >>> kinds
+        ['accettazione', 'avvenuta-consegna']
     """
 
     def __init__(self, runtime: _Runtime, agen: Any) -> None:
@@ -213,6 +233,22 @@ class SyncResource:
 
     Coroutine methods return their result; async-iterator methods (``inbox.list``) return
     a `BlockingIterator`.
+
+    Examples:
+        >>> from anyio.from_thread import start_blocking_portal
+        >>> from certmail_async import sync
+        >>> from certmail_async.testing import run_fake
+        >>> with start_blocking_portal() as portal:  # the fake serves from a thread
+        ...     with portal.wrap_async_context_manager(run_fake("pecmassiva")) as fake:
+        ...         with sync.PecMassivaClient(
+        ...             token="fake-pecmassiva-token",
+        ...             username="box@pecmassiva.com",
+        ...             password="fake-mailbox-password",
+        ...             base_url=fake.url,
+        ...         ) as client:
+        ...             quota = client.quota.retrieve()  # client.quota: a SyncResource
+        >>> quota.limit
+        1048576
     """
 
     def __init__(self, runtime: _Runtime, resource: Resource) -> None:
@@ -267,6 +303,26 @@ class SyncClient(Generic[C]):
     Build it like the async client (same keyword arguments, except ``session=``: the
     facade owns its session on its own loop) and use it as a plain ``with`` block, or call
     `close`. One client may be shared by many threads.
+
+    Examples:
+        >>> from concurrent.futures import ThreadPoolExecutor
+        >>> from anyio.from_thread import start_blocking_portal
+        >>> from certmail_async import sync
+        >>> from certmail_async.testing import run_fake
+        >>> with start_blocking_portal() as portal:  # the fake serves from a thread
+        ...     with portal.wrap_async_context_manager(run_fake("pecmassiva")) as fake:
+        ...         with sync.PecMassivaClient(
+        ...             token="fake-pecmassiva-token",
+        ...             username="box@pecmassiva.com",
+        ...             password="fake-mailbox-password",
+        ...             base_url=fake.url,
+        ...         ) as client:
+        ...             def usage(_: int) -> int:
+        ...                 return client.quota.retrieve().usage
+        ...             with ThreadPoolExecutor(4) as pool:  # one client, many threads
+        ...                 usages = list(pool.map(usage, range(4)))
+        >>> usages
+        [0, 0, 0, 0]
     """
 
     _async_class: type[C]
@@ -354,12 +410,26 @@ class PecMassivaClient(SyncClient[_AsyncPecMassiva]):
     """[PecMassivaClient][certmail_async.PecMassivaClient], blocking.
 
     Examples:
+        Against the fake (served from a thread here, as a real server is; drop
+        ``base_url=`` for the real service, and use your own credentials):
+
+        >>> from anyio.from_thread import start_blocking_portal
         >>> from certmail_async import sync
-        >>> with sync.PecMassivaClient(  # doctest: +SKIP
-        ...     token="...", username="box@pecmassiva.com", password="..."
-        ... ) as client:
-        ...     sent = client.sends.create(recipients=["a@pec.example.it"], subject="s", body="b")
-        ...     print(client.sends.receipts(sent.code).accepted)
+        >>> from certmail_async.testing import run_fake
+        >>> with start_blocking_portal() as portal:  # the fake serves from a thread
+        ...     with portal.wrap_async_context_manager(run_fake("pecmassiva")) as fake:
+        ...         with sync.PecMassivaClient(
+        ...             token="fake-pecmassiva-token",
+        ...             username="box@pecmassiva.com",
+        ...             password="fake-mailbox-password",
+        ...             base_url=fake.url,
+        ...         ) as client:
+        ...             sent = client.sends.create(
+        ...                 recipients=["mario.rossi@pec.example.it"],
+        ...                 subject="Avviso", body="Testo")
+        ...             accepted = client.sends.receipts(sent.code).accepted
+        >>> accepted
+        True
     """
 
     _async_class = _AsyncPecMassiva
@@ -369,9 +439,17 @@ class LegallyMailClient(SyncClient[_AsyncLegallyMail]):
     """[LegallyMailClient][certmail_async.LegallyMailClient], blocking.
 
     Examples:
+        >>> from anyio.from_thread import start_blocking_portal
         >>> from certmail_async import sync
-        >>> with sync.LegallyMailClient(token="...") as client:  # doctest: +SKIP
-        ...     print(client.account.info().remaining_emails)
+        >>> from certmail_async.testing import run_fake
+        >>> with start_blocking_portal() as portal:  # the fake serves from a thread
+        ...     with portal.wrap_async_context_manager(run_fake("legallymail")) as fake:
+        ...         with sync.LegallyMailClient(
+        ...             token="fake-legallymail-token", base_url=fake.url
+        ...         ) as client:
+        ...             info = client.account.info()
+        >>> info.remaining_emails
+        1000
     """
 
     _async_class = _AsyncLegallyMail
@@ -381,9 +459,17 @@ class OpenapiPecClient(SyncClient[_AsyncOpenapiPec]):
     """[OpenapiPecClient][certmail_async.OpenapiPecClient], blocking.
 
     Examples:
+        >>> from anyio.from_thread import start_blocking_portal
         >>> from certmail_async import sync
-        >>> with sync.OpenapiPecClient(token="...", sandbox=True) as pec:  # doctest: +SKIP
-        ...     print(pec.mailboxes.availability("provapec@testcert.legalmail.it"))
+        >>> from certmail_async.testing import run_fake
+        >>> with start_blocking_portal() as portal:  # the fake serves from a thread
+        ...     with portal.wrap_async_context_manager(run_fake("openapi_pec")) as fake:
+        ...         with sync.OpenapiPecClient(
+        ...             token=fake.state.token, base_url=fake.url
+        ...         ) as pec:
+        ...             free = pec.mailboxes.availability("mario.rossi@legalmail.it")
+        >>> free
+        True
     """
 
     _async_class = _AsyncOpenapiPec
@@ -393,9 +479,18 @@ class OAuthClient(SyncClient[_AsyncOAuth]):
     """[OAuthClient][certmail_async.OAuthClient], blocking.
 
     Examples:
+        >>> from anyio.from_thread import start_blocking_portal
         >>> from certmail_async import sync
-        >>> with sync.OAuthClient(email="me@example.com", api_key="...") as oauth:  # doctest: +SKIP
-        ...     token = oauth.tokens.create(scopes=["GET:pec.openapi.it/pec"])
+        >>> from certmail_async.testing import run_fake
+        >>> with start_blocking_portal() as portal:  # the fake serves from a thread
+        ...     with portal.wrap_async_context_manager(run_fake("openapi_pec")) as fake:
+        ...         with sync.OAuthClient(
+        ...             email="account@example.com", api_key="fake-openapi-api-key",
+        ...             base_url=fake.url,
+        ...         ) as oauth:
+        ...             token = oauth.tokens.create(scopes=["GET:pec.openapi.it/pec"])
+        >>> token.scopes
+        ('GET:pec.openapi.it/pec',)
     """
 
     _async_class = _AsyncOAuth
@@ -407,9 +502,22 @@ class OAuthTokenSource:
     It refreshes on the facade's loop.
 
     Examples:
+        >>> from anyio.from_thread import start_blocking_portal
         >>> from certmail_async import sync
-        >>> def client_for(oauth: sync.OAuthClient, token) -> sync.OpenapiPecClient:
-        ...     return sync.OpenapiPecClient(token=sync.OAuthTokenSource(oauth, token))
+        >>> from certmail_async.testing import run_fake
+        >>> with start_blocking_portal() as portal:  # the fake serves from a thread
+        ...     with portal.wrap_async_context_manager(run_fake("openapi_pec")) as fake:
+        ...         with sync.OAuthClient(
+        ...             **fake.state.oauth_kwargs(), base_url=fake.url
+        ...         ) as oauth:
+        ...             token = oauth.tokens.create(scopes=["GET:pec.openapi.it/pec"])
+        ...             source = sync.OAuthTokenSource(oauth, token)
+        ...             with sync.OpenapiPecClient(
+        ...                 token=source, base_url=fake.url
+        ...             ) as pec:
+        ...                 boxes = pec.mailboxes.list()
+        >>> boxes
+        ()
     """
 
     def __init__(self, oauth: OAuthClient, token: Token, *, refresh_before: float = 300.0) -> None:

@@ -7,12 +7,12 @@ threads; use it as a plain ``with`` block or call ``close()``.
 
 Examples:
     >>> from certmail_async import sync
-    >>> with sync.PecMassivaClient(  # doctest: +SKIP
-    ...     token="...", username="box@pecmassiva.com", password="..."
-    ... ) as client:
-    ...     sent = client.sends.create(recipients=["a@pec.example.it"], subject="s", body="b")
+    >>> def notify(client: sync.PecMassivaClient, address: str) -> str:
+    ...     sent = client.sends.create(recipients=[address], subject="Avviso",
+    ...                                body="Testo")
     ...     for message in client.inbox.list(q="ACCETTAZIONE"):
     ...         print(message.subject)
+    ...     return sent.code
 """
 
 from ._sync import (

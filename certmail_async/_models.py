@@ -114,12 +114,17 @@ class Attachment:
 class Signer:
     """A person asked to sign a document (LegallyMail e-signature).
 
-    Examples:
-        >>> Signer(name="Mario Rossi", email="mario@example.it", phone="+39 333 1234567")
-        Signer(name='Mario Rossi', email='mario@example.it', phone='+39 333 1234567')
-
     ``name`` goes in mail headers (no control characters), ``email`` must be an address and
     ``phone`` digits with an optional ``+``: checked at construction.
+
+    Examples:
+        >>> Signer(name="Mario Rossi", email="mario@example.it",
+        ...        phone="+39 333 1234567")
+        Signer(name='Mario Rossi', email='mario@example.it', phone='+39 333 1234567')
+        >>> Signer(name="Mario Rossi", email="not an address")
+        Traceback (most recent call last):
+        ...
+        certmail_async._exceptions.ValidationError: email: ...
     """
 
     name: str

@@ -16,7 +16,22 @@ class TokenSource(Protocol):
     """Anything that hands out a current bearer token (see ``OAuthTokenSource``).
 
     ``scope_key`` is stable across refreshes and not secret: pacing gates are keyed by it,
-    so a refreshed token keeps the same gate.
+    so a refreshed token keeps the same gate. Pass one as ``token=`` to a client.
+
+    Examples:
+        A token kept in your own vault, read when a request needs it:
+
+        >>> from certmail_async import TokenSource
+        >>> class VaultToken:
+        ...     def __init__(self, name: str) -> None:
+        ...         self.name = name
+        ...     @property
+        ...     def scope_key(self) -> str:
+        ...         return f"vault:{self.name}"  # stable, and no secret in it
+        ...     async def get(self) -> str:
+        ...         return "656d1e2f8b3c2a001f7e4a12"  # read from the vault here
+        >>> isinstance(VaultToken("pec"), TokenSource)
+        True
     """
 
     @property

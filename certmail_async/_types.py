@@ -42,6 +42,18 @@ class NotGiven(enum.Enum):
 
 
 NOT_GIVEN: Final = NotGiven.NOT_GIVEN
+"""The per-call default: "whatever the client was built with" (``None`` means no limit).
+
+Examples:
+    >>> from certmail_async import NOT_GIVEN, Timeout
+    >>> from certmail_async import NotGiven
+    >>> def describe(timeout: Timeout | None | NotGiven = NOT_GIVEN) -> str:
+    ...     if timeout is NOT_GIVEN:
+    ...         return "the client's default"
+    ...     return "no limit" if timeout is None else f"{timeout.total} s"
+    >>> describe(), describe(None), describe(Timeout(total=5))
+    ("the client's default", 'no limit', '5.0 s')
+"""
 
 
 def given(value: _T | NotGiven, default: _T) -> _T:

@@ -73,6 +73,15 @@ FAKES: dict[str, type[FakeProvider]] = {
     "legallymail": FakeLegallyMail,
     "openapi_pec": FakeOpenapiPec,
 }
+"""The fake of each provider, by the name `run_fake` takes.
+
+Examples:
+    >>> from certmail_async.testing import FAKES
+    >>> sorted(FAKES)
+    ['legallymail', 'openapi_pec', 'pecmassiva']
+    >>> FAKES["pecmassiva"]().username
+    'box@pecmassiva.com'
+"""
 
 ProviderName = Literal["pecmassiva", "legallymail", "openapi_pec"]
 
@@ -85,6 +94,22 @@ async def run_fake(
 
     ``provider`` is a name (``"pecmassiva"``, ``"legallymail"``, ``"openapi_pec"``) with
     the fake's keyword configuration, or a fake instance you configured yourself.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async import RateLimit
+        >>> from certmail_async.testing import run_fake
+        >>> fast = RateLimit(requests=1, per=0.05, margin=0)  # a scaled second
+        >>> async def main() -> list[str]:
+        ...     async with run_fake("pecmassiva", send_rate=fast) as fake:
+        ...         async with fake.client() as client:  # paced under the cap
+        ...             for subject in ("Uno", "Due"):
+        ...                 await client.sends.create(
+        ...                     recipients=["mario.rossi@pec.example.it"],
+        ...                     subject=subject, body="Testo")
+        ...         return [sent.subject for sent in fake.state.ledger]
+        >>> asyncio.run(main())
+        ['Uno', 'Due']
     """
     if isinstance(provider, FakeProvider):
         if config:

@@ -53,7 +53,18 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @attrs.frozen(kw_only=True)
 class RequestRecord:
-    """One request the fake received, with the status it answered (0: dropped)."""
+    """One request the fake received, with the status it answered (0: dropped).
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> list[tuple[str, str, int]]:
+        ...     async with run_fake("pecmassiva") as fake, fake.client() as client:
+        ...         await client.quota.retrieve()
+        ...     return [(r.method, r.route, r.status) for r in fake.state.requests]
+        >>> asyncio.run(main())
+        [('GET', '/quota/{mailbox}', 200)]
+    """
 
     method: str
     route: str
@@ -77,7 +88,19 @@ class CappedRoute:
 
 
 class FakeProvider:
-    """Base of the fake servers. Subclasses add routes and the provider's error bodies."""
+    """Base of the fake servers. Subclasses add routes and the provider's error bodies.
+
+    Every fake keeps the ``requests`` it received, a ``faults`` plan to inject failures,
+    its rate ``caps``, and ``latency`` and ``fault_rates`` for load tests.
+
+    Examples:
+        >>> from certmail_async.testing import FakeLegallyMail, FakeProvider
+        >>> fake = FakeLegallyMail()
+        >>> isinstance(fake, FakeProvider), fake.requests
+        (True, [])
+        >>> fake.faults.inject("POST", "/api/send", status=503).status
+        503
+    """
 
     name: ClassVar[str] = "provider"
     #: ``"module:Class"`` of the SDK client this fake stands in for.
@@ -346,7 +369,22 @@ class _Dropped(web.HTTPException):
 
 @attrs.define
 class RunningFake:
-    """A fake provider listening on loopback: its ``url`` and its ``state``."""
+    """A fake provider listening on loopback: its ``url`` and its ``state``.
+
+    ``state`` is the fake itself (its ledger, requests and faults); ``client()`` builds the
+    matching SDK client, pointed at ``url`` and paced under the fake's cap.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> tuple[bool, str]:
+        ...     async with run_fake("legallymail") as fake:
+        ...         async with fake.client() as client:
+        ...             info = await client.account.info()
+        ...         return fake.url.startswith("http://127.0.0.1:"), info.email
+        >>> asyncio.run(main())
+        (True, 'account@example.com')
+    """
 
     url: str
     state: Any
@@ -366,7 +404,21 @@ class RunningFake:
 async def serve(
     fake: FakeProvider, *, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[RunningFake]:
-    """Serve ``fake`` on loopback until the block exits."""
+    """Serve ``fake`` on loopback until the block exits.
+
+    [run_fake][certmail_async.testing.run_fake] builds the fake from a name and calls this.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async.testing import FakePecMassiva, serve
+        >>> async def main() -> str:
+        ...     fake = FakePecMassiva(username="uffici@pecmassiva.com")
+        ...     async with serve(fake, host="127.0.0.1") as running:
+        ...         async with running.client() as client:
+        ...             return client.username
+        >>> asyncio.run(main())
+        'uffici@pecmassiva.com'
+    """
     runner = web.AppRunner(fake.build_app(), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

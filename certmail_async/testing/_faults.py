@@ -34,6 +34,17 @@ class Fault:
     * ``huge``: a JSON body of this many bytes (``{"data": "aaaa...``);
     * ``gzip_bomb``: a gzip-encoded body that inflates to this many bytes of spaces;
     * ``endless``: a body that never ends (until the client drops the connection).
+
+    Examples:
+        >>> from certmail_async.testing import FaultPlan
+        >>> plan = FaultPlan()
+        >>> fault = plan.inject("GET", "/inbox", drop=True, times=2)
+        >>> fault.drop, fault.spent
+        (True, False)
+        >>> for _ in range(3):
+        ...     _ = plan.take("GET", "/inbox", "/inbox")
+        >>> fault.hits, fault.spent
+        (2, True)
     """
 
     method: str

@@ -52,8 +52,23 @@ __all__ = [
 ]
 
 LimiterKind = Literal["sliding", "fixed", "bucket", "strict"]
-#: Every limiter kind, in the order benchmarks print them.
+"""The name of a server-side limiter model, as `make_limiter` takes it.
+
+Examples:
+    >>> from certmail_async.testing import LimiterKind, make_limiter
+    >>> kind: LimiterKind = "bucket"
+    >>> type(make_limiter(kind, requests=10, per=60.0)).__name__
+    'TokenBucketLimiter'
+"""
+
 LIMITER_KINDS: tuple[LimiterKind, ...] = get_args(LimiterKind)
+"""Every limiter kind, in the order benchmarks print them.
+
+Examples:
+    >>> from certmail_async.testing import LIMITER_KINDS
+    >>> LIMITER_KINDS
+    ('sliding', 'fixed', 'bucket', 'strict')
+"""
 
 #: Seconds of tolerance when a time is compared with a boundary (see the module comment).
 EPSILON = 1e-9

@@ -16,28 +16,44 @@ One loopback server answers both hosts' routes (they do not collide), so a test 
   ``documenti_errati`` with ``reject_documents``); a communication gets its code after
   ``code_delay`` and is filed ``filing_delay`` after its documents.
 * ``ledger`` lists every accepted state-changing call (operation, id, amount charged).
+* Callbacks (``openapi-pec.md`` §12): a mailbox or communication registered with a
+  ``callback`` gets one POST per state change, in the standardised delivery format:
+  ``method: "POST"`` is a form whose field ``field`` (default ``data``) holds the JSON
+  payload as a string, ``method: "JSON"`` posts the JSON as the raw body. The payload is
+  the updated record, with the callback (and your ``data``) in it (the real payload is
+  undocumented). States advance lazily, when a request reads them, or on `advance`
+  (``auto_advance=`` seconds runs it in the background). Deliveries are retried
+  ``callback_retries`` times on a network error, 502 or 503, and recorded in
+  `FakeOpenapiPec.callback_deliveries`. Only loopback URLs are called unless
+  ``remote_callbacks=True``: a test never posts to the internet by mistake.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import fnmatch
+import ipaddress
 import itertools
+import json
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
+import aiohttp
 import attrs
 from aiohttp import web
 
 from .._pacing import RateLimit
 from ._core import EMAIL, FakeProvider, b64decode
 
-__all__ = ["FakeOpenapiPec", "FakeToken", "LedgerEntry"]
+__all__ = ["CallbackDelivery", "FakeOpenapiPec", "FakeToken", "LedgerEntry"]
 
 _ID = re.compile(r"[0-9a-f]{24}\Z", re.ASCII)
 _DATE = re.compile(r"[0-9]{2}/[0-9]{2}/[0-9]{4}\Z", re.ASCII)
@@ -81,7 +97,23 @@ DEFAULT_PRICES = {
 
 @attrs.define(kw_only=True)
 class FakeToken:
-    """A token the fake OAuth service issued."""
+    """A token the fake OAuth service issued.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async import OAuthClient
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> list[list[str]]:
+        ...     async with run_fake("openapi_pec") as fake, OAuthClient(
+        ...         **fake.state.oauth_kwargs(), base_url=fake.url
+        ...     ) as oauth:
+        ...         await oauth.tokens.create(scopes=["GET:pec.openapi.it/pec"],
+        ...                                   name="reports")
+        ...     return [t.scopes for t in fake.state.tokens.values()
+        ...             if t.name == "reports"]
+        >>> asyncio.run(main())
+        [['GET:pec.openapi.it/pec']]
+    """
 
     token: str
     scopes: list[str]
@@ -107,12 +139,46 @@ class FakeToken:
 
 @attrs.frozen(kw_only=True)
 class LedgerEntry:
-    """One accepted state-changing call."""
+    """One accepted state-changing call, with what it cost the wallet.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> list[tuple[str, float]]:
+        ...     async with run_fake("openapi_pec") as fake, fake.client() as client:
+        ...         await client.domains.check("legalmail.it")
+        ...     return [(e.operation, e.amount) for e in fake.state.ledger]
+        >>> asyncio.run(main())
+        [('domains.check', 0.0)]
+    """
 
     operation: str
     id: str
     amount: float
     at: float
+
+
+@attrs.frozen(kw_only=True)
+class CallbackDelivery:
+    """One callback the fake posted (or tried to): where, how, and what came back.
+
+    ``status`` is the receiver's HTTP status (None when it could not be reached: then
+    ``error`` says why); ``attempt`` counts from 1; ``payload`` is the JSON posted.
+    """
+
+    url: str
+    method: str
+    field: str
+    payload: Any
+    attempt: int
+    at: float
+    status: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the receiver answered 2xx."""
+        return self.status is not None and 200 <= self.status < 300
 
 
 def _ok(data: Any, message: str = "") -> web.Response:
@@ -163,6 +229,10 @@ class FakeOpenapiPec(FakeProvider):
         rate: RateLimit | None = None,
         ledger_keep: int | None = None,
         token: str | None = None,
+        auto_advance: float | None = None,
+        callback_retries: int = 0,
+        callback_timeout: float = 5.0,
+        remote_callbacks: bool = False,
     ) -> None:
         super().__init__()
         self.sandbox = sandbox
@@ -191,6 +261,16 @@ class FakeOpenapiPec(FakeProvider):
         self.charges = 0
         self._internal: dict[str, dict[str, Any]] = {}
         self._uids = itertools.count(178600)
+        #: Every callback delivery attempt, in order.
+        self.callback_deliveries: list[CallbackDelivery] = []
+        #: Run `advance` every so many seconds while served (None: states advance on reads).
+        self.auto_advance = auto_advance
+        self.callback_retries = callback_retries
+        self.callback_timeout = callback_timeout
+        self.remote_callbacks = remote_callbacks
+        self._watched: dict[str, tuple[str, str]] = {}  # record id -> (kind, state notified)
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._ticker: asyncio.Task[None] | None = None
         self.add_optional_cap(rate)
         #: A ready token with every PEC scope on ``host`` (what ``fake.client()`` uses);
         #: ``token=`` fixes its value (several worker processes, a load test's client).
@@ -377,6 +457,183 @@ class FakeOpenapiPec(FakeProvider):
             out.append(data)
         return out
 
+    # -- callbacks --------------------------------------------------------------------
+
+    def _watch(self, kind: str, record: dict[str, Any]) -> None:
+        """Remember a record registered with a callback, and the state it starts in."""
+        callback = record.get("callback")
+        if isinstance(callback, dict) and callback.get("url"):
+            self._watched[record["id"]] = (kind, record["stato"])
+
+    def _sweep(self) -> int:
+        """Queue a callback for every watched record whose state changed; how many."""
+        queued = 0
+        for record_id, (kind, notified) in list(self._watched.items()):
+            store = self.mailboxes if kind == "mailbox" else self.communications
+            record = store.get(record_id)
+            if record is None:
+                del self._watched[record_id]
+                continue
+            if record["stato"] != notified:
+                self._watched[record_id] = (kind, record["stato"])
+                callback = record["callback"]
+                payload = json.loads(json.dumps(record))  # a snapshot, as the wire sends it
+                self._queue(
+                    str(callback["url"]),
+                    payload,
+                    method=str(callback.get("method") or "POST"),
+                    field=str(callback.get("field") or "data"),
+                )
+                queued += 1
+        return queued
+
+    def _queue(self, url: str, payload: Any, *, method: str, field: str) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._deliver(url, payload, method=method, field=field)
+        )
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def advance(self) -> int:
+        """Move every record on by the time passed and post the callbacks that are due.
+
+        Returns how many callbacks were queued (`callbacks_idle` waits for them).
+
+        Examples:
+            >>> import asyncio
+            >>> asyncio.run(FakeOpenapiPec().advance())
+            0
+        """
+        for box_id in list(self.mailboxes):
+            self._advance(box_id)
+        for comm_id in list(self.communications):
+            self._advance_comm(comm_id)
+        return self._sweep()
+
+    async def callbacks_idle(self, timeout: float = 30.0) -> None:
+        """Wait (at most ``timeout`` seconds) until no callback delivery is in progress."""
+        async with asyncio.timeout(timeout):
+            while self._pending:
+                await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def post_callback(
+        self,
+        url: str,
+        payload: Any,
+        *,
+        method: Literal["POST", "JSON"] | str = "POST",
+        field: str = "data",
+        headers: Mapping[str, str] | None = None,
+        retries: int | None = None,
+    ) -> CallbackDelivery:
+        """Post one callback now, as openapi.it would (any payload: unknown shapes too).
+
+        ``method="POST"``: a form whose ``field`` holds ``payload`` as a JSON string;
+        ``"JSON"``: ``payload`` as the raw JSON body. Returns the last attempt.
+        """
+        return await self._deliver(
+            url, payload, method=method, field=field, headers=headers, retries=retries
+        )
+
+    def _allowed(self, url: str) -> str | None:
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+        except ValueError:
+            return "not a URL"
+        if parts.scheme not in ("http", "https") or not host:
+            return "not an http(s) URL"
+        if self.remote_callbacks or host == "localhost":
+            return None
+        try:
+            if ipaddress.ip_address(host).is_loopback:
+                return None
+        except ValueError:
+            pass
+        return "refused: not a loopback address (remote_callbacks=False)"
+
+    async def _deliver(
+        self,
+        url: str,
+        payload: Any,
+        *,
+        method: str,
+        field: str,
+        headers: Mapping[str, str] | None = None,
+        retries: int | None = None,
+    ) -> CallbackDelivery:
+        tries = 1 + max(0, min(5, self.callback_retries if retries is None else retries))
+        refused = self._allowed(url)
+        record = CallbackDelivery(
+            url=url, method=method, field=field, payload=payload, attempt=1, at=self.clock()
+        )
+        if refused is not None:
+            record = attrs.evolve(record, error=refused)
+            self.callback_deliveries.append(record)
+            return record
+        text = json.dumps(payload)
+        timeout = aiohttp.ClientTimeout(total=min(self.callback_timeout, 30.0))
+        for attempt in range(1, tries + 1):
+            status: int | None = None
+            error: str | None = None
+            try:
+                async with aiohttp.ClientSession(timeout=timeout) as session:
+                    if method.upper() == "JSON":
+                        kw: dict[str, Any] = {
+                            "data": text.encode(),
+                            "headers": {"Content-Type": "application/json", **(headers or {})},
+                        }
+                    else:
+                        kw = {"data": {field: text}, "headers": dict(headers or {})}
+                    async with session.post(url, allow_redirects=False, **kw) as answer:
+                        status = answer.status
+                        await answer.read()
+            except (aiohttp.ClientError, OSError, TimeoutError) as failure:
+                error = f"{type(failure).__name__}: {failure}"
+            record = attrs.evolve(
+                record, attempt=attempt, at=self.clock(), status=status, error=error
+            )
+            self.callback_deliveries.append(record)
+            temporary = status in (502, 503) or status is None
+            if not temporary or attempt == tries:
+                break
+            await asyncio.sleep(min(0.05 * 2 ** (attempt - 1), 1.0))
+        return record
+
+    async def _on_startup(self, app: web.Application) -> None:
+        if self.auto_advance is not None:
+            self._ticker = asyncio.get_running_loop().create_task(self._tick(self.auto_advance))
+
+    async def _on_cleanup(self, app: web.Application) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        for task in list(self._pending):
+            task.cancel()
+        await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def _tick(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            await self.advance()
+
+    @web.middleware
+    async def _callbacks_after(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        response: web.StreamResponse = await handler(request)
+        if self._watched:
+            self._sweep()
+        return response
+
+    def build_app(self) -> web.Application:
+        """The shared app, plus the callback sweep after each request and the ticker."""
+        app = super().build_app()
+        app.middlewares.append(self._callbacks_after)
+        app.on_startup.append(self._on_startup)
+        app.on_cleanup.append(self._on_cleanup)
+        return app
+
     # -- routes -----------------------------------------------------------------------
 
     def add_routes(self, app: web.Application) -> None:
@@ -530,6 +787,7 @@ class FakeOpenapiPec(FakeProvider):
         )
         self.mailboxes[box_id] = box
         self._internal[box_id] = {"since": self.clock()}
+        self._watch("mailbox", box)
         return _ok(box)
 
     async def retrieve(self, request: web.Request) -> web.Response:
@@ -803,6 +1061,7 @@ class FakeOpenapiPec(FakeProvider):
         }
         self.communications[comm_id] = comm
         self._internal[comm_id] = {"since": self.clock()}
+        self._watch("communication", comm)
         return _ok(comm)
 
     async def retrieve_comm(self, request: web.Request) -> web.Response:

@@ -17,8 +17,14 @@ import attrs
 
 __all__ = ["PERCENTILES", "Histogram", "LatencySummary"]
 
-#: The percentiles every summary reports.
 PERCENTILES: tuple[float, ...] = (50.0, 90.0, 99.0, 99.9)
+"""The percentiles every summary reports (``p50``, ``p90``, ``p99``, ``p999``).
+
+Examples:
+    >>> from certmail_async.loadtest import PERCENTILES
+    >>> PERCENTILES
+    (50.0, 90.0, 99.0, 99.9)
+"""
 _LOWEST_US = 1
 _HIGHEST_US = 3_600_000_000  # one hour
 _DIGITS = 3

@@ -44,12 +44,20 @@ __all__ = [
 Shape = Literal["shared", "webapp", "bulk"]
 Provider = Literal["pecmassiva", "legallymail", "openapi_pec"]
 
-#: The built-in operations of each provider (weights pick among them).
 OPERATIONS: Mapping[str, tuple[str, ...]] = {
     "pecmassiva": ("send", "receipts", "inbox", "quota"),
     "legallymail": ("send", "list", "retrieve", "info"),
     "openapi_pec": ("domain_check", "availability", "list"),
 }
+"""The built-in operations of each provider (``LoadTest.operations`` weights pick among them).
+
+Examples:
+    >>> from certmail_async.loadtest import OPERATIONS, ConstantRate, LoadTest
+    >>> OPERATIONS["legallymail"]
+    ('send', 'list', 'retrieve', 'info')
+    >>> test = LoadTest(provider="legallymail", operations={"send": 1, "info": 3},
+    ...                 load=ConstantRate(rate=5), duration=10)
+"""
 #: Operations that send a message (checked against the fake's ledger).
 SENDS = frozenset({"send"})
 
@@ -204,6 +212,17 @@ class ClosedUsers:
 
 
 LoadModel = ConstantRate | RampingRate | ClosedUsers
+"""How load arrives: an open model (a constant or ramping rate) or a closed one (N users).
+
+Examples:
+    >>> from certmail_async.loadtest import (ClosedUsers, ConstantRate, LoadModel,
+    ...                                      RampingRate)
+    >>> models: list[LoadModel] = [ConstantRate(rate=50),
+    ...                            RampingRate.linear(10, 200, over=60),
+    ...                            ClosedUsers(users=8)]
+    >>> [type(m).__name__ for m in models]
+    ['ConstantRate', 'RampingRate', 'ClosedUsers']
+"""
 
 
 @attrs.frozen(kw_only=True)

@@ -26,7 +26,6 @@ __all__ = [
     "read_series",
 ]
 
-#: Error classes, in the order tables show them.
 ERROR_CLASSES: tuple[str, ...] = (
     "rate_limited",  # the server answered 429
     "gate_refused",  # the client's pacing gate could not meet the deadline: nothing sent
@@ -37,6 +36,18 @@ ERROR_CLASSES: tuple[str, ...] = (
     "client_4xx",
     "other",
 )
+"""The classes ``LoadResult.errors`` counts failures by, in the order tables show them.
+
+``rate_limited``: the server answered 429; ``gate_refused``: the client's pacing gate
+could not meet the deadline (nothing sent); ``unknown_send``: a
+[DeliveryUnknownError][certmail_async.DeliveryUnknownError] (the send may or may not
+have happened); ``transport``: a reset or refused connection.
+
+Examples:
+    >>> from certmail_async.loadtest import ERROR_CLASSES
+    >>> ERROR_CLASSES[:3]
+    ('rate_limited', 'gate_refused', 'server_5xx')
+"""
 #: Latency kinds: total (from the scheduled arrival), the client-side wait (pacing gate,
 #: 429 pauses, SDK), the server's time (request written to answer headers), and how late
 #: the generator started an operation.
@@ -48,7 +59,15 @@ RESULT_VERSION = 1
 
 @attrs.frozen(kw_only=True)
 class TimePoint:
-    """One second of the run (a row of the CSV time series)."""
+    """One second of the run (a row of the CSV time series).
+
+    Examples:
+        >>> row = {"t": "1.0", "target_rate": "20.0", "offered": "20",
+        ...        "ok": "19", "errors": "1", "server_5xx": "1", "fake_cpu": ""}
+        >>> point = TimePoint.from_row(row)  # what read_series does per CSV row
+        >>> point.ok, point.server_5xx, point.fake_cpu
+        (19, 1, None)
+    """
 
     t: float
     target_rate: float
@@ -92,6 +111,15 @@ class LedgerCheck:
 
     ``consistent`` holds when every send the client saw succeed is in the ledger, nothing
     beyond those plus the unknown ones is, and no send was accepted twice.
+
+    Examples:
+        >>> check = LedgerCheck(accepted_by_fake=101, confirmed_by_client=100,
+        ...                     unknown=1, duplicates=0)
+        >>> check.lost, check.unexplained, check.consistent
+        (0, 0, True)
+        >>> LedgerCheck(accepted_by_fake=102, confirmed_by_client=100,
+        ...             unknown=1, duplicates=0).unexplained
+        1
     """
 
     accepted_by_fake: int
@@ -117,7 +145,14 @@ class LedgerCheck:
 
 @attrs.frozen(kw_only=True)
 class Bottleneck:
-    """Whether the fake (or the generator) ran out of CPU, and from when."""
+    """Whether the fake (or the generator) ran out of CPU, and from when.
+
+    Examples:
+        >>> found = Bottleneck(fake=True, generator=False, since=12.0,
+        ...                    offered_rate=800.0, fake_cpu=0.97)
+        >>> print(found.message[:44])
+        the fake was the bottleneck from 12 s (offer
+    """
 
     fake: bool
     generator: bool
@@ -152,11 +187,11 @@ def detect_bottleneck(
     ``run_of`` consecutive seconds (the fake's CPU is its busiest worker's).
 
     Examples:
-        >>> quiet = dict(target_rate=1.0, offered=1, started=1, completed=1, ok=1, errors=0,
-        ...              rate_limited=0, gate_refused=0, server_5xx=0, timeouts=0,
-        ...              unknown_send=0, in_flight=0, total_p50_ms=1.0, total_p99_ms=2.0,
-        ...              gate_p99_ms=0.0, server_p99_ms=1.0, start_lag_p99_ms=0.1,
-        ...              generator_cpu=0.2)
+        >>> quiet = dict(target_rate=1.0, offered=1, started=1, completed=1, ok=1,
+        ...              errors=0, rate_limited=0, gate_refused=0, server_5xx=0,
+        ...              timeouts=0, unknown_send=0, in_flight=0, total_p50_ms=1.0,
+        ...              total_p99_ms=2.0, gate_p99_ms=0.0, server_p99_ms=1.0,
+        ...              start_lag_p99_ms=0.1, generator_cpu=0.2)
         >>> points = [TimePoint(t=t, fake_cpu=c, **quiet) for t, c in
         ...           [(1, 0.3), (2, 0.95), (3, 0.5), (4, 0.97), (5, 0.99)]]
         >>> found = detect_bottleneck(points)
@@ -414,14 +449,34 @@ def _jsonable(value: Any) -> Any:
 
 
 def read_series(path: str | Path) -> list[TimePoint]:
-    """The time series from a CSV written by `LoadResult.write_csv`."""
+    """The time series from a CSV written by `LoadResult.write_csv`.
+
+    Examples:
+        >>> import csv, pathlib, tempfile
+        >>> from certmail_async.loadtest import read_series
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = pathlib.Path(folder, "series.csv")
+        ...     with path.open("w", newline="") as f:
+        ...         csv.writer(f).writerows([["t", "offered", "ok"], [1.0, 20, 20]])
+        ...     series = read_series(path)
+        >>> [(p.t, p.offered, p.ok) for p in series]
+        [(1.0, 20, 20)]
+    """
     with open(path, newline="", encoding="utf-8") as f:
         return [TimePoint.from_row(row) for row in csv.DictReader(f)]
 
 
 @attrs.frozen(kw_only=True)
 class ComparisonRow:
-    """One line of a comparison: a metric in A and B and B / A."""
+    """One line of a comparison: a metric in A and B and B / A.
+
+    Examples:
+        >>> row = ComparisonRow(metric="total p99", a=40.0, b=30.0, unit="ms")
+        >>> row.ratio
+        0.75
+        >>> ComparisonRow(metric="errors", a=0.0, b=3.0).ratio is None  # A is 0
+        True
+    """
 
     metric: str
     a: float | None
@@ -477,7 +532,15 @@ def compare(a: LoadResult, b: LoadResult) -> list[ComparisonRow]:
 
 
 def format_comparison(rows: Iterable[ComparisonRow], a_name: str, b_name: str) -> str:
-    """A plain-text table of [compare][certmail_async.loadtest.compare]'s rows."""
+    """A plain-text table of [compare][certmail_async.loadtest.compare]'s rows.
+
+    Examples:
+        >>> from certmail_async.loadtest import ComparisonRow, format_comparison
+        >>> rows = [ComparisonRow(metric="achieved /s", a=10.0, b=15.0)]
+        >>> print(format_comparison(rows, "before", "after"))
+        metric                     before          after    B / A
+        achieved /s                 10.00          15.00     1.50
+    """
 
     def fmt(v: float | None) -> str:
         if v is None or not math.isfinite(v):

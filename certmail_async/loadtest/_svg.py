@@ -40,10 +40,11 @@ def latency_chart(
         >>> from certmail_async.loadtest import TimePoint
         >>> base = dict(target_rate=0, started=0, completed=0, ok=0, errors=0,
         ...             rate_limited=0, gate_refused=0, server_5xx=0, timeouts=0,
-        ...             unknown_send=0, in_flight=0, gate_p99_ms=None, server_p99_ms=None,
-        ...             start_lag_p99_ms=None, fake_cpu=None, generator_cpu=None)
-        >>> points = [TimePoint(t=i, offered=10 * i, total_p50_ms=i, total_p99_ms=3 * i,
-        ...                     **base) for i in range(1, 6)]
+        ...             unknown_send=0, in_flight=0, gate_p99_ms=None,
+        ...             server_p99_ms=None, start_lag_p99_ms=None, fake_cpu=None,
+        ...             generator_cpu=None)
+        >>> points = [TimePoint(t=i, offered=10 * i, total_p50_ms=i,
+        ...                     total_p99_ms=3 * i, **base) for i in range(1, 6)]
         >>> svg = latency_chart(points, title="ramp")
         >>> svg.startswith("<svg") and "total p99" in svg
         True

@@ -21,7 +21,14 @@ from typing import Any, Literal
 
 from ._core import FakeProvider, RequestRecord, RunningFake, serve
 from ._faults import Fault, FaultPlan, RateCap
-from ._legallymail import FakeLegallyMail, FakeSignature, SentEmail
+from ._legallymail import (
+    LEGALLYMAIL_BEHAVIOURS,
+    DocumentAccess,
+    FakeLegallyMail,
+    FakeSignature,
+    LegallyMailBehaviour,
+    SentEmail,
+)
 from ._limiters import (
     LIMITER_KINDS,
     Admission,
@@ -34,13 +41,19 @@ from ._limiters import (
     make_limiter,
     max_in_window,
 )
-from ._openapi_pec import FakeOpenapiPec, FakeToken, LedgerEntry
-from ._pecmassiva import FakePecMassiva, InboxItem, SentRecord
+from ._openapi_pec import CallbackDelivery, FakeOpenapiPec, FakeToken, LedgerEntry
+from ._pdf import minimal_pdf
+from ._pec_eml import PecMessageSpec, pec_message_eml
+from ._pecmassiva import PEC_BEHAVIOURS, FakePecMassiva, InboxItem, PecBehaviour, SentRecord
 
 __all__ = [
     "FAKES",
+    "LEGALLYMAIL_BEHAVIOURS",
     "LIMITER_KINDS",
+    "PEC_BEHAVIOURS",
     "Admission",
+    "CallbackDelivery",
+    "DocumentAccess",
     "FakeLegallyMail",
     "FakeOpenapiPec",
     "FakePecMassiva",
@@ -52,7 +65,10 @@ __all__ = [
     "FixedWindowLimiter",
     "InboxItem",
     "LedgerEntry",
+    "LegallyMailBehaviour",
     "LimiterKind",
+    "PecBehaviour",
+    "PecMessageSpec",
     "RateCap",
     "RequestRecord",
     "RunningFake",
@@ -64,6 +80,8 @@ __all__ = [
     "TokenBucketLimiter",
     "make_limiter",
     "max_in_window",
+    "minimal_pdf",
+    "pec_message_eml",
     "run_fake",
     "serve",
 ]

@@ -7,7 +7,17 @@
 * Every endpoint capped per client IP (10 per 60 s by default, sliding window): 429.
 * E-mail lifecycle per recipient: ``sent`` at once, ``delivered`` after ``deliver_delay``,
   ``read`` after ``read_delay`` (``None``: never read); ``bounce`` addresses fail at send
-  time (a partial success). Certificates appear with each event.
+  time (a partial success). ``outcomes`` sets it per address (`LegallyMailBehaviour`:
+  ``"read"``, ``"unread"``, ``"undelivered"``, ``"bounce"``). Certificates appear with each
+  event.
+* Certificate PDFs (small valid PDFs; ``file_hash`` is their SHA-256) are served at the
+  documented web-application route ``GET /emails/download-certificate?id=&status=``, and
+  signature records and originals at ``/dashboard/electronic-signature/download-acta|
+  download-original/{uuid}``. The reference does not say whether the real routes take the
+  API token: the fake accepts it (``document_access="token"``), or answers as a web
+  application wanting a browser login would: a redirect to ``/login``
+  (``"login-redirect"``) or an HTML login page (``"login-page"``). Their URLs point at the
+  fake itself.
 * Signature lifecycle: ``pending``, then ``signed`` after ``sign_delay``.
 * Credits: each delivered-to recipient spends one; when they run out, 403 "No credits or
   emails remaining".
@@ -23,9 +33,9 @@ import hashlib
 import itertools
 import secrets
 import uuid as uuidlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 import attrs
 from aiohttp import web
@@ -34,8 +44,29 @@ from .._pacing import RateLimit
 from ._core import EMAIL, FakeProvider, b64decode
 from ._faults import CapMode
 from ._load import LedgerSummary
+from ._pdf import minimal_pdf
 
-__all__ = ["FakeLegallyMail", "FakeSignature", "SentEmail"]
+__all__ = [
+    "LEGALLYMAIL_BEHAVIOURS",
+    "DocumentAccess",
+    "FakeLegallyMail",
+    "FakeSignature",
+    "LegallyMailBehaviour",
+    "SentEmail",
+]
+
+#: What happens to one recipient (``fake.outcomes[address] = "read"``); unlisted addresses
+#: are delivered, and read only when ``read_delay`` is set.
+LegallyMailBehaviour = Literal[
+    "read",  # delivered, then read after read_delay (at once when it is None)
+    "unread",  # delivered, never read
+    "undelivered",  # sent, never delivered
+    "bounce",  # refused at send time (a partial success)
+]
+LEGALLYMAIL_BEHAVIOURS: tuple[str, ...] = get_args(LegallyMailBehaviour)
+#: How the fake answers certificate and signature document downloads.
+DocumentAccess = Literal["token", "login-redirect", "login-page"]
+_LOGIN_PAGE = "<!DOCTYPE html><html><body><form action='/login'>Accedi</form></body></html>"
 
 _SEND_KEYS = {
     "recipient",
@@ -60,8 +91,8 @@ _SIGN_KEYS = {
     "token",
 }
 _LANGUAGES = {"es", "en", "fr", "it"}
-CERT_URL = "https://legallymail.com/emails/download-certificate?id={id}&status={status}"
-DASHBOARD = "https://legallymail.com/dashboard/electronic-signature"
+CERT_PATH = "/emails/download-certificate"
+DASHBOARD_PATH = "/dashboard/electronic-signature"
 
 
 @attrs.define(kw_only=True)
@@ -69,6 +100,7 @@ class _Recipient:
     email: str
     tracking_id: str
     failed: str | None  # error details when the send to this address failed
+    behaviour: str | None = None  # a LegallyMailBehaviour, or None: the fake's defaults
 
 
 @attrs.define(kw_only=True)
@@ -98,6 +130,7 @@ class FakeSignature:
     language: str
     at: float
     at_wall: datetime
+    document: bytes = b""
 
 
 class FakeLegallyMail(FakeProvider):
@@ -106,6 +139,7 @@ class FakeLegallyMail(FakeProvider):
     Examples:
         >>> fake = FakeLegallyMail(rate=RateLimit(requests=10, per=0.6, margin=0), credits=5)
         >>> fake.bounce.add("nobody@example.com")
+        >>> fake.outcomes["anna@example.com"] = "read"
     """
 
     name: ClassVar[str] = "legallymail"
@@ -124,6 +158,8 @@ class FakeLegallyMail(FakeProvider):
         read_delay: float | None = None,
         sign_delay: float = 0.0,
         bounce: Iterable[str] = (),
+        outcomes: Mapping[str, LegallyMailBehaviour] | None = None,
+        document_access: DocumentAccess = "token",
         max_recipients: int = 10,
         zone: tzinfo = UTC,
         ledger_keep: int | None = None,
@@ -137,6 +173,14 @@ class FakeLegallyMail(FakeProvider):
         self.read_delay = read_delay
         self.sign_delay = sign_delay
         self.bounce: set[str] = {a.lower() for a in bounce}
+        #: Address -> what happens to it (`LegallyMailBehaviour`), read at send time.
+        self.outcomes: dict[str, LegallyMailBehaviour] = {
+            a.lower(): _check_behaviour(b) for a, b in (outcomes or {}).items()
+        }
+        #: How certificate and signature document downloads are answered.
+        self.document_access: DocumentAccess = document_access
+        #: Document downloads served (route, id) - what a test counts.
+        self.downloads: list[tuple[str, str]] = []
         self.max_recipients = max_recipients
         self.zone = zone
         self.ledger: list[SentEmail] = []
@@ -145,6 +189,7 @@ class FakeLegallyMail(FakeProvider):
         #: Keep only about this many latest sends in `ledger` (None: every one).
         self.ledger_keep = ledger_keep
         self._by_tracking: dict[str, SentEmail] = {}
+        self._by_recipient: dict[str, tuple[SentEmail, _Recipient]] = {}
         self.signatures: list[FakeSignature] = []
         self._ids = itertools.count(1)
         self.cap = self.add_optional_cap(rate, mode=cap_mode)
@@ -200,15 +245,20 @@ class FakeLegallyMail(FakeProvider):
         """When each event happened (None: not yet), on the fake's clock."""
         age = self.clock() - email.at
         sent = email.at_wall
-        if rcpt.failed:
+        if rcpt.failed or rcpt.behaviour == "undelivered":
             return {"sent_at": sent, "delivered_at": None, "read_at": None}
         delivered = (
             sent + timedelta(seconds=self.deliver_delay) if age >= self.deliver_delay else None
         )
         read = None
-        ready = self.read_delay is not None and age >= self.deliver_delay + self.read_delay
-        if delivered is not None and self.read_delay is not None and ready:
-            read = delivered + timedelta(seconds=self.read_delay)
+        read_delay = self.read_delay
+        if rcpt.behaviour == "read":
+            read_delay = read_delay or 0.0
+        elif rcpt.behaviour == "unread":
+            read_delay = None
+        ready = read_delay is not None and age >= self.deliver_delay + read_delay
+        if delivered is not None and read_delay is not None and ready:
+            read = delivered + timedelta(seconds=read_delay)
         return {"sent_at": sent, "delivered_at": delivered, "read_at": read}
 
     def _status(self, email: SentEmail, rcpt: _Recipient) -> str:
@@ -244,22 +294,86 @@ class FakeLegallyMail(FakeProvider):
             "error_status": "Hard Bounce" if failures else None,
         }
 
-    def _certificates(self, rcpt: _Recipient, events: dict[str, datetime | None]) -> list[Any]:
+    def _certificates(
+        self, email: SentEmail, rcpt: _Recipient, events: dict[str, datetime | None], origin: str
+    ) -> list[Any]:
         out = []
         for kind, key in (("delivered", "delivered_at"), ("read", "read_at")):
             when = events[key]
             if when is not None:
+                pdf = self._certificate_pdf(email, rcpt, kind, when)
                 out.append(
                     {
                         "certificate_type": kind,
-                        "file_hash": f"sha256_{rcpt.tracking_id}_{kind}",
+                        "file_hash": hashlib.sha256(pdf).hexdigest(),
                         "confirmed_at": self._stamp(when),
                         "has_tsr": True,
                         "has_tsq": True,
-                        "pdf_download_url": CERT_URL.format(id=rcpt.tracking_id, status=kind),
+                        "pdf_download_url": (
+                            f"{origin}{CERT_PATH}?id={rcpt.tracking_id}&status={kind}"
+                        ),
                     }
                 )
         return out
+
+    def _certificate_pdf(
+        self, email: SentEmail, rcpt: _Recipient, kind: str, when: datetime
+    ) -> bytes:
+        title = "Certificado de lectura" if kind == "read" else "Certificado de entrega"
+        return minimal_pdf(
+            [
+                f"LegallyMail (fake) - {title}",
+                f"Tracking id: {rcpt.tracking_id} (parent {email.tracking_id})",
+                f"Recipient: {rcpt.email}",
+                f"Subject: {email.subject}",
+                f"Sent at: {self._stamp(email.at_wall)}",
+                f"Event: {kind} at {self._stamp(when)}",
+                "Time-stamp: TSQ/TSR held by the fake (not a real RFC 3161 token)",
+            ],
+            title=title,
+        )
+
+    def certificate_pdf(self, tracking_id: str, kind: str) -> bytes | None:
+        """The PDF the fake serves for a recipient's certificate (None: no such event yet).
+
+        Examples:
+            >>> FakeLegallyMail().certificate_pdf("cm_rec_unknown", "delivered") is None
+            True
+        """
+        found = self._by_recipient.get(tracking_id)
+        if found is None:
+            return None
+        email, rcpt = found
+        key = {"delivered": "delivered_at", "read": "read_at"}.get(kind)
+        when = self._events(email, rcpt)[key] if key else None
+        return None if when is None else self._certificate_pdf(email, rcpt, kind, when)
+
+    def signature_pdf(self, uuid: str, which: str) -> bytes | None:
+        """The original (``"original"``) or the signature record (``"acta"``) of a request.
+
+        The record exists once the request is signed; None otherwise or when unknown.
+
+        Examples:
+            >>> FakeLegallyMail().signature_pdf("nope", "acta") is None
+            True
+        """
+        sig = next((x for x in self.signatures if x.uuid == uuid), None)
+        if sig is None:
+            return None
+        if which == "original":
+            return sig.document
+        if which != "acta" or self.clock() - sig.at < self.sign_delay:
+            return None
+        signed_at = self._stamp(sig.at_wall + timedelta(seconds=self.sign_delay))
+        return minimal_pdf(
+            [
+                "LegallyMail (fake) - Acta de firma electronica",
+                f"Request: {sig.uuid}",
+                f"Document: {sig.document_name} (SHA-256 {sig.document_hash})",
+                *(f"Signed by {s['name']} <{s['email']}> at {signed_at}" for s in sig.signers),
+            ],
+            title="Acta de firma",
+        )
 
     # -- routes ----------------------------------------------------------------------
 
@@ -272,6 +386,9 @@ class FakeLegallyMail(FakeProvider):
         app.router.add_post("/api/signature/send", self.signature_send)
         app.router.add_get("/api/signatures", self.signatures_list)
         app.router.add_get("/api/signature", self.signature_get)
+        app.router.add_get(CERT_PATH, self.certificate_download)
+        app.router.add_get(DASHBOARD_PATH + "/download-original/{uuid}", self.signature_original)
+        app.router.add_get(DASHBOARD_PATH + "/download-acta/{uuid}", self.signature_acta)
 
     async def send(self, request: web.Request) -> web.Response:
         """``POST /api/send``."""
@@ -299,7 +416,11 @@ class FakeLegallyMail(FakeProvider):
         attachments = _parse_attachments(body.get("attachments", []))
         if attachments is None:
             return self.error(400, "Invalid data: attachments")
-        deliverable = [a for a in addresses if a.lower() not in self.bounce]
+        deliverable = [
+            a
+            for a in addresses
+            if a.lower() not in self.bounce and self.outcomes.get(a.lower()) != "bounce"
+        ]
         if len(deliverable) > self.credits:
             return self.error(403, "No credits or emails remaining")
         self.credits -= len(deliverable)
@@ -312,8 +433,9 @@ class FakeLegallyMail(FakeProvider):
                     email=a,
                     tracking_id=f"cm_rec_{secrets.token_hex(6)}",
                     failed="Hard bounce: mailbox does not exist"
-                    if a.lower() in self.bounce
+                    if a.lower() in self.bounce or self.outcomes.get(a.lower()) == "bounce"
                     else None,
+                    behaviour=self.outcomes.get(a.lower()),
                 )
                 for a in addresses
             ],
@@ -327,11 +449,15 @@ class FakeLegallyMail(FakeProvider):
         )
         self.ledger.append(email)
         self._by_tracking[email.tracking_id] = email
+        for rcpt in email.recipients:
+            self._by_recipient[rcpt.tracking_id] = (email, rcpt)
         self.ledger_summary.record(addresses, subject, html, ref=email.tracking_id, at=email.at)
         keep = self.ledger_keep
         if keep is not None and len(self.ledger) > keep + max(1, keep // 10):
             for old in self.ledger[: len(self.ledger) - keep]:
                 self._by_tracking.pop(old.tracking_id, None)
+                for rcpt in old.recipients:
+                    self._by_recipient.pop(rcpt.tracking_id, None)
             del self.ledger[: len(self.ledger) - keep]
         ok = len(deliverable)
         return web.json_response(
@@ -407,6 +533,7 @@ class FakeLegallyMail(FakeProvider):
         if found is None or not self.ledger or found.id < self.ledger[0].id:
             return self.error(404, "Email not found")
         item = self._list_item(found)
+        origin = f"{request.scheme}://{request.host}"
         recipients = []
         for r in found.recipients:
             ev = self._events(found, r)
@@ -420,7 +547,7 @@ class FakeLegallyMail(FakeProvider):
                     "delivered_at": self._stamp(ev["delivered_at"]),
                     "read_at": self._stamp(ev["read_at"]),
                     "error_details": r.failed,
-                    "certificates": self._certificates(r, ev),
+                    "certificates": self._certificates(found, r, ev, origin),
                 }
             )
         item["certificates"] = []
@@ -455,6 +582,7 @@ class FakeLegallyMail(FakeProvider):
             language=language,
             at=self.clock(),
             at_wall=datetime.now(UTC),
+            document=pdf,
         )
         self.signatures.append(sig)
         first = signers[0]
@@ -473,7 +601,9 @@ class FakeLegallyMail(FakeProvider):
             }
         )
 
-    def _signature_item(self, sig: FakeSignature, *, full: bool) -> dict[str, Any]:
+    def _signature_item(
+        self, sig: FakeSignature, *, full: bool, origin: str = "https://legallymail.com"
+    ) -> dict[str, Any]:
         signed = self.clock() - sig.at >= self.sign_delay
         signed_at = sig.at_wall + timedelta(seconds=self.sign_delay) if signed else None
         item: dict[str, Any] = {
@@ -501,8 +631,9 @@ class FakeLegallyMail(FakeProvider):
                         }
                         for s in sig.signers
                     ],
-                    "download_original_url": f"{DASHBOARD}/download-original/{sig.uuid}",
-                    "download_acta_url": f"{DASHBOARD}/download-acta/{sig.uuid}",
+                    "download_original_url": f"{origin}{DASHBOARD_PATH}/download-original/"
+                    f"{sig.uuid}",
+                    "download_acta_url": f"{origin}{DASHBOARD_PATH}/download-acta/{sig.uuid}",
                 }
             )
         return item
@@ -525,7 +656,48 @@ class FakeLegallyMail(FakeProvider):
         found = next((s for s in self.signatures if s.uuid == wanted), None)
         if found is None:
             return self.error(404, "Signature request not found")
-        return web.json_response({"success": True, "data": self._signature_item(found, full=True)})
+        origin = f"{request.scheme}://{request.host}"
+        item = self._signature_item(found, full=True, origin=origin)
+        return web.json_response({"success": True, "data": item})
+
+    # -- documents on the web application (not under /api/) ---------------------------
+
+    def _document(
+        self, request: web.Request, route: str, key: str, pdf: bytes | None
+    ) -> web.Response:
+        if self.document_access == "login-redirect":
+            return web.Response(status=302, headers={"Location": "/login"})
+        if self.document_access == "login-page":
+            return web.Response(text=_LOGIN_PAGE, content_type="text/html")
+        if self._token_via(request, None) is None:
+            return self.error(401, "Unauthorized: token missing or not valid")
+        if pdf is None:
+            return self.error(404, "Document not found")
+        self.downloads.append((route, key))
+        return web.Response(
+            body=pdf,
+            content_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{key}.pdf"'},
+        )
+
+    async def certificate_download(self, request: web.Request) -> web.Response:
+        """``GET /emails/download-certificate?id=<recipient tracking id>&status=<kind>``."""
+        tracking_id = request.query.get("id", "")
+        kind = request.query.get("status", "")
+        pdf = self.certificate_pdf(tracking_id, kind)
+        return self._document(request, CERT_PATH, f"{tracking_id}-{kind}", pdf)
+
+    async def signature_original(self, request: web.Request) -> web.Response:
+        """``GET /dashboard/electronic-signature/download-original/{uuid}``."""
+        uuid = request.match_info["uuid"]
+        pdf = self.signature_pdf(uuid, "original")
+        return self._document(request, "download-original", uuid, pdf)
+
+    async def signature_acta(self, request: web.Request) -> web.Response:
+        """``GET /dashboard/electronic-signature/download-acta/{uuid}`` (once signed)."""
+        uuid = request.match_info["uuid"]
+        pdf = self.signature_pdf(uuid, "acta")
+        return self._document(request, "download-acta", uuid, pdf)
 
 
 def _parse_attachments(raw: Any) -> tuple[tuple[str, int, str], ...] | None:
@@ -576,3 +748,10 @@ def _parse_signers(body: dict[str, Any]) -> list[dict[str, str | None]] | None:
         if not (isinstance(p["email"], str) and EMAIL.match(p["email"])):
             return None
     return people
+
+
+def _check_behaviour(value: object) -> LegallyMailBehaviour:
+    if value not in LEGALLYMAIL_BEHAVIOURS:
+        known = ", ".join(LEGALLYMAIL_BEHAVIOURS)
+        raise ValueError(f"unknown behaviour {value!r}; known: {known}")
+    return value  # type: ignore[return-value]

@@ -6,10 +6,16 @@
   ``x-username``/``x-password`` elsewhere; 401 "Authorization is not valid or empty".
 * Each accepted send gets a code (``yyyyMMddHHmmss`` + a counter) appended to the subject,
   and a receipt lifecycle in the INBOX: ``ACCETTAZIONE`` after ``accept_delay``, then per
-  recipient ``CONSEGNA`` (or ``AVVISO DI MANCATA CONSEGNA`` for ``undeliverable``
-  addresses) after ``deliver_delay``; ``POSTA CERTIFICATA`` when a send goes to the mailbox
-  itself. The real receipt texts are not exemplified by the vendor; the fake writes the
-  standard PEC certification sentence, which names the recipient.
+  recipient, after ``deliver_delay``, what `FakePecMassiva.outcomes` says for its address
+  (`PEC_BEHAVIOURS`: ``CONSEGNA`` by default; non-delivery, virus, a time-limit warning
+  followed ``warning_delay`` later by a delivery or by the final notice, taken in charge,
+  silence, or an ``AVVISO DI NON ACCETTAZIONE`` for the whole message; ``undeliverable``
+  addresses get ``AVVISO DI MANCATA CONSEGNA``); ``POSTA CERTIFICATA`` when a send goes to
+  the mailbox itself. The real receipt texts are not exemplified by the vendor; the fake
+  writes the standard PEC certification sentence, which names the recipient.
+* Every INBOX message also exists as the signed ``.eml`` a PEC mailbox would hold over IMAP
+  (`FakePecMassiva.eml`), with ``daticert.xml``, for tests of ``parse_eml``.
+* The INBOX lists messages in the order they arrived (a mailbox's sequence order).
 * ``POST /send`` is capped (1 request per second by default, sliding window, per token).
   The real answer over the cap is undocumented; the fake answers 429.
 * Every accepted send lands in `FakePecMassiva.ledger` and is counted in
@@ -23,9 +29,9 @@ from __future__ import annotations
 
 import email.utils
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 from urllib.parse import quote_plus
 
 import attrs
@@ -35,8 +41,9 @@ from .._pacing import RateLimit
 from ._core import EMAIL, FakeProvider, b64decode
 from ._faults import CapMode
 from ._load import LedgerSummary
+from ._pec_eml import PecMessageSpec, pec_message_eml
 
-__all__ = ["FakePecMassiva", "InboxItem", "SentRecord"]
+__all__ = ["PEC_BEHAVIOURS", "FakePecMassiva", "InboxItem", "PecBehaviour", "SentRecord"]
 
 AUTH_ERROR = "Authorization is not valid or empty"
 _SEND_KEYS = frozenset(
@@ -44,6 +51,22 @@ _SEND_KEYS = frozenset(
 )
 _REQUIRED_SEND_KEYS = _SEND_KEYS - {"attachments"}
 PAGE_SIZE = 25
+
+#: What happens to one recipient of a send (``fake.outcomes[address] = "virus"``).
+PecBehaviour = Literal[
+    "delivered",  # CONSEGNA
+    "not-delivered",  # AVVISO DI MANCATA CONSEGNA (5.1.1 utente inesistente)
+    "virus",  # AVVISO DI MANCATA CONSEGNA PER VIRUS
+    "virus-detected",  # PROBLEMA DI SICUREZZA (rilevazione-virus)
+    "delayed",  # ... PER SUP. TEMPO MASSIMO (warning), then CONSEGNA after warning_delay
+    "timed-out",  # the warning, then a second time-limit notice (final) after warning_delay
+    "taken-in-charge",  # PRESA IN CARICO, then CONSEGNA
+    "silent",  # nothing after the acceptance: pending for ever
+    "non-acceptance",  # AVVISO DI NON ACCETTAZIONE for the whole message, nothing else
+    "non-acceptance-virus",  # AVVISO DI NON ACCETTAZIONE PER VIRUS, nothing else
+]
+PEC_BEHAVIOURS: tuple[str, ...] = get_args(PecBehaviour)
+_NOTARY = "posta-certificata@pecmassiva.com"
 
 
 def _rome_now() -> datetime:
@@ -80,6 +103,15 @@ class InboxItem:
     sender: str
     recipient: str
     visible_at: float
+    #: The ``daticert.xml`` view of the message (for `FakePecMassiva.eml`).
+    tipo: str | None = None
+    errore: str = "nessuno"
+    concerns: str | None = None  # the recipient a per-recipient message is about
+    original_subject: str = ""
+    original_sender: str = ""
+    original_recipients: tuple[str, ...] = ()
+    original_body: str = ""
+    extended: str | None = None
 
     @property
     def size(self) -> int:
@@ -90,9 +122,13 @@ class InboxItem:
 class FakePecMassiva(FakeProvider):
     """The fake. Configure it, then serve it with [run_fake][certmail_async.testing.run_fake].
 
+    ``outcomes`` maps a recipient address to a `PecBehaviour` (``"virus"``, ``"delayed"``
+    ...); other addresses are delivered, except ``undeliverable`` ones.
+
     Examples:
         >>> fake = FakePecMassiva(send_rate=RateLimit(requests=1, per=0.05, margin=0))
         >>> fake.undeliverable.add("nobody@pec.example.it")
+        >>> fake.outcomes["late@pec.example.it"] = "delayed"
         >>> fake.username
         'box@pecmassiva.com'
     """
@@ -111,6 +147,8 @@ class FakePecMassiva(FakeProvider):
         accept_delay: float = 0.0,
         deliver_delay: float = 0.0,
         undeliverable: Iterable[str] = (),
+        outcomes: Mapping[str, PecBehaviour] | None = None,
+        warning_delay: float = 0.0,
         quota_limit: int = 1_048_576,
         ledger_keep: int | None = None,
         inbox_limit: int | None = None,
@@ -122,6 +160,12 @@ class FakePecMassiva(FakeProvider):
         self.accept_delay = accept_delay
         self.deliver_delay = deliver_delay
         self.undeliverable: set[str] = {a.lower() for a in undeliverable}
+        #: Address -> what happens to it (`PecBehaviour`); checked on each send.
+        self.outcomes: dict[str, PecBehaviour] = {
+            a.lower(): _check_behaviour(b) for a, b in (outcomes or {}).items()
+        }
+        #: Seconds from a time-limit warning to what follows it.
+        self.warning_delay = warning_delay
         self.quota_limit = quota_limit
         self.ledger: list[SentRecord] = []
         #: Every accepted send summarised (counts, digests), whatever ``ledger_keep`` cuts.
@@ -242,8 +286,12 @@ class FakePecMassiva(FakeProvider):
         )
 
     def _visible(self) -> list[InboxItem]:
+        # In arrival order, as a mailbox lists them: a receipt scheduled earlier but due
+        # later (a delayed delivery) comes after the ones that arrived before it.
         now = self.clock()
-        return [m for m in self.inbox if m.visible_at <= now]
+        return sorted(
+            (m for m in self.inbox if m.visible_at <= now), key=lambda m: (m.visible_at, m.id)
+        )
 
     def _visible_of(self, code: str) -> list[InboxItem]:
         """The visible messages of one send, through the index by code."""
@@ -332,47 +380,215 @@ class FakePecMassiva(FakeProvider):
     def _new_code(self) -> str:
         return _rome_now().strftime("%Y%m%d%H%M%S") + str(next(self._codes))
 
+    def behaviour(self, address: str) -> PecBehaviour:
+        """What happens to ``address`` on the next send (`outcomes`, then `undeliverable`)."""
+        address = address.lower()
+        if address in self.outcomes:
+            return self.outcomes[address]
+        return "not-delivered" if address in self.undeliverable else "delivered"
+
     def _schedule_receipts(
         self, code: str, sender: str, recipients: tuple[str, ...], subject: str, body: str
     ) -> None:
         now = self.clock()
         base = _rome_now()
+        original = subject
 
-        def add(kind: str, text: str, delay: float, who: str) -> None:
+        def stamp(delay: float) -> str:
+            return (base + timedelta(seconds=delay)).strftime("%d/%m/%Y alle ore %H:%M:%S (%z)")
+
+        def add(
+            prefix: str,
+            text: str,
+            delay: float,
+            who: str,
+            *,
+            tipo: str,
+            errore: str = "nessuno",
+            concerns: str | None = None,
+            extended: str | None = None,
+        ) -> None:
             self._store(
                 InboxItem(
                     id=next(self._ids),
                     code=code,
                     date=base + timedelta(seconds=delay),
-                    subject=f"{kind}: {subject}",
+                    subject=f"{prefix}: {subject}",
                     body=text,
                     sender=who,
                     recipient=self.username,
                     visible_at=now + delay,
+                    tipo=tipo,
+                    errore=errore,
+                    concerns=concerns,
+                    original_subject=original,
+                    original_sender=sender,
+                    original_recipients=recipients,
+                    original_body=body,
+                    extended=extended,
                 )
             )
 
-        notary = "posta-certificata@pecmassiva.com"
-        add("ACCETTAZIONE", "", self.accept_delay, notary)
-        later = self.accept_delay + self.deliver_delay
-        stamp = (base + timedelta(seconds=later)).strftime("%d/%m/%Y alle ore %H:%M:%S (%z)")
+        def said(delay: float, rcpt: str, what: str) -> str:
+            return (
+                f'Il giorno {stamp(delay)} il messaggio "{subject}" proveniente da "{sender}" '
+                f'ed indirizzato a "{rcpt}" {what}'
+            )
+
+        behaviours = {r: self.behaviour(r) for r in recipients}
+        refused = [b for b in behaviours.values() if b.startswith("non-acceptance")]
+        first = self.accept_delay
+        if refused:
+            virus = "non-acceptance-virus" in refused
+            reason = "contiene un virus" if virus else "destinatario non valido"
+            add(
+                "AVVISO DI NON ACCETTAZIONE PER VIRUS" if virus else "AVVISO DI NON ACCETTAZIONE",
+                f'Il giorno {stamp(first)} nel messaggio "{subject}" proveniente da "{sender}" '
+                f"e' stato rilevato un problema che ne impedisce l'accettazione: {reason}.",
+                first,
+                _NOTARY,
+                tipo="non-accettazione",
+                errore="virus" if virus else "altro",
+                extended=reason,
+            )
+            return
+        add(
+            "ACCETTAZIONE",
+            "",
+            first,
+            _NOTARY,
+            tipo="accettazione",
+        )
+        later = first + self.deliver_delay
+        after = later + self.warning_delay
+        delivered = f"e' stato consegnato nella casella di destinazione.\n{body}"
+        time_limit = "AVVISO DI MANCATA CONSEGNA PER SUP. TEMPO MASSIMO"
         for rcpt in recipients:
             if rcpt.lower() == self.username.lower():
-                add("POSTA CERTIFICATA", body, later, f'"Per conto di: {sender}" ')
-            if rcpt.lower() in self.undeliverable:
-                text = (
-                    f'Il giorno {stamp} nel messaggio "{subject}" proveniente da "{sender}" '
-                    f'ed indirizzato a "{rcpt}" si e\' verificato un errore: '
-                    "5.1.1 - utente inesistente."
+                add(
+                    "POSTA CERTIFICATA",
+                    body,
+                    later,
+                    f'"Per conto di: {sender}" ',
+                    tipo="posta-certificata",
                 )
-                add("AVVISO DI MANCATA CONSEGNA", text, later, notary)
-            else:
-                text = (
-                    f'Il giorno {stamp} il messaggio "{subject}" proveniente da "{sender}" '
-                    f'ed indirizzato a "{rcpt}" e\' stato consegnato nella casella di '
-                    f"destinazione.\n{body}"
+            what = behaviours[rcpt]
+            if what == "delivered":
+                add(
+                    "CONSEGNA",
+                    said(later, rcpt, delivered),
+                    later,
+                    _NOTARY,
+                    tipo="avvenuta-consegna",
+                    concerns=rcpt,
                 )
-                add("CONSEGNA", text, later, notary)
+            elif what == "not-delivered":
+                text = said(later, rcpt, "si e' verificato un errore: 5.1.1 - utente inesistente.")
+                add(
+                    "AVVISO DI MANCATA CONSEGNA",
+                    text,
+                    later,
+                    _NOTARY,
+                    tipo="errore-consegna",
+                    errore="no-dest",
+                    concerns=rcpt,
+                    extended="5.1.1 - utente inesistente",
+                )
+            elif what == "virus":
+                text = said(later, rcpt, "non e' stato consegnato: rilevato un virus.")
+                add(
+                    "AVVISO DI MANCATA CONSEGNA PER VIRUS",
+                    text,
+                    later,
+                    _NOTARY,
+                    tipo="errore-consegna",
+                    errore="virus",
+                    concerns=rcpt,
+                )
+            elif what == "virus-detected":
+                text = said(later, rcpt, "contiene un virus rilevato dal gestore di destinazione.")
+                add(
+                    "PROBLEMA DI SICUREZZA",
+                    text,
+                    later,
+                    _NOTARY,
+                    tipo="rilevazione-virus",
+                    errore="virus",
+                    concerns=rcpt,
+                )
+            elif what in ("delayed", "timed-out"):
+                text = said(later, rcpt, "non e' stato consegnato entro le prime 12 ore.")
+                add(
+                    time_limit,
+                    text,
+                    later,
+                    _NOTARY,
+                    tipo="preavviso-errore-consegna",
+                    errore="altro",
+                    concerns=rcpt,
+                )
+                if what == "delayed":
+                    add(
+                        "CONSEGNA",
+                        said(after, rcpt, delivered),
+                        after,
+                        _NOTARY,
+                        tipo="avvenuta-consegna",
+                        concerns=rcpt,
+                    )
+                else:
+                    text = said(after, rcpt, "non e' stato consegnato entro 24 ore.")
+                    add(
+                        time_limit,
+                        text,
+                        after,
+                        _NOTARY,
+                        tipo="errore-consegna",
+                        errore="altro",
+                        concerns=rcpt,
+                    )
+            elif what == "taken-in-charge":
+                text = said(later, rcpt, "e' stato preso in carico dal gestore di destinazione.")
+                add("PRESA IN CARICO", text, later, _NOTARY, tipo="presa-in-carico", concerns=rcpt)
+                add(
+                    "CONSEGNA",
+                    said(after, rcpt, delivered),
+                    after,
+                    _NOTARY,
+                    tipo="avvenuta-consegna",
+                    concerns=rcpt,
+                )
+            # "silent": nothing after the acceptance
+
+    def eml(self, id: int) -> bytes:
+        """The INBOX message ``id`` as the signed ``.eml`` a PEC mailbox holds (KeyError).
+
+        Receipts of sends carry ``daticert.xml`` (kind, recipients, the concerned address,
+        error class); ordinary messages added with `add_inbox_message` carry none.
+
+        Examples:
+            >>> fake = FakePecMassiva()
+            >>> item = fake.add_inbox_message(subject="ANOMALIA MESSAGGIO: ciao")
+            >>> fake.eml(item.id).startswith(b"Return-Path:")
+            True
+        """
+        item = self._by_id[id]
+        spec = PecMessageSpec(
+            tipo=item.tipo or "errore",
+            subject=item.original_subject or classify_tail(item.subject),
+            sender=item.original_sender or item.sender,
+            recipients=item.original_recipients or (self.username,),
+            original_id=f"{item.code or item.id}@{self.username.partition('@')[2]}",
+            when=item.date,
+            errore=item.errore,
+            delivery=item.concerns,
+            extended=item.extended,
+            ident=f"opec.fake.{item.id}@pecmassiva.com",
+            variant="completa" if item.tipo == "avvenuta-consegna" else None,
+            body=item.original_body,
+            text=item.body or item.subject,
+        )
+        return pec_message_eml(spec, tag=str(item.id))
 
     async def receipts(self, request: web.Request) -> web.Response:
         """``GET /send/{code}``."""
@@ -481,3 +697,15 @@ class FakePecMassiva(FakeProvider):
         return web.json_response(
             {"data": {"usage": usage, "limit": self.quota_limit}, "success": True, "message": ""}
         )
+
+
+def classify_tail(subject: str) -> str:
+    """The subject after a ``PREFIX:`` (the whole subject when there is none)."""
+    head, sep, tail = subject.partition(": ")
+    return tail if sep and head.isupper() else subject
+
+
+def _check_behaviour(value: object) -> PecBehaviour:
+    if value not in PEC_BEHAVIOURS:
+        raise ValueError(f"unknown behaviour {value!r}; known: {', '.join(PEC_BEHAVIOURS)}")
+    return value  # type: ignore[return-value]

@@ -16,17 +16,18 @@ every backend (times, evidence encoding, "is this owner gone?").
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from .._exceptions import JobLockedError
-from ._models import ChunkRecord, ChunkStatus, Evidence, Lease
+from .._exceptions import JobLockedError, JournalError, ValidationError
+from ._models import ChunkRecord, ChunkStatus, Evidence, LaneState, Lease
 
 if TYPE_CHECKING:
     from ._journal_sqlite import SQLiteJournal as SQLiteJournal
@@ -34,9 +35,11 @@ if TYPE_CHECKING:
 __all__ = [  # ChunkRecord and SQLiteJournal: re-exported for older imports
     "ChunkRecord",
     "Journal",
+    "checked_payloads",
     "SQLiteJournal",
     "evidence_from_json",
     "evidence_to_json",
+    "lane_names",
     "lease_gone",
     "locked_error",
     "micros",
@@ -77,6 +80,23 @@ class Journal(Protocol):
     Reads come in pages (``after_seq`` / ``limit``) so status and export stay flat in
     memory for millions of chunks. Reads never create a store (a missing SQLite file reads
     as empty).
+
+    Lanes contract (workers): a job opened to workers (:meth:`add_lanes`, under the job
+    lease) has one lease per lane (lane = provider). :meth:`acquire_lane` takes a lane
+    that has chunks pending or in flight, is not stopped, and is free (released, lapsed,
+    or its owner's pid is gone on this host) with a NEW, larger token, without waiting for
+    lanes other workers hold; it returns None when there is none, or while the job's own
+    lease is live. The job lease and the lane leases exclude each other: :meth:`acquire`
+    and :meth:`renew` of the job lease raise JobLockedError while a lane lease is live,
+    and a lane lease is neither taken nor renewed while the job lease is live. A lane
+    lease (``lease.lane``) is renewed and released like the job's, and fences the chunk
+    transitions of ITS lane (``mark_in_flight``, ``mark_done``) exactly as the job lease
+    fences every transition: checked in the write's transaction, a stale or lapsed lane
+    owner writes nothing. A lane lease cannot write job-level rows (``open_job``,
+    ``add_pending``, ``add_final``, ``add_lanes``, ``add_payloads``) nor another lane's
+    chunks. :meth:`next_chunks` gives the lane owner its pending chunks in seq order.
+    Payloads (what a chunk sends: subject, body, attachments) are stored for enqueued
+    jobs only, content-addressed per job, and dropped once the lane no longer needs them.
     """
 
     #: A name for messages: the file path, or the database URL without its password.
@@ -204,6 +224,42 @@ class Journal(Protocol):
 
     async def counts(self, job_id: str) -> tuple[dict[str, int], dict[str, int]]:
         """Chunks and recipients per status."""
+        ...
+
+    # -- lanes (workers) ----------------------------------------------------------------
+
+    async def add_lanes(self, lease: Lease, lanes: Sequence[str]) -> None:
+        """Open the job to workers: a free lease row per lane; stopped lanes are reopened."""
+        ...
+
+    async def acquire_lane(
+        self, job_id: str, *, owner_id: str, ttl: float, lanes: Sequence[str] | None = None
+    ) -> Lease | None:
+        """Take a free lane with work (of ``lanes``, or any), token + 1; None when none is."""
+        ...
+
+    async def stop_lane(self, lease: Lease, reason: str) -> None:
+        """Release a lane and keep it from workers until the job is enqueued again."""
+        ...
+
+    async def lanes(self, job_id: str | None = None) -> list[LaneState]:
+        """The lanes of one job (or of every enqueued job), by job then lane."""
+        ...
+
+    async def next_chunks(self, lease: Lease, limit: int) -> list[ChunkRecord]:
+        """The lane's next pending chunks in seq order (fenced by the lane lease)."""
+        ...
+
+    async def add_payloads(self, lease: Lease, payloads: Sequence[tuple[int, str, bytes]]) -> None:
+        """Store what chunks send: ``(seq, ref, content)`` with ``ref`` the content's SHA-256."""
+        ...
+
+    async def payloads(self, job_id: str, seqs: Sequence[int]) -> dict[int, bytes]:
+        """The stored content of these chunks (a chunk without one is absent)."""
+        ...
+
+    async def drop_payloads(self, lease: Lease) -> int:
+        """Forget the content of the lane's chunks no worker needs any more; how many."""
         ...
 
     async def aclose(self) -> None:
@@ -385,16 +441,47 @@ def locked_error(
     """
     owner = f"{current.owner_id}@{current.host} pid {current.pid}"
     expires_in = max(0.0, expires_in)
+    where = f"job {current.job_id!r}" + (f" lane {current.lane!r}" if current.lane else "")
     if stale is not None:
         message = (
-            f"job {current.job_id!r}: the lease of {stale.owner_id} (token {stale.token}) was "
+            f"{where}: the lease of {stale.owner_id} (token {stale.token}) was "
             f"taken over by {current.owner_id} on {current.host}, pid {current.pid} "
             f"(token {current.token}); nothing was written"
         )
     else:
         message = (
-            f"job {current.job_id!r} is run by {current.owner_id} on {current.host}, "
+            f"{where} is run by {current.owner_id} on {current.host}, "
             f"pid {current.pid} (token {current.token}); its lease expires in "
             f"{expires_in:.1f} s unless renewed"
         )
     return JobLockedError(message, owner=owner, expires_in=expires_in)
+
+
+def lane_names(lanes: Sequence[str]) -> list[str]:
+    """Lane names checked (non-empty text), deduplicated and sorted.
+
+    Example:
+        >>> lane_names(["pecmassiva", "legallymail", "pecmassiva"])
+        ['legallymail', 'pecmassiva']
+    """
+    if isinstance(lanes, str) or not all(isinstance(x, str) and x for x in lanes):
+        raise ValidationError("must be a list of lane names (non-empty text)", field="lanes")
+    return sorted(set(lanes))
+
+
+def checked_payloads(
+    payloads: Sequence[tuple[int, str, bytes]], error: Callable[[str], JournalError]
+) -> list[tuple[int, str, bytes]]:
+    """Payload rows whose ref is the SHA-256 of their content (anything else: ``error``).
+
+    Example:
+        >>> import hashlib
+        >>> ref = hashlib.sha256(b"x").hexdigest()
+        >>> checked_payloads([(0, ref, b"x")], JournalError)[0][0]
+        0
+    """
+    items = [(int(seq), ref, bytes(content)) for seq, ref, content in payloads]
+    for seq, ref, content in items:
+        if hashlib.sha256(content).hexdigest() != ref:
+            raise error(f"the payload of chunk {seq} does not match its reference")
+    return items

@@ -65,27 +65,39 @@
 # becomes JournalError with the URL's password scrubbed; the URL is held as a secret and
 # never shown with its password.
 #
-# Next phase (many workers; additive, no new table): a job enqueued for workers gets one
-# `leases` row per lane (lane = the pacing scope, e.g. "pecmassiva"; released, token 0)
-# next to its job row. A worker finds a lane to run with _FREE_LANE (below)
-#     SELECT lane, token FROM leases WHERE job_id=$1 AND lane <> ''
-#       AND (released OR expires_at <= clock_timestamp())
+# Workers (schema 2): a job enqueued for workers gets one `leases` row per lane (lane = the
+# provider, e.g. "pecmassiva"; released, token 0) next to its job row, plus `stopped` (the
+# reason a worker stopped the lane: no worker takes it until the job is enqueued again) and
+# what its chunks send (`payloads`, by SHA-256, once per job; `chunk_payloads` seq -> ref).
+# A worker takes a lane with _FREE_LANE (below):
+#     SELECT ... FROM leases WHERE job_id=$1 AND lane <> '' AND stopped IS NULL
+#       AND (released OR expires_at <= clock_timestamp() OR host = <this host>)
+#       AND <the lane has chunks pending or in flight>
 #     ORDER BY lane LIMIT 1 FOR UPDATE SKIP LOCKED
 # and takes it in that transaction (token + 1): two workers never wait on each other nor
-# take the same lane, and one dead for longer than its ttl is replaced. Chunk transitions
-# then fence on the chunk's lane row (chunks.lane) exactly as they fence on the job row
-# today. The lane owner claims its next chunks, in seq order, with _NEXT_CHUNKS
+# take the same lane, and one dead for longer than its ttl (or whose pid is gone on this
+# host) is replaced. Chunk transitions under a lane lease fence on the chunk's lane row
+# (chunks.lane) exactly as they fence on the job row under the job lease. The lane owner
+# claims its next chunks, in seq order, with _NEXT_CHUNKS
 #     SELECT seq FROM chunks WHERE job_id=$1 AND lane=$2 AND status='pending'
 #     ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED
-# inside the fenced transaction that marks the first one in flight (index chunks_lane).
-# The fence guarantees no other protocol writer is inside that lane, so SKIP LOCKED skips
-# nothing there in normal operation; a lower pending seq that was skipped means an
-# outside writer, and the lane stops rather than break per-provider order.
+# inside a lane-fenced transaction (index chunks_lane). The fence guarantees no other
+# protocol writer is inside that lane, so SKIP LOCKED skips nothing there in normal
+# operation; a lower pending seq that was skipped means an outside writer, and the lane
+# stops rather than break per-provider order.
+#
+# The job lease and the lane leases exclude each other, with the same row locks: taking
+# the job lease locks every lane row (waiting for lane writes in progress) and is refused
+# while one is live, and releases the lapsed ones; taking a lane locks the job row (share
+# when released, update otherwise, waiting for job writes in progress) and is refused
+# while the job lease is live, and releases a lapsed one. A stale holder of either kind
+# can then neither renew nor write. Lock order is always job row, then lane rows.
 """PostgresJournal: the bulk journal in PostgreSQL, shared by processes on many hosts."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import re
@@ -107,10 +119,18 @@ from .._exceptions import (
 )
 from .._redact import Redactor
 from .._types import SecretStr
-from ._journal import Journal, evidence_from_json, evidence_to_json, lease_gone, locked_error
+from ._journal import (
+    Journal,
+    checked_payloads,
+    evidence_from_json,
+    evidence_to_json,
+    lane_names,
+    lease_gone,
+    locked_error,
+)
 from ._journal import this_host as _this_host
 from ._journal_sqlite import CLAIMED
-from ._models import ChunkRecord, ChunkStatus, Evidence, Lease
+from ._models import ChunkRecord, ChunkStatus, Evidence, LaneState, Lease
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -191,6 +211,21 @@ _MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (provider, provider_id)
         )""",
     ),
+    (  # 2: workers (lanes stopped by a worker; what enqueued chunks send)
+        "ALTER TABLE {s}.leases ADD COLUMN stopped text",
+        """CREATE TABLE {s}.payloads (
+            job_id text NOT NULL,
+            ref text NOT NULL,
+            content bytea NOT NULL,
+            PRIMARY KEY (job_id, ref)
+        )""",
+        """CREATE TABLE {s}.chunk_payloads (
+            job_id text NOT NULL,
+            seq bigint NOT NULL,
+            ref text NOT NULL,
+            PRIMARY KEY (job_id, seq)
+        )""",
+    ),
 ]
 
 #: The schema version this SDK writes (the last step of its migrations).
@@ -206,9 +241,11 @@ _TABLES: dict[str, tuple[str, ...]] = {
     ),
     "leases": (
         "job_id", "lane", "owner_id", "host", "pid", "token", "acquired_at", "expires_at",
-        "released",
+        "released", "stopped",
     ),
     "claims": ("provider", "provider_id", "job_id", "seq"),
+    "payloads": ("job_id", "ref", "content"),
+    "chunk_payloads": ("job_id", "seq", "ref"),
 }  # fmt: skip
 
 # Plain constants: ``{s}`` is the quoted schema (a checked name), every value a $n parameter.
@@ -221,11 +258,17 @@ _SELECT_LEASE = (
     "SELECT owner_id, host, pid, token, expires_at, released, clock_timestamp() AS now "
     "FROM {s}.leases WHERE job_id=$1 AND lane=$2"
 )
-# The worker phase's two queries (see the header; tests/bulk/test_journal_postgres.py runs
-# them on this schema so the design stays true until the phase uses them).
+# The workers' two queries (see the header). _FREE_LANE: the first lane a worker may take
+# ($2: this host; a lane held from here is taken only if its pid is gone, checked after the
+# lock; $3: lanes it has no client for or already passed over), locked without waiting for
+# a lane another transaction holds, so concurrent workers get distinct lanes. _NEXT_CHUNKS:
+# the lane's pending chunks in seq order, inside the lane-fenced transaction.
 _FREE_LANE = (
-    "SELECT lane, token FROM {s}.leases WHERE job_id=$1 AND lane <> '' "
-    "AND (released OR expires_at <= clock_timestamp()) "
+    "SELECT lane, token, owner_id, host, pid, expires_at, released FROM {s}.leases l "
+    "WHERE job_id=$1 AND lane <> '' AND stopped IS NULL AND lane <> ALL($3::text[]) "
+    "AND (released OR expires_at <= clock_timestamp() OR host = $2) "
+    "AND EXISTS (SELECT 1 FROM {s}.chunks c WHERE c.job_id=l.job_id AND c.lane=l.lane "
+    "AND c.status IN ('pending', 'in_flight')) "
     "ORDER BY lane LIMIT 1 FOR UPDATE SKIP LOCKED"
 )
 _NEXT_CHUNKS = (
@@ -629,23 +672,29 @@ class PostgresJournal:
 
     # -- ownership --------------------------------------------------------------------------
 
-    async def _fence(self, conn: _Conn, lease: Lease, job_id: str) -> None:
-        """Inside the write transaction: refuse a lease that is no longer the job's live one.
+    async def _fence(self, conn: _Conn, lease: Lease, job_id: str, lane: str | None = None) -> None:
+        """Inside the write transaction: refuse a lease that is no longer the live one.
 
-        FOR SHARE: a takeover waits until this transaction ends, so what it writes under
-        this token is committed before the new owner reads anything.
+        ``lane`` is the lane of the chunk written (None: a job-level write); a job lease
+        writes everything, a lane lease only its lane's chunks. FOR SHARE on the lease row
+        (the job's or the lane's): a takeover waits until this transaction ends, so what it
+        writes under this token is committed before the new owner reads anything.
         """
         if lease.job_id != job_id:
             raise self._error(f"a lease of job {lease.job_id!r} cannot write job {job_id!r}")
+        if lease.lane and lane != lease.lane:
+            what = "job-level rows" if lane is None else f"lane {lane!r}"
+            raise self._error(f"the lease of lane {lease.lane!r} cannot write {what}")
+        where = f"job {job_id!r}" + (f" lane {lease.lane!r}" if lease.lane else "")
         row = await conn.fetchrow(
             self._sql(_SELECT_LEASE + " FOR SHARE"),
             job_id,
-            _JOB,
+            lease.lane,
         )
         if row is None or row[3] != lease.token or row[0] != lease.owner_id or row[5]:
-            holder = None if row is None or row[5] else _lease(job_id, row)
+            holder = None if row is None or row[5] else _lease(job_id, row, lane=lease.lane)
             raise JobLockedError(
-                f"job {job_id!r}: lease token {lease.token} of {lease.owner_id} is stale"
+                f"{where}: lease token {lease.token} of {lease.owner_id} is stale"
                 + (
                     f" (taken over by {holder.owner_id} on {holder.host}, pid {holder.pid},"
                     f" token {holder.token})"
@@ -658,12 +707,41 @@ class PostgresJournal:
             )
         if row[4] <= row[6]:
             raise JobLockedError(
-                f"job {job_id!r}: the lease of {lease.owner_id} lapsed "
+                f"{where}: the lease of {lease.owner_id} lapsed "
                 f"{(row[6] - row[4]).total_seconds():.3f} s ago (renew it sooner); "
                 "nothing was written",
                 owner=f"{row[0]}@{row[1]} pid {row[2]}",
                 expires_in=0.0,
             )
+
+    async def _no_live_lane(self, conn: _Conn, job_id: str) -> None:
+        """Under the job row's lock: refuse while a worker holds a lane; release lapsed lanes.
+
+        The lane rows are locked first (waiting for lane writes in progress), then read on
+        a clock taken after the locks. A lapsed lane is released (its token kept), so its
+        owner can no longer renew it once the job lease is taken.
+        """
+        rows = await conn.fetch(
+            self._sql(
+                "SELECT owner_id, host, pid, token, expires_at, released, lane FROM {s}.leases "
+                "WHERE job_id=$1 AND lane <> '' ORDER BY lane FOR UPDATE"
+            ),
+            job_id,
+        )
+        if not rows:
+            return
+        now = await conn.fetchval("SELECT clock_timestamp()")
+        for row in rows:
+            holder = _lease(job_id, row, lane=row[6])
+            if not row[5] and row[4] > now and not lease_gone(holder):
+                raise locked_error(holder, (row[4] - now).total_seconds())
+        await conn.execute(
+            self._sql(
+                "UPDATE {s}.leases SET released=true WHERE job_id=$1 AND lane <> '' "
+                "AND NOT released"
+            ),
+            job_id,
+        )
 
     async def acquire(self, job_id: str, *, owner_id: str, ttl: float) -> Lease:
         """Take the job's lease for ``ttl`` seconds, or take over a gone owner's (token + 1).
@@ -690,6 +768,7 @@ class PostgresJournal:
                     job_id, _JOB, owner_id, host, pid, now, now + span,
                 )  # fmt: skip
                 if inserted is not None:
+                    await self._no_live_lane(conn, job_id)
                     return Lease(job_id=job_id, owner_id=owner_id, host=host, pid=pid,
                                  token=1, expires_at=now + span)  # fmt: skip
                 row = await conn.fetchrow(select, job_id, _JOB)  # another acquirer's row
@@ -706,6 +785,7 @@ class PostgresJournal:
                 raise locked_error(current, (row[4] - now).total_seconds())
             else:
                 token = current.token + 1
+            await self._no_live_lane(conn, job_id)
             await conn.execute(
                 self._sql(
                     "UPDATE {s}.leases SET owner_id=$3, host=$4, pid=$5, token=$6, "
@@ -727,31 +807,32 @@ class PostgresJournal:
             raise
 
     async def renew(self, lease: Lease, *, ttl: float) -> Lease:
-        """Extend a held lease by ``ttl`` from now (the heartbeat).
+        """Extend a held lease (the job's or a lane's) by ``ttl`` from now (the heartbeat).
 
         Raises :class:`~certmail_async.JobLockedError` when the lease was taken over or
-        released. A lease that lapsed but that nobody took over is renewed.
+        released (taking the job lease releases the lapsed lane leases, and taking a lane
+        the lapsed job lease). A lease that lapsed but that nobody took over is renewed.
         """
         _check_ttl(ttl)
         span = timedelta(microseconds=round(ttl * 1_000_000))
+        where = f"job {lease.job_id!r}" + (f" lane {lease.lane!r}" if lease.lane else "")
 
         async def body(conn: _Conn) -> Lease:
             row = await conn.fetchrow(
                 self._sql(_SELECT_LEASE + " FOR UPDATE"),
                 lease.job_id,
-                _JOB,
+                lease.lane,
             )
             if row is None or row[5] or (row[0], row[3]) != (lease.owner_id, lease.token):
                 if row is None or row[5]:
-                    raise JobLockedError(
-                        f"job {lease.job_id!r}: the lease of {lease.owner_id} was released",
-                    )
-                raise locked_error(_lease(lease.job_id, row), _left(row), stale=lease)
+                    raise JobLockedError(f"{where}: the lease of {lease.owner_id} was released")
+                current = _lease(lease.job_id, row, lane=lease.lane)
+                raise locked_error(current, _left(row), stale=lease)
             expires = await conn.fetchval("SELECT clock_timestamp()") + span  # after the lock
             await conn.execute(
                 self._sql("UPDATE {s}.leases SET expires_at=$3 WHERE job_id=$1 AND lane=$2"),
                 lease.job_id,
-                _JOB,
+                lease.lane,
                 expires,
             )
             return attrs.evolve(lease, host=row[1], pid=row[2], expires_at=expires)
@@ -767,7 +848,7 @@ class PostgresJournal:
                     "UPDATE {s}.leases SET released=true, expires_at=clock_timestamp() "
                     "WHERE job_id=$1 AND lane=$2 AND owner_id=$3 AND token=$4"
                 ),
-                lease.job_id, _JOB, lease.owner_id, lease.token,
+                lease.job_id, lease.lane, lease.owner_id, lease.token,
             )  # fmt: skip
 
         await self._write(body)
@@ -940,7 +1021,7 @@ class PostgresJournal:
         select = self._sql("SELECT status FROM {s}.chunks WHERE job_id=$1 AND seq=$2 FOR UPDATE")
 
         async def body(conn: _Conn) -> None:
-            await self._fence(conn, lease, chunk.job_id)
+            await self._fence(conn, lease, chunk.job_id, chunk.provider)
             current = await conn.fetchval(select, chunk.job_id, chunk.seq)
             if current is None:
                 flying = attrs.evolve(chunk, status=ChunkStatus.IN_FLIGHT, attempts=1,
@@ -993,7 +1074,7 @@ class PostgresJournal:
         )  # fmt: skip
 
         async def body(conn: _Conn) -> None:
-            await self._fence(conn, lease, chunk.job_id)
+            await self._fence(conn, lease, chunk.job_id, chunk.provider)
             updated = await conn.execute(
                 self._sql(
                     "UPDATE {s}.chunks SET status=$3, provider_ids=$4, error=$5, "
@@ -1032,6 +1113,271 @@ class PostgresJournal:
                 raise conflict
 
         await self._write(body)
+
+    # -- lanes (workers) --------------------------------------------------------------------
+
+    async def add_lanes(self, lease: Lease, lanes: Sequence[str]) -> None:
+        """Open the job to workers: one free lease row per lane; stopped lanes are reopened."""
+        names = lane_names(lanes)
+
+        async def body(conn: _Conn) -> None:
+            await self._fence(conn, lease, lease.job_id)
+            await conn.execute(
+                self._sql(
+                    "INSERT INTO {s}.leases (job_id, lane, owner_id, host, pid, token, "
+                    "acquired_at, expires_at, released) SELECT $1, unnest($2::text[]), '', '', "
+                    "0, 0, clock_timestamp(), clock_timestamp(), true "
+                    "ON CONFLICT (job_id, lane) DO UPDATE SET stopped=NULL"
+                ),
+                lease.job_id,
+                names,
+            )
+
+        await self._write(body)
+
+    async def acquire_lane(
+        self, job_id: str, *, owner_id: str, ttl: float, lanes: Sequence[str] | None = None
+    ) -> Lease | None:
+        """Take a free lane of the job that has work (token + 1), in lane order; or None.
+
+        Free: released, lapsed, or its owner's pid is gone on this host. Lanes another
+        transaction holds are skipped, never waited for (FOR UPDATE SKIP LOCKED). A stopped
+        lane, a lane with nothing pending or in flight, and every lane while the job's own
+        lease is live, are never taken.
+        """
+        _check_ttl(ttl)
+        host, pid = _this_host(), os.getpid()
+        wanted = None if lanes is None else set(lane_names(lanes))
+        span = timedelta(microseconds=round(ttl * 1_000_000))
+
+        async def body(conn: _Conn) -> Lease | None:
+            peek = await conn.fetchrow(self._sql(_SELECT_LEASE), job_id, _JOB)
+            if peek is None:
+                return None  # never opened: no lanes either
+            # Released (the usual case): a share lock, so workers do not queue on each
+            # other. Otherwise an update lock: taking a lane releases a lapsed job lease,
+            # after the writes still in progress under it.
+            mode = " FOR SHARE" if peek[5] else " FOR UPDATE"
+            job = await conn.fetchrow(self._sql(_SELECT_LEASE + mode), job_id, _JOB)
+            if job is None:
+                return None
+            now = await conn.fetchval("SELECT clock_timestamp()")
+            if not job[5]:
+                if mode == " FOR SHARE":
+                    return None  # taken meanwhile: look again later
+                if job[4] > now and not lease_gone(_lease(job_id, job)):
+                    return None  # one runner holds the whole job
+            passed: list[str] = []  # lanes this worker cannot run, or live on this host
+            known = await conn.fetch(
+                self._sql("SELECT lane FROM {s}.leases WHERE job_id=$1 AND lane <> ''"), job_id
+            )
+            if wanted is not None:
+                passed = [r[0] for r in known if r[0] not in wanted]
+            while True:
+                row = await conn.fetchrow(self._sql(_FREE_LANE), job_id, host, passed)
+                if row is None:
+                    return None
+                lane = row[0]
+                holder = Lease(job_id=job_id, owner_id=row[2], host=row[3], pid=row[4],
+                               token=row[1], expires_at=row[5], lane=lane)  # fmt: skip
+                now = await conn.fetchval("SELECT clock_timestamp()")  # after the lock
+                if row[6] or row[5] <= now or lease_gone(holder):
+                    break
+                passed.append(lane)  # live, its owner runs on this host
+            if not job[5]:  # lapsed or gone: its owner can no longer renew it
+                await conn.execute(
+                    self._sql("UPDATE {s}.leases SET released=true WHERE job_id=$1 AND lane=$2"),
+                    job_id,
+                    _JOB,
+                )
+            token = row[1] + 1
+            await conn.execute(
+                self._sql(
+                    "UPDATE {s}.leases SET owner_id=$3, host=$4, pid=$5, token=$6, "
+                    "acquired_at=$7, expires_at=$8, released=false "
+                    "WHERE job_id=$1 AND lane=$2"
+                ),
+                job_id, lane, owner_id, host, pid, token, now, now + span,
+            )  # fmt: skip
+            return Lease(job_id=job_id, owner_id=owner_id, host=host, pid=pid, token=token,
+                         expires_at=now + span, lane=lane)  # fmt: skip
+
+        try:
+            return await self._write(body)
+        except JournalError as error:
+            if error.code == LOCKED:  # a stalled session holds the job row: not now
+                return None
+            raise
+
+    async def stop_lane(self, lease: Lease, reason: str) -> None:
+        """Release the lane and keep it from workers (``reason``) until enqueued again."""
+        if not lease.lane:
+            raise self._error("stop_lane needs a lane lease")
+
+        async def body(conn: _Conn) -> None:
+            await self._fence(conn, lease, lease.job_id, lease.lane)
+            await conn.execute(
+                self._sql(
+                    "UPDATE {s}.leases SET stopped=$3, released=true, "
+                    "expires_at=clock_timestamp() WHERE job_id=$1 AND lane=$2"
+                ),
+                lease.job_id,
+                lease.lane,
+                reason or "stopped",
+            )
+
+        await self._write(body)
+
+    async def lanes(self, job_id: str | None = None) -> list[LaneState]:
+        """The lanes of one job, or of every enqueued job (oldest job first), by lane."""
+        query = (
+            "SELECT l.owner_id, l.host, l.pid, l.token, l.expires_at, l.released, l.lane, "
+            "l.job_id, l.stopped, (SELECT count(*) FROM {s}.chunks c WHERE c.job_id=l.job_id "
+            "AND c.lane=l.lane AND c.status IN ('pending', 'in_flight')), clock_timestamp() "
+            "FROM {s}.leases l LEFT JOIN {s}.jobs j ON j.job_id=l.job_id WHERE l.lane <> ''"
+        )
+        params: list[Any] = []
+        if job_id is not None:
+            query += " AND l.job_id=$1"
+            params.append(job_id)
+        query += " ORDER BY j.created_at, l.job_id, l.lane"
+
+        async def body(conn: _Conn) -> list[LaneState]:
+            out: list[LaneState] = []
+            for row in await conn.fetch(self._sql(query), *params):
+                holder = None if row[5] else _lease(row[7], row, lane=row[6])
+                live = holder is not None and row[4] > row[10] and not lease_gone(holder)
+                state = LaneState(job_id=row[7], lane=row[6], holder=holder, live=live,
+                                  stopped=row[8], remaining=int(row[9]))  # fmt: skip
+                out.append(state)
+            return out
+
+        return await self._read(body, [])
+
+    async def next_chunks(self, lease: Lease, limit: int) -> list[ChunkRecord]:
+        """The lane's next ``limit`` pending chunks, in seq order (fenced by the lane lease).
+
+        Claimed FOR UPDATE SKIP LOCKED; a lower pending chunk that was skipped (locked by
+        a writer outside the protocol) stops the lane rather than break the order.
+        """
+        if not lease.lane:
+            raise self._error("next_chunks needs a lane lease")
+
+        async def body(conn: _Conn) -> list[ChunkRecord]:
+            await self._fence(conn, lease, lease.job_id, lease.lane)
+            seqs = [
+                r[0]
+                for r in await conn.fetch(self._sql(_NEXT_CHUNKS), lease.job_id, lease.lane, limit)
+            ]
+            first = await conn.fetchval(
+                self._sql(
+                    "SELECT min(seq) FROM {s}.chunks WHERE job_id=$1 AND lane=$2 "
+                    "AND status='pending'"
+                ),
+                lease.job_id,
+                lease.lane,
+            )
+            if first is not None and (not seqs or first < seqs[0]):
+                raise self._error(
+                    f"job {lease.job_id!r} lane {lease.lane!r}: chunk {first} is locked by "
+                    "another session; stopping the lane rather than send out of order"
+                )
+            if not seqs:
+                return []
+            rows = await conn.fetch(
+                self._sql(_SELECT_CHUNKS + " AND seq = ANY($2::bigint[]) ORDER BY seq"),
+                lease.job_id,
+                seqs,
+            )
+            return [_record(r) for r in rows]
+
+        return await self._write(body)
+
+    async def add_payloads(self, lease: Lease, payloads: Sequence[tuple[int, str, bytes]]) -> None:
+        """Store what chunks send, ``(seq, ref, content)``; ``ref`` is the content's SHA-256.
+
+        Contents are kept once per job and ref; rows already there are left alone.
+        """
+        items = checked_payloads(payloads, self._error)
+        if not items:
+            return
+        contents = {ref: content for _, ref, content in items}
+
+        async def body(conn: _Conn) -> None:
+            await self._fence(conn, lease, lease.job_id)
+            await conn.execute(
+                self._sql(
+                    "INSERT INTO {s}.payloads (job_id, ref, content) SELECT $1, r, c "
+                    "FROM unnest($2::text[], $3::bytea[]) AS t(r, c) ON CONFLICT DO NOTHING"
+                ),
+                lease.job_id,
+                list(contents),
+                list(contents.values()),
+            )
+            await conn.execute(
+                self._sql(
+                    "INSERT INTO {s}.chunk_payloads (job_id, seq, ref) SELECT $1, q, r "
+                    "FROM unnest($2::bigint[], $3::text[]) AS t(q, r) ON CONFLICT DO NOTHING"
+                ),
+                lease.job_id,
+                [seq for seq, _, _ in items],
+                [ref for _, ref, _ in items],
+            )
+
+        await self._write(body)
+
+    async def payloads(self, job_id: str, seqs: Sequence[int]) -> dict[int, bytes]:
+        """The stored content of these chunks (checked against its SHA-256)."""
+        wanted = sorted(set(seqs))
+
+        async def body(conn: _Conn) -> dict[int, bytes]:
+            found: dict[int, bytes] = {}
+            for start in range(0, len(wanted), _PAGE_IN):
+                rows = await conn.fetch(
+                    self._sql(
+                        "SELECT c.seq, p.ref, p.content FROM {s}.chunk_payloads c JOIN "
+                        "{s}.payloads p ON p.job_id=c.job_id AND p.ref=c.ref "
+                        "WHERE c.job_id=$1 AND c.seq = ANY($2::bigint[])"
+                    ),
+                    job_id,
+                    wanted[start : start + _PAGE_IN],
+                )
+                for seq, ref, content in rows:
+                    if hashlib.sha256(content).hexdigest() != ref:
+                        raise _DamagedRow(
+                            f"the payload of chunk {seq} of job {job_id!r} is damaged"
+                        )
+                    found[seq] = bytes(content)
+            return found
+
+        return await self._read(body, {})
+
+    async def drop_payloads(self, lease: Lease) -> int:
+        """Forget the content of the lane's SENT and FAILED chunks; how many chunks lost it."""
+        if not lease.lane:
+            raise self._error("drop_payloads needs a lane lease")
+
+        async def body(conn: _Conn) -> int:
+            await self._fence(conn, lease, lease.job_id, lease.lane)
+            status = await conn.execute(
+                self._sql(
+                    "DELETE FROM {s}.chunk_payloads cp USING {s}.chunks c WHERE "
+                    "cp.job_id=$1 AND c.job_id=$1 AND c.seq=cp.seq AND c.lane=$2 "
+                    "AND c.status IN ('sent', 'failed')"
+                ),
+                lease.job_id,
+                lease.lane,
+            )
+            await conn.execute(
+                self._sql(
+                    "DELETE FROM {s}.payloads p WHERE p.job_id=$1 AND NOT EXISTS (SELECT 1 "
+                    "FROM {s}.chunk_payloads c WHERE c.job_id=p.job_id AND c.ref=p.ref)"
+                ),
+                lease.job_id,
+            )
+            return int(status.rsplit(" ", 1)[-1])
+
+        return await self._write(body)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -1183,7 +1529,7 @@ def _left(row: Any) -> float:
     return float((row[4] - row[6]).total_seconds())
 
 
-def _lease(job_id: str, row: Any) -> Lease:
+def _lease(job_id: str, row: Any, *, lane: str = "") -> Lease:
     return Lease(
         job_id=job_id,
         owner_id=row[0],
@@ -1191,6 +1537,7 @@ def _lease(job_id: str, row: Any) -> Lease:
         pid=row[2],
         token=row[3],
         expires_at=row[4],
+        lane=lane,
     )
 
 

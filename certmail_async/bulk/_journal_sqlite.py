@@ -18,6 +18,17 @@
 # chunk of any job is refused (JournalError, nothing written), and `claimed()` answers
 # for the whole journal, not one job.
 #
+# Lanes (workers, schema 3): a job opened to workers has one `lanes` row per lane (lane =
+# provider): owner, host, pid, fencing token, expiry, released, and `stopped` (the reason a
+# worker stopped it; no worker takes it until the job is enqueued again). Everything runs
+# inside `BEGIN IMMEDIATE`, so taking a lane, renewing it and checking it in a transition
+# are as atomic as the job lease; a lane's chunks are its provider's. The job lease and the
+# lane leases exclude each other (checked on acquire and renew, both sides). `payloads`
+# (content by SHA-256, per job) and `chunk_payloads` (seq -> ref) hold what an enqueued
+# job's chunks send, until their lane no longer needs it. A schema-2 file is upgraded in
+# place on its first write (three new tables and an index: additive); read-only, it reads
+# as a journal without lanes.
+#
 # Integrity: opening runs `PRAGMA quick_check`, checks `PRAGMA user_version` and that
 # every table and column exists, and probes for a write lock (a read-only file fails
 # here, not on the first send). Each job row counts its chunk rows (`n_chunks`, updated in
@@ -27,6 +38,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -43,16 +55,18 @@ import attrs
 from .._exceptions import JobLockedError, JobMismatchError, JournalError, ValidationError
 from ._journal import (
     Journal,
+    checked_payloads,
     evidence_from_json,
     evidence_to_json,
     from_micros,
+    lane_names,
     lease_gone,
     locked_error,
     micros,
     now_micros,
     this_host,
 )
-from ._models import ChunkRecord, ChunkStatus, Evidence, Lease
+from ._models import ChunkRecord, ChunkStatus, Evidence, LaneState, Lease
 
 __all__ = ["CLAIMED", "SCHEMA_VERSION", "SQLiteJournal"]
 
@@ -62,7 +76,8 @@ T = TypeVar("T")
 CLAIMED = "claimed"
 
 #: ``PRAGMA user_version`` of the journals this version writes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+_LANES_SINCE = 3  # the first version with lanes and payloads (2 is upgraded on first write)
 
 _TABLES: dict[str, tuple[str, ...]] = {
     "jobs": ("job_id", "fingerprint", "meta", "created_at", "n_chunks"),
@@ -76,6 +91,44 @@ _TABLES: dict[str, tuple[str, ...]] = {
     ),
     "claims": ("provider", "provider_id", "job_id", "seq"),
 }  # fmt: skip
+_TABLES_3: dict[str, tuple[str, ...]] = {
+    "lanes": (
+        "job_id", "lane", "owner_id", "host", "pid", "token", "acquired_at", "expires_at",
+        "released", "stopped",
+    ),
+    "payloads": ("job_id", "ref", "content"),
+    "chunk_payloads": ("job_id", "seq", "ref"),
+}  # fmt: skip
+
+# Schema 2 -> 3: lanes and payloads (additive). Also part of a new file's schema.
+_STEP_3 = """
+CREATE TABLE lanes (
+    job_id TEXT NOT NULL,
+    lane TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    token INTEGER NOT NULL,
+    acquired_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    released INTEGER NOT NULL DEFAULT 1,
+    stopped TEXT,
+    PRIMARY KEY (job_id, lane)
+) WITHOUT ROWID;
+CREATE TABLE payloads (
+    job_id TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    content BLOB NOT NULL,
+    PRIMARY KEY (job_id, ref)
+);
+CREATE TABLE chunk_payloads (
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ref TEXT NOT NULL,
+    PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX chunks_lane ON chunks (job_id, provider, status, seq);
+"""
 
 _SCHEMA = f"""
 CREATE TABLE jobs (
@@ -124,6 +177,7 @@ CREATE TABLE claims (
     seq INTEGER NOT NULL,
     PRIMARY KEY (provider, provider_id)
 ) WITHOUT ROWID;
+{_STEP_3}
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 
@@ -229,6 +283,7 @@ class SQLiteJournal:
         self._ro: sqlite3.Connection | None = None  # reads of a file that cannot be written
         self._lock = threading.Lock()
         self._limiter = anyio.CapacityLimiter(1)  # one thread: commits keep their order
+        self._version = SCHEMA_VERSION  # of the file as opened (2: read-only, no lanes)
 
     # -- opening and checking ------------------------------------------------------------
 
@@ -335,9 +390,13 @@ class SQLiteJournal:
             raise self._error(
                 f"was written by a newer certmail_async (schema {version} > {SCHEMA_VERSION})"
             )
-        if version != SCHEMA_VERSION:
+        if version == _LANES_SINCE - 1 and not readonly:
+            version, tables = self._transaction(conn, lambda: self._upgrade(conn))
+        if version not in (SCHEMA_VERSION, _LANES_SINCE - 1):
             raise self._error(f"has an unknown schema version {version}")
-        for table, columns in _TABLES.items():
+        self._version = version
+        expected = {**_TABLES, **_TABLES_3} if version >= _LANES_SINCE else _TABLES
+        for table, columns in expected.items():
             if table not in tables:
                 raise self._error(f"lost its {table!r} table; refusing to use it")
             present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
@@ -352,6 +411,17 @@ class SQLiteJournal:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            version, tables = self._schema(conn)
+        return version, tables
+
+    def _upgrade(self, conn: sqlite3.Connection) -> tuple[int, set[str]]:
+        # Inside BEGIN IMMEDIATE: schema 2 -> 3 (lanes and payloads), unless done meanwhile.
+        version, tables = self._schema(conn)
+        if version == _LANES_SINCE - 1:
+            for statement in _STEP_3.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {_LANES_SINCE}")
             version, tables = self._schema(conn)
         return version, tables
 
@@ -426,16 +496,53 @@ class SQLiteJournal:
         ).fetchone()
         return row
 
-    def _fence(self, conn: sqlite3.Connection, lease: Lease, job_id: str) -> None:
-        """Inside the write transaction: refuse a lease that is no longer the job's live one."""
+    def _lane_row(self, conn: sqlite3.Connection, job_id: str, lane: str) -> tuple[Any, ...] | None:
+        if self._version < _LANES_SINCE:
+            return None
+        row: tuple[Any, ...] | None = conn.execute(
+            "SELECT owner_id, host, pid, token, expires_at, released, stopped FROM lanes "
+            "WHERE job_id=? AND lane=?",
+            (job_id, lane),
+        ).fetchone()
+        return row
+
+    def _live_lane(self, conn: sqlite3.Connection, job_id: str, now: int) -> Lease | None:
+        """A lane of the job whose lease is live (its owner not gone): the job lease waits."""
+        if self._version < _LANES_SINCE:
+            return None
+        for row in conn.execute(
+            "SELECT owner_id, host, pid, token, expires_at, released, lane FROM lanes "
+            "WHERE job_id=? AND released=0 AND expires_at>? ORDER BY lane",
+            (job_id, now),
+        ):
+            holder = _lease(job_id, row, lane=row[6])
+            if not lease_gone(holder):
+                return holder
+        return None
+
+    def _fence(
+        self, conn: sqlite3.Connection, lease: Lease, job_id: str, lane: str | None = None
+    ) -> None:
+        """Inside the write transaction: refuse a lease that is no longer the live one.
+
+        ``lane`` is the lane of the chunk written (None: a job-level write). A job lease
+        writes everything; a lane lease only its own lane's chunks.
+        """
         if lease.job_id != job_id:
             raise self._error(f"a lease of job {lease.job_id!r} cannot write job {job_id!r}")
-        row = self._lease_row(conn, job_id)
+        if lease.lane and lane != lease.lane:
+            what = "job-level rows" if lane is None else f"lane {lane!r}"
+            raise self._error(f"the lease of lane {lease.lane!r} cannot write {what}")
+        where = f"job {job_id!r}" + (f" lane {lease.lane!r}" if lease.lane else "")
+        if lease.lane:
+            row = self._lane_row(conn, job_id, lease.lane)
+        else:
+            row = self._lease_row(conn, job_id)
         now = now_micros()
         if row is None or row[3] != lease.token or row[0] != lease.owner_id or row[5]:
-            holder = None if row is None or row[5] else _lease(job_id, row)
+            holder = None if row is None or row[5] else _lease(job_id, row, lane=lease.lane)
             raise JobLockedError(
-                f"job {job_id!r}: lease token {lease.token} of {lease.owner_id} is stale"
+                f"{where}: lease token {lease.token} of {lease.owner_id} is stale"
                 + (
                     f" (taken over by {holder.owner_id} on {holder.host}, pid {holder.pid},"
                     f" token {holder.token})"
@@ -448,7 +555,7 @@ class SQLiteJournal:
             )
         if row[4] <= now:
             raise JobLockedError(
-                f"job {job_id!r}: the lease of {lease.owner_id} lapsed "
+                f"{where}: the lease of {lease.owner_id} lapsed "
                 f"{(now - row[4]) / 1e6:.3f} s ago (renew it sooner); nothing was written",
                 owner=f"{row[0]}@{row[1]} pid {row[2]}",
                 expires_in=0.0,
@@ -470,11 +577,6 @@ class SQLiteJournal:
                 row = self._lease_row(conn, job_id)
                 if row is None:
                     token = 1
-                    conn.execute(
-                        "INSERT INTO leases (job_id, owner_id, host, pid, token, acquired_at, "
-                        "expires_at, released) VALUES (?,?,?,?,?,?,?,0)",
-                        (job_id, owner_id, host, pid, token, now, now + _us(ttl)),
-                    )
                 else:
                     current = _lease(job_id, row)
                     live = not row[5] and row[4] > now
@@ -485,6 +587,20 @@ class SQLiteJournal:
                         raise locked_error(current, (row[4] - now) / 1e6)
                     else:
                         token = current.token + 1
+                worker = self._live_lane(conn, job_id, now)
+                if worker is not None:  # workers run the job's lanes: no job lease meanwhile
+                    raise locked_error(worker, (micros(worker.expires_at) - now) / 1e6)
+                if self._version >= _LANES_SINCE:  # a lapsed lane owner can no longer renew
+                    conn.execute(
+                        "UPDATE lanes SET released=1 WHERE job_id=? AND released=0", (job_id,)
+                    )
+                if row is None:
+                    conn.execute(
+                        "INSERT INTO leases (job_id, owner_id, host, pid, token, acquired_at, "
+                        "expires_at, released) VALUES (?,?,?,?,?,?,?,0)",
+                        (job_id, owner_id, host, pid, token, now, now + _us(ttl)),
+                    )
+                else:
                     conn.execute(
                         "UPDATE leases SET owner_id=?, host=?, pid=?, token=?, acquired_at=?, "
                         "expires_at=?, released=0 WHERE job_id=?",
@@ -504,33 +620,39 @@ class SQLiteJournal:
         return await self._run(run)
 
     async def renew(self, lease: Lease, *, ttl: float) -> Lease:
-        """Extend a held lease by ``ttl`` from now (the heartbeat).
+        """Extend a held lease (the job's or a lane's) by ``ttl`` from now (the heartbeat).
 
         Raises :class:`~certmail_async.JobLockedError` when the lease was taken over or
-        released. A lease that lapsed but that nobody took over is renewed.
+        released (taking the job lease releases the lapsed lane leases, and taking a lane
+        the lapsed job lease). A lease that lapsed but that nobody took over is renewed.
         """
         _check_ttl(ttl)
+        where = f"job {lease.job_id!r}" + (f" lane {lease.lane!r}" if lease.lane else "")
 
         def run(conn: sqlite3.Connection) -> Lease:
             def body() -> Lease:
-                row = self._lease_row(conn, lease.job_id)
+                if lease.lane:
+                    row = self._lane_row(conn, lease.job_id, lease.lane)
+                else:
+                    row = self._lease_row(conn, lease.job_id)
                 now = now_micros()
                 if row is None or row[5] or (row[0], row[3]) != (lease.owner_id, lease.token):
                     if row is None or row[5]:
-                        raise JobLockedError(
-                            f"job {lease.job_id!r}: the lease of {lease.owner_id} was released",
-                        )
-                    raise locked_error(_lease(lease.job_id, row), (row[4] - now) / 1e6, stale=lease)
-                conn.execute(
-                    "UPDATE leases SET expires_at=? WHERE job_id=?", (now + _us(ttl), lease.job_id)
-                )
-                return Lease(
-                    job_id=lease.job_id,
-                    owner_id=lease.owner_id,
-                    host=row[1],
-                    pid=row[2],
-                    token=lease.token,
-                    expires_at=from_micros(now + _us(ttl)),
+                        raise JobLockedError(f"{where}: the lease of {lease.owner_id} was released")
+                    current = _lease(lease.job_id, row, lane=lease.lane)
+                    raise locked_error(current, (row[4] - now) / 1e6, stale=lease)
+                if lease.lane:
+                    conn.execute(
+                        "UPDATE lanes SET expires_at=? WHERE job_id=? AND lane=?",
+                        (now + _us(ttl), lease.job_id, lease.lane),
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE leases SET expires_at=? WHERE job_id=?",
+                        (now + _us(ttl), lease.job_id),
+                    )
+                return attrs.evolve(
+                    lease, host=row[1], pid=row[2], expires_at=from_micros(now + _us(ttl))
                 )
 
             return self._transaction(conn, body)
@@ -542,6 +664,15 @@ class SQLiteJournal:
 
         def run(conn: sqlite3.Connection) -> None:
             def body() -> None:
+                if lease.lane:
+                    if self._version >= _LANES_SINCE:
+                        conn.execute(
+                            "UPDATE lanes SET released=1, expires_at=? "
+                            "WHERE job_id=? AND lane=? AND owner_id=? AND token=?",
+                            (now_micros(), lease.job_id, lease.lane, lease.owner_id,
+                             lease.token),
+                        )  # fmt: skip
+                    return
                 conn.execute(
                     "UPDATE leases SET released=1, expires_at=? "
                     "WHERE job_id=? AND owner_id=? AND token=?",
@@ -697,7 +828,7 @@ class SQLiteJournal:
 
         def run(conn: sqlite3.Connection) -> None:
             def body() -> None:
-                self._fence(conn, lease, chunk.job_id)
+                self._fence(conn, lease, chunk.job_id, chunk.provider)
                 now = now_micros()
                 current = conn.execute(
                     "SELECT status FROM chunks WHERE job_id=? AND seq=?",
@@ -749,7 +880,7 @@ class SQLiteJournal:
 
         def run(conn: sqlite3.Connection) -> None:
             def body() -> None:
-                self._fence(conn, lease, chunk.job_id)
+                self._fence(conn, lease, chunk.job_id, chunk.provider)
                 now = now_micros()
                 cursor = conn.execute(
                     "UPDATE chunks SET status=?, provider_ids=?, error=?, failed_recipients=?, "
@@ -781,6 +912,227 @@ class SQLiteJournal:
             self._transaction(conn, body)
 
         await self._run(run)
+
+    # -- lanes (workers) ------------------------------------------------------------------
+
+    async def add_lanes(self, lease: Lease, lanes: Sequence[str]) -> None:
+        """Open the job to workers: one free lease row per lane; stopped lanes are reopened."""
+        names = lane_names(lanes)
+
+        def run(conn: sqlite3.Connection) -> None:
+            def body() -> None:
+                self._fence(conn, lease, lease.job_id)
+                now = now_micros()
+                for lane in names:
+                    conn.execute(
+                        "INSERT INTO lanes (job_id, lane, owner_id, host, pid, token, "
+                        "acquired_at, expires_at, released, stopped) "
+                        "VALUES (?,?,'','',0,0,?,?,1,NULL) "
+                        "ON CONFLICT (job_id, lane) DO UPDATE SET stopped=NULL",
+                        (lease.job_id, lane, now, now),
+                    )
+
+            self._transaction(conn, body)
+
+        await self._run(run)
+
+    async def acquire_lane(
+        self, job_id: str, *, owner_id: str, ttl: float, lanes: Sequence[str] | None = None
+    ) -> Lease | None:
+        """Take a free lane of the job that has work (token + 1), in lane order; or None.
+
+        Free: released, lapsed, or its owner's pid is gone on this host. A stopped lane, a
+        lane with nothing pending or in flight, and every lane while the job's own lease is
+        live, are never taken.
+        """
+        _check_ttl(ttl)
+        host, pid = this_host(), os.getpid()
+        wanted = None if lanes is None else set(lane_names(lanes))
+
+        def run(conn: sqlite3.Connection) -> Lease | None:
+            def body() -> Lease | None:
+                now = now_micros()
+                job = self._lease_row(conn, job_id)
+                live = job is not None and not job[5] and job[4] > now
+                if job is not None and live and not lease_gone(_lease(job_id, job)):
+                    return None  # one runner holds the whole job
+                rows = conn.execute(
+                    "SELECT owner_id, host, pid, token, expires_at, released, lane FROM lanes "
+                    "WHERE job_id=? AND stopped IS NULL ORDER BY lane",
+                    (job_id,),
+                ).fetchall()
+                for row in rows:
+                    lane = row[6]
+                    if wanted is not None and lane not in wanted:
+                        continue
+                    holder = _lease(job_id, row, lane=lane)
+                    if not (row[5] or row[4] <= now or lease_gone(holder)):
+                        continue
+                    work = conn.execute(
+                        "SELECT 1 FROM chunks WHERE job_id=? AND provider=? "
+                        "AND status IN ('pending', 'in_flight') LIMIT 1",
+                        (job_id, lane),
+                    ).fetchone()
+                    if work is None:
+                        continue
+                    token = row[3] + 1
+                    if job is not None and not job[5]:  # lapsed or gone: it can no longer renew
+                        conn.execute("UPDATE leases SET released=1 WHERE job_id=?", (job_id,))
+                    conn.execute(
+                        "UPDATE lanes SET owner_id=?, host=?, pid=?, token=?, acquired_at=?, "
+                        "expires_at=?, released=0 WHERE job_id=? AND lane=?",
+                        (owner_id, host, pid, token, now, now + _us(ttl), job_id, lane),
+                    )
+                    return Lease(
+                        job_id=job_id, owner_id=owner_id, host=host, pid=pid, token=token,
+                        expires_at=from_micros(now + _us(ttl)), lane=lane,
+                    )  # fmt: skip
+                return None
+
+            return self._transaction(conn, body)
+
+        return await self._run(run)
+
+    async def stop_lane(self, lease: Lease, reason: str) -> None:
+        """Release the lane and keep it from workers (``reason``) until enqueued again."""
+        if not lease.lane:
+            raise self._error("stop_lane needs a lane lease")
+
+        def run(conn: sqlite3.Connection) -> None:
+            def body() -> None:
+                self._fence(conn, lease, lease.job_id, lease.lane)
+                conn.execute(
+                    "UPDATE lanes SET stopped=?, released=1, expires_at=? "
+                    "WHERE job_id=? AND lane=?",
+                    (reason or "stopped", now_micros(), lease.job_id, lease.lane),
+                )
+
+            self._transaction(conn, body)
+
+        await self._run(run)
+
+    async def lanes(self, job_id: str | None = None) -> list[LaneState]:
+        """The lanes of one job, or of every enqueued job (oldest job first), by lane."""
+
+        def run(conn: sqlite3.Connection) -> list[LaneState]:
+            if self._version < _LANES_SINCE:
+                return []
+            query = (
+                "SELECT l.owner_id, l.host, l.pid, l.token, l.expires_at, l.released, "
+                "l.lane, l.job_id, l.stopped, (SELECT COUNT(*) FROM chunks c WHERE "
+                "c.job_id=l.job_id AND c.provider=l.lane AND c.status IN ('pending', "
+                "'in_flight')) FROM lanes l LEFT JOIN jobs j ON j.job_id=l.job_id"
+            )
+            params: tuple[Any, ...] = ()
+            if job_id is not None:
+                query += " WHERE l.job_id=?"
+                params = (job_id,)
+            query += " ORDER BY j.created_at, l.job_id, l.lane"
+            now = now_micros()
+            out: list[LaneState] = []
+            for row in conn.execute(query, params):
+                holder = None if row[5] else _lease(row[7], row, lane=row[6])
+                live = holder is not None and row[4] > now and not lease_gone(holder)
+                state = LaneState(job_id=row[7], lane=row[6], holder=holder, live=live,
+                                  stopped=row[8], remaining=int(row[9]))  # fmt: skip
+                out.append(state)
+            return out
+
+        return await self._run(run, write=False)
+
+    async def next_chunks(self, lease: Lease, limit: int) -> list[ChunkRecord]:
+        """The lane's next ``limit`` pending chunks, in seq order (fenced by the lane lease)."""
+        if not lease.lane:
+            raise self._error("next_chunks needs a lane lease")
+
+        def run(conn: sqlite3.Connection) -> list[ChunkRecord]:
+            def body() -> list[ChunkRecord]:
+                self._fence(conn, lease, lease.job_id, lease.lane)
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS} FROM chunks WHERE job_id=? AND provider=? "  # noqa: S608
+                    "AND status='pending' ORDER BY seq LIMIT ?",
+                    (lease.job_id, lease.lane, limit),
+                )
+                return [_record(r) for r in rows]
+
+            return self._transaction(conn, body)
+
+        return await self._run(run)
+
+    async def add_payloads(self, lease: Lease, payloads: Sequence[tuple[int, str, bytes]]) -> None:
+        """Store what chunks send, ``(seq, ref, content)``; ``ref`` is the content's SHA-256.
+
+        Contents are kept once per job and ref; rows already there are left alone.
+        """
+        items = checked_payloads(payloads, self._error)
+        if not items:
+            return
+
+        def run(conn: sqlite3.Connection) -> None:
+            def body() -> None:
+                self._fence(conn, lease, lease.job_id)
+                stored: set[str] = set()
+                for seq, ref, content in items:
+                    if ref not in stored:
+                        conn.execute(
+                            "INSERT OR IGNORE INTO payloads (job_id, ref, content) VALUES (?,?,?)",
+                            (lease.job_id, ref, content),
+                        )
+                        stored.add(ref)
+                    conn.execute(
+                        "INSERT OR IGNORE INTO chunk_payloads (job_id, seq, ref) VALUES (?,?,?)",
+                        (lease.job_id, seq, ref),
+                    )
+
+            self._transaction(conn, body)
+
+        await self._run(run)
+
+    async def payloads(self, job_id: str, seqs: Sequence[int]) -> dict[int, bytes]:
+        """The stored content of these chunks (checked against its SHA-256)."""
+        wanted = sorted(set(seqs))
+
+        def run(conn: sqlite3.Connection) -> dict[int, bytes]:
+            if self._version < _LANES_SINCE:
+                return {}
+            found: dict[int, bytes] = {}
+            for start in range(0, len(wanted), _PAGE_IN):
+                page = wanted[start : start + _PAGE_IN]
+                rows = conn.execute(
+                    "SELECT c.seq, p.ref, p.content FROM chunk_payloads c JOIN payloads p "  # noqa: S608
+                    "ON p.job_id=c.job_id AND p.ref=c.ref WHERE c.job_id=? AND c.seq IN "
+                    f"({','.join('?' * len(page))})",
+                    (job_id, *page),
+                )
+                for seq, ref, content in rows:
+                    found[seq] = _verified(job_id, seq, ref, content)
+            return found
+
+        return await self._run(run, write=False)
+
+    async def drop_payloads(self, lease: Lease) -> int:
+        """Forget the content of the lane's SENT and FAILED chunks; how many chunks lost it."""
+        if not lease.lane:
+            raise self._error("drop_payloads needs a lane lease")
+
+        def run(conn: sqlite3.Connection) -> int:
+            def body() -> int:
+                self._fence(conn, lease, lease.job_id, lease.lane)
+                dropped = conn.execute(
+                    "DELETE FROM chunk_payloads WHERE job_id=? AND seq IN (SELECT seq FROM "
+                    "chunks WHERE job_id=? AND provider=? AND status IN ('sent', 'failed'))",
+                    (lease.job_id, lease.job_id, lease.lane),
+                ).rowcount
+                conn.execute(
+                    "DELETE FROM payloads WHERE job_id=? AND ref NOT IN "
+                    "(SELECT ref FROM chunk_payloads WHERE job_id=?)",
+                    (lease.job_id, lease.job_id),
+                )
+                return int(dropped)
+
+            return self._transaction(conn, body)
+
+        return await self._run(run)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -939,6 +1291,13 @@ class SQLiteJournal:
         await anyio.to_thread.run_sync(run, limiter=self._limiter)
 
 
+def _verified(job_id: str, seq: int, ref: str, content: object) -> bytes:
+    """A stored payload, refused (a damaged row) unless bytes matching its SHA-256."""
+    if not isinstance(content, bytes) or hashlib.sha256(content).hexdigest() != ref:
+        raise _DamagedRow(f"the payload of chunk {seq} of job {job_id!r} is damaged")
+    return content
+
+
 def _check_ttl(ttl: float) -> None:
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl < 10**9:
         raise ValidationError(f"must be a positive number of seconds, got {ttl!r}", field="ttl")
@@ -948,7 +1307,7 @@ def _us(seconds: float) -> int:
     return round(seconds * 1_000_000)
 
 
-def _lease(job_id: str, row: Sequence[Any]) -> Lease:
+def _lease(job_id: str, row: Sequence[Any], *, lane: str = "") -> Lease:
     return Lease(
         job_id=job_id,
         owner_id=row[0],
@@ -956,6 +1315,7 @@ def _lease(job_id: str, row: Sequence[Any]) -> Lease:
         pid=row[2],
         token=row[3],
         expires_at=from_micros(row[4]),
+        lane=lane,
     )
 
 

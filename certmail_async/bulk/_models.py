@@ -31,6 +31,7 @@ __all__ = [
     "Estimate",
     "Evidence",
     "JobStatus",
+    "LaneState",
     "Lease",
     "OutgoingMessage",
     "Progress",
@@ -318,6 +319,10 @@ class Lease:
     ``host`` is the hostname (with the pid namespace inside a container), so a lease whose
     pid died on this host can be taken over at once.
 
+    ``lane`` is ``""`` for the job's lease (one runner owns the whole job) and the lane's
+    name (the provider, e.g. ``"pecmassiva"``) for a worker's lease on one lane of an
+    enqueued job: such a lease writes only that lane's chunks.
+
     Example:
         >>> from datetime import UTC, datetime
         >>> Lease(job_id="avvisi", owner_id="5f1c", host="worker-1", pid=4711, token=3,
@@ -331,6 +336,35 @@ class Lease:
     pid: int
     token: int
     expires_at: datetime
+    lane: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class LaneState:
+    """One lane of an enqueued job as the journal holds it (for workers and status).
+
+    ``holder`` is the lane's last owner (None when released or never taken) and ``live``
+    whether its lease still runs (journal clock); ``stopped`` the reason a worker stopped
+    the lane (an account error, an outage, a send it could not settle: no worker takes it
+    until the job is enqueued again); ``remaining`` its chunks pending or in flight.
+
+    Example:
+        >>> LaneState(job_id="avvisi", lane="pecmassiva", holder=None, live=False,
+        ...           stopped=None, remaining=120).runnable
+        True
+    """
+
+    job_id: str
+    lane: str
+    holder: Lease | None
+    live: bool
+    stopped: str | None
+    remaining: int
+
+    @property
+    def runnable(self) -> bool:
+        """Work is left and no live owner holds the lane, nor did a worker stop it."""
+        return self.remaining > 0 and not self.live and self.stopped is None
 
 
 @attrs.frozen(kw_only=True)

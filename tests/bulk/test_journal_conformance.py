@@ -532,3 +532,319 @@ class TestIntegrity:
             await job_status(journal, "nope")
         with pytest.raises(KeyError):
             [r async for r in export_records(journal, "nope")]
+
+
+# -- lanes: workers sharing one enqueued job ------------------------------------------------
+
+LANES = ["legallymail", "pecmassiva"]
+
+
+async def enqueued(journal: Journal, job: str = "job", *, lm: int = 2, pm: int = 3) -> None:
+    """A job opened to workers: ``pm`` PEC Massiva chunks, then ``lm`` LegallyMail ones."""
+    lease = await opened(journal, job)
+    records = [chunk(i, job) for i in range(pm)]
+    records += [chunk(pm + i, job, provider="legallymail") for i in range(lm)]
+    await journal.add_pending(lease, records)
+    await journal.add_lanes(lease, LANES)
+    await journal.release(lease)
+
+
+def lane_table(backend: Backend) -> str:
+    """The table holding lane leases (PostgreSQL keeps them beside the job's)."""
+    return "leases" if backend.name.startswith("postgres") else "lanes"
+
+
+def dead_pid() -> int:
+    """The pid of a process that existed on this host and is gone (reaped)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, check=True, timeout=30)  # fmt: skip
+    return int(proc.stdout)
+
+
+class TestLaneLeases:
+    async def test_workers_get_distinct_lanes_then_none(self, backend: Backend) -> None:
+        """Three workers at once on a two-lane job: two distinct lanes with token 1, the third none."""
+        await enqueued(backend.make())
+        workers = [backend.make() for _ in range(3)]
+        got = await asyncio.gather(
+            *(w.acquire_lane("job", owner_id=f"w{i}", ttl=TTL) for i, w in enumerate(workers))
+        )
+        taken = [lease for lease in got if lease is not None]
+        assert sorted(lease.lane for lease in taken) == LANES
+        assert [lease.token for lease in taken] == [1, 1]
+        assert len({lease.owner_id for lease in taken}) == 2
+        assert await workers[0].acquire_lane("job", owner_id="late", ttl=TTL) is None
+
+    async def test_only_the_lanes_a_worker_can_run(self, journal: Journal) -> None:
+        """``lanes=`` restricts the offer to the worker's providers; an unknown job offers none."""
+        await enqueued(journal)
+        lease = await journal.acquire_lane("job", owner_id="w", ttl=TTL, lanes=["legallymail"])
+        assert lease is not None
+        assert lease.lane == "legallymail"
+        assert (
+            await journal.acquire_lane("job", owner_id="x", ttl=TTL, lanes=["legallymail"]) is None
+        )
+        assert await journal.acquire_lane("nope", owner_id="x", ttl=TTL) is None
+        with pytest.raises(ValidationError) as info:
+            await journal.acquire_lane("job", owner_id="x", ttl=TTL, lanes="pecmassiva")
+        assert info.value.field == "lanes"
+
+    async def test_a_lane_without_work_is_not_offered(self, journal: Journal) -> None:
+        """A lane whose chunks are all final is never taken (its token does not move)."""
+        await enqueued(journal, lm=1, pm=0)
+        lease = await journal.acquire_lane("job", owner_id="w", ttl=TTL)
+        assert lease is not None
+        assert lease.lane == "legallymail"
+        await journal.mark_in_flight(lease, chunk(0, provider="legallymail"))
+        await journal.mark_done(lease, chunk(0, provider="legallymail"), ChunkStatus.SENT)
+        await journal.release(lease)
+        assert await journal.acquire_lane("job", owner_id="w2", ttl=TTL) is None
+        states = {s.lane: s for s in await journal.lanes("job")}
+        assert (states["pecmassiva"].remaining, states["legallymail"].remaining) == (0, 0)
+        assert states["legallymail"].holder is None
+
+    async def test_a_lapsed_lane_is_taken_over_and_its_owner_fenced(self, backend: Backend) -> None:
+        """A lane whose heartbeat lapsed goes to another worker with token + 1; the old owner can
+        neither renew nor write its lane's chunks, and nothing it tried is recorded."""
+        a, b = backend.make(), backend.make()
+        await enqueued(a)
+        old = await a.acquire_lane("job", owner_id="A", ttl=SHORT, lanes=["pecmassiva"])
+        assert old is not None
+        await a.mark_in_flight(old, chunk(0))
+        await asyncio.sleep(SHORT * 1.5)
+        new = await b.acquire_lane("job", owner_id="B", ttl=TTL, lanes=["pecmassiva"])
+        assert new is not None
+        assert (new.lane, new.token) == ("pecmassiva", old.token + 1)
+        before = await b.records("job")
+        with pytest.raises(JobLockedError, match="taken over by B"):
+            await a.mark_done(old, chunk(0), ChunkStatus.SENT, provider_ids=["S0"])
+        with pytest.raises(JobLockedError, match="taken over by B"):
+            await a.mark_in_flight(old, chunk(1))
+        with pytest.raises(JobLockedError, match="taken over by B"):
+            await a.renew(old, ttl=TTL)
+        assert await b.records("job") == before
+        assert await b.claimed("pecmassiva", ["S0"]) == set()
+        state = {s.lane: s for s in await b.lanes("job")}["pecmassiva"]
+        assert state.holder is not None
+        assert (state.holder.owner_id, state.live) == ("B", True)
+
+    async def test_a_lapsed_lane_writes_nothing_until_renewed(self, journal: Journal) -> None:
+        """A lane lease that lapsed but was not taken over is refused, then works once renewed."""
+        await enqueued(journal)
+        lease = await journal.acquire_lane("job", owner_id="A", ttl=SHORT, lanes=["pecmassiva"])
+        assert lease is not None
+        await asyncio.sleep(SHORT * 1.5)
+        with pytest.raises(JobLockedError, match="lapsed"):
+            await journal.mark_in_flight(lease, chunk(0))
+        lease = await journal.renew(lease, ttl=TTL)
+        await journal.mark_in_flight(lease, chunk(0))
+        record = await journal.get("job", 0)
+        assert record is not None
+        assert record.status is ChunkStatus.IN_FLIGHT
+
+    async def test_a_lane_lease_writes_only_its_lane(self, journal: Journal) -> None:
+        """A lane lease cannot write another lane's chunks nor job-level rows."""
+        await enqueued(journal)
+        lease = await journal.acquire_lane("job", owner_id="A", ttl=TTL, lanes=["pecmassiva"])
+        assert lease is not None
+        other = chunk(3, provider="legallymail")
+        for write in (
+            journal.mark_in_flight(lease, other),
+            journal.mark_done(lease, other, ChunkStatus.SENT),
+            journal.add_pending(lease, [chunk(9)]),
+            journal.add_final(lease, chunk(9, status=ChunkStatus.FAILED)),
+            journal.open_job(lease, "fp", {}),
+            journal.add_lanes(lease, LANES),
+        ):
+            with pytest.raises(JournalError, match="lane 'pecmassiva' cannot write"):
+                await write
+        assert (await journal.get("job", 3)).status is ChunkStatus.PENDING  # type: ignore[union-attr]
+        assert await journal.get("job", 9) is None
+
+    async def test_the_job_lease_and_the_lanes_exclude_each_other(self, backend: Backend) -> None:
+        """While a runner holds the job no lane is offered; while a worker holds a lane the job
+        lease is refused (naming the lane's owner); once released, the other side gets it."""
+        a, b = backend.make(), backend.make()
+        await enqueued(a)
+        runner = await a.acquire("job", owner_id="R", ttl=TTL)
+        assert await b.acquire_lane("job", owner_id="W", ttl=TTL) is None
+        await a.release(runner)
+        lane = await b.acquire_lane("job", owner_id="W", ttl=TTL)
+        assert lane is not None
+        with pytest.raises(JobLockedError, match=f"lane '{lane.lane}' is run by W") as info:
+            await a.acquire("job", owner_id="R", ttl=TTL)
+        assert info.value.owner == f"W@{lane.host} pid {lane.pid}"
+        await b.release(lane)
+        again = await a.acquire("job", owner_id="R", ttl=TTL)
+        assert again.token == runner.token + 1
+
+    async def test_taking_a_lane_ends_a_lapsed_job_lease(self, backend: Backend) -> None:
+        """A runner whose job lease lapsed and whose job a worker joined can neither renew
+        nor write again."""
+        a, b = backend.make(), backend.make()
+        await enqueued(a)
+        runner = await a.acquire("job", owner_id="R", ttl=SHORT)
+        await asyncio.sleep(SHORT * 1.5)
+        lane = await b.acquire_lane("job", owner_id="W", ttl=TTL, lanes=["pecmassiva"])
+        assert lane is not None
+        with pytest.raises(JobLockedError):
+            await a.renew(runner, ttl=TTL)
+        with pytest.raises(JobLockedError):
+            await a.mark_in_flight(runner, chunk(0))
+        assert (await b.get("job", 0)).status is ChunkStatus.PENDING  # type: ignore[union-attr]
+
+    async def test_taking_the_job_ends_lapsed_lane_leases(self, backend: Backend) -> None:
+        """A worker whose lane lapsed and whose job a runner took can neither renew nor write."""
+        a, b = backend.make(), backend.make()
+        await enqueued(a)
+        lane = await b.acquire_lane("job", owner_id="W", ttl=SHORT, lanes=["pecmassiva"])
+        assert lane is not None
+        await asyncio.sleep(SHORT * 1.5)
+        await a.acquire("job", owner_id="R", ttl=TTL)
+        with pytest.raises(JobLockedError):
+            await b.renew(lane, ttl=TTL)
+        with pytest.raises(JobLockedError):
+            await b.mark_in_flight(lane, chunk(0))
+
+    async def test_a_gone_owner_on_this_host_is_replaced_at_once(self, backend: Backend) -> None:
+        """A lane held by a pid that no longer exists on this host is taken over before expiry."""
+        a = backend.make()
+        await enqueued(a)
+        lane = await a.acquire_lane("job", owner_id="A", ttl=TTL, lanes=["pecmassiva"])
+        assert lane is not None
+        backend.damage(
+            f"UPDATE {lane_table(backend)} SET pid={dead_pid()} WHERE lane='pecmassiva';"  # noqa: S608
+        )
+        b = backend.make()
+        state = {s.lane: s for s in await b.lanes("job")}["pecmassiva"]
+        assert not state.live
+        taken = await b.acquire_lane("job", owner_id="B", ttl=TTL, lanes=["pecmassiva"])
+        assert taken is not None
+        assert taken.token == lane.token + 1
+
+    async def test_next_chunks_come_in_seq_order_pending_only(self, journal: Journal) -> None:
+        """The lane owner gets its lane's pending chunks in seq order, nothing of other lanes."""
+        lease = await opened(journal)
+        records = [chunk(i, provider="legallymail" if i % 2 else "pecmassiva") for i in range(8)]
+        await journal.add_pending(lease, list(reversed(records)))
+        await journal.add_lanes(lease, LANES)
+        await journal.release(lease)
+        lane = await journal.acquire_lane("job", owner_id="W", ttl=TTL, lanes=["pecmassiva"])
+        assert lane is not None
+        await journal.mark_in_flight(lane, records[0])
+        assert [r.seq for r in await journal.next_chunks(lane, 2)] == [2, 4]
+        await journal.mark_done(lane, records[0], ChunkStatus.SENT, provider_ids=["S0"])
+        assert [r.seq for r in await journal.next_chunks(lane, 10)] == [2, 4, 6]
+        assert all(r.provider == "pecmassiva" for r in await journal.next_chunks(lane, 10))
+
+    async def test_a_stale_lane_owner_cannot_read_its_next_chunks(self, backend: Backend) -> None:
+        """next_chunks is fenced: a taken-over owner gets JobLockedError, not work."""
+        a, b = backend.make(), backend.make()
+        await enqueued(a)
+        old = await a.acquire_lane("job", owner_id="A", ttl=SHORT, lanes=["pecmassiva"])
+        assert old is not None
+        await asyncio.sleep(SHORT * 1.5)
+        assert await b.acquire_lane("job", owner_id="B", ttl=TTL, lanes=["pecmassiva"])
+        with pytest.raises(JobLockedError):
+            await a.next_chunks(old, 5)
+
+    async def test_a_stopped_lane_waits_for_the_job_to_be_enqueued_again(
+        self, journal: Journal
+    ) -> None:
+        """stop_lane keeps the lane from workers, with its reason, until add_lanes reopens it."""
+        await enqueued(journal)
+        lane = await journal.acquire_lane("job", owner_id="W", ttl=TTL, lanes=["pecmassiva"])
+        assert lane is not None
+        await journal.stop_lane(lane, "AuthenticationError: bad token")
+        state = {s.lane: s for s in await journal.lanes("job")}["pecmassiva"]
+        assert (state.stopped, state.live, state.remaining) == (
+            "AuthenticationError: bad token", False, 3)  # fmt: skip
+        assert not state.runnable
+        assert (
+            await journal.acquire_lane("job", owner_id="W", ttl=TTL, lanes=["pecmassiva"]) is None
+        )
+        lease = await journal.acquire("job", owner_id="R", ttl=TTL)
+        await journal.add_lanes(lease, LANES)
+        await journal.release(lease)
+        again = await journal.acquire_lane("job", owner_id="W", ttl=TTL, lanes=["pecmassiva"])
+        assert again is not None
+        assert again.token == lane.token + 1
+
+    async def test_lanes_of_every_enqueued_job(self, journal: Journal) -> None:
+        """lanes() without a job lists every enqueued job's lanes, oldest job first; a job
+        never enqueued has none."""
+        await enqueued(journal, "first")
+        await opened(journal, "classic")
+        await enqueued(journal, "second", lm=0)
+        states = await journal.lanes()
+        assert [(s.job_id, s.lane, s.remaining) for s in states] == [
+            ("first", "legallymail", 2), ("first", "pecmassiva", 3),
+            ("second", "legallymail", 0), ("second", "pecmassiva", 3),
+        ]  # fmt: skip
+        assert await journal.lanes("classic") == []
+
+
+class TestPayloads:
+    async def test_payloads_round_trip_once_per_content(self, journal: Journal) -> None:
+        """What chunks send comes back byte for byte; equal contents are stored once."""
+        import hashlib
+
+        lease = await opened(journal)
+        await journal.add_pending(lease, [chunk(i) for i in range(3)])
+        body, other = b'{"subject": "Avviso"}', b"\x00\xffattachment"
+        ref, ref2 = hashlib.sha256(body).hexdigest(), hashlib.sha256(other).hexdigest()
+        await journal.add_payloads(lease, [(0, ref, body), (1, ref, body), (2, ref2, other)])
+        await journal.add_payloads(lease, [(0, ref, body)])  # again: left alone
+        assert await journal.payloads("job", [0, 1, 2, 7]) == {0: body, 1: body, 2: other}
+        with pytest.raises(JournalError, match="does not match"):
+            await journal.add_payloads(lease, [(3, ref, other)])
+
+    async def test_payloads_need_the_job_lease(self, journal: Journal) -> None:
+        """A lane lease cannot store payloads."""
+        import hashlib
+
+        await enqueued(journal)
+        lane = await journal.acquire_lane("job", owner_id="W", ttl=TTL)
+        assert lane is not None
+        ref = hashlib.sha256(b"x").hexdigest()
+        with pytest.raises(JournalError, match="cannot write job-level rows"):
+            await journal.add_payloads(lane, [(0, ref, b"x")])
+
+    async def test_a_lane_drops_what_it_no_longer_needs(self, journal: Journal) -> None:
+        """drop_payloads forgets the content of the lane's SENT and FAILED chunks only; a
+        content still used by another chunk stays."""
+        import hashlib
+
+        lease = await opened(journal)
+        records = [chunk(0), chunk(1), chunk(2), chunk(3, provider="legallymail")]
+        await journal.add_pending(lease, records)
+        await journal.add_lanes(lease, LANES)
+        body = b"shared"
+        ref = hashlib.sha256(body).hexdigest()
+        await journal.add_payloads(lease, [(r.seq, ref, body) for r in records])
+        await journal.release(lease)
+        lane = await journal.acquire_lane("job", owner_id="W", ttl=TTL, lanes=["pecmassiva"])
+        assert lane is not None
+        await journal.mark_in_flight(lane, records[0])
+        await journal.mark_done(lane, records[0], ChunkStatus.SENT, provider_ids=["S0"])
+        await journal.mark_in_flight(lane, records[1])
+        await journal.mark_done(lane, records[1], ChunkStatus.FAILED, error="400")
+        assert await journal.drop_payloads(lane) == 2
+        assert await journal.payloads("job", [0, 1, 2, 3]) == {2: body, 3: body}
+
+    async def test_a_damaged_payload_is_refused(self, backend: Backend) -> None:
+        """A stored content that no longer matches its SHA-256 is a JournalError, never sent."""
+        import hashlib
+
+        a = backend.make()
+        lease = await opened(a)
+        await a.add_pending(lease, [chunk(0)])
+        ref = hashlib.sha256(b"body").hexdigest()
+        await a.add_payloads(lease, [(0, ref, b"body")])
+        await a.aclose()
+        backend.damage("UPDATE payloads SET content = content || content;")
+        with pytest.raises(JournalError, match="damaged"):
+            await backend.make().payloads("job", [0])

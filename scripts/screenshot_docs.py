@@ -57,7 +57,7 @@ DEFAULT_PAGES = (
     "reference/sync/",
 )
 WIDTH = 1280
-HEIGHT = 1600
+HEIGHT = 2400
 #: Milliseconds of virtual time Chromium gives the page's scripts before the snapshot.
 BUDGET_MS = 15_000
 

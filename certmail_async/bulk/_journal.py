@@ -286,7 +286,7 @@ _MICROSECOND = timedelta(microseconds=1)
 def utc(seconds: float) -> datetime:
     """An aware UTC datetime from epoch seconds.
 
-    Example:
+    Examples:
         >>> utc(0).isoformat()
         '1970-01-01T00:00:00+00:00'
     """
@@ -298,7 +298,7 @@ def micros(when: datetime) -> int:
 
     Integers, not float seconds, so a time read back and compared again is exactly equal.
 
-    Example:
+    Examples:
         >>> micros(utc(1.5))
         1500000
     """
@@ -310,7 +310,7 @@ def micros(when: datetime) -> int:
 def from_micros(value: int) -> datetime:
     """The aware UTC datetime of epoch microseconds (the inverse of :func:`micros`).
 
-    Example:
+    Examples:
         >>> from_micros(1_500_000) == utc(1.5)
         True
     """
@@ -320,7 +320,7 @@ def from_micros(value: int) -> datetime:
 def now_micros() -> int:
     """The journal clock of an in-process journal: this host's time, epoch microseconds.
 
-    Example:
+    Examples:
         >>> now_micros() > micros(utc(1_700_000_000))
         True
     """
@@ -330,7 +330,7 @@ def now_micros() -> int:
 def evidence_to_json(evidence: Evidence | None) -> str | None:
     """The JSON a journal stores for :class:`Evidence` (None stays None).
 
-    Example:
+    Examples:
         >>> evidence_to_json(Evidence(record_id="A1", matched=("subject",)))
         '{"record_id": "A1", "matched": ["subject"], "created_at": null, "note": null}'
     """
@@ -349,7 +349,7 @@ def evidence_to_json(evidence: Evidence | None) -> str | None:
 def evidence_from_json(text: str | None) -> Evidence | None:
     """The :class:`Evidence` back from :func:`evidence_to_json`.
 
-    Example:
+    Examples:
         >>> evidence_from_json('{"record_id": "A1", "matched": ["subject"]}').matched
         ('subject',)
     """
@@ -370,7 +370,7 @@ def pid_alive(pid: int) -> bool:
 
     ``PermissionError`` means the process exists under another user: alive.
 
-    Example:
+    Examples:
         >>> pid_alive(os.getpid())
         True
     """
@@ -401,7 +401,7 @@ def this_host() -> str:
     Two containers that share a hostname (``--network host``) and a journal must not judge
     each other's pids: their pid namespaces tell them apart.
 
-    Example:
+    Examples:
         >>> this_host().startswith(socket.gethostname())
         True
     """
@@ -418,7 +418,7 @@ def lease_gone(lease: Lease) -> bool:
 
     On another host nothing is known: the lease lapses with its heartbeat.
 
-    Example:
+    Examples:
         >>> lease_gone(Lease(job_id="j", owner_id="o", host=this_host(),
         ...                  pid=os.getpid(), token=1, expires_at=utc(0)))
         False
@@ -433,7 +433,7 @@ def locked_error(
 
     With ``stale``, the message says that lease was taken over.
 
-    Example:
+    Examples:
         >>> err = locked_error(Lease(job_id="j", owner_id="w1", host="h", pid=7, token=3,
         ...                          expires_at=utc(0)), 4.0)
         >>> err.owner, err.expires_in
@@ -460,7 +460,7 @@ def locked_error(
 def lane_names(lanes: Sequence[str]) -> list[str]:
     """Lane names checked (non-empty text), deduplicated and sorted.
 
-    Example:
+    Examples:
         >>> lane_names(["pecmassiva", "legallymail", "pecmassiva"])
         ['legallymail', 'pecmassiva']
     """
@@ -474,7 +474,7 @@ def checked_payloads(
 ) -> list[tuple[int, str, bytes]]:
     """Payload rows whose ref is the SHA-256 of their content (anything else: ``error``).
 
-    Example:
+    Examples:
         >>> import hashlib
         >>> ref = hashlib.sha256(b"x").hexdigest()
         >>> checked_payloads([(0, ref, b"x")], JournalError)[0][0]

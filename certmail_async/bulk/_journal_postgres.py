@@ -300,7 +300,7 @@ _STATUSES = {s.value: s for s in ChunkStatus}
 def is_postgres_url(spec: object) -> bool:
     """Whether a journal spec names PostgreSQL (``postgresql://`` or ``postgres://``).
 
-    Example:
+    Examples:
         >>> is_postgres_url("postgresql://app@db.internal/jobs"), is_postgres_url("jobs.sqlite")
         (True, False)
     """
@@ -383,7 +383,7 @@ class PostgresJournal:
     ``readonly=True`` never writes (status and export). ``timeout`` bounds every call
     (seconds); ``pool_size`` bounds the connections this handle opens.
 
-    Example:
+    Examples:
         >>> async def demo() -> None:  # doctest: +SKIP
         ...     journal = PostgresJournal("postgresql://app@db.internal/jobs")
         ...     print(await journal.migrate())  # the schema version, e.g. 1

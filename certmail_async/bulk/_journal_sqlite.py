@@ -260,7 +260,7 @@ class SQLiteJournal:
     read-only (``status`` and ``export`` never need to write). ``":memory:"`` keeps the
     journal in memory (tests, estimates).
 
-    Example:
+    Examples:
         >>> import asyncio, tempfile, os
         >>> async def demo() -> tuple[bool, int]:
         ...     journal = SQLiteJournal(os.path.join(tempfile.mkdtemp(), "jobs.sqlite"))

@@ -71,7 +71,7 @@ class OutgoingMessage:
     ``key`` is yours (an invoice number...) and comes back on every outcome; ``sender`` is
     PEC Massiva's (defaults to the mailbox username).
 
-    Example:
+    Examples:
         >>> OutgoingMessage(provider="legallymail", recipients=["a@example.com"],
         ...                 subject="Avviso", body="<p>...</p>", key="INV-1").provider
         'legallymail'
@@ -133,7 +133,7 @@ def check_outgoing_message(value: object) -> OutgoingMessage:
     a message whose fields were forced with ``object.__setattr__``. The bulk dispatcher
     calls it on every message it reads (a bad one becomes a FAILED outcome).
 
-    Example:
+    Examples:
         >>> check_outgoing_message({"provider": "legallymail"})
         Traceback (most recent call last):
         certmail_async._exceptions.ValidationError: message: expected an OutgoingMessage, got dict
@@ -207,7 +207,7 @@ class Progress:
 class Estimate:
     """What a job will take at the documented caps, said up front.
 
-    Example:
+    Examples:
         >>> Estimate(messages=1, recipients=100_000, chunks={"legallymail": 10_000},
         ...          seconds=63_000.0).hours
         17.5
@@ -232,7 +232,7 @@ class RecipientRecord:
     (UNKNOWN); ``evidence`` says which provider record reconciliation matched when an
     interrupted chunk was marked SENT after the fact.
 
-    Example:
+    Examples:
         >>> row = RecipientRecord(job_id="j", seq=0, provider="pecmassiva",
         ...                       recipient="a@pec.example.it", status=ChunkStatus.SENT,
         ...                       provider_ids=("S1",), error=None, key=None, updated_at=None,
@@ -263,7 +263,7 @@ class JobStatus:
     ``max_listed`` chunks each (a parameter of ``status``; the counts are always complete);
     ``truncated`` says one was cut.
 
-    Example:
+    Examples:
         >>> status = JobStatus(job_id="j", chunks={"sent": 2}, recipients={"sent": 20},
         ...                    unknown=(), in_flight=())
         >>> status.finished
@@ -298,7 +298,7 @@ class Evidence:
     ``created_at``, ``tag``); ``created_at`` is the record's time at the provider.
     Stored in the journal and shown by ``status`` and ``export``.
 
-    Example:
+    Examples:
         >>> Evidence(record_id="S-0042", matched=("recipients", "subject", "created_at")).matched
         ('recipients', 'subject', 'created_at')
     """
@@ -323,7 +323,7 @@ class Lease:
     name (the provider, e.g. ``"pecmassiva"``) for a worker's lease on one lane of an
     enqueued job: such a lease writes only that lane's chunks.
 
-    Example:
+    Examples:
         >>> from datetime import UTC, datetime
         >>> Lease(job_id="avvisi", owner_id="5f1c", host="worker-1", pid=4711, token=3,
         ...       expires_at=datetime(2026, 11, 29, 21, 0, tzinfo=UTC)).token
@@ -348,7 +348,7 @@ class LaneState:
     the lane (an account error, an outage, a send it could not settle: no worker takes it
     until the job is enqueued again); ``remaining`` its chunks pending or in flight.
 
-    Example:
+    Examples:
         >>> LaneState(job_id="avvisi", lane="pecmassiva", holder=None, live=False,
         ...           stopped=None, remaining=120).runnable
         True
@@ -371,7 +371,7 @@ class LaneState:
 class ChunkRecord:
     """One chunk as the journal keeps it (recipients, digests, outcome; never a body).
 
-    Example:
+    Examples:
         >>> ChunkRecord(job_id="avvisi", seq=0, provider="pecmassiva",
         ...             recipients=("a@pec.example.it",), digest="d", subject_digest="s",
         ...             status=ChunkStatus.PENDING).status.value
@@ -403,7 +403,7 @@ class Chunk:
     dispatcher adds one); ``digest`` covers the content and every recipient of the message
     exactly as given, so a changed input is detected on resume.
 
-    Example:
+    Examples:
         >>> m = OutgoingMessage(provider="legallymail", recipients=["a@example.com"],
         ...                     subject="Avviso", body="<p>...</p>")
         >>> Chunk(seq=0, provider="legallymail", recipients=("a@example.com",), message=m,
@@ -437,7 +437,7 @@ class Chunk:
 class SendReport:
     """What a send (or a reconciliation) established about one chunk.
 
-    Example:
+    Examples:
         >>> SendReport(status=ChunkStatus.SENT, provider_ids=("2020082610003492",)).status.value
         'sent'
     """
@@ -478,7 +478,7 @@ def subject_digest(subject: str) -> str:
     Exact: subjects that differ by one space (leading or trailing included) or by case are
     different subjects, so one is never taken as evidence of the other.
 
-    Example:
+    Examples:
         >>> subject_digest("Avviso") == subject_digest("Avviso ")
         False
     """

@@ -83,7 +83,7 @@ async def job_status(journal: Journal, job_id: str, *, max_listed: int = 1000) -
     hold. Lists at most ``max_listed`` chunks of each kind (``truncated`` says so); the
     counts always cover the whole job.
 
-    Example:
+    Examples:
         >>> async def show(journal: Journal) -> None:  # doctest: +SKIP
         ...     status = await job_status(journal, "avvisi-2026-11")
         ...     for outcome in status.unknown:
@@ -118,7 +118,7 @@ async def export_records(
     Reads ``page_size`` chunks at a time, so memory stays flat for any job size. Raises
     :class:`~certmail_async.JobNotFoundError` (before yielding) for an unknown job id.
 
-    Example:
+    Examples:
         >>> async def audit(journal: Journal) -> None:  # doctest: +SKIP
         ...     async for row in export_records(journal, "avvisi-2026-11"):
         ...         print(row.recipient, row.status.value, *row.provider_ids)

@@ -77,7 +77,7 @@ class CallbackVerificationError(CertmailError):
 
     The message says which check failed, never the value received or expected.
 
-    Example:
+    Examples:
         >>> try:
         ...     parse_callback(b"{}", {}, secret="s3cret-9f2c", query="secret=guess")
         ... except CallbackVerificationError as err:
@@ -109,7 +109,7 @@ class CallbackEvent:
 class MailboxEvent(CallbackEvent):
     """A mailbox (``Casella``) changed state; ``mailbox`` is the updated record.
 
-    Example:
+    Examples:
         >>> box = Mailbox(id="1", address="a@legalmail.it", state=MailboxState("evasa"))
         >>> MailboxEvent(verified=True, mailbox=box).state
         <MailboxState.ACTIVE: 'evasa'>
@@ -127,7 +127,7 @@ class MailboxEvent(CallbackEvent):
 class RegistryCommunicationEvent(CallbackEvent):
     """A Business Register communication changed state; ``communication`` is the record.
 
-    Example:
+    Examples:
         >>> comm = RegistryCommunication(id="2", address="a@legalmail.it",
         ...                              state=CommunicationState("comunicazione_evasa"))
         >>> RegistryCommunicationEvent(verified=False, communication=comm).state
@@ -146,7 +146,7 @@ class RegistryCommunicationEvent(CallbackEvent):
 class UnknownCallbackEvent(CallbackEvent):
     """A callback whose shape is not recognised: kept whole, never an exception.
 
-    Example:
+    Examples:
         >>> parse_callback(b"not json", {}).reason
         'the body is neither JSON nor a form carrying JSON'
     """
@@ -340,7 +340,9 @@ def parse_callback(
         CallbackVerificationError: ``secret`` was given and the call does not carry it.
         ValidationError: ``secret`` is not a string of at least 8 characters.
 
-    Example (the payload shapes are in ``docs/receipts.md``):
+    The payload shapes are in ``docs/receipts.md``.
+
+    Examples:
         >>> event = parse_callback(b"data=%7B%22odd%22%3A+1%7D", {}, secret="s3cret-9f2c",
         ...                        query="secret=s3cret-9f2c")
         >>> type(event).__name__, event.verified, event.payload
@@ -458,7 +460,7 @@ def callback_handler(
     the work). A bad ``secret``, ``max_size`` or ``timeout`` is a
     [ValidationError][certmail_async.ValidationError] here, at start-up.
 
-    Example:
+    Examples:
         >>> from aiohttp import web
         >>> async def on_event(event: CallbackEvent) -> None:
         ...     print(type(event).__name__)

@@ -56,7 +56,7 @@ _ZONE = re.compile(r"([+-])([0-9]{2}):?([0-9]{2})\Z", re.ASCII)
 class PecRecipientType(OpenEnum):
     """``destinatari/@tipo``: a PEC mailbox or an ordinary e-mail address (open enum).
 
-    Example:
+    Examples:
         >>> PecRecipientType("esterno")
         <PecRecipientType.EXTERNAL: 'esterno'>
     """
@@ -68,7 +68,7 @@ class PecRecipientType(OpenEnum):
 class PecErrorClass(OpenEnum):
     """``postacert/@errore``; non-standard values are kept raw (``known is False``).
 
-    Example:
+    Examples:
         >>> PecErrorClass("no-dest"), PecErrorClass("superamento-tempi-massimi").known
         (<PecErrorClass.NO_RECIPIENT: 'no-dest'>, False)
     """
@@ -83,7 +83,7 @@ class PecErrorClass(OpenEnum):
 class DeliveryVariant(OpenEnum):
     """``dati/ricevuta/@tipo``: which delivery-receipt variant this is (open enum).
 
-    Example:
+    Examples:
         >>> DeliveryVariant("breve")
         <DeliveryVariant.SHORT: 'breve'>
     """
@@ -97,7 +97,7 @@ class DeliveryVariant(OpenEnum):
 class DaticertRecipient:
     """One ``destinatari`` entry: an original recipient and its type.
 
-    Example:
+    Examples:
         >>> r = DaticertRecipient(address="rcpt@pec.example.it", type=PecRecipientType.EXTERNAL)
         >>> r.type.value
         'esterno'
@@ -117,7 +117,7 @@ class Daticert:
     Message-ID without angle brackets; ``delivery_address`` is ``consegna``, the recipient a
     per-recipient receipt is about.
 
-    Example:
+    Examples:
         >>> xml = b'''<postacert tipo="avvenuta-consegna" errore="nessuno">
         ...   <intestazione><mittente>a@pec.example.it</mittente>
         ...     <destinatari tipo="certificato">b@pec.example.it</destinatari>
@@ -196,7 +196,7 @@ def combine_timestamp(day: str | None, time: str | None, zone: str | None) -> da
 
     None when any part is missing or malformed: the zone is never guessed.
 
-    Example:
+    Examples:
         >>> combine_timestamp("21/05/2024", "10:15:32", "+0200").isoformat()
         '2024-05-21T10:15:32+02:00'
         >>> combine_timestamp("21/05/2024", "10:15:32", None) is None
@@ -234,7 +234,7 @@ def parse_daticert(data: bytes, *, max_size: int = MAX_DATICERT_SIZE) -> Daticer
             reference (a DOCTYPE that only names an external DTD is accepted, never read).
         ReceiptParseError: not well-formed XML, or the root element is not ``postacert``.
 
-    Example:
+    Examples:
         >>> parse_daticert(b'<postacert tipo="mancata-consegna" errore="altro"/>').raw_kind
         'mancata-consegna'
     """

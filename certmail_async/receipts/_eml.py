@@ -96,7 +96,7 @@ class PecHeaders:
     correlation key), ``requested_variant`` is ``X-TipoRicevuta`` and ``security_check``
     is ``X-VerificaSicurezza``.
 
-    Example:
+    Examples:
         >>> PecHeaders(receipt="accettazione").receipt
         'accettazione'
     """
@@ -120,7 +120,7 @@ class OriginalMessage:
     ``raw`` is the attached message as bytes (for a *breve* receipt its attachments are
     replaced by hashes, so keep your own copy of what you sent).
 
-    Example:
+    Examples:
         >>> OriginalMessage(subject="Fattura 12", raw=b"")
         OriginalMessage(subject='Fattura 12', sender=None, to=(), cc=(), message_id=None, date=None)
     """
@@ -148,7 +148,7 @@ class ProviderMessage:
     the ``Date`` header). ``problems`` lists what could not be read; ``raw`` keeps the
     signed bytes, which are the legal evidence.
 
-    Example:
+    Examples:
         >>> raw = (b"X-Ricevuta: avvenuta-consegna\r\n"
         ...        b"Subject: CONSEGNA: Fattura 12\r\n\r\nbody\r\n")
         >>> m = parse_eml(raw)
@@ -224,7 +224,7 @@ def parse_eml(
         ReceiptParseError: the bytes are not a message the parser can walk (and, with
             ``strict=True``, no usable ``daticert.xml``).
 
-    Example:
+    Examples:
         >>> raw = (b'Subject: ACCETTAZIONE: Fattura 12\r\n'
         ...        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
         ...        b'Content-Type: application/xml; name="daticert.xml"\r\n\r\n'

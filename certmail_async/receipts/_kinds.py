@@ -37,7 +37,7 @@ __all__ = [
 class ReceiptKind(enum.Enum):
     """The kind of a PEC provider message; values are the ``daticert.xml`` ``tipo`` strings.
 
-    Example:
+    Examples:
         >>> classify_subject("CONSEGNA: Invio di prova 2020082610003492")[0]
         <ReceiptKind.DELIVERY: 'avvenuta-consegna'>
     """
@@ -68,7 +68,7 @@ def kind_from_wire(raw: str | None) -> ReceiptKind:
 
     Matching ignores case and surrounding blanks; callers keep the raw string.
 
-    Example:
+    Examples:
         >>> kind_from_wire(" Avvenuta-Consegna "), kind_from_wire("mancata-consegna")
         (<ReceiptKind.DELIVERY: 'avvenuta-consegna'>, <ReceiptKind.NON_DELIVERY: 'errore-consegna'>)
         >>> kind_from_wire("ricevuta-strana")
@@ -82,7 +82,7 @@ def kind_from_wire(raw: str | None) -> ReceiptKind:
 def normalise_address(text: str) -> str:
     """An address as receipts are compared: blanks, quotes and ``<>`` removed, lower case.
 
-    Example:
+    Examples:
         >>> normalise_address(' "<Rcpt@PEC.example.it>" ')
         'rcpt@pec.example.it'
     """
@@ -92,7 +92,7 @@ def normalise_address(text: str) -> str:
 def normalise_message_id(text: str) -> str:
     """A Message-ID without blanks and angle brackets (the correlation key).
 
-    Example:
+    Examples:
         >>> normalise_message_id(" <abc@pec.example.it> ")
         'abc@pec.example.it'
     """
@@ -105,7 +105,7 @@ class EvidenceSource(enum.Enum):
     ``daticert.xml`` (the provider's signed certification data) beats the ``X-Ricevuta`` /
     ``X-Trasporto`` headers, which beat the subject prefix (all PEC Massiva exposes).
 
-    Example:
+    Examples:
         >>> EvidenceSource.DATICERT.strength > EvidenceSource.SUBJECT.strength
         True
     """
@@ -172,7 +172,7 @@ _ADDRESSED_TO = re.compile(
 def addressed_to(text: str) -> str | None:
     """The recipient a standard receipt text names (``... indirizzato a "x@y.it" ...``).
 
-    Example:
+    Examples:
         >>> addressed_to('ed indirizzato a "Rcpt@pec.example.it" è stato consegnato')
         'rcpt@pec.example.it'
     """
@@ -187,7 +187,7 @@ def is_permanent_warning(kind: ReceiptKind, extended_error: str | None) -> bool:
     ``preavviso-errore-consegna`` as a final non-delivery; so does this SDK (the raw kind
     stays ``DELIVERY_WARNING``).
 
-    Example:
+    Examples:
         >>> is_permanent_warning(ReceiptKind.DELIVERY_WARNING, "5.4.1 - Recipient address rejected")
         True
         >>> is_permanent_warning(ReceiptKind.DELIVERY_WARNING, "4.4.1 timeout")
@@ -203,7 +203,7 @@ def is_permanent_warning(kind: ReceiptKind, extended_error: str | None) -> bool:
 def classify_subject(subject: str) -> tuple[ReceiptKind, str]:
     """Return the kind and the original subject (after the prefix) of a provider message.
 
-    Example:
+    Examples:
         >>> classify_subject("AVVISO DI MANCATA CONSEGNA PER VIRUS: Fattura 12")
         (<ReceiptKind.NON_DELIVERY: 'errore-consegna'>, 'Fattura 12')
         >>> classify_subject("Re: hello")
@@ -225,7 +225,7 @@ class Receipt:
     ``kind`` is read from the subject prefix (weaker evidence than ``daticert.xml``, which
     PEC Massiva does not expose); ``subject`` keeps the raw text.
 
-    Example:
+    Examples:
         >>> from datetime import datetime, UTC
         >>> r = Receipt(date=datetime(2020, 8, 26, tzinfo=UTC),
         ...             subject="CONSEGNA: Prova 2020082610003492", body="")
@@ -284,7 +284,7 @@ class Receipt:
 class ReceiptSummary:
     """Receipts of one send, aggregated per recipient (a later receipt never erases one).
 
-    Example:
+    Examples:
         >>> ReceiptSummary(code="123", receipts=()).accepted
         False
     """
@@ -320,7 +320,7 @@ class ReceiptSummary:
         Pass the addresses the message went to: a recipient no receipt names yet is then
         reported as pending (or never sent after a non-acceptance) instead of missing.
 
-        Example:
+        Examples:
             >>> ReceiptSummary(code="1", receipts=()).report(recipients=["a@pec.it"]).final
             False
         """

@@ -26,7 +26,7 @@ __all__ = ["LegallyMailOutcome", "LegallyMailState", "legallymail_outcomes"]
 class LegallyMailState(enum.Enum):
     """What LegallyMail proves for one recipient (its own vocabulary, not PEC's).
 
-    Example:
+    Examples:
         >>> LegallyMailState.READ.final, LegallyMailState.SENT.final
         (True, False)
     """
@@ -51,7 +51,7 @@ class LegallyMailOutcome:
     ``has_tsq`` / ``has_tsr`` and the PDF URL. ``tracking_id`` is the recipient's own id
     (``parent_tracking_id`` the send's).
 
-    Example:
+    Examples:
         >>> from certmail_async import EmailStatus
         >>> out = LegallyMailOutcome(address="a@example.com", state=LegallyMailState.SENT,
         ...                          status=EmailStatus("sent"))
@@ -141,7 +141,7 @@ def legallymail_outcomes(detail: EmailDetail) -> tuple[LegallyMailOutcome, ...]:
     without it gives one outcome from the e-mail-level fields (which have no
     ``delivered_at``: delivery then shows only through a status or a certificate).
 
-    Example:
+    Examples:
         >>> from certmail_async import EmailDetail, EmailStatus, RecipientDetail
         >>> detail = EmailDetail(id=1, tracking_id="cm_1", recipient="Multiple Recipients",
         ...     subject="s", status=EmailStatus("pending"), recipients=(

@@ -62,7 +62,7 @@ __all__ = [
 class ReceiptEvidence(Protocol):
     """What the aggregation reads from a receipt: a Receipt or a ProviderMessage provides it.
 
-    Example:
+    Examples:
         >>> from datetime import datetime, UTC
         >>> isinstance(Receipt(date=datetime(2024, 1, 1, tzinfo=UTC), subject="x"),
         ...            ReceiptEvidence)
@@ -93,7 +93,7 @@ class ReceiptEvidence(Protocol):
 class DeliveryState(enum.Enum):
     """What happened to a PEC message for one recipient (``pec-receipts.md`` §2.1).
 
-    Example:
+    Examples:
         >>> DeliveryState.DELIVERED.final, DeliveryState.DELAYED.final
         (True, False)
     """
@@ -176,7 +176,7 @@ class RecipientOutcome:
     kind (``"aruba-5.4.1"``, ``"second time-limit notice"``, ``"only recipient"``,
     ``"external recipient"``), ``conflicts`` the receipts that contradict the state.
 
-    Example:
+    Examples:
         >>> from datetime import datetime, UTC
         >>> r = Receipt(date=datetime(2024, 5, 21, tzinfo=UTC), subject="CONSEGNA: x",
         ...             body='ed indirizzato a "a@pec.example.it" è stato consegnato')
@@ -241,7 +241,7 @@ class DeliveryReport:
     Index it by address (case and ``<>`` ignored). ``other`` holds envelopes, anomalies and
     unknown messages; ``unassigned`` per-recipient receipts that name no recipient.
 
-    Example:
+    Examples:
         >>> report = delivery_report([], recipients=["A@pec.example.it"])
         >>> report["a@pec.example.it"].state, report.final
         (<DeliveryState.PENDING: 'pending'>, False)
@@ -292,7 +292,7 @@ def delivery_report(
     [parse_eml][certmail_async.receipts.parse_eml], mixed; the order they arrive in never
     changes the result.
 
-    Example:
+    Examples:
         >>> from datetime import datetime, UTC
         >>> t = datetime(2024, 5, 21, 10, tzinfo=UTC)
         >>> said = 'ed indirizzato a "b@pec.example.it"'

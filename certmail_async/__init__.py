@@ -23,6 +23,7 @@ from ._exceptions import (
     JournalError,
     NotFoundError,
     OutOfCreditsError,
+    PacingUnavailableError,
     PaymentRequiredError,
     PermissionDeniedError,
     RateLimitError,
@@ -34,7 +35,8 @@ from ._exceptions import (
     ValidationError,
 )
 from ._models import Attachment, OpenEnum, Signer
-from ._pacing import PacingState, RateLimit
+from ._pacing import LocalPacing, PacingBackend, PacingState, RateLimit
+from ._pacing_redis import RedisPacing
 from ._retry import RetryPolicy
 from ._tokens import TokenSource
 from ._types import NOT_GIVEN, NotGiven, ResponseLimits, SecretStr, Timeout
@@ -183,6 +185,7 @@ __all__ = [
     "LegallyMailClient",
     "LegallyMailOutcome",
     "LegallyMailState",
+    "LocalPacing",
     "Mailbox",
     "MailboxEvent",
     "MailboxEvents",
@@ -202,7 +205,9 @@ __all__ = [
     "OutOfCreditsError",
     "Outcome",
     "OutgoingMessage",
+    "PacingBackend",
     "PacingState",
+    "PacingUnavailableError",
     "PaymentRequiredError",
     "PecErrorClass",
     "PecHeaders",
@@ -225,6 +230,7 @@ __all__ = [
     "RecipientOutcome",
     "RecipientRecord",
     "RecipientResult",
+    "RedisPacing",
     "RegistryCommunication",
     "RegistryCommunicationEvent",
     "RegistryCommunicationRequest",

@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from ._exceptions import ValidationError
-from ._pacing import PacingState
+from ._pacing import PacingBackend, PacingState
 from ._retry import RetryPolicy
 from ._transport import BeforeSend, LastCheck, Operation, Response, Transport
 from ._types import NOT_GIVEN, NotGiven, TimeoutTypes
@@ -90,11 +90,14 @@ class BaseClient:
         max_retries: int | NotGiven = NOT_GIVEN,
         retry_policy: RetryPolicy | NotGiven = NOT_GIVEN,
         max_wait: float | NotGiven | None = NOT_GIVEN,
+        pacing: PacingBackend | NotGiven = NOT_GIVEN,
     ) -> Self:
         """A copy with other defaults, sharing this client's session and pacing gate.
 
         ``max_wait`` bounds the wait for a pacing slot or a 429 pause (default: each call's
         total timeout; ``None``: wait as long as the pacing needs, e.g. for batch jobs).
+        ``pacing`` paces the copy through another backend (e.g. a
+        [RedisPacing][certmail_async.RedisPacing] shared by several processes).
         Bad values are a ``ValidationError`` naming the field.
 
         Example:
@@ -106,8 +109,9 @@ class BaseClient:
         """
         new = copy.copy(self)
         new._transport = self._transport.copy(
-            timeout=timeout, max_retries=max_retries, retry_policy=retry_policy, max_wait=max_wait
-        )
+            timeout=timeout, max_retries=max_retries, retry_policy=retry_policy,
+            max_wait=max_wait, pacing=pacing,
+        )  # fmt: skip
         new._bind_resources()
         return new
 

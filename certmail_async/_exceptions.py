@@ -29,6 +29,7 @@ exactly one place,
     ├── JobMismatchError           a job id re-run with other content (before any request)
     ├── JobLockedError             another live owner runs this job (before any request)
     ├── JournalError               the journal is corrupt, unreadable, read-only or damaged
+    ├── PacingUnavailableError     the shared pacing gate (Redis) did not answer: nothing sent
     ├── JobNotFoundError           no such job in the journal (status, export; also a KeyError)
     ├── ReceiptParseError          a PEC .eml or daticert.xml could not be read (receipts/)
     │   ├── UnsafeXMLError         entities, DTD subset, external references: refused
@@ -59,6 +60,7 @@ __all__ = [
     "JournalError",
     "NotFoundError",
     "OutOfCreditsError",
+    "PacingUnavailableError",
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -566,6 +568,33 @@ class JournalError(CertmailError):
     def __init__(self, message: str, *, path: str | None = None) -> None:
         super().__init__(message, provider=None, operation="bulk.journal")
         self.path = path
+
+
+class PacingUnavailableError(CertmailError):
+    """The shared pacing gate (the Redis gate) did not answer in time: nothing was sent.
+
+    A paced request needs its slot from the gate; with the gate unreachable none leaves the
+    process (the gate fails closed, never falling back to unpaced or per-process pacing).
+    Raised after a bounded wait (``RedisPacing(max_outage=...)``, or the call's deadline);
+    the next call tries again, so sending resumes by itself once Redis answers. ``url``
+    names the gate without its password. The bulk dispatcher treats it like an outage:
+    the chunk stays pending and the lane retries within its ``outage_budget``.
+
+    Examples:
+        >>> from certmail_async import PacingUnavailableError
+        >>> err = PacingUnavailableError("no answer in 10.0 s",
+        ...                              url="redis://:***@redis.internal:6379/0")
+        >>> print(err)
+        pacing: no answer in 10.0 s
+        >>> err.url
+        'redis://:***@redis.internal:6379/0'
+    """
+
+    url: str | None
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message, provider=None, operation="pacing")
+        self.url = url
 
 
 class JobNotFoundError(CertmailError, KeyError):

@@ -93,6 +93,14 @@
 # Other backends (the Redis gate) implement the same Gate methods on their own schedule
 # storage and reuse :class:`PacingPolicy` unchanged for the budget, the mode, the jitter
 # estimate and the tightening; see docs/rate-limits.md, "Backends".
+#
+# Backends: a :class:`PacingBackend` hands out the gate of a scope (``backend.gate(scope,
+# rate)``). :class:`LocalPacing` is this module's registry (:func:`gate_for`); RedisPacing
+# (_pacing_redis.py) keeps the schedule in Redis for many processes and hosts. The
+# transport resolves its backend once, at construction (:func:`resolve_backend`): the
+# client's ``pacing=``, else ``RateLimit.backend``, else ``CERTMAIL_PACING_URL``, else
+# this process. A URL that cannot be used is a ValidationError then, never a silent
+# fallback to per-process pacing.
 """Pacing gates that keep each provider scope under its documented rate cap."""
 
 from __future__ import annotations
@@ -100,18 +108,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import time
 import weakref
 from collections import deque
 from collections.abc import Hashable, Mapping
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import attrs
 from aiolimiter import AsyncLimiter
 
 from ._exceptions import ValidationError
 
-__all__ = ["PacingState", "RateLimit"]  # Gate, PacingPolicy, gate_for...: internal
+__all__ = [
+    "LocalPacing",
+    "PacingBackend",
+    "PacingState",
+    "RateLimit",
+]  # Gate, PacingGate, PacingPolicy, gate_for...: internal
+
+#: The environment variable that selects a Redis gate for the whole process.
+PACING_URL_ENV = "CERTMAIL_PACING_URL"
 
 logger = logging.getLogger("certmail_async.pacing")
 
@@ -177,6 +194,11 @@ class RateLimit:
 
     Tests and benchmarks scale time by shrinking ``per`` (a "minute" of 0.2 s).
 
+    ``backend="redis://host:6379/0"`` keeps the scope's schedule in Redis, shared by every
+    process and host that uses the same URL (see [RedisPacing][certmail_async.RedisPacing]);
+    the default ``None`` paces in this process (or through ``CERTMAIL_PACING_URL`` when it
+    is set). The URL's password never shows in the repr.
+
     Example:
         >>> RateLimit(requests=10, per=60).interval
         6.006
@@ -186,12 +208,15 @@ class RateLimit:
         6.5
         >>> RateLimit(requests=10, per=60, margin=0.05).interval
         6.3
+        >>> RateLimit(requests=1, per=1, backend="redis://:pw@redis.internal/0").backend_shown
+        'redis://:***@redis.internal/0'
     """
 
     requests: int
     per: float
     slack: float | None
     mode: Mode
+    backend: str | None = attrs.field(repr=lambda url: repr(_shown_url(url)))
 
     def __init__(
         self,
@@ -201,6 +226,7 @@ class RateLimit:
         slack: float | None = None,
         mode: Mode = "window",
         margin: float = _UNSET,
+        backend: str | None = None,
     ) -> None:
         # Each check is a ValidationError naming the field (a ValueError too); a bool, a
         # float count, NaN or infinity would silently turn pacing off or make it hang.
@@ -245,7 +271,16 @@ class RateLimit:
                 )
             span = per if mode == "window" else per / requests
             slack = round(margin * span, 12)
-        self.__attrs_init__(requests=requests, per=per, slack=slack, mode=mode)
+        if backend is not None:
+            from ._pacing_redis import check_url  # no import of redis itself
+
+            backend = check_url(backend, field="rate_limit.backend")
+        self.__attrs_init__(requests=requests, per=per, slack=slack, mode=mode, backend=backend)
+
+    @property
+    def backend_shown(self) -> str | None:
+        """``backend`` without its password (for logs and messages)."""
+        return _shown_url(self.backend)
 
     @property
     def cap_interval(self) -> float:
@@ -271,6 +306,14 @@ class RateLimit:
     def window(self) -> float:
         """The provider's window in seconds: the default pause after a 429."""
         return self.per
+
+
+def _shown_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    from ._pacing_redis import shown_url
+
+    return shown_url(url)
 
 
 def spacing(rate: RateLimit, mode: Mode, budget: float) -> float:
@@ -840,3 +883,152 @@ def _scope_label(scope: Hashable) -> str:
     if isinstance(scope, tuple):
         return ":".join(_scope_label(part) for part in scope)
     return str(scope)
+
+
+# -- backends ----------------------------------------------------------------------------
+
+
+class PacingGate(Protocol):
+    """What the transport and the bulk dispatcher use of a gate (the gate contract).
+
+    :class:`Gate` (this process) and the Redis gate implement it with the same semantics;
+    tests/test_pacing_redis.py runs the contract tests against both.
+    """
+
+    pauses: int
+
+    @property
+    def rate(self) -> RateLimit:
+        """The cap the gate keeps."""
+        ...
+
+    @property
+    def interval(self) -> float:
+        """The current spacing between departures (seconds)."""
+        ...
+
+    @property
+    def state(self) -> PacingState:
+        """A snapshot of what the scope has learned."""
+        ...
+
+    @property
+    def paused_for(self) -> float:
+        """Seconds left in the current pause."""
+        ...
+
+    def expected_wait(self) -> float:
+        """Seconds a new caller would wait for its slot."""
+        ...
+
+    async def wait_unpaused(self, max_wait: float | None = None) -> None:
+        """Wait while the scope is paused; takes no slot."""
+        ...
+
+    async def acquire(self, max_wait: float | None = None) -> None:
+        """Wait for admission (SlotUnavailable at once past ``max_wait``)."""
+        ...
+
+    def abandon(self) -> None:
+        """An admitted caller will not depart after all."""
+        ...
+
+    async def depart(self, *, stamped: bool = False) -> float:
+        """Wait for this departure's slot; returns the loop time it left."""
+        ...
+
+    def sent(self, at: float | None = None) -> None:
+        """The request was written at loop time ``at``."""
+        ...
+
+    def observe(self, rtt: float) -> None:
+        """One round trip, for the jitter estimate."""
+        ...
+
+    def refused(self, retry_after: float | None = None) -> None:
+        """A 429 on a paced request: pause and tighten."""
+        ...
+
+    def hint(self, remaining: int | None, reset_after: float | None) -> None:
+        """Rate-limit headers seen on an answer."""
+        ...
+
+    def pause(self, seconds: float | None) -> None:
+        """Hold every request of the scope for ``seconds``."""
+        ...
+
+
+@runtime_checkable
+class PacingBackend(Protocol):
+    """Where the pacing gates keep their schedule: one process, or Redis for many.
+
+    Pass one to a client or a dispatcher as ``pacing=``: [LocalPacing][certmail_async.LocalPacing]
+    (this process, the default) or [RedisPacing][certmail_async.RedisPacing] (every process
+    and host that uses the same Redis shares each scope's schedule). Without ``pacing=``, a
+    client uses ``RateLimit.backend``, else the ``CERTMAIL_PACING_URL`` environment
+    variable, else this process.
+
+    Examples:
+        >>> from certmail_async import LocalPacing, PacingBackend, RedisPacing
+        >>> isinstance(LocalPacing(), PacingBackend)
+        True
+        >>> isinstance(RedisPacing("redis://127.0.0.1:6379/0"), PacingBackend)
+        True
+    """
+
+    def gate(self, scope: Hashable, rate: RateLimit) -> PacingGate:
+        """The gate of ``scope`` (shared by every client of the scope), paced at ``rate``."""
+        ...
+
+
+class LocalPacing:
+    """Pacing kept in this process: one gate per scope and event loop (the default).
+
+    Every client of a scope in the process shares its gate; other processes do not see it,
+    so N processes of one token send up to N times the cap (use
+    [RedisPacing][certmail_async.RedisPacing] there). Pass ``pacing=LocalPacing()`` to keep
+    one client in-process even when ``CERTMAIL_PACING_URL`` is set.
+
+    Examples:
+        >>> from certmail_async import LocalPacing, PecMassivaClient
+        >>> client = PecMassivaClient(token="t", username="box@pecmassiva.com",
+        ...                           password="p", pacing=LocalPacing())
+        >>> client._transport.backend
+        LocalPacing()
+    """
+
+    def gate(self, scope: Hashable, rate: RateLimit) -> Gate:
+        """The in-process gate of ``scope`` on the running event loop."""
+        return gate_for(scope, rate)
+
+    def __repr__(self) -> str:
+        return "LocalPacing()"
+
+
+_LOCAL = LocalPacing()
+
+
+def resolve_backend(pacing: object, rate: RateLimit) -> PacingBackend:
+    """The backend a client paces with: ``pacing``, ``rate.backend``, the environment, local.
+
+    Raises ValidationError (field ``pacing``, ``rate_limit.backend`` or the environment
+    variable's name) for anything unusable: never a silent fallback to local pacing.
+    """
+    if pacing is not None:
+        if not isinstance(pacing, PacingBackend):
+            raise ValidationError(
+                f"pacing must be a PacingBackend such as RedisPacing(url) or LocalPacing(), "
+                f"got {type(pacing).__name__}",
+                field="pacing",
+            )
+        return pacing
+    url = rate.backend
+    field = "rate_limit.backend"
+    if url is None:
+        url = os.environ.get(PACING_URL_ENV, "").strip() or None
+        field = PACING_URL_ENV
+    if url is None:
+        return _LOCAL
+    from ._pacing_redis import shared_backend
+
+    return shared_backend(url, field=field)

@@ -31,7 +31,15 @@ import attrs
 
 from . import _exceptions as exc
 from ._auth import Auth, AuthRequest, NoAuth, scope_digest
-from ._pacing import Gate, PacingState, RateLimit, SlotUnavailable, gate_for, rate_limit_hint
+from ._pacing import (
+    PacingBackend,
+    PacingGate,
+    PacingState,
+    RateLimit,
+    SlotUnavailable,
+    rate_limit_hint,
+    resolve_backend,
+)
 from ._redact import Masked, Redactor, log_summary, redact_body, redact_headers
 from ._retry import Action, Failure, OpKind, RetryPolicy, decide, parse_retry_after
 from ._types import (
@@ -109,7 +117,7 @@ class _Departure:
 
     __slots__ = ("at", "gate", "written")
 
-    def __init__(self, gate: Gate, at: float) -> None:
+    def __init__(self, gate: PacingGate, at: float) -> None:
         self.gate = gate
         self.at = at
         self.written: float | None = None
@@ -341,6 +349,8 @@ class Transport:
     ``_auth.py``); ``secrets`` adds values to scrub that the Auth does not send.
     ``max_wait`` bounds the wait for a pacing slot or a scope pause (default: the call's
     total timeout; ``None``: unbounded, for batch code that would rather wait).
+    ``pacing`` is where the gates keep their schedule (see ``resolve_backend``: this
+    argument, else ``rate_limit.backend``, else ``CERTMAIL_PACING_URL``, else in-process).
 
     Example:
         >>> from certmail_async._auth import BearerAuth
@@ -365,6 +375,7 @@ class Transport:
         scope: Hashable = None,
         max_wait: float | NotGiven | None = NOT_GIVEN,
         response_limits: ResponseLimits = _DEFAULT_LIMITS,
+        pacing: PacingBackend | None = None,
     ) -> None:
         self.profile = profile
         self.base_url = check_base_url(base_url)
@@ -386,6 +397,10 @@ class Transport:
             response_limits, ResponseLimits, "response_limits"
         )
         self.scope = (profile.name, scope)
+        # Resolved once: an unusable pacing URL is a ValidationError now, not a fallback.
+        self.backend: PacingBackend | None = (
+            None if self.rate_limit is None else resolve_backend(pacing, self.rate_limit)
+        )
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -396,6 +411,7 @@ class Transport:
         max_retries: int | NotGiven = NOT_GIVEN,
         retry_policy: RetryPolicy | NotGiven = NOT_GIVEN,
         max_wait: float | NotGiven | None = NOT_GIVEN,
+        pacing: PacingBackend | NotGiven = NOT_GIVEN,
     ) -> Transport:
         """A transport with other defaults that shares this one's session (never closes it)."""
         new = object.__new__(Transport)
@@ -410,6 +426,8 @@ class Transport:
             new.retry_policy = _check_type(retry_policy, RetryPolicy, "retry_policy")
         if not isinstance(max_wait, NotGiven):
             new.max_wait = _check_max_wait(max_wait)
+        if not isinstance(pacing, NotGiven) and new.rate_limit is not None:
+            new.backend = resolve_backend(pacing, new.rate_limit)
         return new
 
     async def aclose(self) -> None:
@@ -422,21 +440,20 @@ class Transport:
         """Whether :meth:`aclose` was called."""
         return self._holder.closed
 
-    def gate(self) -> Gate | None:
+    def gate(self) -> PacingGate | None:
         """This client's pacing gate on the running loop, or ``None`` when pacing is off."""
-        if self.rate_limit is None:
+        if self.rate_limit is None or self.backend is None:
             return None
-        return gate_for(self.scope, self.rate_limit)
+        return self.backend.gate(self.scope, self.rate_limit)
 
     def pacing(self) -> PacingState | None:
         """What this client's scope has learned on the running loop (None: pacing off)."""
-        if self.rate_limit is None:
-            return None
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             return None
-        return gate_for(self.scope, self.rate_limit).state
+        gate = self.gate()
+        return None if gate is None else gate.state
 
     # -- requests --------------------------------------------------------------------
 
@@ -603,7 +620,7 @@ class Transport:
     async def _wait_turn(
         self,
         op: Operation,
-        gate: Gate | None,
+        gate: PacingGate | None,
         deadline: float | None,
         attempt: int,
         before_send: BeforeSend | None,
@@ -869,7 +886,7 @@ class Transport:
         cls = self.profile.error_class(status, info)
         return cls(message, **kw)
 
-    def _hint(self, gate: Gate, response: Response) -> float | None:
+    def _hint(self, gate: PacingGate, response: Response) -> float | None:
         """Apply ``X-RateLimit-Remaining`` / ``-Reset`` to the gate; the reset, clamped."""
         remaining, reset = rate_limit_hint(response.headers)
         if reset is not None:

@@ -44,7 +44,9 @@ from pathlib import Path
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .._client_base import BaseClient
 from .._exceptions import CertmailError, JobLockedError, ValidationError
+from .._pacing import PacingBackend
 from .._retry import RetryPolicy
 from ..legallymail import LegallyMailClient
 from ..pecmassiva import PecMassivaClient
@@ -121,9 +123,13 @@ class BulkDispatcher:
     ``reconcile_skew``: the clock allowance of reconciliation (seconds). ``reconcile_tries``
     and ``reconcile_backoff``: how often and how patiently a lane looks for a send whose
     answer was lost before it stops. ``outage_budget``: seconds a lane keeps retrying an
-    unreachable provider. ``correlation_tag=True`` appends `` [cm:<job>-<seq>]`` to every
-    subject, which makes reconciliation certain (recipients see it; it changes the subject
-    and so the job's digests: choose it when the job starts).
+    unreachable provider (or pacing gate). ``pacing``: a backend every client is paced
+    through for this dispatcher's runs (e.g. a [RedisPacing][certmail_async.RedisPacing]
+    shared by the workers of one job); the clients you passed are not changed (the
+    dispatcher uses copies that share their sessions). ``correlation_tag=True`` appends
+    `` [cm:<job>-<seq>]`` to every subject, which makes reconciliation certain (recipients
+    see it; it changes the subject and so the job's digests: choose it when the job
+    starts).
     """
 
     def __init__(
@@ -144,6 +150,7 @@ class BulkDispatcher:
         max_wait: float = 3600.0,
         correlation_tag: bool = False,
         hook: Hook | None = None,
+        pacing: PacingBackend | None = None,
     ) -> None:
         given: object = clients
         if isinstance(given, str | bytes) or not isinstance(given, Sequence):
@@ -156,6 +163,15 @@ class BulkDispatcher:
         check_positive(reconcile_tries, "reconcile_tries", integer=True)
         if type(reconcile_skew) not in (int, float) or not 0 <= reconcile_skew < math.inf:
             raise ValidationError("must be a number of seconds >= 0", field="reconcile_skew")
+        if pacing is not None:
+            if not isinstance(pacing, PacingBackend):
+                raise ValidationError(
+                    "must be a PacingBackend such as RedisPacing(url)", field="pacing"
+                )
+            # Copies that share the sessions: the caller's clients keep their own pacing.
+            clients = [
+                c.with_options(pacing=pacing) if isinstance(c, BaseClient) else c for c in clients
+            ]
         self._adapters: dict[str, Adapter] = make_adapters(clients, sizes)
         self.journal: Journal
         self.journal, self._owns_journal = open_journal(journal)

@@ -17,10 +17,11 @@
 #
 # Failure scopes: only the chunk's own content fails a chunk (an invalid recipient, a 400,
 # a ValidationError). Account causes (401, 402, 403 / no credit) stop the lane with that
-# error; its chunks stay PENDING and a later run sends them. A ConnectError (nothing left
-# the process) pauses the lane and retries, backing off, until ``outage_budget`` runs out;
-# then the lane stops, chunks pending. Progress says so ("provider unreachable, retry in
-# 20 s"). FAILED chunks are final unless a run asks for ``retry_failed=True``.
+# error; its chunks stay PENDING and a later run sends them. A ConnectError or a
+# PacingUnavailableError (nothing left the process) pauses the lane and retries, backing
+# off, until ``outage_budget`` runs out; then the lane stops, chunks pending. Progress
+# says so ("provider unreachable, retry in 20 s"). FAILED chunks are final unless a run
+# asks for ``retry_failed=True``.
 #
 # Fencing up to the write: the in-flight commit is fenced by the journal, but it runs
 # before the pacing departure (which can sleep an interval), the credentials and the HTTP
@@ -60,6 +61,7 @@ from .._exceptions import (
     DeliveryUnknownError,
     JobLockedError,
     JournalError,
+    PacingUnavailableError,
     PaymentRequiredError,
     PermissionDeniedError,
     RateLimitError,
@@ -249,8 +251,9 @@ class Lane:
                 if rate_limited > self.settings.max_rate_limit_retries:
                     await self._back_to_pending(record, marked, error)
                     raise _LaneStop(error) from error
-            except ConnectError as error:
-                # Nothing left the process: the lane pauses and tries again (outage budget).
+            except (ConnectError, PacingUnavailableError) as error:
+                # Nothing left the process (the provider or the shared pacing gate did not
+                # answer): the lane pauses and tries again (outage budget).
                 await self._back_to_pending(record, marked, error)
                 now = time.monotonic()
                 outage_since = now if outage_since is None else outage_since
@@ -259,9 +262,10 @@ class Lane:
                     raise _LaneStop(error) from error
                 pause = min(self._outage_pause(outage_tries), left)
                 outage_tries += 1
+                what = "pacing gate" if isinstance(error, PacingUnavailableError) else "provider"
                 tracker.lane(
                     adapter.name,
-                    f"paused: provider unreachable, retry in {math.ceil(pause)} s",
+                    f"paused: {what} unreachable, retry in {math.ceil(pause)} s",
                     notice=True,
                 )
                 await anyio.sleep(pause)

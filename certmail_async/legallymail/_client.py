@@ -15,7 +15,7 @@ from typing import Any
 from .._client_base import BaseClient, Resource, validating
 from .._exceptions import APIStatusError, OutOfCreditsError, ValidationError
 from .._models import Attachment, Signer, check_signer_fields
-from .._pacing import RateLimit
+from .._pacing import PacingBackend, RateLimit
 from .._retry import RetryPolicy
 from .._transport import (
     BeforeSend,
@@ -533,7 +533,9 @@ class LegallyMailClient(BaseClient):
 
     Every endpoint is paced at 10 requests per minute per egress IP (one every 6.3 s), with
     ONE gate shared by every LegallyMailClient in the process; pass ``egress=`` to name
-    another egress address if your process sends from several.
+    another egress address if your process sends from several. Processes that share an
+    egress IP share the cap only through ``pacing=RedisPacing(url)`` (or
+    ``CERTMAIL_PACING_URL``).
 
     Timestamps are naive (the provider does not state its zone): they stay naive unless you
     pass ``timezone=`` (e.g. ``zoneinfo.ZoneInfo("Europe/Madrid")``), which is then attached.
@@ -562,6 +564,7 @@ class LegallyMailClient(BaseClient):
         base_url: str | None = None,
         session: ClientSession | None = None,
         rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
+        pacing: PacingBackend | None = None,
         timeout: TimeoutTypes = Timeout(),
         max_retries: int = 2,
         retry_policy: RetryPolicy = RetryPolicy(),
@@ -606,6 +609,7 @@ class LegallyMailClient(BaseClient):
             max_retries=max_retries,
             retry_policy=retry_policy,
             response_limits=response_limits,
+            pacing=pacing,
             rate_limit=rate_limit,
             scope=("egress", egress),
         )

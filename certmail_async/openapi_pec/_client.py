@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from .._auth import BearerAuth
 from .._client_base import BaseClient, Resource, validating
 from .._exceptions import APIStatusError, NotFoundError, ValidationError
-from .._pacing import RateLimit
+from .._pacing import PacingBackend, RateLimit
 from .._retry import RetryPolicy
 from .._tokens import TokenSource
 from .._transport import ClientSession, Operation, ProviderProfile, Response, Transport
@@ -729,6 +729,7 @@ class OpenapiPecClient(BaseClient):
         sandbox: bool = False,
         session: ClientSession | None = None,
         rate_limit: RateLimit | None = None,
+        pacing: PacingBackend | None = None,
         timeout: TimeoutTypes = Timeout(),
         max_retries: int = 2,
         retry_policy: RetryPolicy = RetryPolicy(),
@@ -757,6 +758,7 @@ class OpenapiPecClient(BaseClient):
             max_retries=max_retries,
             retry_policy=retry_policy,
             response_limits=response_limits,
+            pacing=pacing,
             rate_limit=rate_limit,  # no cap is documented for this API
             scope=auth.scope_key,
         )

@@ -10,7 +10,7 @@ from .._auth import BearerAuth
 from .._client_base import BaseClient, Resource, validating
 from .._exceptions import APIError, DeliveryUnknownError, NotFoundError, ValidationError
 from .._models import Attachment
-from .._pacing import RateLimit
+from .._pacing import PacingBackend, RateLimit
 from .._retry import RetryPolicy
 from .._tokens import TokenSource
 from .._transport import (
@@ -536,7 +536,8 @@ class PecMassivaClient(BaseClient):
     Two credential layers: the openapi.com ``token`` on every call, and the mailbox
     ``username``/``password`` (in the body of ``POST /send``, in ``x-username``/
     ``x-password`` headers elsewhere). ``POST /send`` is paced at 1 request per second
-    per token, shared by every client of that token in the process.
+    per token, shared by every client of that token in the process; with
+    ``pacing=RedisPacing(url)`` (or ``CERTMAIL_PACING_URL``) by every process and host.
 
     Examples:
         Against the fake (drop ``base_url=`` for the real service, and use your own
@@ -572,6 +573,7 @@ class PecMassivaClient(BaseClient):
         sandbox: bool = False,
         session: ClientSession | None = None,
         rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
+        pacing: PacingBackend | None = None,
         timeout: TimeoutTypes = Timeout(),
         max_retries: int = 2,
         retry_policy: RetryPolicy = RetryPolicy(),
@@ -607,6 +609,7 @@ class PecMassivaClient(BaseClient):
             max_retries=max_retries,
             retry_policy=retry_policy,
             response_limits=response_limits,
+            pacing=pacing,
             rate_limit=rate_limit,
             scope=auth.scope_key,
         )

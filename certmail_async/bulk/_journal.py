@@ -8,7 +8,8 @@ run reconciles against the provider before anything else happens.
 Journals store recipients, digests, provider ids and reconciliation evidence; never a
 credential, never a body (only its digest).
 
-:class:`Journal` is the typed interface the dispatcher needs, so a server database can
+[Journal][certmail_async.Journal] is the typed interface the dispatcher needs, so a server database
+can
 replace SQLite (``_journal_sqlite.py``) for many workers; the helpers below are shared by
 every backend (times, evidence encoding, "is this owner gone?").
 """
@@ -56,20 +57,21 @@ class Journal(Protocol):
 
     Every backend passes the same conformance tests (``tests/bulk/test_journal_*``).
 
-    Ownership contract: a job is run by one owner at a time. :meth:`acquire` takes the
-    job's lease atomically (raising :class:`~certmail_async.JobLockedError` when a live
+    Ownership contract: a job is run by one owner at a time. `acquire` takes the
+    job's lease atomically (raising [JobLockedError][certmail_async.JobLockedError] when a live
     owner holds it), or takes over a lease whose owner is gone (its pid is dead on this
     host, or its heartbeat expired) with a NEW, larger fencing token. Every transition
     (``open_job``, ``add_pending``, ``add_final``, ``mark_in_flight``, ``mark_done``) takes the
-    :class:`Lease` and checks its token in the same transaction as the write: a stale
+    [Lease][certmail_async.bulk.Lease] and checks its token in the same transaction as the write: a
+    stale
     owner gets ``JobLockedError`` and writes nothing (so its ``mark_in_flight``, which
     runs right before a send leaves, stops the send). A lease that lapsed is refused too
-    until it is renewed; :meth:`renew` succeeds as long as nobody took it over. A released
+    until it is renewed; `renew` succeeds as long as nobody took it over. A released
     lease keeps its token, so tokens only grow. Times are on the journal's clock.
 
     Integrity contract: opening a journal checks it (quick integrity check, schema, every
     table present); a corrupt, unreadable or read-only journal, or a job whose chunk rows
-    are missing, raises :class:`~certmail_async.JournalError` naming the journal, before
+    are missing, raises [JournalError][certmail_async.JournalError] naming the journal, before
     any request. A damaged job is never treated as new. Backends raise only the SDK's
     errors (JournalError, JobLockedError, JobMismatchError, ValidationError for a bad
     ``ttl``), never their driver's.
@@ -81,22 +83,43 @@ class Journal(Protocol):
     memory for millions of chunks. Reads never create a store (a missing SQLite file reads
     as empty).
 
-    Lanes contract (workers): a job opened to workers (:meth:`add_lanes`, under the job
-    lease) has one lease per lane (lane = provider). :meth:`acquire_lane` takes a lane
+    Lanes contract (workers): a job opened to workers (`add_lanes`, under the job
+    lease) has one lease per lane (lane = provider). `acquire_lane` takes a lane
     that has chunks pending or in flight, is not stopped, and is free (released, lapsed,
     or its owner's pid is gone on this host) with a NEW, larger token, without waiting for
     lanes other workers hold; it returns None when there is none, or while the job's own
-    lease is live. The job lease and the lane leases exclude each other: :meth:`acquire`
-    and :meth:`renew` of the job lease raise JobLockedError while a lane lease is live,
+    lease is live. The job lease and the lane leases exclude each other: `acquire`
+    and `renew` of the job lease raise JobLockedError while a lane lease is live,
     and a lane lease is neither taken nor renewed while the job lease is live. A lane
     lease (``lease.lane``) is renewed and released like the job's, and fences the chunk
     transitions of ITS lane (``mark_in_flight``, ``mark_done``) exactly as the job lease
     fences every transition: checked in the write's transaction, a stale or lapsed lane
     owner writes nothing. A lane lease cannot write job-level rows (``open_job``,
     ``add_pending``, ``add_final``, ``add_lanes``, ``add_payloads``) nor another lane's
-    chunks. :meth:`next_chunks` gives the lane owner its pending chunks in seq order.
+    chunks. `next_chunks` gives the lane owner its pending chunks in seq order.
     Payloads (what a chunk sends: subject, body, attachments) are stored for enqueued
     jobs only, content-addressed per job, and dropped once the lane no longer needs them.
+
+    Examples:
+        Code written against the protocol works with either backend:
+
+        >>> import asyncio, os, tempfile
+        >>> from certmail_async import Journal, SQLiteJournal
+        >>> async def owners(journal: Journal, job_id: str) -> list[int]:
+        ...     first = await journal.acquire(job_id, owner_id="w1", ttl=30)
+        ...     await journal.release(first)
+        ...     second = await journal.acquire(job_id, owner_id="w2", ttl=30)
+        ...     await journal.release(second)
+        ...     return [first.token, second.token]  # fencing tokens only grow
+        >>> async def main(path: str) -> list[int]:
+        ...     journal = SQLiteJournal(path)
+        ...     try:
+        ...         return await owners(journal, "avvisi")
+        ...     finally:
+        ...         await journal.aclose()
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     asyncio.run(main(os.path.join(folder, "jobs.sqlite")))
+        [1, 2]
     """
 
     #: A name for messages: the file path, or the database URL without its password.
@@ -195,7 +218,8 @@ class Journal(Protocol):
         """One page of a job's chunks with ``seq > after_seq``, in seq order.
 
         ``statuses`` keeps chunks of those statuses; ``with_evidence`` only the chunks
-        that carry reconciliation :class:`Evidence`. ``limit=None`` means no limit (for
+        that carry reconciliation [Evidence][certmail_async.bulk.Evidence]. ``limit=None`` means no
+        limit (for
         small jobs and tests; status and export always page).
         """
         ...
@@ -308,7 +332,7 @@ def micros(when: datetime) -> int:
 
 
 def from_micros(value: int) -> datetime:
-    """The aware UTC datetime of epoch microseconds (the inverse of :func:`micros`).
+    """The aware UTC datetime of epoch microseconds (the inverse of `micros`).
 
     Examples:
         >>> from_micros(1_500_000) == utc(1.5)
@@ -328,7 +352,7 @@ def now_micros() -> int:
 
 
 def evidence_to_json(evidence: Evidence | None) -> str | None:
-    """The JSON a journal stores for :class:`Evidence` (None stays None).
+    """The JSON a journal stores for [Evidence][certmail_async.bulk.Evidence] (None stays None).
 
     Examples:
         >>> evidence_to_json(Evidence(record_id="A1", matched=("subject",)))
@@ -347,7 +371,7 @@ def evidence_to_json(evidence: Evidence | None) -> str | None:
 
 
 def evidence_from_json(text: str | None) -> Evidence | None:
-    """The :class:`Evidence` back from :func:`evidence_to_json`.
+    """The [Evidence][certmail_async.bulk.Evidence] back from `evidence_to_json`.
 
     Examples:
         >>> evidence_from_json('{"record_id": "A1", "matched": ["subject"]}').matched
@@ -429,7 +453,7 @@ def lease_gone(lease: Lease) -> bool:
 def locked_error(
     current: Lease, expires_in: float, *, stale: Lease | None = None
 ) -> JobLockedError:
-    """The :class:`~certmail_async.JobLockedError` for a job held by ``current``.
+    """The [JobLockedError][certmail_async.JobLockedError] for a job held by ``current``.
 
     With ``stale``, the message says that lease was taken over.
 

@@ -374,17 +374,17 @@ class PostgresJournal:
     ``url`` is a libpq-style URL (``postgresql://user@host:5432/db``; several hosts and
     ``target_session_attrs=read-write`` work as in asyncpg); ``?schema=name`` or
     ``schema=`` picks the schema (default ``certmail``). The URL is a secret: its password
-    never appears in :attr:`display_name`, errors, logs or the repr. Prefer ``PGPASSWORD``
+    never appears in `display_name`, errors, logs or the repr. Prefer ``PGPASSWORD``
     or ``~/.pgpass`` to a password in the URL.
 
     Nothing connects until the first call. A writer creates a missing schema on first use;
-    :meth:`migrate` creates or upgrades it explicitly (``certmail journal migrate``).
+    `migrate` creates or upgrades it explicitly (``certmail journal migrate``).
     Reads of a schema that does not exist see an empty journal and create nothing;
     ``readonly=True`` never writes (status and export). ``timeout`` bounds every call
     (seconds); ``pool_size`` bounds the connections this handle opens.
 
     Examples:
-        >>> async def demo() -> None:  # doctest: +SKIP
+        >>> async def demo() -> None:
         ...     journal = PostgresJournal("postgresql://app@db.internal/jobs")
         ...     print(await journal.migrate())  # the schema version, e.g. 1
         ...     lease = await journal.acquire("avvisi", owner_id="w1", ttl=30)
@@ -746,7 +746,7 @@ class PostgresJournal:
     async def acquire(self, job_id: str, *, owner_id: str, ttl: float) -> Lease:
         """Take the job's lease for ``ttl`` seconds, or take over a gone owner's (token + 1).
 
-        A live lease held by anyone else raises :class:`~certmail_async.JobLockedError`
+        A live lease held by anyone else raises [JobLockedError][certmail_async.JobLockedError]
         naming the owner, host and pid. The same ``owner_id`` from this process gets its
         lease back, extended, with the same token.
         """
@@ -809,7 +809,7 @@ class PostgresJournal:
     async def renew(self, lease: Lease, *, ttl: float) -> Lease:
         """Extend a held lease (the job's or a lane's) by ``ttl`` from now (the heartbeat).
 
-        Raises :class:`~certmail_async.JobLockedError` when the lease was taken over or
+        Raises [JobLockedError][certmail_async.JobLockedError] when the lease was taken over or
         released (taking the job lease releases the lapsed lane leases, and taking a lane
         the lapsed job lease). A lease that lapsed but that nobody took over is renewed.
         """
@@ -871,8 +871,8 @@ class PostgresJournal:
     async def open_job(self, lease: Lease, fingerprint: str, meta: Mapping[str, str]) -> bool:
         """Create the job or check it; True when it already existed.
 
-        Raises :class:`~certmail_async.JobMismatchError` when the job was started with
-        another fingerprint, and :class:`~certmail_async.JournalError` when its chunk rows
+        Raises [JobMismatchError][certmail_async.JobMismatchError] when the job was started with
+        another fingerprint, and [JournalError][certmail_async.JournalError] when its chunk rows
         are missing (or chunk rows exist without their job row).
         """
         job_id = lease.job_id
@@ -1555,7 +1555,7 @@ def _texts(value: Any) -> tuple[str, ...]:
 
 
 def _record(row: Any) -> ChunkRecord:
-    """A chunk row as a :class:`ChunkRecord`; a damaged row raises :class:`_DamagedRow`."""
+    """A chunk row as a `ChunkRecord`; a damaged row raises `_DamagedRow`."""
     try:
         (job_id, seq, provider, recipients, digest, subject_digest, key, status, provider_ids,
          error, failed, attempts, in_flight_at, updated_at, evidence) = row  # fmt: skip

@@ -212,7 +212,7 @@ class _DamagedRow(Exception):
 
 
 def _record(row: Sequence[Any]) -> ChunkRecord:
-    """A chunk row as a :class:`ChunkRecord`; a damaged row raises :class:`_DamagedRow`."""
+    """A chunk row as a `ChunkRecord`; a damaged row raises `_DamagedRow`."""
     try:
         return _decode_record(row)
     except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as error:
@@ -564,7 +564,7 @@ class SQLiteJournal:
     async def acquire(self, job_id: str, *, owner_id: str, ttl: float) -> Lease:
         """Take the job's lease for ``ttl`` seconds, or take over a gone owner's (token + 1).
 
-        A live lease held by anyone else raises :class:`~certmail_async.JobLockedError`
+        A live lease held by anyone else raises [JobLockedError][certmail_async.JobLockedError]
         naming the owner, host and pid. The same ``owner_id`` from this process gets its
         lease back, extended, with the same token.
         """
@@ -622,7 +622,7 @@ class SQLiteJournal:
     async def renew(self, lease: Lease, *, ttl: float) -> Lease:
         """Extend a held lease (the job's or a lane's) by ``ttl`` from now (the heartbeat).
 
-        Raises :class:`~certmail_async.JobLockedError` when the lease was taken over or
+        Raises [JobLockedError][certmail_async.JobLockedError] when the lease was taken over or
         released (taking the job lease releases the lapsed lane leases, and taking a lane
         the lapsed job lease). A lease that lapsed but that nobody took over is renewed.
         """
@@ -697,8 +697,8 @@ class SQLiteJournal:
     async def open_job(self, lease: Lease, fingerprint: str, meta: Mapping[str, str]) -> bool:
         """Create the job or check it; True when it already existed.
 
-        Raises :class:`~certmail_async.JobMismatchError` when the job was started with
-        another fingerprint, and :class:`~certmail_async.JournalError` when its chunk rows
+        Raises [JobMismatchError][certmail_async.JobMismatchError] when the job was started with
+        another fingerprint, and [JournalError][certmail_async.JournalError] when its chunk rows
         are missing (or chunk rows exist without their job row).
         """
         job_id = lease.job_id

@@ -62,10 +62,12 @@ class OutgoingMessage:
     """One message of a bulk job: the same subject and body to one or more recipients.
 
     The dispatcher splits ``recipients`` into chunks no larger than the provider allows;
-    each chunk is one send. The constructor checks types (a :class:`ValidationError`
+    each chunk is one send. The constructor checks types (a
+    [ValidationError][certmail_async.ValidationError]
     naming the field): ``provider`` is "pecmassiva" or "legallymail", ``recipients`` a
     non-empty list of strings (not one str), ``subject`` text without control characters,
-    ``body`` a str, ``attachments`` a list of :class:`Attachment`; addresses themselves are
+    ``body`` a str, ``attachments`` a list of [Attachment][certmail_async.Attachment]; addresses
+    themselves are
     checked per recipient by the dispatcher, so one bad address fails one item.
 
     ``key`` is yours (an invoice number...) and comes back on every outcome; ``sender`` is
@@ -113,7 +115,7 @@ def _check_fields(message: OutgoingMessage) -> None:
 
 @attrs.frozen(kw_only=True)
 class RejectedMessage:
-    """An input row a reader could not turn into an :class:`OutgoingMessage`.
+    """An input row a reader could not turn into an `OutgoingMessage`.
 
     Readers (the CLI's CSV reader) yield it instead of raising, so the bad row becomes a
     FAILED outcome naming the field, journaled like any other, and the job goes on.
@@ -152,6 +154,14 @@ class ChunkStatus(enum.Enum):
     """Where a chunk (one send) stands.
 
     ``PENDING`` and ``IN_FLIGHT`` live only in the journal; outcomes are final or UNKNOWN.
+    The values are the journal's (and ``certmail status``'s) words.
+
+    Examples:
+        >>> from certmail_async import ChunkStatus
+        >>> ChunkStatus("unknown") is ChunkStatus.UNKNOWN
+        True
+        >>> [s.value for s in ChunkStatus if s.name not in ("PENDING", "IN_FLIGHT")]
+        ['sent', 'failed', 'unknown', 'skipped']
     """
 
     PENDING = "pending"
@@ -164,7 +174,25 @@ class ChunkStatus(enum.Enum):
 
 @attrs.frozen(kw_only=True)
 class ChunkOutcome:
-    """The result of one chunk: one send to up to a provider's per-send recipient limit."""
+    """The result of one chunk: one send to up to a provider's per-send recipient limit.
+
+    Examples:
+        >>> import asyncio, os, tempfile
+        >>> from certmail_async import BulkDispatcher, ChunkStatus, OutgoingMessage
+        >>> from certmail_async.testing import run_fake
+        >>> message = OutgoingMessage(
+        ...     provider="pecmassiva", subject="Avviso", body="Testo", key="INV-1",
+        ...     recipients=["anna@pec.example.it", "luca@pec.example.it"])
+        >>> async def main(journal: str) -> list[tuple[int, str, str | None]]:
+        ...     async with run_fake("pecmassiva") as fake, fake.client() as client:
+        ...         async with BulkDispatcher(clients=[client],
+        ...                                   journal=journal) as dispatcher:
+        ...             return [(o.seq, o.status.value, o.key)
+        ...                     async for o in dispatcher.run("avvisi", [message])]
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     asyncio.run(main(os.path.join(folder, "jobs.sqlite")))
+        [(0, 'sent', 'INV-1')]
+    """
 
     seq: int
     provider: str
@@ -180,7 +208,20 @@ class ChunkOutcome:
 
 @attrs.frozen(kw_only=True)
 class Progress:
-    """Where a run stands; ``eta`` comes from the pacing caps, not from guesses."""
+    """Where a run stands; ``eta`` comes from the pacing caps, not from guesses.
+
+    ``BulkDispatcher(..., on_progress=...)`` hands you one as the run goes, and the
+    dispatcher's ``progress`` is the latest.
+
+    Examples:
+        >>> progress = Progress(done_chunks=3, done_recipients=150, total_chunks=20,
+        ...                     total_recipients=1000, counts={"sent": 3},
+        ...                     elapsed=3.2, rate=46.9, eta=18.0,
+        ...                     lanes={"pecmassiva": "sending"})
+        >>> done, total = progress.done_recipients, progress.total_recipients
+        >>> f"{done}/{total}, {progress.eta:.0f} s left"
+        '150/1000, 18 s left'
+    """
 
     done_chunks: int
     done_recipients: int
@@ -233,10 +274,11 @@ class RecipientRecord:
     interrupted chunk was marked SENT after the fact.
 
     Examples:
-        >>> row = RecipientRecord(job_id="j", seq=0, provider="pecmassiva",
-        ...                       recipient="a@pec.example.it", status=ChunkStatus.SENT,
-        ...                       provider_ids=("S1",), error=None, key=None, updated_at=None,
-        ...                       evidence=Evidence(record_id="S1", matched=("recipients",)))
+        >>> row = RecipientRecord(
+        ...     job_id="j", seq=0, provider="pecmassiva", recipient="a@pec.example.it",
+        ...     status=ChunkStatus.SENT, provider_ids=("S1",), error=None, key=None,
+        ...     updated_at=None,
+        ...     evidence=Evidence(record_id="S1", matched=("recipients",)))
         >>> row.evidence.record_id
         'S1'
     """
@@ -259,7 +301,8 @@ class JobStatus:
 
     ``unknown`` and ``in_flight`` carry a human reason in ``error``; ``reconciled`` lists
     the chunks marked SENT on evidence after an interruption, each with its
-    :class:`Evidence` (record id, fields matched). The three lists hold at most
+    [Evidence][certmail_async.bulk.Evidence] (record id, fields matched). The three lists hold at
+    most
     ``max_listed`` chunks each (a parameter of ``status``; the counts are always complete);
     ``truncated`` says one was cut.
 
@@ -299,7 +342,9 @@ class Evidence:
     Stored in the journal and shown by ``status`` and ``export``.
 
     Examples:
-        >>> Evidence(record_id="S-0042", matched=("recipients", "subject", "created_at")).matched
+        >>> found = Evidence(record_id="S-0042",
+        ...                  matched=("recipients", "subject", "created_at"))
+        >>> found.matched
         ('recipients', 'subject', 'created_at')
     """
 
@@ -373,8 +418,8 @@ class ChunkRecord:
 
     Examples:
         >>> ChunkRecord(job_id="avvisi", seq=0, provider="pecmassiva",
-        ...             recipients=("a@pec.example.it",), digest="d", subject_digest="s",
-        ...             status=ChunkStatus.PENDING).status.value
+        ...             recipients=("a@pec.example.it",), digest="d",
+        ...             subject_digest="s", status=ChunkStatus.PENDING).status.value
         'pending'
     """
 

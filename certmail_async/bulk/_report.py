@@ -79,12 +79,12 @@ def _outcome(record: ChunkRecord, reason: str | None) -> ChunkOutcome:
 async def job_status(journal: Journal, job_id: str, *, max_listed: int = 1000) -> JobStatus:
     """Counts per state, the chunks that need a decision (with reasons), and the evidence.
 
-    Raises :class:`~certmail_async.JobNotFoundError` for a job id the journal does not
+    Raises [JobNotFoundError][certmail_async.JobNotFoundError] for a job id the journal does not
     hold. Lists at most ``max_listed`` chunks of each kind (``truncated`` says so); the
     counts always cover the whole job.
 
     Examples:
-        >>> async def show(journal: Journal) -> None:  # doctest: +SKIP
+        >>> async def show(journal: Journal) -> None:
         ...     status = await job_status(journal, "avvisi-2026-11")
         ...     for outcome in status.unknown:
         ...         print(outcome.seq, outcome.error)
@@ -116,10 +116,10 @@ async def export_records(
     """Every recipient of the job with its state, provider ids, reason and evidence.
 
     Reads ``page_size`` chunks at a time, so memory stays flat for any job size. Raises
-    :class:`~certmail_async.JobNotFoundError` (before yielding) for an unknown job id.
+    [JobNotFoundError][certmail_async.JobNotFoundError] (before yielding) for an unknown job id.
 
     Examples:
-        >>> async def audit(journal: Journal) -> None:  # doctest: +SKIP
+        >>> async def audit(journal: Journal) -> None:
         ...     async for row in export_records(journal, "avvisi-2026-11"):
         ...         print(row.recipient, row.status.value, *row.provider_ids)
     """

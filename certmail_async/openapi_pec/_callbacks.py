@@ -61,12 +61,40 @@ __all__ = [
 
 logger = logging.getLogger("certmail_async.callbacks")
 
-#: Largest callback body accepted, in bytes (1 MiB): a mailbox record is a few kilobytes.
 MAX_CALLBACK_SIZE = 1024 * 1024
-#: Where the secret travels by default: ``?secret=...`` or ``{"secret": ...}`` in ``data``.
+"""Largest callback body accepted, in bytes (1 MiB): a mailbox record is a few kilobytes.
+
+Examples:
+    >>> from certmail_async.openapi_pec import MAX_CALLBACK_SIZE, parse_callback
+    >>> event = parse_callback(b"x" * (MAX_CALLBACK_SIZE + 1), {})
+    >>> type(event).__name__, event.reason
+    ('UnknownCallbackEvent', 'the body is over the 1048576-byte limit')
+"""
 SECRET_PARAM = "secret"  # noqa: S105 (a parameter name, not a credential)
-#: Shortest secret accepted: it is the only thing telling a genuine call from a forged one.
+"""Where the secret travels by default: ``?secret=...`` or ``{"secret": ...}`` in ``data``.
+
+Examples:
+    >>> import secrets
+    >>> from certmail_async import Callback
+    >>> from certmail_async.openapi_pec import SECRET_PARAM
+    >>> secret = secrets.token_urlsafe(32)
+    >>> hook = Callback(url="https://example.com/pec-events",
+    ...                 data={SECRET_PARAM: secret})
+    >>> list(hook.data)
+    ['secret']
+"""
 MIN_SECRET_LENGTH = 8
+"""Shortest secret accepted: it is the only thing telling a genuine call from a forged one.
+
+Examples:
+    >>> from certmail_async.openapi_pec import MIN_SECRET_LENGTH, parse_callback
+    >>> MIN_SECRET_LENGTH
+    8
+    >>> parse_callback(b"{}", {}, secret="short")
+    Traceback (most recent call last):
+    ...
+    certmail_async._exceptions.ValidationError: ...
+"""
 _MAX_FIELDS = 100
 _MAX_DEPTH = 4  # how deep the echoed data is looked for a secret
 _TOO_DEEP = "the JSON nests too deeply"
@@ -96,6 +124,17 @@ class CallbackEvent:
     ``verified`` says whether a secret was checked and matched; ``data`` is your own
     echoed data (the secret removed); ``payload`` the decoded JSON and ``raw`` the body,
     both with the secret masked.
+
+    Examples:
+        >>> from certmail_async import CallbackEvent, MailboxEvent
+        >>> from certmail_async.openapi_pec import parse_callback
+        >>> body = b'{"casella_pec": "a@legalmail.it", "stato": "evasa", "id": "1"}'
+        >>> event = parse_callback(body, {"Content-Type": "application/json"})
+        >>> isinstance(event, CallbackEvent), event.verified
+        (True, False)
+        >>> if isinstance(event, MailboxEvent):
+        ...     print(event.state.value)
+        evasa
     """
 
     verified: bool
@@ -128,8 +167,9 @@ class RegistryCommunicationEvent(CallbackEvent):
     """A Business Register communication changed state; ``communication`` is the record.
 
     Examples:
-        >>> comm = RegistryCommunication(id="2", address="a@legalmail.it",
-        ...                              state=CommunicationState("comunicazione_evasa"))
+        >>> comm = RegistryCommunication(
+        ...     id="2", address="a@legalmail.it",
+        ...     state=CommunicationState("comunicazione_evasa"))
         >>> RegistryCommunicationEvent(verified=False, communication=comm).state
         <CommunicationState.COMPLETED: 'comunicazione_evasa'>
     """
@@ -343,8 +383,8 @@ def parse_callback(
     The payload shapes are in ``docs/receipts.md``.
 
     Examples:
-        >>> event = parse_callback(b"data=%7B%22odd%22%3A+1%7D", {}, secret="s3cret-9f2c",
-        ...                        query="secret=s3cret-9f2c")
+        >>> event = parse_callback(b"data=%7B%22odd%22%3A+1%7D", {},
+        ...                        secret="s3cret-9f2c", query="secret=s3cret-9f2c")
         >>> type(event).__name__, event.verified, event.payload
         ('UnknownCallbackEvent', True, {'odd': 1})
     """

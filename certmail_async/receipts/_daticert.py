@@ -44,9 +44,19 @@ __all__ = [
     "parse_daticert",
 ]
 
-#: Largest ``daticert.xml`` accepted, in bytes (1 MiB). A real one is a few kilobytes; even
-#: a message to a thousand recipients stays under 100 KiB.
 MAX_DATICERT_SIZE = 1024 * 1024
+"""Largest ``daticert.xml`` accepted, in bytes (1 MiB).
+
+A real one is a few kilobytes; even a message to a thousand recipients stays under
+100 KiB. ``parse_daticert(data, max_size=...)`` takes another limit.
+
+Examples:
+    >>> from certmail_async.receipts import MAX_DATICERT_SIZE, parse_daticert
+    >>> parse_daticert(b" " * (MAX_DATICERT_SIZE + 1))
+    Traceback (most recent call last):
+    ...
+    certmail_async.receipts._errors.ReceiptTooLargeError: ...
+"""
 
 _DAY = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})\Z", re.ASCII)
 _TIME = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?\Z", re.ASCII)
@@ -98,7 +108,8 @@ class DaticertRecipient:
     """One ``destinatari`` entry: an original recipient and its type.
 
     Examples:
-        >>> r = DaticertRecipient(address="rcpt@pec.example.it", type=PecRecipientType.EXTERNAL)
+        >>> r = DaticertRecipient(address="rcpt@pec.example.it",
+        ...                       type=PecRecipientType.EXTERNAL)
         >>> r.type.value
         'esterno'
     """
@@ -122,8 +133,10 @@ class Daticert:
         ...   <intestazione><mittente>a@pec.example.it</mittente>
         ...     <destinatari tipo="certificato">b@pec.example.it</destinatari>
         ...     <oggetto>Fattura 12</oggetto></intestazione>
-        ...   <dati><data zona="+0200"><giorno>21/05/2024</giorno><ora>10:15:32</ora></data>
-        ...     <msgid>&lt;x1@pec.example.it&gt;</msgid><consegna>b@pec.example.it</consegna>
+        ...   <dati><data zona="+0200"><giorno>21/05/2024</giorno>
+        ...     <ora>10:15:32</ora></data>
+        ...     <msgid>&lt;x1@pec.example.it&gt;</msgid>
+        ...     <consegna>b@pec.example.it</consegna>
         ...   </dati></postacert>'''
         >>> d = parse_daticert(xml)
         >>> d.kind, d.delivery_address
@@ -235,7 +248,8 @@ def parse_daticert(data: bytes, *, max_size: int = MAX_DATICERT_SIZE) -> Daticer
         ReceiptParseError: not well-formed XML, or the root element is not ``postacert``.
 
     Examples:
-        >>> parse_daticert(b'<postacert tipo="mancata-consegna" errore="altro"/>').raw_kind
+        >>> xml = b'<postacert tipo="mancata-consegna" errore="altro"/>'
+        >>> parse_daticert(xml).raw_kind
         'mancata-consegna'
     """
     if not isinstance(data, bytes | bytearray | memoryview):

@@ -68,11 +68,29 @@ __all__ = [
     "parse_eml",
 ]
 
-#: Largest ``.eml`` accepted by default, in bytes (48 MiB). RFC 6109 caps a PEC message at
-#: 30 MB; a complete delivery receipt carries the original, base64 makes it 4/3 larger.
 MAX_EML_SIZE = 48 * 1024 * 1024
-#: Most MIME parts walked in the top-level tree (a receipt has fewer than ten).
+"""Largest ``.eml`` accepted by default, in bytes (48 MiB).
+
+RFC 6109 caps a PEC message at 30 MB; a complete delivery receipt carries the original,
+and base64 makes it 4/3 larger. ``parse_eml(data, max_size=...)`` takes another limit.
+
+Examples:
+    >>> from certmail_async.receipts import MAX_EML_SIZE, parse_eml
+    >>> MAX_EML_SIZE // (1024 * 1024)
+    48
+    >>> parse_eml(b" " * 64, max_size=32)
+    Traceback (most recent call last):
+    ...
+    certmail_async.receipts._errors.ReceiptTooLargeError: ...
+"""
 MAX_PARTS = 1000
+"""Most MIME parts walked in the top-level tree (a receipt has fewer than ten).
+
+Examples:
+    >>> from certmail_async.receipts import MAX_PARTS
+    >>> MAX_PARTS
+    1000
+"""
 
 _PER_CONTO_DI = "per conto di:"
 # Per-recipient kinds: the ones whose delivery address matters.
@@ -121,8 +139,9 @@ class OriginalMessage:
     replaced by hashes, so keep your own copy of what you sent).
 
     Examples:
-        >>> OriginalMessage(subject="Fattura 12", raw=b"")
-        OriginalMessage(subject='Fattura 12', sender=None, to=(), cc=(), message_id=None, date=None)
+        >>> original = OriginalMessage(subject="Fattura 12", to=("b@pec.example.it",))
+        >>> original.subject, original.to, original.message_id
+        ('Fattura 12', ('b@pec.example.it',), None)
     """
 
     subject: str | None = None
@@ -152,8 +171,8 @@ class ProviderMessage:
         >>> raw = (b"X-Ricevuta: avvenuta-consegna\r\n"
         ...        b"Subject: CONSEGNA: Fattura 12\r\n\r\nbody\r\n")
         >>> m = parse_eml(raw)
-        >>> m.kind, m.evidence
-        (<ReceiptKind.DELIVERY: 'avvenuta-consegna'>, <EvidenceSource.HEADERS: 'headers'>)
+        >>> m.kind.value, m.evidence.value
+        ('avvenuta-consegna', 'headers')
         >>> m.subject, m.outcome
         ('Fattura 12', <Outcome.DELIVERED: 'delivered'>)
     """
@@ -229,10 +248,11 @@ def parse_eml(
         ...        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
         ...        b'Content-Type: application/xml; name="daticert.xml"\r\n\r\n'
         ...        b'<postacert tipo="accettazione" errore="nessuno"><dati>'
-        ...        b'<msgid>&lt;m1@pec.example.it&gt;</msgid></dati></postacert>\r\n--b--\r\n')
+        ...        b'<msgid>&lt;m1@pec.example.it&gt;</msgid></dati></postacert>'
+        ...        b'\r\n--b--\r\n')
         >>> m = parse_eml(raw)
-        >>> m.kind, m.evidence
-        (<ReceiptKind.ACCEPTANCE: 'accettazione'>, <EvidenceSource.DATICERT: 'daticert'>)
+        >>> m.kind.value, m.evidence.value
+        ('accettazione', 'daticert')
         >>> m.message_id
         'm1@pec.example.it'
     """

@@ -69,8 +69,10 @@ def kind_from_wire(raw: str | None) -> ReceiptKind:
     Matching ignores case and surrounding blanks; callers keep the raw string.
 
     Examples:
-        >>> kind_from_wire(" Avvenuta-Consegna "), kind_from_wire("mancata-consegna")
-        (<ReceiptKind.DELIVERY: 'avvenuta-consegna'>, <ReceiptKind.NON_DELIVERY: 'errore-consegna'>)
+        >>> kind_from_wire(" Avvenuta-Consegna ")
+        <ReceiptKind.DELIVERY: 'avvenuta-consegna'>
+        >>> kind_from_wire("mancata-consegna")  # non-standard: read as non-delivery
+        <ReceiptKind.NON_DELIVERY: 'errore-consegna'>
         >>> kind_from_wire("ricevuta-strana")
         <ReceiptKind.UNKNOWN: 'unknown'>
     """
@@ -121,7 +123,18 @@ class EvidenceSource(enum.Enum):
 
 
 class Outcome(enum.Enum):
-    """What a receipt means for a recipient, apart from its raw kind."""
+    """What a receipt means for a recipient, apart from its raw kind.
+
+    Examples:
+        >>> from datetime import datetime, timezone
+        >>> from certmail_async import Outcome, Receipt
+        >>> at = datetime(2024, 5, 21, 10, tzinfo=timezone.utc)
+        >>> Receipt(date=at, subject="CONSEGNA: Avviso").outcome is Outcome.DELIVERED
+        True
+        >>> warning = "AVVISO DI MANCATA CONSEGNA PER SUP. TEMPO MASSIMO: Avviso"
+        >>> Receipt(date=at, subject=warning).outcome.value  # may still be delivered
+        'warning'
+    """
 
     PENDING = "pending"  # accepted, not yet delivered
     DELIVERED = "delivered"  # final success

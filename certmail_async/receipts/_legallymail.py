@@ -53,7 +53,8 @@ class LegallyMailOutcome:
 
     Examples:
         >>> from certmail_async import EmailStatus
-        >>> out = LegallyMailOutcome(address="a@example.com", state=LegallyMailState.SENT,
+        >>> out = LegallyMailOutcome(address="a@example.com",
+        ...                          state=LegallyMailState.SENT,
         ...                          status=EmailStatus("sent"))
         >>> out.delivery_certificate is None
         True
@@ -143,10 +144,13 @@ def legallymail_outcomes(detail: EmailDetail) -> tuple[LegallyMailOutcome, ...]:
 
     Examples:
         >>> from certmail_async import EmailDetail, EmailStatus, RecipientDetail
-        >>> detail = EmailDetail(id=1, tracking_id="cm_1", recipient="Multiple Recipients",
+        >>> detail = EmailDetail(
+        ...     id=1, tracking_id="cm_1", recipient="Multiple Recipients",
         ...     subject="s", status=EmailStatus("pending"), recipients=(
-        ...         RecipientDetail(email="a@example.com", status=EmailStatus("read")),
-        ...         RecipientDetail(email="b@example.com", status=EmailStatus("bounced"))))
+        ...         RecipientDetail(email="a@example.com",
+        ...                         status=EmailStatus("read")),
+        ...         RecipientDetail(email="b@example.com",
+        ...                         status=EmailStatus("bounced"))))
         >>> for o in legallymail_outcomes(detail):
         ...     print(o.address, o.state.value, o.status.value)
         a@example.com read read

@@ -181,8 +181,8 @@ class RecipientOutcome:
         >>> r = Receipt(date=datetime(2024, 5, 21, tzinfo=UTC), subject="CONSEGNA: x",
         ...             body='ed indirizzato a "a@pec.example.it" è stato consegnato')
         >>> out = delivery_report([r])["a@pec.example.it"]
-        >>> out.state, out.delivered_at.day, out.evidence
-        (<DeliveryState.DELIVERED: 'delivered'>, 21, <EvidenceSource.SUBJECT: 'subject'>)
+        >>> out.state.value, out.delivered_at.day, out.evidence.value
+        ('delivered', 21, 'subject')
     """
 
     address: str
@@ -300,8 +300,8 @@ def delivery_report(
         ...     [Receipt(date=t, subject="AVVISO DI MANCATA CONSEGNA: x", body=said),
         ...      Receipt(date=t, subject="ACCETTAZIONE: x")],
         ...     recipients=["a@pec.example.it", "b@pec.example.it"])
-        >>> report["a@pec.example.it"].state, report["b@pec.example.it"].state
-        (<DeliveryState.PENDING: 'pending'>, <DeliveryState.NOT_DELIVERED: 'not-delivered'>)
+        >>> [report[a].state.value for a in ("a@pec.example.it", "b@pec.example.it")]
+        ['pending', 'not-delivered']
     """
     unique: dict[tuple[str, ...], ReceiptEvidence] = {}
     for r in receipts:

@@ -164,6 +164,14 @@ class CallbackDelivery:
 
     ``status`` is the receiver's HTTP status (None when it could not be reached: then
     ``error`` says why); ``attempt`` counts from 1; ``payload`` is the JSON posted.
+
+    Examples:
+        >>> from certmail_async.testing import CallbackDelivery
+        >>> sent = CallbackDelivery(url="http://127.0.0.1:8080/hook", method="JSON",
+        ...                         field="data", payload={"stato": "evasa"},
+        ...                         attempt=1, at=0.0, status=200)
+        >>> sent.status, sent.payload["stato"]
+        (200, 'evasa')
     """
 
     url: str

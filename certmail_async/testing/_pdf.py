@@ -21,7 +21,7 @@ def _escape(text: str) -> bytes:
 def minimal_pdf(lines: Sequence[str], *, title: str = "certmail_async fake") -> bytes:
     """A one-page PDF showing ``lines`` (deterministic bytes).
 
-    Example:
+    Examples:
         >>> pdf = minimal_pdf(["Certificate of delivery", "a@example.com"])
         >>> pdf.startswith(b"%PDF-1.4") and pdf.rstrip().endswith(b"%%EOF")
         True

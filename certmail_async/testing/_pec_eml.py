@@ -41,7 +41,7 @@ _PLACEHOLDER_SIGNATURE = base64.encodebytes(b"placeholder: not a real CMS signat
 class PecMessageSpec:
     """What one provider message says: kind, original message, time, concerned recipient.
 
-    Example:
+    Examples:
         >>> from datetime import datetime, timezone
         >>> spec = PecMessageSpec(tipo="accettazione", subject="Avviso 4411",
         ...     sender="box@pecmassiva.com", recipients=("a@pec.example.it",),
@@ -126,7 +126,7 @@ def _original(spec: PecMessageSpec) -> str:
 def pec_message_eml(spec: PecMessageSpec, *, tag: str = "1") -> bytes:
     """The raw ``.eml`` of one provider message (``parse_eml`` reads it back).
 
-    Example:
+    Examples:
         >>> from datetime import datetime, timezone
         >>> from certmail_async.receipts import parse_eml
         >>> spec = PecMessageSpec(tipo="avvenuta-consegna", subject="Avviso 4411",

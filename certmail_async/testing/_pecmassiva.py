@@ -65,7 +65,31 @@ PecBehaviour = Literal[
     "non-acceptance",  # AVVISO DI NON ACCETTAZIONE for the whole message, nothing else
     "non-acceptance-virus",  # AVVISO DI NON ACCETTAZIONE PER VIRUS, nothing else
 ]
+"""What the fake does after accepting a send to one address (``outcomes=`` of the fake).
+
+Examples:
+    >>> import asyncio
+    >>> from certmail_async.testing import PecBehaviour, run_fake
+    >>> outcomes: dict[str, PecBehaviour] = {"gone@pec.example.it": "not-delivered"}
+    >>> async def main() -> list[str]:
+    ...     async with run_fake("pecmassiva", outcomes=outcomes) as fake:
+    ...         async with fake.client() as client:
+    ...             sent = await client.sends.create(
+    ...                 recipients=["gone@pec.example.it"], subject="Avviso",
+    ...                 body="Testo")
+    ...             summary = await client.sends.receipts(sent.code)
+    ...     return [r.kind.value for r in summary.receipts]
+    >>> asyncio.run(main())
+    ['accettazione', 'errore-consegna']
+"""
 PEC_BEHAVIOURS: tuple[str, ...] = get_args(PecBehaviour)
+"""Every `PecBehaviour`, in the order the docs list them.
+
+Examples:
+    >>> from certmail_async.testing import PEC_BEHAVIOURS
+    >>> PEC_BEHAVIOURS[:3]
+    ('delivered', 'not-delivered', 'virus')
+"""
 _NOTARY = "posta-certificata@pecmassiva.com"
 
 
@@ -80,7 +104,24 @@ def _rome_now() -> datetime:
 
 @attrs.frozen(kw_only=True)
 class SentRecord:
-    """One send the fake accepted (its ledger entry)."""
+    """One send the fake accepted (its ledger entry).
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async import Attachment
+        >>> from certmail_async.testing import run_fake
+        >>> pdf = Attachment(filename="avviso.pdf", content=b"%PDF-1.4 ...",
+        ...                  mime_type="application/pdf")
+        >>> async def main() -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]]:
+        ...     async with run_fake("pecmassiva") as fake, fake.client() as client:
+        ...         await client.sends.create(
+        ...             recipients=["mario.rossi@pec.example.it"],
+        ...             subject="Avviso", body="Testo", attachments=[pdf])
+        ...     record = fake.state.ledger[0]
+        ...     return record.recipients, record.attachments
+        >>> asyncio.run(main())
+        (('mario.rossi@pec.example.it',), (('avviso.pdf', 12),))
+    """
 
     code: str
     sender: str
@@ -93,7 +134,20 @@ class SentRecord:
 
 @attrs.define(kw_only=True)
 class InboxItem:
-    """A message in the fake mailbox (receipts and envelopes)."""
+    """A message in the fake mailbox (receipts and envelopes).
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> list[str | None]:
+        ...     async with run_fake("pecmassiva") as fake, fake.client() as client:
+        ...         await client.sends.create(
+        ...             recipients=["mario.rossi@pec.example.it"],
+        ...             subject="Avviso", body="Testo")
+        ...     return [item.tipo for item in fake.state.inbox]
+        >>> asyncio.run(main())
+        ['accettazione', 'avvenuta-consegna']
+    """
 
     id: int
     code: str | None

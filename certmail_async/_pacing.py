@@ -199,7 +199,7 @@ class RateLimit:
     the default ``None`` paces in this process (or through ``CERTMAIL_PACING_URL`` when it
     is set). The URL's password never shows in the repr.
 
-    Example:
+    Examples:
         >>> RateLimit(requests=10, per=60).interval
         6.006
         >>> RateLimit(requests=1, per=1.0).interval
@@ -319,7 +319,7 @@ def _shown_url(url: str | None) -> str | None:
 def spacing(rate: RateLimit, mode: Mode, budget: float) -> float:
     """The departure interval of ``rate`` with ``budget`` seconds spent the ``mode`` way.
 
-    Example:
+    Examples:
         >>> rate = RateLimit(requests=10, per=60)
         >>> spacing(rate, "window", 0.5), spacing(rate, "strict", 0.5)
         (6.05, 6.5)
@@ -339,7 +339,7 @@ class PacingState:
     paused, ``departed`` the paced requests that left, ``paused_for`` the seconds left in
     a pause. ``scope`` names the scope without any secret (a digest of the token).
 
-    Example:
+    Examples:
         >>> state = PacingState(scope="pecmassiva:9f2c", requests=1, per=1.0, mode="window",
         ...     budget=0.05, jitter=0.0, interval=1.05, refusals=0, pauses=0, departed=3,
         ...     paused_for=0.0)
@@ -369,7 +369,7 @@ class PacingPolicy:
     (:meth:`tighten`), read :attr:`interval`. ``merge`` takes another holder's tightening
     (a Redis gate shares ``mode`` and ``min_budget`` between processes).
 
-    Example:
+    Examples:
         >>> policy = PacingPolicy.of(RateLimit(requests=1, per=1.0))
         >>> policy.interval
         1.05
@@ -477,7 +477,7 @@ class Gate:
     before the request is written, :meth:`sent` when it was written, :meth:`observe` with
     the round trip, and :meth:`refused` or :meth:`hint` with what the provider said.
 
-    Example:
+    Examples:
         >>> import asyncio
         >>> async def demo() -> int:
         ...     gate = gate_for(("doc", "example"), RateLimit(requests=1, per=0.01))
@@ -816,7 +816,7 @@ def rate_limit_hint(
     of 10^9 or more (any date after 2001-09-09) is read as a Unix time and converted with
     ``now`` (default: the wall clock), a smaller one as seconds. Garbage gives ``None``.
 
-    Example:
+    Examples:
         >>> rate_limit_hint({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "30"})
         (0, 30.0)
         >>> rate_limit_hint({"x-ratelimit-reset": "1700000042"}, now=1700000000.0)

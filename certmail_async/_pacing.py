@@ -208,7 +208,8 @@ class RateLimit:
         6.5
         >>> RateLimit(requests=10, per=60, margin=0.05).interval
         6.3
-        >>> RateLimit(requests=1, per=1, backend="redis://:pw@redis.internal/0").backend_shown
+        >>> shared = RateLimit(requests=1, per=1, backend="redis://:pw@redis.internal/0")
+        >>> shared.backend_shown
         'redis://:***@redis.internal/0'
     """
 
@@ -340,9 +341,10 @@ class PacingState:
     a pause. ``scope`` names the scope without any secret (a digest of the token).
 
     Examples:
-        >>> state = PacingState(scope="pecmassiva:9f2c", requests=1, per=1.0, mode="window",
-        ...     budget=0.05, jitter=0.0, interval=1.05, refusals=0, pauses=0, departed=3,
-        ...     paused_for=0.0)
+        >>> state = PacingState(
+        ...     scope="pecmassiva:9f2c", requests=1, per=1.0, mode="window",
+        ...     budget=0.05, jitter=0.0, interval=1.05, refusals=0, pauses=0,
+        ...     departed=3, paused_for=0.0)
         >>> state.interval, state.mode
         (1.05, 'window')
     """

@@ -21,7 +21,8 @@ exactly one place,
     │   │   ├── RateLimitError (429, .retry_after)
     │   │   └── ServerError (5xx)
     │   └── ResponseDecodeError    a success status whose body could not be decoded
-    │       └── ResponseTooLargeError  past the ResponseLimits (counted after decompression)
+    │       ├── ResponseTooLargeError  past the ResponseLimits (counted after decompression)
+    │       └── NotPDFError        a document download that is not a PDF (receipts/)
     ├── TransportError             no usable answer (connection reset, protocol error)
     │   ├── ConnectError           the connection could not be opened: nothing was sent
     │   └── RequestTimeoutError    no answer in time
@@ -34,6 +35,8 @@ exactly one place,
     ├── ReceiptParseError          a PEC .eml or daticert.xml could not be read (receipts/)
     │   ├── UnsafeXMLError         entities, DTD subset, external references: refused
     │   └── ReceiptTooLargeError   past the size limit, refused before parsing
+    ├── DeliveryPendingError       a wait for final outcomes hit its deadline (receipts/)
+    ├── DocumentUnavailableError   no document URL, or one on a host the token never goes to
     └── CallbackVerificationError  an openapi.it callback without the right secret
 
 Every error carries ``provider``, ``operation``, ``status`` (HTTP status or ``None``),

@@ -1,6 +1,7 @@
 """LegallyMail: certified-evidence e-mail and e-signature (not PEC)."""
 
 from ._client import AccountResource, EmailsResource, LegallyMailClient, SignaturesResource
+from ._evidence import EvidenceFile
 from ._models import (
     AccountInfo,
     Certificate,
@@ -25,6 +26,7 @@ __all__ = [
     "EmailList",
     "EmailStatus",
     "EmailsResource",
+    "EvidenceFile",
     "LegallyMailClient",
     "RecipientDetail",
     "RecipientResult",

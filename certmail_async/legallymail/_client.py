@@ -6,16 +6,18 @@ and reading, and its statuses are its own ([EmailStatus][certmail_async.EmailSta
 
 from __future__ import annotations
 
+import os
 import re
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import tzinfo
-from typing import Any
+from typing import Any, Literal
 
 from .._client_base import BaseClient, Resource, validating
 from .._exceptions import APIStatusError, OutOfCreditsError, ValidationError
 from .._models import Attachment, Signer, check_signer_fields
 from .._pacing import PacingBackend, RateLimit
+from .._polling import check_wait, wait_rounds
 from .._retry import RetryPolicy
 from .._transport import (
     BeforeSend,
@@ -30,6 +32,7 @@ from .._transport import (
 from .._types import NOT_GIVEN, NotGiven, ResponseLimits, SecretStr, Timeout, TimeoutTypes
 from .._validation import (
     check_attachments,
+    check_bool,
     check_choice,
     check_email,
     check_filename,
@@ -45,7 +48,19 @@ from .._validation import (
     check_sequence,
     check_text,
 )
+from ..receipts._errors import DeliveryPendingError
+from ..receipts._legallymail import LegallyMailOutcome, LegallyMailState, legallymail_outcomes
 from ._auth import LegallyMailAuth, TokenPlacement
+from ._evidence import (
+    CERTIFICATE_PATH,
+    EvidenceFile,
+    check_directory,
+    check_kind,
+    check_kinds,
+    download_document,
+    safe_name,
+    save_pdf,
+)
 from ._models import AccountInfo, EmailDetail, EmailList, SendOutcome, SignatureRequest
 from ._wire import OPS, PRODUCTION_URL, PROVIDER, LegallyMailWire
 
@@ -287,6 +302,222 @@ class EmailsResource(_LegallyMailResource):
         )
         return self._wire.email(response, op)
 
+    async def track(
+        self,
+        tracking_id: str,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> tuple[LegallyMailOutcome, ...]:
+        """Per-recipient outcomes of one e-mail (one ``GET /api/email``), by address.
+
+        LegallyMail's own states (sent, delivered, read, failed), never PEC kinds; each
+        [LegallyMailOutcome][certmail_async.LegallyMailOutcome] carries its certificates.
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async import RateLimit
+            >>> from certmail_async.testing import run_fake
+            >>> minute = RateLimit(requests=10, per=0.6)  # a scaled "minute"
+            >>> async def main() -> list[tuple[str, str]]:
+            ...     async with run_fake("legallymail", rate=minute) as fake:
+            ...         fake.state.outcomes["anna@example.com"] = "read"
+            ...         async with fake.client() as client:
+            ...             out = await client.emails.send(
+            ...                 recipients=["anna@example.com", "luca@example.com"],
+            ...                 subject="Contratto", html="<p>In allegato.</p>")
+            ...             outcomes = await client.emails.track(out.tracking_id)
+            ...     return [(o.address, o.state.value) for o in outcomes]
+            >>> asyncio.run(main())
+            [('anna@example.com', 'read'), ('luca@example.com', 'delivered')]
+        """
+        detail = await self.retrieve(tracking_id, timeout=timeout, max_retries=max_retries)
+        return legallymail_outcomes(detail)
+
+    async def wait_delivered(
+        self,
+        tracking_id: str,
+        *,
+        timeout: float | None,
+        interval: float = 60.0,
+        max_interval: float = 900.0,
+        read: bool = False,
+    ) -> tuple[LegallyMailOutcome, ...]:
+        """Poll one e-mail until every recipient is delivered or failed (``read=True``: read).
+
+        Each poll is one call through the client's gate (10 per minute per egress IP, shared
+        with your other LegallyMail calls); the waits between polls start at ``interval``
+        seconds and double up to ``max_interval``. At the deadline (``timeout`` seconds;
+        None: none) a [DeliveryPendingError][certmail_async.DeliveryPendingError] carries the
+        last outcomes. A recipient may never read: wait for ``read`` with a deadline.
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async import RateLimit
+            >>> from certmail_async.testing import run_fake
+            >>> minute = RateLimit(requests=10, per=0.6)  # a scaled "minute"
+            >>> async def main() -> str:
+            ...     async with run_fake("legallymail", rate=minute) as fake:
+            ...         async with fake.client() as client:
+            ...             out = await client.emails.send(
+            ...                 recipients=["anna@example.com"], subject="Contratto",
+            ...                 html="<p>In allegato.</p>")
+            ...             (outcome,) = await client.emails.wait_delivered(
+            ...                 out.tracking_id, timeout=30, interval=0.1)
+            ...     return outcome.state.value
+            >>> asyncio.run(main())
+            'delivered'
+        """
+        op = OPS.EMAIL
+        with validating(op):
+            check_path_id(tracking_id, field="tracking_id")
+            check_wait(timeout, interval, max_interval)
+            check_bool(read, field="read")
+        outcomes: tuple[LegallyMailOutcome, ...] = ()
+        async for last in wait_rounds(timeout, interval, max_interval):
+            outcomes = await self.track(tracking_id)
+            done = (
+                all(o.state in (LegallyMailState.READ, LegallyMailState.FAILED) for o in outcomes)
+                if read
+                else all(o.final for o in outcomes)
+            )
+            if outcomes and done:
+                return outcomes
+            if last:
+                break
+        raise DeliveryPendingError(
+            f"e-mail {tracking_id}: not every recipient is "
+            f"{'read' if read else 'delivered'} or failed after {timeout} s",
+            reports={tracking_id: outcomes},
+            provider=PROVIDER,
+            operation="emails.wait_delivered",
+        )
+
+    async def certificate(
+        self,
+        tracking_id: str,
+        kind: str,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> bytes:
+        """One recipient's certificate PDF (``kind``: ``"delivered"`` or ``"read"``) as bytes.
+
+        ``tracking_id`` is the **recipient's** tracking id (``RecipientResult.tracking_id``,
+        ``LegallyMailOutcome.tracking_id``). The documented route is on the web application
+        (``/emails/download-certificate``), not under ``/api/``, and the reference does not
+        say it takes the API token: it is requested with it, on the configured host only,
+        paced, with the document size limit. A 2xx that is not a PDF is
+        [NotPDFError][certmail_async.NotPDFError]; a redirect (a login page) is
+        [DocumentUnavailableError][certmail_async.DocumentUnavailableError].
+
+        Examples:
+            >>> import asyncio, hashlib
+            >>> from certmail_async import RateLimit
+            >>> from certmail_async.testing import run_fake
+            >>> minute = RateLimit(requests=10, per=0.6)  # a scaled "minute"
+            >>> async def main() -> bool:
+            ...     async with run_fake("legallymail", rate=minute) as fake:
+            ...         async with fake.client() as client:
+            ...             out = await client.emails.send(
+            ...                 recipients=["anna@example.com"], subject="Contratto",
+            ...                 html="<p>In allegato.</p>")
+            ...             rcpt = out.recipients[0].tracking_id
+            ...             pdf = await client.emails.certificate(rcpt, "delivered")
+            ...             (o,) = await client.emails.track(out.tracking_id)
+            ...     cert = o.delivery_certificate
+            ...     return hashlib.sha256(pdf).hexdigest() == cert.file_hash
+            >>> asyncio.run(main())
+            True
+        """
+        operation = "emails.certificate"
+        with validating(OPS.EMAIL):
+            check_path_id(tracking_id, field="tracking_id")
+            check_kind(kind)
+        return await download_document(
+            self._client,
+            operation=operation,
+            path=CERTIFICATE_PATH,
+            params={"id": tracking_id, "status": kind},
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    async def save_certificates(
+        self,
+        tracking_id: str,
+        directory: str | os.PathLike[str],
+        *,
+        kinds: Iterable[str] | None = None,
+        outcomes: Iterable[LegallyMailOutcome] | None = None,
+    ) -> tuple[EvidenceFile, ...]:
+        """Download every certificate of one e-mail into ``directory``, with SHA-256.
+
+        ``tracking_id`` is the e-mail's (parent) id; ``outcomes`` (from
+        [track][certmail_async.legallymail.EmailsResource.track]) saves the retrieval call.
+        Each PDF is saved as ``<recipient tracking id>-<kind>.pdf`` (atomically, never
+        replacing different bytes) and described by an
+        [EvidenceFile][certmail_async.EvidenceFile] with the provider's hash and whether it
+        matches. ``kinds`` limits the types (``["read"]``). One paced call per certificate.
+
+        Examples:
+            >>> import asyncio, tempfile
+            >>> from certmail_async import RateLimit
+            >>> from certmail_async.testing import run_fake
+            >>> minute = RateLimit(requests=10, per=0.6)  # a scaled "minute"
+            >>> async def main(folder: str) -> list[tuple[str, bool | None]]:
+            ...     async with run_fake("legallymail", rate=minute) as fake:
+            ...         fake.state.outcomes["anna@example.com"] = "read"
+            ...         async with fake.client() as client:
+            ...             out = await client.emails.send(
+            ...                 recipients=["anna@example.com"], subject="Contratto",
+            ...                 html="<p>In allegato.</p>")
+            ...             files = await client.emails.save_certificates(
+            ...                 out.tracking_id, folder)
+            ...     return [(f.kind, f.hash_matches) for f in files]
+            >>> with tempfile.TemporaryDirectory() as folder:
+            ...     asyncio.run(main(folder))
+            [('delivered', True), ('read', True)]
+        """
+        with validating(OPS.EMAIL):
+            check_path_id(tracking_id, field="tracking_id")
+            folder = check_directory(directory)
+            wanted = check_kinds(kinds)
+        found = tuple(outcomes) if outcomes is not None else await self.track(tracking_id)
+        saved: list[EvidenceFile] = []
+        for outcome in found:
+            for cert in outcome.certificates:
+                kind = cert.certificate_type.strip().lower()
+                if wanted is not None and kind not in wanted:
+                    continue
+                rcpt = outcome.tracking_id
+                if cert.pdf_download_url:
+                    content = await download_document(
+                        self._client, operation="emails.certificate", url=cert.pdf_download_url
+                    )
+                elif rcpt:
+                    content = await self.certificate(rcpt, check_kind(kind))
+                else:
+                    continue  # neither a URL nor a recipient id: nothing to ask for
+                stem = safe_name(f"{rcpt or outcome.address}-{kind}")
+                path, digest = await save_pdf(folder, f"{stem}.pdf", content)
+                saved.append(
+                    EvidenceFile(
+                        kind=kind,
+                        path=path,
+                        sha256=digest,
+                        size=len(content),
+                        tracking_id=rcpt,
+                        parent_tracking_id=outcome.parent_tracking_id or tracking_id,
+                        address=outcome.address,
+                        provider_hash=cert.file_hash,
+                        confirmed_at=cert.confirmed_at,
+                        has_tsq=cert.has_tsq,
+                        has_tsr=cert.has_tsr,
+                    )
+                )
+        return tuple(saved)
+
 
 class AccountResource(_LegallyMailResource):
     """``client.account``: ``GET /api/info``.
@@ -468,6 +699,108 @@ class SignaturesResource(_LegallyMailResource):
             max_retries=max_retries,
         )
         return self._wire.signature(response, op)
+
+    async def document(
+        self,
+        uuid: str,
+        which: Literal["original", "record"],
+        *,
+        request: SignatureRequest | None = None,
+    ) -> bytes:
+        """The original PDF or the signature record (``acta``) of a request, as bytes.
+
+        Fetched from the request's ``download_original_url`` / ``download_acta_url``
+        (``request=`` from [retrieve][certmail_async.legallymail.SignaturesResource.retrieve]
+        saves that call). Those URLs are dashboard routes whose use with the API token the
+        reference does not document: they are requested with it on the configured host
+        only ([DocumentUnavailableError][certmail_async.DocumentUnavailableError] for any
+        other host, a missing URL or a redirect; [NotPDFError][certmail_async.NotPDFError]
+        for a page that is not a PDF). The **signed** document has no URL at all in the
+        reference (only ``signed_document_hash``): it cannot be fetched.
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async import RateLimit, Signer
+            >>> from certmail_async.testing import minimal_pdf, run_fake
+            >>> minute = RateLimit(requests=10, per=0.6)  # a scaled "minute"
+            >>> async def main() -> bool:
+            ...     async with run_fake("legallymail", rate=minute) as fake:
+            ...         async with fake.client() as client:
+            ...             asked = await client.signatures.request(
+            ...                 signers=Signer(name="Anna Bianchi",
+            ...                                email="anna@example.com"),
+            ...                 document=minimal_pdf(["Contratto"]),
+            ...                 document_name="Contratto.pdf")
+            ...             record = await client.signatures.document(asked.uuid, "record")
+            ...     return record.startswith(b"%PDF-")
+            >>> asyncio.run(main())
+            True
+        """
+        operation = "signatures.document"
+        with validating(OPS.SIGNATURE):
+            check_choice(which, ["original", "record"], field="which")
+            if request is not None:
+                check_instance(request, SignatureRequest, field="request")
+        found = request if request is not None else await self.retrieve(uuid)
+        url = found.download_original_url if which == "original" else found.download_acta_url
+        return await download_document(self._client, operation=operation, url=url)
+
+    async def save_documents(
+        self,
+        uuid: str,
+        directory: str | os.PathLike[str],
+    ) -> tuple[EvidenceFile, ...]:
+        """Save the original and the signature record of a request into ``directory``.
+
+        Files are ``<uuid>-original.pdf`` and ``<uuid>-record.pdf`` with their SHA-256
+        (the original's is compared with ``document_hash``); a document the request has
+        no URL for yet (the record before signing) is skipped. Three paced calls at most.
+
+        Examples:
+            >>> import asyncio, tempfile
+            >>> from certmail_async import RateLimit, Signer
+            >>> from certmail_async.testing import minimal_pdf, run_fake
+            >>> minute = RateLimit(requests=10, per=0.6)  # a scaled "minute"
+            >>> async def main(folder: str) -> list[tuple[str, bool | None]]:
+            ...     async with run_fake("legallymail", rate=minute) as fake:
+            ...         async with fake.client() as client:
+            ...             asked = await client.signatures.request(
+            ...                 signers=Signer(name="Anna Bianchi",
+            ...                                email="anna@example.com"),
+            ...                 document=minimal_pdf(["Contratto"]),
+            ...                 document_name="Contratto.pdf")
+            ...             files = await client.signatures.save_documents(
+            ...                 asked.uuid, folder)
+            ...     return [(f.kind, f.hash_matches) for f in files]
+            >>> with tempfile.TemporaryDirectory() as folder:
+            ...     asyncio.run(main(folder))
+            [('original', True), ('record', None)]
+        """
+        with validating(OPS.SIGNATURE):
+            folder = check_directory(directory)
+        found = await self.retrieve(uuid)
+        saved: list[EvidenceFile] = []
+        for which, url, provider_hash in (
+            ("original", found.download_original_url, found.document_hash),
+            ("record", found.download_acta_url, None),
+        ):
+            if not url:
+                continue
+            content = await download_document(
+                self._client, operation="signatures.document", url=url
+            )
+            path, digest = await save_pdf(folder, f"{safe_name(found.uuid)}-{which}.pdf", content)
+            saved.append(
+                EvidenceFile(
+                    kind=which,
+                    path=path,
+                    sha256=digest,
+                    size=len(content),
+                    signature_uuid=found.uuid,
+                    provider_hash=provider_hash,
+                )
+            )
+        return tuple(saved)
 
 
 def _check_signers(signers: tuple[Signer, ...]) -> None:

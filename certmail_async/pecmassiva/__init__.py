@@ -2,6 +2,7 @@
 
 from ._client import InboxResource, PecMassivaClient, QuotaResource, SendsResource
 from ._models import InboxMessage, InboxMessageDetail, InboxPage, Quota, SendResult
+from ._tracking import SendTracker, TrackedSend
 
 __all__ = [
     "InboxMessage",
@@ -12,5 +13,7 @@ __all__ = [
     "Quota",
     "QuotaResource",
     "SendResult",
+    "SendTracker",
     "SendsResource",
+    "TrackedSend",
 ]

@@ -11,6 +11,7 @@ from .._client_base import BaseClient, Resource, validating
 from .._exceptions import APIError, DeliveryUnknownError, NotFoundError, ValidationError
 from .._models import Attachment
 from .._pacing import PacingBackend, RateLimit
+from .._polling import check_wait, wait_rounds
 from .._retry import RetryPolicy
 from .._tokens import TokenSource
 from .._transport import (
@@ -38,9 +39,11 @@ from .._validation import (
     check_text,
     check_token,
 )
-from ..receipts import ReceiptSummary
+from ..receipts import DeliveryReport, ReceiptSummary
+from ..receipts._errors import DeliveryPendingError
 from ._auth import PecMassivaAuth
 from ._models import InboxMessage, InboxMessageDetail, InboxPage, Quota, SendResult
+from ._tracking import SendTracker
 from ._wire import LENIENT, OPS, PRODUCTION_URL, PROVIDER, SANDBOX_URL
 
 __all__ = ["PecMassivaClient"]
@@ -229,6 +232,128 @@ class SendsResource(_MailboxResource):
         except NotFoundError:
             return ReceiptSummary(code=code, receipts=())
         return ReceiptSummary(code=code, receipts=_wire.receipts(response, op))
+
+    async def track(
+        self,
+        code: str,
+        *,
+        recipients: Iterable[str],
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+    ) -> DeliveryReport:
+        """Per-recipient outcomes of one send (one ``GET /send/{code}``).
+
+        Pass the addresses the send went to: the send code does not name them, and a
+        recipient no receipt names yet is then reported as pending instead of missing.
+        For many sends, [tracker][certmail_async.pecmassiva.SendsResource.tracker] costs
+        far fewer calls.
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> dict[str, str]:
+            ...     async with run_fake("pecmassiva") as fake, fake.client() as client:
+            ...         fake.state.outcomes["ghost@pec.example.it"] = "not-delivered"
+            ...         to = ["anna@pec.example.it", "ghost@pec.example.it"]
+            ...         sent = await client.sends.create(recipients=to, subject="Avviso",
+            ...                                          body="Testo")
+            ...         report = await client.sends.track(sent.code, recipients=to)
+            ...     return {o.address: o.state.value for o in report.recipients}
+            >>> asyncio.run(main())
+            {'anna@pec.example.it': 'delivered', 'ghost@pec.example.it': 'not-delivered'}
+        """
+        with validating(OPS.RECEIPTS):
+            rcpts = check_recipients(recipients, ascii=True)
+        summary = await self.receipts(code, timeout=timeout, max_retries=max_retries)
+        return summary.report(recipients=rcpts)
+
+    async def wait_delivered(
+        self,
+        code: str,
+        *,
+        recipients: Iterable[str],
+        timeout: float | None,
+        interval: float = 5.0,
+        max_interval: float = 300.0,
+    ) -> DeliveryReport:
+        """Poll one send until every recipient has a final outcome (delivered or failed).
+
+        Polls go through the client's pacing gate and retries; the waits between them start
+        at ``interval`` seconds and double up to ``max_interval``. At the deadline
+        (``timeout`` seconds; None: none) a
+        [DeliveryPendingError][certmail_async.DeliveryPendingError] carries the last report.
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> str:
+            ...     async with run_fake("pecmassiva") as fake, fake.client() as client:
+            ...         to = ["anna@pec.example.it"]
+            ...         sent = await client.sends.create(recipients=to, subject="Avviso",
+            ...                                          body="Testo")
+            ...         report = await client.sends.wait_delivered(
+            ...             sent.code, recipients=to, timeout=30)
+            ...     return report["anna@pec.example.it"].state.value
+            >>> asyncio.run(main())
+            'delivered'
+        """
+        with validating(OPS.RECEIPTS):
+            check_path_id(code, field="code")
+            rcpts = check_recipients(recipients, ascii=True)
+            check_wait(timeout, interval, max_interval)
+        report: DeliveryReport | None = None
+        async for last in wait_rounds(timeout, interval, max_interval):
+            report = await self.track(code, recipients=rcpts)
+            if report.final:
+                return report
+            if last:
+                break
+        raise DeliveryPendingError(
+            f"send {code}: not every recipient has a final outcome after {timeout} s",
+            reports={code: report},
+            provider=PROVIDER,
+            operation="sends.wait_delivered",
+        )
+
+    def tracker(
+        self,
+        *,
+        full_scan_every: int = 50,
+        direct_every: int | None = 10,
+        concurrency: int = 4,
+        bodies: bool = False,
+    ) -> SendTracker:
+        """A [SendTracker][certmail_async.pecmassiva.SendTracker] for many sends at once.
+
+        It reads the INBOX pages (25 receipts each, of any send) instead of one
+        ``GET /send/{code}`` per send and round, and fetches a send only when the list
+        cannot tell which recipient a receipt concerns.
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> tuple[int, list[str]]:
+            ...     async with run_fake("pecmassiva", send_rate=None) as fake:
+            ...         async with fake.client() as client:
+            ...             tracker = client.sends.tracker()
+            ...             for n in range(30):
+            ...                 to = [f"utente{n}@pec.example.it"]
+            ...                 sent = await client.sends.create(
+            ...                     recipients=to, subject=f"Avviso {n}", body="Testo")
+            ...                 tracker.add(sent.code, recipients=to)
+            ...             await tracker.poll()
+            ...     states = {r.recipients[0].state.value for r in tracker.reports.values()}
+            ...     return tracker.calls, sorted(states)
+            >>> asyncio.run(main())  # 60 receipts: three INBOX pages, no other call
+            (3, ['delivered'])
+        """
+        return SendTracker(
+            self._client,
+            full_scan_every=full_scan_every,
+            direct_every=direct_every,
+            concurrency=concurrency,
+            bodies=bodies,
+        )
 
     async def delete(
         self,

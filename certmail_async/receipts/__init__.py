@@ -14,7 +14,14 @@ from ._daticert import (
     parse_daticert,
 )
 from ._eml import MAX_EML_SIZE, MAX_PARTS, OriginalMessage, PecHeaders, ProviderMessage, parse_eml
-from ._errors import ReceiptParseError, ReceiptTooLargeError, UnsafeXMLError
+from ._errors import (
+    DeliveryPendingError,
+    DocumentUnavailableError,
+    NotPDFError,
+    ReceiptParseError,
+    ReceiptTooLargeError,
+    UnsafeXMLError,
+)
 from ._kinds import (
     EvidenceSource,
     Outcome,
@@ -36,15 +43,18 @@ from ._outcomes import (
 __all__ = [
     "Daticert",
     "DaticertRecipient",
+    "DeliveryPendingError",
     "DeliveryReport",
     "DeliveryState",
     "DeliveryVariant",
+    "DocumentUnavailableError",
     "EvidenceSource",
     "LegallyMailOutcome",
     "LegallyMailState",
     "MAX_DATICERT_SIZE",
     "MAX_EML_SIZE",
     "MAX_PARTS",
+    "NotPDFError",
     "OriginalMessage",
     "Outcome",
     "PecErrorClass",

@@ -63,9 +63,42 @@ LegallyMailBehaviour = Literal[
     "undelivered",  # sent, never delivered
     "bounce",  # refused at send time (a partial success)
 ]
+"""What the fake does with one recipient of a send (``outcomes=`` of the fake).
+
+Examples:
+    >>> import asyncio
+    >>> from certmail_async.testing import LegallyMailBehaviour, run_fake
+    >>> outcomes: dict[str, LegallyMailBehaviour] = {"anna@example.com": "read"}
+    >>> async def main() -> list[str]:
+    ...     async with run_fake("legallymail", outcomes=outcomes) as fake:
+    ...         async with fake.client() as client:
+    ...             out = await client.emails.send(
+    ...                 recipients=["anna@example.com"], subject="Contratto",
+    ...                 html="<p>x</p>")
+    ...             detail = await client.emails.retrieve(out.tracking_id)
+    ...     return [r.status.value for r in detail.recipients]
+    >>> asyncio.run(main())
+    ['read']
+"""
 LEGALLYMAIL_BEHAVIOURS: tuple[str, ...] = get_args(LegallyMailBehaviour)
-#: How the fake answers certificate and signature document downloads.
+"""Every `LegallyMailBehaviour`.
+
+Examples:
+    >>> LEGALLYMAIL_BEHAVIOURS
+    ('read', 'unread', 'undelivered', 'bounce')
+"""
 DocumentAccess = Literal["token", "login-redirect", "login-page"]
+"""How the fake answers certificate and signature document downloads.
+
+``"token"``: to the API token, with the PDF; ``"login-redirect"``: a 302 to ``/login``;
+``"login-page"``: an HTML login page (what a web application wanting a browser session
+might do; the reference does not say which the real routes do).
+
+Examples:
+    >>> from certmail_async.testing import FakeLegallyMail
+    >>> FakeLegallyMail(document_access="login-page").document_access
+    'login-page'
+"""
 _LOGIN_PAGE = "<!DOCTYPE html><html><body><form action='/login'>Accedi</form></body></html>"
 
 _SEND_KEYS = {
@@ -105,7 +138,20 @@ class _Recipient:
 
 @attrs.define(kw_only=True)
 class SentEmail:
-    """One accepted send (its ledger entry)."""
+    """One accepted send (its ledger entry), with each recipient's tracking id.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> tuple[str, int]:
+        ...     async with run_fake("legallymail") as fake, fake.client() as client:
+        ...         await client.emails.send(recipients=["anna@example.com"],
+        ...                                  subject="Contratto", html="<p>x</p>")
+        ...     sent = fake.state.ledger[0]
+        ...     return sent.subject, len(sent.recipients)
+        >>> asyncio.run(main())
+        ('Contratto', 1)
+    """
 
     id: int
     tracking_id: str
@@ -121,7 +167,22 @@ class SentEmail:
 
 @attrs.define(kw_only=True)
 class FakeSignature:
-    """One signature request."""
+    """One signature request the fake holds (signers, document hash, the PDF itself).
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async import Signer
+        >>> from certmail_async.testing import minimal_pdf, run_fake
+        >>> async def main() -> str:
+        ...     async with run_fake("legallymail") as fake, fake.client() as client:
+        ...         await client.signatures.request(
+        ...             signers=Signer(name="Anna Bianchi", email="anna@example.com"),
+        ...             document=minimal_pdf(["Contratto"]),
+        ...             document_name="Contratto.pdf")
+        ...     return fake.state.signatures[0].document_name
+        >>> asyncio.run(main())
+        'Contratto.pdf'
+    """
 
     uuid: str
     signers: list[dict[str, str | None]]
@@ -137,7 +198,8 @@ class FakeLegallyMail(FakeProvider):
     """The fake. Configure it, then serve it with [run_fake][certmail_async.testing.run_fake].
 
     Examples:
-        >>> fake = FakeLegallyMail(rate=RateLimit(requests=10, per=0.6, margin=0), credits=5)
+        >>> minute = RateLimit(requests=10, per=0.6, margin=0)  # a scaled "minute"
+        >>> fake = FakeLegallyMail(rate=minute, credits=5)
         >>> fake.bounce.add("nobody@example.com")
         >>> fake.outcomes["anna@example.com"] = "read"
     """
@@ -633,7 +695,11 @@ class FakeLegallyMail(FakeProvider):
                     ],
                     "download_original_url": f"{origin}{DASHBOARD_PATH}/download-original/"
                     f"{sig.uuid}",
-                    "download_acta_url": f"{origin}{DASHBOARD_PATH}/download-acta/{sig.uuid}",
+                    # The record exists once signed (the reference shows it on a signed
+                    # request only); before that the fake gives no URL.
+                    "download_acta_url": (
+                        f"{origin}{DASHBOARD_PATH}/download-acta/{sig.uuid}" if signed else None
+                    ),
                 }
             )
         return item

@@ -330,7 +330,7 @@ class TestLegallyMailEvidence:
             assert answer.headers["Location"] == "/login"
 
     async def test_signature_original_and_record(self, lm: Any) -> None:
-        """The original is the uploaded PDF; the record (acta) exists once signed."""
+        """The original is the uploaded PDF; the record (acta) and its URL exist once signed."""
         running, clock = lm
         running.state.sign_delay = 30.0
         document = minimal_pdf(["Contratto"])
@@ -340,18 +340,21 @@ class TestLegallyMailEvidence:
                 document=document,
                 document_name="Contratto.pdf",
             )
-            detail = await client.signatures.retrieve(asked.uuid)
-        assert detail.download_original_url is not None
-        assert detail.download_acta_url is not None
-        assert detail.download_acta_url.startswith(running.url + "/dashboard/")
+            pending = await client.signatures.retrieve(asked.uuid)
+            clock.now += 31
+            signed = await client.signatures.retrieve(asked.uuid)
+        assert pending.download_original_url is not None
+        assert pending.download_acta_url is None
+        assert signed.download_acta_url is not None
+        assert signed.download_acta_url.startswith(running.url + "/dashboard/")
         token = running.state.token
-        original = await download(detail.download_original_url, token)
+        original = await download(pending.download_original_url, token)
         assert await original.read() == document
-        assert (await download(detail.download_acta_url, token)).status == 404
-        clock.now += 31
-        acta = await download(detail.download_acta_url, token)
+        acta = await download(signed.download_acta_url, token)
         assert acta.status == 200
         assert (await acta.read()).startswith(b"%PDF-")
+        clock.now -= 31  # before the signature the record route has nothing
+        assert (await download(signed.download_acta_url, token)).status == 404
 
 
 @pytest.fixture

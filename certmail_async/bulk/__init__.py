@@ -10,22 +10,26 @@ from ._models import (
     Estimate,
     Evidence,
     JobStatus,
+    LaneState,
     Lease,
     OutgoingMessage,
     Progress,
     RecipientRecord,
 )
 from ._report import export_records, job_status
+from ._worker import Enqueued
 
 __all__ = [
     "BulkDispatcher",
     "ChunkOutcome",
     "ChunkRecord",
     "ChunkStatus",
+    "Enqueued",
     "Estimate",
     "Evidence",
     "JobStatus",
     "Journal",
+    "LaneState",
     "Lease",
     "OutgoingMessage",
     "PostgresJournal",

@@ -80,6 +80,7 @@ from ._models import (
 from ._progress import Tracker
 from ._report import export_records, job_status
 from ._resume import Invalid, Reconciler, outcome_of, verify
+from ._worker import Enqueued, WorkerState, enqueue, work
 
 __all__ = ["BulkDispatcher"]
 
@@ -191,6 +192,7 @@ class BulkDispatcher:
         self.progress: Progress | None = None
         # Live runs and the cancel scope each runs in (see "Live runs" above).
         self._runs: dict[asyncio.Task[None], anyio.CancelScope] = {}
+        self._workers: list[WorkerState] = []  # live work() iterators, for stop_work()
 
     async def __aenter__(self) -> BulkDispatcher:
         return self
@@ -318,7 +320,81 @@ class BulkDispatcher:
         check_messages(messages)
         return self._stream(job_id, messages, retry_unknown, retry_failed, wait, estimate, None)
 
-    async def _stream(
+    async def enqueue(
+        self,
+        job_id: str,
+        messages: Messages,
+        *,
+        meta: Mapping[str, str] | None = None,
+        wait: bool = False,
+    ) -> Enqueued:
+        """Journal ``messages`` as job ``job_id`` for workers, and send nothing.
+
+        Every chunk is journaled pending (invalid input: FAILED), with what it sends
+        (subject, body, attachments: kept in the journal until its lane no longer needs
+        them), and the job gets one lane per provider that workers (``work()``,
+        ``certmail worker``) take over, one worker per lane. Enqueuing an existing job id
+        verifies the input against the journal first (JobMismatchError for other content),
+        adds what is new and reopens lanes a worker stopped. Takes the job's lease while it
+        runs (``wait`` as in ``run()``).
+
+        Example:
+            >>> # await dispatcher.enqueue("avvisi-2026-11", messages())  # Enqueued(...)
+        """
+        check_job_id(job_id)
+        check_messages(messages)
+        return await enqueue(self, job_id, messages, meta, wait)
+
+    def work(
+        self,
+        job_id: str | None = None,
+        *,
+        follow: bool = False,
+        wait: bool = True,
+        poll_interval: float = 2.0,
+    ) -> AsyncIterator[ChunkOutcome]:
+        """Work as one of many workers on enqueued jobs: yields the outcomes this worker sent.
+
+        Takes one free lane at a time (of ``job_id``, or of every enqueued job, oldest
+        first) among the providers of this dispatcher's clients, through the lane's lease:
+        one owner per lane, so per-provider order holds. A lane is first reconciled (what
+        its last owner left in flight or unknown, on evidence only), then its pending
+        chunks are sent in seq order. With nothing free to take, ``wait`` keeps polling
+        (every ``poll_interval`` seconds, jittered) while other workers still hold lanes
+        with work, so a dead worker's lane is taken over once its lease lapses; the
+        iterator ends when no lane has work left (``follow=True``: never, it waits for new
+        jobs). ``stop_work()`` ends it gracefully.
+
+        Example:
+            >>> # async for outcome in dispatcher.work():  # on every worker host
+            >>> #     print(outcome.provider, outcome.seq, outcome.status.value)
+        """
+        if job_id is not None:
+            check_job_id(job_id)
+        check_positive(poll_interval, "poll_interval")
+        state = WorkerState()
+        self._workers.append(state)
+
+        def make(out: MemoryObjectSendStream[ChunkOutcome]) -> Awaitable[None]:
+            return work(
+                self, state, job_id, out, follow=follow, wait=wait, poll_interval=poll_interval
+            )
+
+        return self._serve(make, lambda: self._workers.remove(state))
+
+    def stop_work(self) -> None:
+        """Ask every running ``work()`` of this dispatcher to end gracefully (SIGTERM).
+
+        The chunk in flight finishes and its outcome is recorded, the lane is released,
+        no other lane is taken, and the ``work()`` iterators end.
+
+        Example:
+            >>> # loop.add_signal_handler(signal.SIGTERM, dispatcher.stop_work)
+        """
+        for state in self._workers:
+            state.stop()
+
+    def _stream(
         self,
         job_id: str,
         messages: Messages | None,
@@ -328,9 +404,22 @@ class BulkDispatcher:
         estimate: Estimate | None,
         meta: Mapping[str, str] | None,
     ) -> AsyncIterator[ChunkOutcome]:
+        def make(out: MemoryObjectSendStream[ChunkOutcome]) -> Awaitable[None]:
+            return self._work(
+                job_id, messages, out, retry_unknown, retry_failed, wait, estimate, meta
+            )
+
+        return self._serve(make)
+
+    async def _serve(
+        self,
+        make: Callable[[MemoryObjectSendStream[ChunkOutcome]], Awaitable[None]],
+        done: Callable[[], None] | None = None,
+    ) -> AsyncIterator[ChunkOutcome]:
+        """Run ``make(out)`` as a stoppable task; yield what it sends to ``out``."""
         send, receive = anyio.create_memory_object_stream[ChunkOutcome](self.queue_size)
         scope = anyio.CancelScope()
-        work = self._work(job_id, messages, send, retry_unknown, retry_failed, wait, estimate, meta)
+        work = make(send)
         worker = asyncio.ensure_future(self._scoped(scope, work))
         self._runs[worker] = scope
         worker.add_done_callback(self._forget)
@@ -345,6 +434,8 @@ class BulkDispatcher:
                     await self._stop(worker)  # the caller stopped reading: release the lease
             finally:
                 send.close()  # the worker closes it, unless cancelled before it started
+                if done is not None:
+                    done()
 
     def _forget(self, worker: asyncio.Task[None]) -> None:
         self._runs.pop(worker, None)

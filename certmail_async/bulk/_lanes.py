@@ -171,26 +171,34 @@ class Lane:
 
     async def run(self, queue: MemoryObjectReceiveStream[Chunk]) -> None:
         """Send every chunk of ``queue`` until it closes (or drain it once stopped)."""
-        state, adapter, tracker = self.state, self.adapter, self.tracker
         async with queue:
             async for chunk in queue:
-                if state.stopping or adapter.name in state.stopped:
-                    continue  # drained, not sent: pending for a later run
-                try:
-                    outcome = await self._send_chunk(chunk)
-                except _LaneStop as stop:
-                    state.stopped[adapter.name] = stop.error
-                    tracker.lane(adapter.name, f"stopped: {stop.error}")
-                    log.warning(
-                        "job %s: %s lane stopped: %s", state.job_id, adapter.name, stop.error,
-                        extra={"job_id": state.job_id, "provider": adapter.name,
-                               "seq": chunk.seq},
-                    )  # fmt: skip
-                    continue
-                if outcome is not None:
-                    await tracker.emit(self.out, outcome)
-            if adapter.name not in state.stopped:
-                tracker.lane(adapter.name, "done")
+                await self.send_one(chunk)  # once stopped: drained, pending for a later run
+            if self.adapter.name not in self.state.stopped:
+                self.tracker.lane(self.adapter.name, "done")
+
+    async def send_one(self, chunk: Chunk) -> bool:
+        """Send one chunk and hand its outcome on; False (nothing sent) once the lane stopped.
+
+        A lane stop (account error, outage budget spent, an unsettled send) is recorded in
+        ``state.stopped``; a lost lease or a journal failure propagates.
+        """
+        state, adapter, tracker = self.state, self.adapter, self.tracker
+        if state.stopping or adapter.name in state.stopped:
+            return False
+        try:
+            outcome = await self._send_chunk(chunk)
+        except _LaneStop as stop:
+            state.stopped[adapter.name] = stop.error
+            tracker.lane(adapter.name, f"stopped: {stop.error}")
+            log.warning(
+                "job %s: %s lane stopped: %s", state.job_id, adapter.name, stop.error,
+                extra={"job_id": state.job_id, "provider": adapter.name, "seq": chunk.seq},
+            )  # fmt: skip
+            return False
+        if outcome is not None:
+            await tracker.emit(self.out, outcome)
+        return True
 
     async def _send_chunk(self, chunk: Chunk) -> ChunkOutcome | None:
         """Send one chunk; retry only what provably did not happen (429, no connection)."""

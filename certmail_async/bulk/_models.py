@@ -322,6 +322,8 @@ class JobStatus:
     meta: Mapping[str, str] = attrs.field(factory=dict)
     reconciled: tuple[ChunkRecord, ...] = ()
     truncated: bool = False
+    #: The job's lanes when it was enqueued for workers: who owns each, what is left.
+    lanes: tuple[LaneState, ...] = ()
 
     @property
     def finished(self) -> bool:

@@ -107,6 +107,7 @@ async def job_status(journal: Journal, job_id: str, *, max_listed: int = 1000) -
         meta=meta,
         reconciled=tuple(reconciled),
         truncated=more_unknown or more_flying or more_reconciled,
+        lanes=tuple(await journal.lanes(job_id)),
     )
 
 

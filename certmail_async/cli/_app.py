@@ -28,6 +28,7 @@ from ._bulk import (
 from ._demo import run_demo
 from ._journal import JOURNAL_HELP, journal_app
 from ._loadtest import loadtest_app, serve_fake
+from ._worker import WorkerOptions, enqueue_job, run_worker
 
 __all__ = ["app", "main"]
 
@@ -170,11 +171,23 @@ def bulk(
         ),
     ] = False,
     outage_budget: OutageBudget = 600.0,
+    no_run: Annotated[
+        bool,
+        typer.Option(
+            "--no-run",
+            help="Only enqueue the job in the journal for `certmail worker` processes (any "
+            "host); send nothing, need no credentials.",
+        ),
+    ] = False,
 ) -> None:
     """Send a CSV of recipients as a bulk job (credentials from CERTMAIL_* env variables).
 
-    Exit codes: 0 every recipient sent; 3 some failed; 4 some unknown; 5 stopped with
-    chunks pending; 6 job locked by another runner; 2 usage; 1 journal unusable.
+    With --no-run the job is only enqueued (e.g. in a PostgreSQL journal) and `certmail
+    worker` processes send it.
+
+    Exit codes: 0 every recipient sent (--no-run: enqueued); 3 some failed; 4 some unknown;
+    5 stopped with chunks pending; 6 job locked by another runner; 2 usage; 1 journal
+    unusable.
     """
     if provider not in ("pecmassiva", "legallymail"):
         raise typer.BadParameter("pecmassiva or legallymail", param_hint="--provider")
@@ -200,6 +213,14 @@ def bulk(
     except UsageError as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(code=EXIT_USAGE) from None
+    if no_run:
+        _guarded(
+            lambda: asyncio.run(
+                enqueue_job(spec, journal=journal, job_id=job_id, console=console, wait=wait)
+            ),
+            console,
+        )
+        return
     _guarded(
         lambda: _finish(
             asyncio.run(
@@ -273,6 +294,58 @@ def _finish(summary: JobSummary, console: Console) -> int:
     for line in summary.lines():
         console.print(line)
     return summary.exit_code
+
+
+@app.command()
+def worker(
+    journal: Journal = "jobs.sqlite",
+    job_id: Annotated[
+        str | None,
+        typer.Option("--job", help="Work on this job only (default: every enqueued job)."),
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(help="Keep polling for new jobs when no work is left (a service)."),
+    ] = False,
+    poll_interval: Annotated[
+        float,
+        typer.Option(min=0.05, max=60.0, help="Seconds between looks for a free lane (jittered)."),
+    ] = 2.0,
+    lease_ttl: Annotated[
+        float,
+        typer.Option(
+            min=0.5,
+            max=3600.0,
+            help="Seconds a lane's lease lasts unless renewed (renewed every third): how long "
+            "a dead worker's lane waits before another worker takes it.",
+        ),
+    ] = 30.0,
+    pacing_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CERTMAIL_PACING_URL",
+            help="redis:// URL of the shared pacing gate: every worker of a scope keeps one "
+            "cap (fails closed while Redis is down).",
+        ),
+    ] = None,
+    outage_budget: OutageBudget = 600.0,
+) -> None:
+    """Run the lanes of jobs enqueued with `certmail bulk --no-run`, one lane at a time.
+
+    Start one per process, on as many hosts as you like, all with the same --journal (a
+    postgresql:// URL for several hosts): each lane (a provider of a job) has one owner at a
+    time, a dead worker's lane is taken over once its lease lapses. Credentials come from
+    this host's CERTMAIL_* variables. Exits when no work is left (--follow: never).
+
+    Exit codes: 0 every recipient sent; 3 some failed; 4 some unknown; 5 chunks pending (a
+    lane stopped, or SIGTERM); 2 usage (no such job, not enqueued); 1 journal unusable.
+    """
+    console = Console()
+    options = WorkerOptions(
+        journal=journal, job_id=job_id, follow=follow, poll_interval=poll_interval,
+        lease_ttl=lease_ttl, pacing_url=pacing_url, outage_budget=outage_budget,
+    )  # fmt: skip
+    _guarded(lambda: _finish(asyncio.run(run_worker(options, console)), console), console)
 
 
 @app.command()

@@ -370,6 +370,15 @@ async def show_status(journal: str | Path, job_id: str, console: Console) -> int
         if state in status.chunks:
             table.add_row(state, str(status.chunks[state]), str(status.recipients.get(state, 0)))
     console.print(table)
+    for lane in status.lanes:  # an enqueued job: which worker owns each lane
+        if lane.stopped:
+            who = f"[red]stopped[/]: {lane.stopped}"
+        elif lane.live and lane.holder is not None:
+            holder = lane.holder
+            who = f"run by {holder.owner_id}@{holder.host} pid {holder.pid} (token {holder.token})"
+        else:
+            who = "free" if lane.remaining else "done"
+        console.print(f"lane {lane.lane}: {who}; {lane.remaining} sends left")
     for outcome in (*status.in_flight, *status.unknown):
         console.print(
             f"[yellow]{outcome.status.value}[/] chunk {outcome.seq} {outcome.provider} "

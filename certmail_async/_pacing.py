@@ -65,16 +65,19 @@
 # until the previous one is written (``depart(stamped=True)``; at most HOLD_INTERVALS
 # intervals, so a stuck connection holds nobody forever).
 #
-# Admission: ``aiolimiter.AsyncLimiter(1, interval)`` is the queue in front of the lane; it
-# admits 2% early (``_ADMIT_EARLY``) so that the lane, not the bucket, sets the pace (a
-# leaky bucket re-arms from the moment it was filled, so exact admission would add every
-# wake-up delay). Why not ``AsyncLimiter(N, T)``? That bucket holds N: after a quiet period
-# it admits N at once and keeps leaking at N/T, up to 2N - 1 requests in the first T
-# seconds (19 in the first minute of a 10/min cap), exactly the burst a server refuses.
+# Admission: a second FIFO lock in front of the lane admits one caller per interval after
+# the previous admission, 2% early (``_ADMIT_EARLY``), and none during a pause: the lane,
+# not the admission, sets the pace, and work a caller does between admission and departure
+# (the bulk journal's commit) overlaps the wait for its slot. (It used to be
+# ``aiolimiter.AsyncLimiter(1, interval)``: a bucket that re-arms at instants off the
+# virtual clock's microsecond grid once the interval is learned, and spins there.) Why not
+# ``AsyncLimiter(N, T)`` at all? That bucket holds N: after a quiet period it admits N at
+# once and keeps leaking at N/T, up to 2N - 1 requests in the first T seconds (19 in the
+# first minute of a 10/min cap), exactly the burst a server refuses.
 #
-# Float rounding: after exactly one interval the bucket's leak computes a level of ~1e-16,
-# not 0, so a waiter woken right on time would be refused and re-armed for the same instant
-# (a virtual clock spins forever). Each request therefore takes ``1 - 1e-9`` of the bucket.
+# Float rounding: sums of intervals land a few ulps off the instant they mean, and a
+# virtual clock rounds to microseconds, so a slot within ``_EPSILON`` (1 ns) is due and no
+# sleep is shorter than ``_MIN_SLEEP`` (1 us): a waiter never re-arms for the same instant.
 #
 # Scope: a gate belongs to the provider's scope (provider + token digest, or provider +
 # egress IP), not to a client, so every client of a scope in the process shares it; two
@@ -87,8 +90,9 @@
 # when a departure leaves). Pauses are bounded by the caller of :meth:`Gate.pause` (the
 # transport clamps Retry-After); NaN, infinite or negative pauses become one window.
 #
-# Order: aiolimiter does not promise FIFO wake-ups under contention (the lane is FIFO).
-# Code that needs order (the bulk dispatcher) sends from one lane task per scope.
+# Order: admission and lane are FIFO within a loop, but a caller may lose its place while
+# it runs its hook. Code that needs order (the bulk dispatcher) sends from one lane task
+# per scope.
 #
 # Other backends (the Redis gate) implement the same Gate methods on their own schedule
 # storage and reuse :class:`PacingPolicy` unchanged for the budget, the mode, the jitter
@@ -106,6 +110,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -116,7 +121,6 @@ from collections.abc import Hashable, Mapping
 from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import attrs
-from aiolimiter import AsyncLimiter
 
 from ._exceptions import ValidationError
 
@@ -153,7 +157,6 @@ LATE_TOLERANCE = 0.002
 #: A stamped departure holds the next one at most this many intervals.
 HOLD_INTERVALS = 2.0
 
-_SLOT = 1 - 1e-9  # capacity taken per request; see "Float rounding" above
 _EPSILON = 1e-9  # a slot this close is due: sums of intervals land a few ulps off
 _MIN_SLEEP = 1e-6  # a virtual clock rounds shorter sleeps to nothing (and would spin)
 _ADMIT_EARLY = 0.98  # admission interval / departure interval; see "Admission" above
@@ -494,11 +497,13 @@ class Gate:
     def __init__(self, rate: RateLimit, scope: Hashable = None) -> None:
         self._policy = PacingPolicy.of(rate)
         self._scope = scope
-        self._limiter = AsyncLimiter(1, self._policy.interval * _ADMIT_EARLY)
+        self._admission = asyncio.Lock()  # FIFO: one caller is admitted at a time
+        self._admitted_at = -math.inf
         self._lane = asyncio.Lock()  # FIFO: one departure computes its slot at a time
         self._anchor = -math.inf  # the previous departure's slot (or its late real time)
         self._paused_until = -math.inf
         self._held = 0  # stamped departures not yet reported written
+        self._written = asyncio.Event()  # set by sent(): a held departure looks again
         self._held_since = -math.inf
         self._queued = 0  # callers admitted or waiting that have not departed yet
         self._departed_at_tightening = 0
@@ -543,25 +548,7 @@ class Gate:
         )
 
     def _adopt(self, rate: RateLimit) -> None:
-        if self._policy.adopt(rate):
-            self._sync_limiter()
-
-    def _sync_limiter(self) -> None:
-        # The admission bucket follows the spacing when it changes by more than 1%; callers
-        # already waiting in the old bucket finish there. The new bucket starts as full as
-        # the old one (aiolimiter 1.2/1.3 attributes): an empty one would admit at once, a
-        # whole interval before the departure (a bulk chunk would sit "in flight" that long).
-        old = self._limiter
-        target = self._policy.interval * _ADMIT_EARLY
-        if abs(old.time_period - target) <= 0.01 * target:
-            return
-        new = AsyncLimiter(1, target)
-        level = getattr(old, "_level", None)
-        checked = getattr(old, "_last_check", None)
-        if isinstance(level, float | int) and isinstance(checked, float | int):
-            new._level = level
-            new._last_check = checked
-        self._limiter = new
+        self._policy.adopt(rate)
 
     # -- admission -----------------------------------------------------------------------
 
@@ -575,30 +562,14 @@ class Gate:
         interval = self._policy.interval
         free = max(now, self._next_slot())
         if self._queued == 0:
-            # Nobody ahead: the admission bucket may still be draining a recent admission.
-            free = max(free, now + self._admission_wait())
+            # Nobody ahead: a recent admission may still hold the next one back.
+            free = max(free, self._admitted_at + _ADMIT_EARLY * interval)
         return free - now + self._queued * interval
 
-    def _admission_wait(self) -> float:
-        # aiolimiter has no public "time until capacity"; its bucket level drains at
-        # ``_rate_per_sec`` (checked against aiolimiter 1.2/1.3; absent attributes mean 0).
-        limiter = self._limiter
-        if limiter.has_capacity(_SLOT):
-            return 0.0
-        level = getattr(limiter, "_level", 0.0)
-        rate = getattr(limiter, "_rate_per_sec", 0.0)
-        return max(level + _SLOT - limiter.max_rate, 0.0) / rate if rate else 0.0
-
     def _refund(self) -> None:
-        # Give an admission back to the bucket (aiolimiter has no release()): the caller
-        # will not send, so the next one may be admitted at once.
-        limiter = self._limiter
-        level = getattr(limiter, "_level", None)
-        if isinstance(level, float | int):
-            limiter._level = max(level - _SLOT, 0.0)
-            wake = getattr(limiter, "_wake_next", None)
-            if callable(wake):
-                wake()
+        # The admitted caller will not send: the next one may be admitted at once (it still
+        # waits for its slot in the lane).
+        self._admitted_at = -math.inf
 
     async def wait_unpaused(self, max_wait: float | None = None) -> None:
         """Wait while the scope is paused by a 429; takes no slot.
@@ -628,15 +599,21 @@ class Gate:
                 raise SlotUnavailable(wait)
         self._queued += 1
         try:
-            async with asyncio.timeout(None if max_wait is None else max_wait + 0.05):
+            async with (
+                asyncio.timeout(None if max_wait is None else max_wait + 0.05),
+                self._admission,
+            ):
                 while True:
-                    await self.wait_unpaused()
-                    await self._limiter.acquire(_SLOT)
-                    if self._paused_until <= loop.time():
-                        self.admitted += 1
-                        return
-                    # A 429 paused the scope while this request was queued: the slot is
-                    # spent, wait for the pause to end and take a fresh one.
+                    # Recomputed after every sleep: a 429 pause or a late write that came
+                    # meanwhile moves the time along.
+                    now = loop.time()
+                    interval = self._policy.interval
+                    due = max(self._admitted_at + _ADMIT_EARLY * interval, self._paused_until)
+                    if due <= now + _EPSILON:
+                        break
+                    await asyncio.sleep(max(due - now, _MIN_SLEEP))
+                self._admitted_at = now
+                self.admitted += 1
         except TimeoutError:
             # The estimate was beaten by contention: give the place back, say when.
             self._queued -= 1
@@ -671,10 +648,14 @@ class Gate:
                 while True:
                     now = loop.time()
                     interval = self._policy.interval
-                    if self._held and now < self._held_since + HOLD_INTERVALS * interval:
+                    hold_end = self._held_since + HOLD_INTERVALS * interval
+                    if self._held and now < hold_end:
                         # The previous request is not written yet (a new connection):
                         # its real departure decides this one's slot.
-                        await asyncio.sleep(_poll(interval))
+                        self._written.clear()
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(max(hold_end - now, _MIN_SLEEP)):
+                                await self._written.wait()
                         continue
                     due = self._next_slot()
                     if due <= now + _EPSILON:
@@ -711,6 +692,7 @@ class Gate:
         if self._held:
             self._held -= 1
             self._held_since = now if self._held else -math.inf
+            self._written.set()
         lateness = at - self._anchor
         if lateness > self._policy.tolerance:
             _log_late(self, lateness)
@@ -720,10 +702,7 @@ class Gate:
 
     def observe(self, rtt: float) -> None:
         """One round trip (write -> response headers, seconds): feeds the jitter estimate."""
-        before = self._policy.budget
         self._policy.observe(rtt)
-        if self._policy.budget != before:
-            self._sync_limiter()
 
     def refused(self, retry_after: float | None = None) -> None:
         """The provider refused a paced request for rate (a 429): pause and tighten.
@@ -737,7 +716,6 @@ class Gate:
             self._departed_at_tightening = self.departed
             mode = self._policy.mode
             old, new = self._policy.tighten()
-            self._sync_limiter()
             logger.warning(
                 "pacing scope %s refused for rate: %s spacing now, budget %.3fs -> %.3fs "
                 "(one request every %.3fs)",

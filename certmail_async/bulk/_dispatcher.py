@@ -95,7 +95,7 @@ def open_journal(journal: str | Path | Journal) -> tuple[Journal, bool]:
 
     A ``str`` or ``Path`` is a SQLite file; ``"postgresql://..."`` (or ``postgres://``)
     selects the PostgreSQL journal (the ``postgres`` extra). Anything else must implement
-    :class:`Journal`.
+    [Journal][certmail_async.Journal].
     """
     if isinstance(journal, str) and is_postgres_url(journal):
         return PostgresJournal(journal), True
@@ -109,15 +109,26 @@ def open_journal(journal: str | Path | Journal) -> tuple[Journal, bool]:
 class BulkDispatcher:
     """Send many messages through provider clients: chunked, paced, ordered, journaled.
 
-    Example:
-        >>> from certmail_async import BulkDispatcher, OutgoingMessage
-        >>> async def main(pm, lm) -> None:  # doctest: +SKIP
-        ...     messages = (OutgoingMessage(provider="legallymail", recipients=[addr],
-        ...                                 subject="Avviso", body="<p>...</p>")
-        ...                 for addr in addresses)
-        ...     async with BulkDispatcher(clients=[pm, lm], journal="jobs.sqlite") as d:
-        ...         async for outcome in d.run("avvisi-2026-11", messages):
-        ...             print(outcome.seq, outcome.status.value)
+    Examples:
+        Two messages through a PEC Massiva fake whose second is scaled to 50 ms:
+
+        >>> import asyncio, os, tempfile
+        >>> from certmail_async import BulkDispatcher, OutgoingMessage, RateLimit
+        >>> from certmail_async.testing import run_fake
+        >>> second = RateLimit(requests=1, per=0.05, margin=0)
+        >>> messages = [OutgoingMessage(provider="pecmassiva", subject="Avviso",
+        ...                             body="<p>...</p>", recipients=[address])
+        ...             for address in ("anna@pec.example.it", "luca@pec.example.it")]
+        >>> async def main(journal: str) -> list[tuple[int, str]]:
+        ...     async with run_fake("pecmassiva", send_rate=second) as fake:
+        ...         async with fake.client() as pm, BulkDispatcher(
+        ...             clients=[pm], journal=journal
+        ...         ) as dispatcher:
+        ...             run = dispatcher.run("avvisi-2026-11", messages)
+        ...             return [(o.seq, o.status.value) async for o in run]
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     asyncio.run(main(os.path.join(folder, "jobs.sqlite")))
+        [(0, 'sent'), (1, 'sent')]
 
     ``lease_ttl``: seconds a run's lease on its job lasts unless renewed (renewed every
     third of it). ``max_wait``: how long ``wait=True`` waits for another owner.
@@ -247,7 +258,7 @@ class BulkDispatcher:
     def estimate(self, messages: Iterable[OutgoingMessage]) -> Estimate:
         """How many chunks per provider and how long at the caps (reads ``messages`` once).
 
-        Example:
+        Examples:
             >>> # 100,000 LegallyMail recipients, 10 per send, one send per 6.006 s:
             >>> # Estimate(recipients=100000, chunks={'legallymail': 10000}, hours=16.68)
         """
@@ -278,7 +289,7 @@ class BulkDispatcher:
         estimate: Estimate | None = None,
         meta: Mapping[str, str] | None = None,
     ) -> AsyncIterator[ChunkOutcome]:
-        """Send ``messages`` as job ``job_id``; yields one :class:`ChunkOutcome` per chunk.
+        """Send ``messages`` as job ``job_id``; yields one `ChunkOutcome` per chunk.
 
         Running an existing job id resumes it: chunks already final come back as SKIPPED,
         in-flight and unknown ones are reconciled first, the rest is sent.
@@ -289,10 +300,11 @@ class BulkDispatcher:
         instead of raising JobLockedError.
         A lane stopped by an account error, an outage or an unsettled send leaves its chunks
         pending and, once the other lanes are done, the run raises that error.
-        ``estimate`` (from :meth:`estimate`) gives progress its totals and ETA.
+        ``estimate`` (from `estimate`) gives progress its totals and ETA.
 
-        Example:
-            >>> # async for outcome in dispatcher.run("job-1", messages, retry_failed=True):
+        Examples:
+            >>> # run = dispatcher.run("job-1", messages, retry_failed=True)
+            >>> # async for outcome in run:
             >>> #     print(outcome.seq, outcome.status.value, outcome.error)
         """
         check_job_id(job_id)
@@ -311,7 +323,7 @@ class BulkDispatcher:
     ) -> AsyncIterator[ChunkOutcome]:
         """Resume a job after a crash. Without ``messages``: only reconcile what was in flight.
 
-        Example:
+        Examples:
             >>> # [o async for o in dispatcher.resume("job-1")]  # reconcile only
         """
         check_job_id(job_id)
@@ -338,7 +350,7 @@ class BulkDispatcher:
         adds what is new and reopens lanes a worker stopped. Takes the job's lease while it
         runs (``wait`` as in ``run()``).
 
-        Example:
+        Examples:
             >>> # await dispatcher.enqueue("avvisi-2026-11", messages())  # Enqueued(...)
         """
         check_job_id(job_id)
@@ -365,7 +377,7 @@ class BulkDispatcher:
         iterator ends when no lane has work left (``follow=True``: never, it waits for new
         jobs). ``stop_work()`` ends it gracefully.
 
-        Example:
+        Examples:
             >>> # async for outcome in dispatcher.work():  # on every worker host
             >>> #     print(outcome.provider, outcome.seq, outcome.status.value)
         """
@@ -388,7 +400,7 @@ class BulkDispatcher:
         The chunk in flight finishes and its outcome is recorded, the lane is released,
         no other lane is taken, and the ``work()`` iterators end.
 
-        Example:
+        Examples:
             >>> # loop.add_signal_handler(signal.SIGTERM, dispatcher.stop_work)
         """
         for state in self._workers:
@@ -656,9 +668,10 @@ class BulkDispatcher:
     async def status(self, job_id: str) -> JobStatus:
         """Counts per state, the chunks that need a decision, and the evidence used.
 
-        Raises :class:`~certmail_async.JobNotFoundError` for a job the journal does not hold.
+        Raises [JobNotFoundError][certmail_async.JobNotFoundError] for a job the journal
+        does not hold.
 
-        Example:
+        Examples:
             >>> # (await dispatcher.status("job-1")).finished
         """
         return await job_status(self.journal, job_id)
@@ -666,8 +679,9 @@ class BulkDispatcher:
     def export(self, job_id: str) -> AsyncIterator[RecipientRecord]:
         """Every recipient of the job with its provider ids and state (for audits), in pages.
 
-        Example:
-            >>> # async for row in dispatcher.export("job-1"): print(row.recipient, row.status)
+        Examples:
+            >>> # async for row in dispatcher.export("job-1"):
+            >>> #     print(row.recipient, row.status.value)
         """
         return export_records(self.journal, job_id)
 

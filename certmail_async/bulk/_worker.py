@@ -85,13 +85,13 @@ _PAGE = 500
 
 @attrs.frozen(kw_only=True)
 class Enqueued:
-    """What :meth:`BulkDispatcher.enqueue` left in the journal for workers.
+    """What `BulkDispatcher.enqueue` left in the journal for workers.
 
     ``chunks`` and ``recipients``: the job's chunks (recipients) per lane still pending or
     in flight; ``failed``: input items that failed without a request; ``existed``: the job
     was already in the journal (its input was verified against it).
 
-    Example:
+    Examples:
         >>> Enqueued(job_id="avvisi", chunks={"pecmassiva": 120}, recipients=120,
         ...          failed=0, existed=False).chunks["pecmassiva"]
         120
@@ -132,7 +132,7 @@ def encode_payload(message: OutgoingMessage) -> tuple[str, bytes]:
     Recipients and key are not part of it (the journal keeps them per chunk), so the
     chunks of messages that share a subject, body and attachments share one payload.
 
-    Example:
+    Examples:
         >>> m = OutgoingMessage(provider="legallymail", recipients=["a@example.com"],
         ...                     subject="Avviso", body="<p>1</p>", key="k1")
         >>> ref, data = encode_payload(m)
@@ -161,12 +161,12 @@ def encode_payload(message: OutgoingMessage) -> tuple[str, bytes]:
 
 
 def decode_payload(data: bytes, record: ChunkRecord) -> Chunk:
-    """The :class:`Chunk` a worker sends: the journal's record plus its stored payload.
+    """The `Chunk` a worker sends: the journal's record plus its stored payload.
 
     The subject as sent (with the correlation tag when the job uses one) must have the
     record's subject digest; anything else is a JournalError (never a wrong send).
 
-    Example:
+    Examples:
         >>> m = OutgoingMessage(provider="legallymail", recipients=["a@example.com"],
         ...                     subject="Avviso", body="<p>1</p>")
         >>> record = ChunkRecord(job_id="j", seq=0, provider="legallymail",

@@ -753,7 +753,10 @@ class Transport:
                 timeout=client_timeout,
                 allow_redirects=False,  # never hand credentials to another host
             ) as resp:
-                if departure is not None:  # the response headers are in: one round trip
+                if departure is not None and resp.status < 300:
+                    # The response headers are in: one round trip. Only successes count: a
+                    # 429 or a 4xx is answered by a faster path (middleware), and mixing
+                    # the two would read the difference in server time as network jitter.
                     departure.answered(asyncio.get_running_loop().time())
                 del request  # nothing below needs the credentials
                 ok = resp.status < 300

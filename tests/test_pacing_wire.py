@@ -87,7 +87,7 @@ class TestWriteStamps:
 
 class TestRefusalsOnTheWire:
     async def test_429_on_a_send_tightens_the_scope(self, caplog: pytest.LogCaptureFixture) -> None:
-        """A 429 on POST /send: the send is retried, the scope is strict with twice the budget."""
+        """A 429 on POST /send: retried, the scope strict with twice the budget, no RTT kept."""
         caplog.set_level(logging.WARNING, logger="certmail_async")
         rate = RateLimit(requests=1, per=0.05)
         async with run_fake("pecmassiva", send_rate=None) as fake:
@@ -95,7 +95,9 @@ class TestRefusalsOnTheWire:
             async with fake.client(rate_limit=rate, retry_policy=RetryPolicy(base=0.0)) as client:
                 await client.sends.create(**SEND)
                 state = client.pacing
+                sampled = len(_local_gate(client).policy.rtts)
             assert len(fake.state.ledger) == 1
+        assert sampled == 1  # the 429's quicker round trip is not taken for jitter
         assert state is not None
         assert state.mode == "strict"
         assert state.refusals == 1

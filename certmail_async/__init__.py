@@ -141,6 +141,14 @@ from .receipts import (
 )
 
 __version__ = "0.1.0"
+"""The installed version of certmail_async (Semantic Versioning).
+
+Examples:
+    >>> import certmail_async
+    >>> major, minor, patch = map(int, certmail_async.__version__.split("."))
+    >>> (major, minor) >= (0, 1)
+    True
+"""
 
 __all__ = [
     "APIError",

@@ -211,7 +211,8 @@ class RateLimit:
         6.5
         >>> RateLimit(requests=10, per=60, margin=0.05).interval
         6.3
-        >>> shared = RateLimit(requests=1, per=1, backend="redis://:pw@redis.internal/0")
+        >>> shared = RateLimit(requests=1, per=1,
+        ...                    backend="redis://:pw@redis.internal/0")
         >>> shared.backend_shown
         'redis://:***@redis.internal/0'
     """

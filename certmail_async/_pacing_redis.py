@@ -22,9 +22,9 @@
 # slot (the anchor), ``paused`` the end of a pause, ``held``/``hsince`` stamped departures
 # not yet reported written, ``strict``/``minb``/``pv``/``refusals`` the shared tightening
 # (mode, least budget, its version, the 429s seen), ``departed``/``dat`` departures and the
-# count at the latest tightening, ``cfg``/``cfgat`` the strictest configured interval seen
-# within the last window, ``res``/``prev``/``rstamp`` the latest reservation (for a
-# rollback), ``boot`` the id of the server that wrote the record.
+# count at the latest tightening, ``cfg``/``cfgat``/``cfgper`` the strictest configured
+# interval seen lately (when, and its window), ``res``/``prev``/``rstamp`` the latest
+# reservation (for a rollback), ``boot`` the id of the server that wrote the record.
 #
 # Reservation (RESERVE): slot = max(now, last + interval, paused); granted only when the
 # slot is at most LOOKAHEAD away (25 ms, or a quarter interval), otherwise the caller is
@@ -34,16 +34,17 @@
 # a FIFO lane; between processes the first to ask near the slot gets it.
 #
 # Same rules as in-process: the interval is the caller's PacingPolicy interval (learned
-# jitter included), never below the strictest configured interval another process used in
-# the last window (stricter rate wins across processes). A 429 (REFUSED) pauses the scope
-# in Redis and tightens it there (strict mode, budget at least doubled; concurrent refusals
-# of requests that left before the tightening widen once): the shared version ``pv`` goes
-# up, and a reservation made with an older version is refused (STALE) until the caller has
-# merged the tightening, so every worker tightens together. A stamped departure holds the
-# scope's next one (HELD) until its write is reported (SENT) or HOLD_INTERVALS intervals
-# pass; a write later than its slot by more than the tolerance moves the anchor to it. A
-# waiter cancelled after its reservation rolls it back (ROLLBACK) when it is still the
-# latest one, so the next caller takes the slot.
+# jitter included), never below the strictest configured interval another process used
+# in the last minute (or two of its windows): the stricter rate wins across processes. A
+# 429 (REFUSED) pauses the scope in Redis and tightens it there (strict mode, budget at
+# least doubled; concurrent refusals of requests that left before the tightening widen
+# once): the shared version ``pv`` goes up, and a reservation made with an older version
+# is refused (STALE) until the caller has merged the tightening, so every worker tightens
+# together. A stamped departure holds the scope's next one (HELD) until its write is
+# reported (SENT) or HOLD_INTERVALS intervals pass; a write later than its slot by more
+# than the tolerance moves the anchor to it. A waiter cancelled after its reservation
+# rolls it back (ROLLBACK) when it is still the latest one, so the next caller takes the
+# slot.
 #
 # The synchronous methods (sent, refused, pause, hint) act locally at once and queue their
 # Redis update in an outbox, sent in order by a background task and always before this
@@ -152,7 +153,7 @@ local interval, cfg, lookahead = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(
 local hold, ttl, token, stamped = tonumber(ARGV[4]), ARGV[5], ARGV[6], tonumber(ARGV[7])
 local pv, per, peek = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10] == '1'
 local r = redis.call('HMGET', key, 'last', 'paused', 'held', 'hsince', 'boot', 'pv',
-                     'cfg', 'cfgat', 'departed')
+                     'cfg', 'cfgat', 'departed', 'cfgper')
 local last, paused, held, hsince = num(r[1], nil), num(r[2], 0), num(r[3], 0), num(r[4], 0)
 local boot, spv, scfg, cfgat = r[5], num(r[6], 0), num(r[7], 0), num(r[8], 0)
 local set = {}
@@ -168,12 +169,14 @@ if boot ~= run_id then
   end
   table.insert(set, 'boot'); table.insert(set, run_id)
 end
--- The strictest configured interval of the last window wins.
-if cfgat + per < now then scfg = 0 end
+-- The strictest configured interval wins while its holder is active (it reserved within
+-- two of its windows, or a minute): then a looser configuration takes over again.
+if cfgat + math.max(2 * math.max(per, num(r[10], 0)), 60000000) < now then scfg = 0 end
 if cfg >= scfg then
   scfg = cfg
   table.insert(set, 'cfg'); table.insert(set, f(cfg))
   table.insert(set, 'cfgat'); table.insert(set, f(now))
+  table.insert(set, 'cfgper'); table.insert(set, f(per))
 end
 interval = math.max(interval, scfg)
 if held > 0 and now >= hsince + hold then
@@ -247,9 +250,9 @@ return answer(0, 0)
 _PAUSE = (
     _PRELUDE
     + """
-local until = now + tonumber(ARGV[1])
+local ends = now + tonumber(ARGV[1])
 local r = redis.call('HMGET', key, 'paused', 'pauses')
-redis.call('HSET', key, 'paused', f(math.max(num(r[1], 0), until)),
+redis.call('HSET', key, 'paused', f(math.max(num(r[1], 0), ends)),
            'pauses', f(num(r[2], 0) + 1))
 redis.call('PEXPIRE', key, ARGV[2])
 return answer(0, 0)
@@ -568,9 +571,10 @@ class RedisPacing:
                     raw = await state.scripts[name](keys=[key], args=list(args))
             except self._errors as error:
                 self._failed(error)
-                if loop.time() + delay > give_up:
-                    raise self._unavailable(error, loop.time() - sent) from None
-                await asyncio.sleep(delay)
+                now = loop.time()
+                if now >= give_up:
+                    raise self._unavailable(error, now - sent) from None
+                await asyncio.sleep(min(delay, give_up - now))
                 delay = min(delay * 2, _RETRY_MAX)
                 continue
             answered = loop.time()
@@ -1005,6 +1009,7 @@ class RedisGate:
                     self._held += 1
                 self.departed += 1
         except BaseException:
+            self._admitted_at = -math.inf  # the next caller need not wait for this one
             if reserving:
                 self._push(_Op("rollback", (token,)))
             raise

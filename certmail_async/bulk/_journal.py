@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from .._exceptions import JobLockedError, JournalError, ValidationError
+from ._delivery import ArchivedReceipt, RecipientEvidence
 from ._models import ChunkRecord, ChunkStatus, Evidence, LaneState, Lease
 
 if TYPE_CHECKING:
@@ -284,6 +285,36 @@ class Journal(Protocol):
 
     async def drop_payloads(self, lease: Lease) -> int:
         """Forget the content of the lane's chunks no worker needs any more; how many."""
+        ...
+
+    # -- delivery evidence (observations, not transitions: unfenced) -----------------------
+
+    async def put_evidence(self, rows: Sequence[RecipientEvidence]) -> int:
+        """Store each recipient's latest delivery evidence; how many rows were written.
+
+        A row replaces the stored one of its (job, seq, recipient) only when its ``rank`` is
+        the same or higher (evidence never goes back); an empty ``certificates`` keeps the
+        stored ones, and ``cleaned_at`` once set stays. Not fenced by a lease: refreshing
+        evidence changes no chunk and may run while the job is still sending.
+        """
+        ...
+
+    async def evidence(
+        self, job_id: str, *, after_seq: int = -1, limit: int | None = None
+    ) -> list[RecipientEvidence]:
+        """The evidence rows of the next ``limit`` chunks with ``seq > after_seq``.
+
+        Ordered by seq, then recipient; every row of a chunk is on the same page. A
+        journal whose schema predates evidence (read-only) reads as having none.
+        """
+        ...
+
+    async def archive_receipts(self, rows: Sequence[ArchivedReceipt]) -> int:
+        """Record receipts saved to the evidence directory; how many were new."""
+        ...
+
+    async def archived_receipts(self, job_id: str, seq: int) -> list[ArchivedReceipt]:
+        """The receipts archived for one chunk, by time then digest."""
         ...
 
     async def aclose(self) -> None:

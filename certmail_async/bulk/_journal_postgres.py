@@ -86,6 +86,12 @@
 # operation; a lower pending seq that was skipped means an outside writer, and the lane
 # stops rather than break per-provider order.
 #
+# Delivery evidence (schema 3): `recipient_evidence` (job_id, seq, recipient) PK, each
+# recipient's latest outcome and proof (jsonb certificate digests; an upsert that never
+# lowers the rank), and `receipt_archive` (job_id, seq, digest) PK, the PEC Massiva receipts
+# saved to the evidence directory (digests, kind, time, file; never their text). Neither is
+# fenced by a lease: they are observations, written while a job may still be sending.
+#
 # The job lease and the lane leases exclude each other, with the same row locks: taking
 # the job lease locks every lane row (waiting for lane writes in progress) and is refused
 # while one is live, and releases the lapsed ones; taking a lane locks the job row (share
@@ -119,6 +125,12 @@ from .._exceptions import (
 )
 from .._redact import Redactor
 from .._types import SecretStr
+from ._delivery import (
+    ArchivedReceipt,
+    RecipientEvidence,
+    certificates_from_json,
+    certificates_to_json,
+)
 from ._journal import (
     Journal,
     checked_payloads,
@@ -226,6 +238,48 @@ _MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (job_id, seq)
         )""",
     ),
+    (  # 3: delivery evidence (each recipient's latest outcome; receipts archived)
+        """CREATE TABLE {s}.recipient_evidence (
+            job_id text NOT NULL,
+            seq bigint NOT NULL,
+            recipient text NOT NULL,
+            provider text NOT NULL,
+            provider_id text,
+            recipient_ref text,
+            outcome text NOT NULL,
+            final boolean NOT NULL,
+            rank integer NOT NULL,
+            source text NOT NULL,
+            strength integer NOT NULL,
+            rule text,
+            kind text,
+            raw_kind text,
+            accepted_at timestamptz,
+            delivered_at timestamptz,
+            read_at timestamptz,
+            failed_at timestamptz,
+            warned_at timestamptz,
+            decided_at timestamptz,
+            receipts integer NOT NULL DEFAULT 0,
+            receipts_digest text,
+            certificates jsonb NOT NULL DEFAULT '[]',
+            error text,
+            updated_at timestamptz NOT NULL,
+            cleaned_at timestamptz,
+            PRIMARY KEY (job_id, seq, recipient)
+        )""",
+        """CREATE TABLE {s}.receipt_archive (
+            job_id text NOT NULL,
+            seq bigint NOT NULL,
+            provider_id text NOT NULL,
+            digest text NOT NULL,
+            kind text NOT NULL,
+            received_at timestamptz,
+            file text,
+            archived_at timestamptz NOT NULL,
+            PRIMARY KEY (job_id, seq, digest)
+        )""",
+    ),
 ]
 
 #: The schema version this SDK writes (the last step of its migrations).
@@ -246,6 +300,15 @@ _TABLES: dict[str, tuple[str, ...]] = {
     "claims": ("provider", "provider_id", "job_id", "seq"),
     "payloads": ("job_id", "ref", "content"),
     "chunk_payloads": ("job_id", "seq", "ref"),
+    "recipient_evidence": (
+        "job_id", "seq", "recipient", "provider", "provider_id", "recipient_ref", "outcome",
+        "final", "rank", "source", "strength", "rule", "kind", "raw_kind", "accepted_at",
+        "delivered_at", "read_at", "failed_at", "warned_at", "decided_at", "receipts",
+        "receipts_digest", "certificates", "error", "updated_at", "cleaned_at",
+    ),
+    "receipt_archive": (
+        "job_id", "seq", "provider_id", "digest", "kind", "received_at", "file", "archived_at",
+    ),
 }  # fmt: skip
 
 # Plain constants: ``{s}`` is the quoted schema (a checked name), every value a $n parameter.
@@ -1379,6 +1442,94 @@ class PostgresJournal:
 
         return await self._write(body)
 
+    # -- delivery evidence (observations: unfenced) ---------------------------------------
+
+    async def put_evidence(self, rows: Sequence[RecipientEvidence]) -> int:
+        """Upsert each recipient's latest evidence (never to a lower rank); rows written."""
+        items = [_evidence_args(r) for r in rows]
+        if not items:
+            return 0
+
+        async def body(conn: _Conn) -> int:
+            written = 0
+            query = self._sql(_UPSERT_EVIDENCE)
+            for args in items:
+                status = await conn.execute(query, *args)
+                written += int(status.rsplit(" ", 1)[-1])
+            return written
+
+        return await self._write(body)
+
+    async def evidence(
+        self, job_id: str, *, after_seq: int = -1, limit: int | None = None
+    ) -> list[RecipientEvidence]:
+        """The evidence rows of the next ``limit`` chunks after ``after_seq``."""
+        query = _SELECT_EVIDENCE + " WHERE job_id=$1 AND seq>$2"
+        params: list[Any] = [job_id, after_seq]
+        if limit is not None:
+            query += (
+                " AND seq IN (SELECT DISTINCT seq FROM {s}.recipient_evidence WHERE job_id=$1 "
+                "AND seq>$2 ORDER BY seq LIMIT $3)"
+            )
+            params.append(limit)
+        query += " ORDER BY seq, recipient"
+
+        async def body(conn: _Conn) -> list[RecipientEvidence]:
+            return [_evidence_record(r) for r in await conn.fetch(self._sql(query), *params)]
+
+        return await self._read(body, [])
+
+    async def archive_receipts(self, rows: Sequence[ArchivedReceipt]) -> int:
+        """Record receipts saved to the evidence directory; how many were new."""
+        items = [
+            (r.job_id, r.seq, r.provider_id, r.digest, r.kind, r.received_at, r.file) for r in rows
+        ]
+        if not items:
+            return 0
+
+        async def body(conn: _Conn) -> int:
+            added = 0
+            query = self._sql(
+                "INSERT INTO {s}.receipt_archive (job_id, seq, provider_id, digest, kind, "
+                "received_at, file, archived_at) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                "clock_timestamp()) ON CONFLICT (job_id, seq, digest) DO NOTHING"
+            )
+            for args in items:
+                status = await conn.execute(query, *args)
+                added += int(status.rsplit(" ", 1)[-1])
+            return added
+
+        return await self._write(body)
+
+    async def archived_receipts(self, job_id: str, seq: int) -> list[ArchivedReceipt]:
+        """The receipts archived for one chunk, by time then digest."""
+
+        async def body(conn: _Conn) -> list[ArchivedReceipt]:
+            rows = await conn.fetch(
+                self._sql(
+                    "SELECT job_id, seq, provider_id, digest, kind, received_at, file, "
+                    "archived_at FROM {s}.receipt_archive WHERE job_id=$1 AND seq=$2 "
+                    "ORDER BY received_at, digest"
+                ),
+                job_id,
+                seq,
+            )
+            return [
+                ArchivedReceipt(
+                    job_id=r[0],
+                    seq=r[1],
+                    provider_id=r[2],
+                    digest=r[3],
+                    kind=r[4],
+                    received_at=r[5],
+                    file=r[6],
+                    archived_at=r[7],
+                )
+                for r in rows
+            ]
+
+        return await self._read(body, [])
+
     # -- reads ------------------------------------------------------------------------------
 
     async def get(self, job_id: str, seq: int) -> ChunkRecord | None:
@@ -1584,6 +1735,68 @@ def _record(row: Any) -> ChunkRecord:
     except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as error:
         where = f"chunk {row[1]!r} of job {row[0]!r}" if len(row) > 1 else "a chunk row"
         raise _DamagedRow(f"{where} cannot be read ({type(error).__name__}: {error})") from error
+
+
+_EVIDENCE_COLUMNS = (
+    "job_id, seq, recipient, provider, provider_id, recipient_ref, outcome, final, rank, "
+    "source, strength, rule, kind, raw_kind, accepted_at, delivered_at, read_at, failed_at, "
+    "warned_at, decided_at, receipts, receipts_digest, certificates, error, updated_at, "
+    "cleaned_at"
+)
+_SELECT_EVIDENCE = (
+    "SELECT job_id, seq, recipient, provider, provider_id, recipient_ref, outcome, final, "
+    "rank, source, strength, rule, kind, raw_kind, accepted_at, delivered_at, read_at, "
+    "failed_at, warned_at, decided_at, receipts, receipts_digest, certificates::text, error, "
+    "updated_at, cleaned_at FROM {s}.recipient_evidence"
+)
+# A stored row is replaced only by one of the same or a higher rank; certificates and the
+# cleanup time are kept when the new row has none. updated_at is the server's clock.
+_UPSERT_EVIDENCE = (
+    "INSERT INTO {s}.recipient_evidence AS t (" + _EVIDENCE_COLUMNS + ") VALUES ($1, $2, $3, "  # noqa: S608
+    "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, "
+    "$23::jsonb, $24, clock_timestamp(), $25) ON CONFLICT (job_id, seq, recipient) DO UPDATE "
+    "SET provider=excluded.provider, provider_id=excluded.provider_id, "
+    "recipient_ref=excluded.recipient_ref, outcome=excluded.outcome, final=excluded.final, "
+    "rank=excluded.rank, source=excluded.source, strength=excluded.strength, "
+    "rule=excluded.rule, kind=excluded.kind, raw_kind=excluded.raw_kind, "
+    "accepted_at=excluded.accepted_at, delivered_at=excluded.delivered_at, "
+    "read_at=excluded.read_at, failed_at=excluded.failed_at, warned_at=excluded.warned_at, "
+    "decided_at=excluded.decided_at, receipts=excluded.receipts, "
+    "receipts_digest=excluded.receipts_digest, certificates=CASE WHEN "
+    "excluded.certificates = '[]'::jsonb THEN t.certificates ELSE excluded.certificates END, "
+    "error=excluded.error, updated_at=excluded.updated_at, "
+    "cleaned_at=coalesce(t.cleaned_at, excluded.cleaned_at) WHERE excluded.rank >= t.rank"
+)
+
+
+def _evidence_args(r: RecipientEvidence) -> tuple[Any, ...]:
+    # timestamptz needs a zone: a naive time (LegallyMail's) is stored as UTC, as in SQLite.
+    return (
+        r.job_id, r.seq, r.recipient, r.provider, r.provider_id, r.recipient_ref, r.outcome,
+        r.final, r.rank, r.source, r.strength, r.rule, r.kind, r.raw_kind,
+        _aware(r.accepted_at), _aware(r.delivered_at), _aware(r.read_at),
+        _aware(r.failed_at), _aware(r.warned_at), _aware(r.decided_at), r.receipts,
+        r.receipts_digest, certificates_to_json(r.certificates), r.error,
+        _aware(r.cleaned_at),
+    )  # fmt: skip
+
+
+def _evidence_record(row: Any) -> RecipientEvidence:
+    try:
+        return RecipientEvidence(
+            job_id=row[0], seq=row[1], recipient=row[2], provider=row[3], provider_id=row[4],
+            recipient_ref=row[5], outcome=row[6], final=bool(row[7]), rank=row[8],
+            source=row[9], strength=row[10], rule=row[11], kind=row[12], raw_kind=row[13],
+            accepted_at=row[14], delivered_at=row[15], read_at=row[16], failed_at=row[17],
+            warned_at=row[18], decided_at=row[19], receipts=row[20], receipts_digest=row[21],
+            certificates=certificates_from_json(row[22]), error=row[23], updated_at=row[24],
+            cleaned_at=row[25],
+        )  # fmt: skip
+    except (KeyError, ValueError, TypeError, OverflowError) as error:
+        raise _DamagedRow(
+            f"the evidence of {row[2]!r} in chunk {row[1]!r} of job {row[0]!r} cannot be "
+            f"read ({type(error).__name__}: {error})"
+        ) from error
 
 
 if TYPE_CHECKING:  # mypy proves PostgresJournal implements every method of the Journal seam

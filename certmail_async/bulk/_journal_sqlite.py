@@ -29,6 +29,13 @@
 # place on its first write (three new tables and an index: additive); read-only, it reads
 # as a journal without lanes.
 #
+# Delivery evidence (schema 4): `recipient_evidence`, each recipient's latest outcome and
+# its proof (one row per job, seq, recipient; an upsert that never lowers the rank), and
+# `receipt_archive`, the PEC Massiva receipts saved to the evidence directory (digests, kind,
+# time, file; never their text). Neither is fenced: they are observations, written while a
+# job may still be sending. A schema-2 or -3 file gains them on its first write
+# (additive); read-only, it reads as a journal without evidence.
+#
 # Integrity: opening runs `PRAGMA quick_check`, checks `PRAGMA user_version` and that
 # every table and column exists, and probes for a write lock (a read-only file fails
 # here, not on the first send). Each job row counts its chunk rows (`n_chunks`, updated in
@@ -53,6 +60,12 @@ import anyio
 import attrs
 
 from .._exceptions import JobLockedError, JobMismatchError, JournalError, ValidationError
+from ._delivery import (
+    ArchivedReceipt,
+    RecipientEvidence,
+    certificates_from_json,
+    certificates_to_json,
+)
 from ._journal import (
     Journal,
     checked_payloads,
@@ -76,8 +89,10 @@ T = TypeVar("T")
 CLAIMED = "claimed"
 
 #: ``PRAGMA user_version`` of the journals this version writes.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _LANES_SINCE = 3  # the first version with lanes and payloads (2 is upgraded on first write)
+_EVIDENCE_SINCE = 4  # the first version with delivery evidence (2, 3: upgraded on first write)
+_OLDEST = 2  # the oldest schema this version reads (and upgrades when it writes)
 
 _TABLES: dict[str, tuple[str, ...]] = {
     "jobs": ("job_id", "fingerprint", "meta", "created_at", "n_chunks"),
@@ -98,6 +113,17 @@ _TABLES_3: dict[str, tuple[str, ...]] = {
     ),
     "payloads": ("job_id", "ref", "content"),
     "chunk_payloads": ("job_id", "seq", "ref"),
+}  # fmt: skip
+_TABLES_4: dict[str, tuple[str, ...]] = {
+    "recipient_evidence": (
+        "job_id", "seq", "recipient", "provider", "provider_id", "recipient_ref", "outcome",
+        "final", "rank", "source", "strength", "rule", "kind", "raw_kind", "accepted_at",
+        "delivered_at", "read_at", "failed_at", "warned_at", "decided_at", "receipts",
+        "receipts_digest", "certificates", "error", "updated_at", "cleaned_at",
+    ),
+    "receipt_archive": (
+        "job_id", "seq", "provider_id", "digest", "kind", "received_at", "file", "archived_at",
+    ),
 }  # fmt: skip
 
 # Schema 2 -> 3: lanes and payloads (additive). Also part of a new file's schema.
@@ -128,6 +154,50 @@ CREATE TABLE chunk_payloads (
     PRIMARY KEY (job_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX chunks_lane ON chunks (job_id, provider, status, seq);
+"""
+
+# Schema 3 -> 4: delivery evidence (additive). Also part of a new file's schema.
+_STEP_4 = """
+CREATE TABLE recipient_evidence (
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    recipient TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    provider_id TEXT,
+    recipient_ref TEXT,
+    outcome TEXT NOT NULL,
+    final INTEGER NOT NULL,
+    rank INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    strength INTEGER NOT NULL,
+    rule TEXT,
+    kind TEXT,
+    raw_kind TEXT,
+    accepted_at INTEGER,
+    delivered_at INTEGER,
+    read_at INTEGER,
+    failed_at INTEGER,
+    warned_at INTEGER,
+    decided_at INTEGER,
+    receipts INTEGER NOT NULL DEFAULT 0,
+    receipts_digest TEXT,
+    certificates TEXT NOT NULL DEFAULT '[]',
+    error TEXT,
+    updated_at INTEGER NOT NULL,
+    cleaned_at INTEGER,
+    PRIMARY KEY (job_id, seq, recipient)
+) WITHOUT ROWID;
+CREATE TABLE receipt_archive (
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    provider_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    received_at INTEGER,
+    file TEXT,
+    archived_at INTEGER NOT NULL,
+    PRIMARY KEY (job_id, seq, digest)
+) WITHOUT ROWID;
 """
 
 _SCHEMA = f"""
@@ -178,6 +248,7 @@ CREATE TABLE claims (
     PRIMARY KEY (provider, provider_id)
 ) WITHOUT ROWID;
 {_STEP_3}
+{_STEP_4}
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 
@@ -283,7 +354,7 @@ class SQLiteJournal:
         self._ro: sqlite3.Connection | None = None  # reads of a file that cannot be written
         self._lock = threading.Lock()
         self._limiter = anyio.CapacityLimiter(1)  # one thread: commits keep their order
-        self._version = SCHEMA_VERSION  # of the file as opened (2: read-only, no lanes)
+        self._version = SCHEMA_VERSION  # of the file as opened (2, 3: read-only, older)
 
     # -- opening and checking ------------------------------------------------------------
 
@@ -390,12 +461,16 @@ class SQLiteJournal:
             raise self._error(
                 f"was written by a newer certmail_async (schema {version} > {SCHEMA_VERSION})"
             )
-        if version == _LANES_SINCE - 1 and not readonly:
+        if _OLDEST <= version < SCHEMA_VERSION and not readonly:
             version, tables = self._transaction(conn, lambda: self._upgrade(conn))
-        if version not in (SCHEMA_VERSION, _LANES_SINCE - 1):
+        if not _OLDEST <= version <= SCHEMA_VERSION:
             raise self._error(f"has an unknown schema version {version}")
         self._version = version
-        expected = {**_TABLES, **_TABLES_3} if version >= _LANES_SINCE else _TABLES
+        expected = dict(_TABLES)
+        if version >= _LANES_SINCE:
+            expected.update(_TABLES_3)
+        if version >= _EVIDENCE_SINCE:
+            expected.update(_TABLES_4)
         for table, columns in expected.items():
             if table not in tables:
                 raise self._error(f"lost its {table!r} table; refusing to use it")
@@ -415,14 +490,16 @@ class SQLiteJournal:
         return version, tables
 
     def _upgrade(self, conn: sqlite3.Connection) -> tuple[int, set[str]]:
-        # Inside BEGIN IMMEDIATE: schema 2 -> 3 (lanes and payloads), unless done meanwhile.
+        # Inside BEGIN IMMEDIATE, one step at a time, unless done meanwhile: 2 -> 3 (lanes
+        # and payloads), 3 -> 4 (delivery evidence). Every step only adds.
         version, tables = self._schema(conn)
-        if version == _LANES_SINCE - 1:
-            for statement in _STEP_3.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {_LANES_SINCE}")
-            version, tables = self._schema(conn)
+        for target, step in ((_LANES_SINCE, _STEP_3), (_EVIDENCE_SINCE, _STEP_4)):
+            if version == target - 1:
+                for statement in step.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target}")
+                version, tables = self._schema(conn)
         return version, tables
 
     @staticmethod
@@ -1134,6 +1211,104 @@ class SQLiteJournal:
 
         return await self._run(run)
 
+    # -- delivery evidence (observations: unfenced) --------------------------------------
+
+    async def put_evidence(self, rows: Sequence[RecipientEvidence]) -> int:
+        """Upsert each recipient's latest evidence (never to a lower rank); rows written."""
+        items = [_evidence_row(r) for r in rows]
+        if not items:
+            return 0
+
+        def run(conn: sqlite3.Connection) -> int:
+            def body() -> int:
+                before = conn.total_changes
+                conn.executemany(_UPSERT_EVIDENCE, items)
+                return conn.total_changes - before
+
+            return self._transaction(conn, body)
+
+        return await self._run(run)
+
+    async def evidence(
+        self, job_id: str, *, after_seq: int = -1, limit: int | None = None
+    ) -> list[RecipientEvidence]:
+        """The evidence rows of the next ``limit`` chunks after ``after_seq``."""
+
+        def run(conn: sqlite3.Connection) -> list[RecipientEvidence]:
+            if self._version < _EVIDENCE_SINCE:
+                return []
+            if limit is None:
+                cursor = conn.execute(
+                    f"SELECT {_EVIDENCE_COLUMNS} FROM recipient_evidence WHERE job_id=? "  # noqa: S608
+                    "AND seq>? ORDER BY seq, recipient",
+                    (job_id, after_seq),
+                )
+            else:
+                cursor = conn.execute(
+                    f"SELECT {_EVIDENCE_COLUMNS} FROM recipient_evidence WHERE job_id=? "  # noqa: S608
+                    "AND seq>? AND seq IN (SELECT DISTINCT seq FROM recipient_evidence "
+                    "WHERE job_id=? AND seq>? ORDER BY seq LIMIT ?) ORDER BY seq, recipient",
+                    (job_id, after_seq, job_id, after_seq, limit),
+                )
+            return [_evidence_record(row) for row in cursor]
+
+        return await self._run(run, write=False)
+
+    async def archive_receipts(self, rows: Sequence[ArchivedReceipt]) -> int:
+        """Record receipts saved to the evidence directory; how many were new."""
+        items = [
+            (
+                r.job_id, r.seq, r.provider_id, r.digest, r.kind,
+                micros(r.received_at) if r.received_at else None, r.file,
+            )
+            for r in rows
+        ]  # fmt: skip
+        if not items:
+            return 0
+
+        def run(conn: sqlite3.Connection) -> int:
+            def body() -> int:
+                before = conn.total_changes
+                now = now_micros()
+                conn.executemany(
+                    "INSERT INTO receipt_archive (job_id, seq, provider_id, digest, kind, "
+                    "received_at, file, archived_at) VALUES (?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT (job_id, seq, digest) DO NOTHING",
+                    [(*item, now) for item in items],
+                )
+                return conn.total_changes - before
+
+            return self._transaction(conn, body)
+
+        return await self._run(run)
+
+    async def archived_receipts(self, job_id: str, seq: int) -> list[ArchivedReceipt]:
+        """The receipts archived for one chunk, by time then digest."""
+
+        def run(conn: sqlite3.Connection) -> list[ArchivedReceipt]:
+            if self._version < _EVIDENCE_SINCE:
+                return []
+            cursor = conn.execute(
+                "SELECT job_id, seq, provider_id, digest, kind, received_at, file, archived_at "
+                "FROM receipt_archive WHERE job_id=? AND seq=? ORDER BY received_at, digest",
+                (job_id, seq),
+            )
+            return [
+                ArchivedReceipt(
+                    job_id=row[0],
+                    seq=row[1],
+                    provider_id=row[2],
+                    digest=row[3],
+                    kind=row[4],
+                    received_at=from_micros(row[5]) if row[5] is not None else None,
+                    file=row[6],
+                    archived_at=from_micros(row[7]),
+                )
+                for row in cursor
+            ]
+
+        return await self._run(run, write=False)
+
     # -- reads ----------------------------------------------------------------------------
 
     async def get(self, job_id: str, seq: int) -> ChunkRecord | None:
@@ -1321,6 +1496,71 @@ def _lease(job_id: str, row: Sequence[Any], *, lane: str = "") -> Lease:
 
 def _replace_status(record: ChunkRecord, status: ChunkStatus) -> ChunkRecord:
     return attrs.evolve(record, status=status)
+
+
+_EVIDENCE_COLUMNS = (
+    "job_id, seq, recipient, provider, provider_id, recipient_ref, outcome, final, rank, "
+    "source, strength, rule, kind, raw_kind, accepted_at, delivered_at, read_at, failed_at, "
+    "warned_at, decided_at, receipts, receipts_digest, certificates, error, updated_at, "
+    "cleaned_at"
+)
+# A stored row is replaced only by one of the same or a higher rank; certificates and the
+# cleanup time are kept when the new row has none.
+_UPSERT_EVIDENCE = (
+    f"INSERT INTO recipient_evidence ({_EVIDENCE_COLUMNS}) VALUES "  # noqa: S608 - constants
+    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT (job_id, seq, recipient) DO UPDATE SET provider=excluded.provider, "
+    "provider_id=excluded.provider_id, recipient_ref=excluded.recipient_ref, "
+    "outcome=excluded.outcome, final=excluded.final, rank=excluded.rank, "
+    "source=excluded.source, strength=excluded.strength, rule=excluded.rule, "
+    "kind=excluded.kind, raw_kind=excluded.raw_kind, accepted_at=excluded.accepted_at, "
+    "delivered_at=excluded.delivered_at, read_at=excluded.read_at, "
+    "failed_at=excluded.failed_at, warned_at=excluded.warned_at, "
+    "decided_at=excluded.decided_at, receipts=excluded.receipts, "
+    "receipts_digest=excluded.receipts_digest, certificates=CASE WHEN "
+    "excluded.certificates = '[]' THEN recipient_evidence.certificates ELSE "
+    "excluded.certificates END, error=excluded.error, updated_at=excluded.updated_at, "
+    "cleaned_at=coalesce(recipient_evidence.cleaned_at, excluded.cleaned_at) "
+    "WHERE excluded.rank >= recipient_evidence.rank"
+)
+
+
+def _opt_micros(when: datetime | None) -> int | None:
+    return micros(when) if when is not None else None
+
+
+def _opt_time(value: int | None) -> datetime | None:
+    return from_micros(value) if value is not None else None
+
+
+def _evidence_row(r: RecipientEvidence) -> tuple[Any, ...]:
+    return (
+        r.job_id, r.seq, r.recipient, r.provider, r.provider_id, r.recipient_ref, r.outcome,
+        int(r.final), r.rank, r.source, r.strength, r.rule, r.kind, r.raw_kind,
+        _opt_micros(r.accepted_at), _opt_micros(r.delivered_at), _opt_micros(r.read_at),
+        _opt_micros(r.failed_at), _opt_micros(r.warned_at), _opt_micros(r.decided_at),
+        r.receipts, r.receipts_digest, certificates_to_json(r.certificates), r.error,
+        now_micros(), _opt_micros(r.cleaned_at),
+    )  # fmt: skip
+
+
+def _evidence_record(row: Sequence[Any]) -> RecipientEvidence:
+    try:
+        return RecipientEvidence(
+            job_id=row[0], seq=row[1], recipient=row[2], provider=row[3], provider_id=row[4],
+            recipient_ref=row[5], outcome=row[6], final=bool(row[7]), rank=row[8],
+            source=row[9], strength=row[10], rule=row[11], kind=row[12], raw_kind=row[13],
+            accepted_at=_opt_time(row[14]), delivered_at=_opt_time(row[15]),
+            read_at=_opt_time(row[16]), failed_at=_opt_time(row[17]),
+            warned_at=_opt_time(row[18]), decided_at=_opt_time(row[19]), receipts=row[20],
+            receipts_digest=row[21], certificates=certificates_from_json(row[22]),
+            error=row[23], updated_at=_opt_time(row[24]), cleaned_at=_opt_time(row[25]),
+        )  # fmt: skip
+    except (KeyError, ValueError, TypeError, OverflowError) as error:
+        raise _DamagedRow(
+            f"the evidence of {row[2]!r} in chunk {row[1]!r} of job {row[0]!r} cannot be "
+            f"read ({type(error).__name__}: {error})"
+        ) from error
 
 
 if TYPE_CHECKING:  # mypy proves SQLiteJournal implements every method of the Journal seam

@@ -21,8 +21,8 @@ exactly reproducible from its seed):
   (a) ``SDK default``: ``RateLimit(N, T)`` (slack learned from the wire), driven exactly the
       way the transport drives the gate, as one bulk lane (sends in order, one at a time):
       ``acquire()``, ``depart(stamped=True)``, connection set-up, ``sent(at=write time)``,
-      the exchange, ``observe(rtt)`` on every answer (429s included, as the transport
-      does), ``refused(Retry-After)`` on a 429, then a fresh slot;
+      the exchange, ``observe(rtt)`` on a successful answer (as the transport samples),
+      ``refused(Retry-After)`` on a 429, then a fresh slot;
   (b) ``SDK fixed 5%``: the same lane with today's margin, ``RateLimit(N, T, slack=0.05 x
       T/N, mode="strict")``;
   (c) ``aiolimiter``: ``AsyncLimiter(N, T')``; (d) ``aiometer``: its ``max_per_second``
@@ -67,7 +67,7 @@ but the wall time, and two runs print the same table). The options are sensitivi
 checks: ``--return-jitter none`` puts all the jitter on the request leg (the gate's
 round-trip estimate then sees half of it), ``--server-jitter`` adds varying server time
 (which the round trips see and the arrivals do not), ``--refusal-time`` sets how fast a
-429 is answered (the default 5 ms makes 429 round trips much shorter than a send's).
+429 is answered (5 ms by default: middleware answers before the real work).
 """
 
 from __future__ import annotations
@@ -282,9 +282,9 @@ async def sdk_send(gate: Gate, provider: Provider, seq: int) -> None:
     """One paced send as the transport runs it: the ONE place that calls the gate contract.
 
     Mirrors ``Transport.request``: a slot (``acquire``, then ``depart(stamped=True)``), the
-    write stamped once the connection exists (``sent``), every answer's round trip
-    (``observe``, 429s included, as the transport measures them), and on a 429
-    ``refused(Retry-After)`` (pause and tighten), then a fresh slot.
+    write stamped once the connection exists (``sent``), the round trip of a successful
+    answer (``observe``; the transport does not sample 429s, which middleware answers
+    faster), and on a 429 ``refused(Retry-After)`` (pause and tighten), then a fresh slot.
     """
     loop = asyncio.get_running_loop()
     while True:
@@ -294,8 +294,8 @@ async def sdk_send(gate: Gate, provider: Provider, seq: int) -> None:
         written = loop.time()
         gate.sent(written)
         answer = await provider.exchange(seq, written)
-        gate.observe(answer.rtt)
         if answer.accepted:
+            gate.observe(answer.rtt)  # successes only, as the transport samples them
             return
         gate.refused(answer.retry_after)
 

@@ -82,8 +82,10 @@ async def run_demo(
     statuses: Counter[str] = Counter()
     reconciled = 0
     async with (
-        run_fake("pecmassiva", send_rate=pm_cap) as pm,
-        run_fake("legallymail", rate=lm_cap, bounce={"socio004.3@example.com"}) as lm,
+        # The fakes run on their own loops, as real servers do: they judge the caps by
+        # arrival even when this loop stalls on a busy machine.
+        run_fake("pecmassiva", send_rate=pm_cap, thread=True) as pm,
+        run_fake("legallymail", rate=lm_cap, bounce={"socio004.3@example.com"}, thread=True) as lm,
     ):
         pm.state.faults.inject(
             "POST", "/send", status=500, body={"success": False, "message": "MySQL Error 1205"},

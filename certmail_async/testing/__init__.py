@@ -106,12 +106,19 @@ ProviderName = Literal["pecmassiva", "legallymail", "openapi_pec"]
 
 @contextlib.asynccontextmanager
 async def run_fake(
-    provider: ProviderName | FakeProvider, *, host: str = "127.0.0.1", port: int = 0, **config: Any
+    provider: ProviderName | FakeProvider,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    thread: bool = False,
+    **config: Any,
 ) -> AsyncIterator[RunningFake]:
     """Start a fake provider on loopback; yields its URL, its state and a client factory.
 
     ``provider`` is a name (``"pecmassiva"``, ``"legallymail"``, ``"openapi_pec"``) with
     the fake's keyword configuration, or a fake instance you configured yourself.
+    ``thread=True`` serves it from its own event loop in a background thread, so its caps
+    judge arrivals even while your loop stalls (see [serve][certmail_async.testing.serve]).
 
     Examples:
         >>> import asyncio
@@ -138,5 +145,5 @@ async def run_fake(
             fake = FAKES[provider](**config)
         except KeyError:
             raise ValueError(f"no fake for {provider!r}; known: {sorted(FAKES)}") from None
-    async with serve(fake, host=host, port=port) as running:
+    async with serve(fake, host=host, port=port, thread=thread) as running:
         yield running

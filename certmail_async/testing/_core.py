@@ -11,6 +11,7 @@ import json
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, ClassVar
@@ -402,11 +403,17 @@ class RunningFake:
 
 @contextlib.asynccontextmanager
 async def serve(
-    fake: FakeProvider, *, host: str = "127.0.0.1", port: int = 0
+    fake: FakeProvider, *, host: str = "127.0.0.1", port: int = 0, thread: bool = False
 ) -> AsyncIterator[RunningFake]:
     """Serve ``fake`` on loopback until the block exits.
 
     [run_fake][certmail_async.testing.run_fake] builds the fake from a name and calls this.
+
+    With ``thread=True`` the fake runs on its own event loop in a background thread, as a
+    real server runs apart from its clients: its caps then stamp each request when it
+    arrives, even while the caller's loop is stalled (a CPU-bound step, thousands of tasks
+    created at once). Use it wherever a test or demo judges the client's pacing by the
+    fake's refusals on a real (scaled) clock; keep the default for virtual-clock tests.
 
     Examples:
         >>> import asyncio
@@ -419,6 +426,10 @@ async def serve(
         >>> asyncio.run(main())
         'uffici@pecmassiva.com'
     """
+    if thread:
+        async with _serve_in_thread(fake, host=host, port=port) as running:
+            yield running
+        return
     runner = web.AppRunner(fake.build_app(), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -431,3 +442,52 @@ async def serve(
         yield RunningFake(url=f"http://{host}:{bound}", state=fake)
     finally:
         await runner.cleanup()
+
+
+#: How long starting or stopping a fake in its own thread may take before it is an error.
+THREAD_START_TIMEOUT = 30.0
+
+
+@contextlib.asynccontextmanager
+async def _serve_in_thread(
+    fake: FakeProvider, *, host: str, port: int
+) -> AsyncIterator[RunningFake]:
+    """Serve ``fake`` from a daemon thread with its own event loop (see :func:`serve`)."""
+    caller = asyncio.get_running_loop()
+    ready: asyncio.Future[RunningFake] = caller.create_future()
+    handles: dict[str, Any] = {}
+
+    def _settle(result: RunningFake | None, error: BaseException | None) -> None:
+        if ready.done():
+            return
+        if error is not None:
+            ready.set_exception(error)
+        else:
+            assert result is not None  # noqa: S101 - one of the two is given
+            ready.set_result(result)
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        handles["loop"], handles["stop"] = asyncio.get_running_loop(), stop
+        try:
+            async with serve(fake, host=host, port=port) as running:
+                caller.call_soon_threadsafe(_settle, running, None)
+                await stop.wait()
+        except BaseException as error:  # reported to the caller, who owns the failure
+            with contextlib.suppress(RuntimeError):  # the caller's loop is already closed
+                caller.call_soon_threadsafe(_settle, None, error)
+
+    worker = threading.Thread(
+        target=asyncio.run, args=(_main(),), name="certmail-fake", daemon=True
+    )
+    worker.start()
+    try:
+        async with asyncio.timeout(THREAD_START_TIMEOUT):
+            running = await ready
+        yield running
+    finally:
+        loop, stop = handles.get("loop"), handles.get("stop")
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):  # its loop already ended
+                loop.call_soon_threadsafe(stop.set)
+        await asyncio.to_thread(worker.join, THREAD_START_TIMEOUT)

@@ -16,10 +16,13 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[RunningFake]:
+async def fake(request: pytest.FixtureRequest) -> AsyncIterator[RunningFake]:
     """A fake LegallyMail with its per-IP cap on a 0.3 s minute."""
+    # Tests marked ``fake_thread`` judge the client's pacing by the fake's refusals: the
+    # fake then runs on its own loop, so a stall of the test's loop cannot bunch arrivals.
+    threaded = request.node.get_closest_marker("fake_thread") is not None
     async with run_fake(
-        "legallymail", rate=RateLimit(requests=10, per=SCALED_MINUTE, margin=0)
+        "legallymail", rate=RateLimit(requests=10, per=SCALED_MINUTE, margin=0), thread=threaded
     ) as running:
         yield running
 

@@ -325,6 +325,7 @@ class TestSignatures:
         assert fake.state.count("POST", "/api/signature/send") == 1
 
 
+@pytest.mark.fake_thread
 class TestPacing:
     async def test_every_endpoint_is_paced_and_stays_under_the_cap(
         self, fake: RunningFake, client: LegallyMailClient

@@ -380,6 +380,7 @@ class TestRetries:
         assert fake.state.count("GET", "/inbox") == 2
 
 
+@pytest.mark.fake_thread
 class TestPacing:
     async def test_sends_stay_under_the_cap(
         self, fake: RunningFake, client: PecMassivaClient

@@ -16,6 +16,7 @@ import hashlib
 import itertools
 import json
 import logging
+import os
 import secrets
 import shutil
 import statistics
@@ -628,3 +629,67 @@ class TestSelection:
         with pytest.raises(ValidationError) as bad:
             BulkDispatcher(clients=[client], journal=":memory:", pacing=object())  # type: ignore[arg-type]
         assert bad.value.field == "pacing"
+
+
+class TestCommandLine:
+    async def test_two_bulk_processes_share_the_cap(self, redis_url: str, tmp_path: Path) -> None:
+        """Two `certmail bulk` processes on one token (--pacing-url, CERTMAIL_PACING_URL): no 429."""
+        cap = RateLimit(requests=1, per=0.5, margin=0)  # --time-scale 0.5: a second of 0.5 s
+        async with run_fake("pecmassiva", send_rate=cap) as fake:
+            runs = []
+            for name, how in (("a", ["--pacing-url", redis_url]), ("b", [])):
+                rows = tmp_path / f"{name}.csv"
+                rows.write_text(
+                    "recipient,subject\n"
+                    + "".join(f"{name}{i}@pec.example.it,{name}-{i}\n" for i in range(3))
+                )
+                env = {**os.environ, PACING_URL_ENV: redis_url} if not how else None
+                runs.append(
+                    await asyncio.create_subprocess_exec(
+                        sys.executable,
+                        "-m",
+                        "certmail_async",
+                        "bulk",
+                        str(rows),
+                        "--provider",
+                        "pecmassiva",
+                        "--job-id",
+                        name,
+                        "--body",
+                        "b",
+                        "--journal",
+                        str(tmp_path / f"{name}.sqlite"),
+                        "--base-url",
+                        fake.url,
+                        "--fake-credentials",
+                        "--time-scale",
+                        "0.5",
+                        *how,
+                        stdout=asyncio.subprocess.PIPE,
+                        stderr=asyncio.subprocess.STDOUT,
+                        env=env,
+                        cwd=ROOT,
+                    )
+                )
+            outs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in runs)), 60)
+            codes = [p.returncode for p in runs]
+            assert codes == [0, 0], [out.decode()[-1500:] for out, _ in outs]
+            assert len(fake.state.ledger) == 6
+            assert fake.state.send_cap.rejected == 0
+            assert min(gaps([r.at for r in fake.state.ledger])) >= cap.cap_interval
+
+    async def test_bad_pacing_url_is_a_usage_error(self, tmp_path: Path) -> None:
+        """--pacing-url that is not a Redis URL: exit 2, the value (a password) not echoed."""
+        rows = tmp_path / "rows.csv"
+        rows.write_text("recipient,subject\na@pec.example.it,s\n")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "certmail_async", "bulk", str(rows), "--provider",
+            "pecmassiva", "--job-id", "j", "--body", "b", "--journal",
+            str(tmp_path / "j.sqlite"), "--base-url", "http://127.0.0.1:9", "--fake-credentials",
+            "--pacing-url", "http://user:hunter22@redis.internal/0",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=ROOT,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 2, out.decode()
+        assert "--pacing-url" in out.decode()
+        assert "hunter22" not in out.decode()

@@ -59,6 +59,14 @@ OutageBudget = Annotated[
         "pending, exit 5).",
     ),
 ]
+PacingUrl = Annotated[
+    str | None,
+    typer.Option(
+        envvar="CERTMAIL_PACING_URL",
+        help="redis:// URL of the shared pacing gate: every process of a scope keeps one "
+        "cap (fails closed while Redis is down).",
+    ),
+]
 RetryUnknown = Annotated[
     bool,
     typer.Option(
@@ -179,6 +187,7 @@ def bulk(
             "host); send nothing, need no credentials.",
         ),
     ] = False,
+    pacing_url: PacingUrl = None,
 ) -> None:
     """Send a CSV of recipients as a bulk job (credentials from CERTMAIL_* env variables).
 
@@ -227,6 +236,7 @@ def bulk(
                 run_job(
                     spec, journal=journal, job_id=job_id, retry_unknown=False, console=console,
                     retry_failed=retry_failed, wait=wait, outage_budget=outage_budget,
+                    pacing_url=pacing_url,
                 )
             ),
             console,
@@ -252,6 +262,7 @@ def resume(
     retry_failed: RetryFailed = False,
     wait: Wait = False,
     outage_budget: OutageBudget = 600.0,
+    pacing_url: PacingUrl = None,
 ) -> None:
     """Resume a job: reconcile in-flight sends with the provider, then send the rest.
 
@@ -271,7 +282,7 @@ def resume(
             run_job(
                 spec, journal=journal, job_id=job_id, retry_unknown=retry_unknown,
                 console=console, retry_failed=retry_failed, wait=wait,
-                outage_budget=outage_budget,
+                outage_budget=outage_budget, pacing_url=pacing_url,
             )
         )  # fmt: skip
         return _finish(summary, console)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -23,6 +24,7 @@ from .._exceptions import (
     ValidationError,
 )
 from .._pacing import RateLimit
+from .._pacing_redis import RedisPacing
 from ..bulk import (
     BulkDispatcher,
     ChunkOutcome,
@@ -259,8 +261,14 @@ async def run_job(
     retry_failed: bool = False,
     wait: bool = False,
     outage_budget: float = 600.0,
+    pacing_url: str | None = None,
 ) -> JobSummary:
-    """Run (or resume) a CLI job with a live progress bar; returns what it left."""
+    """Run (or resume) a CLI job with a live progress bar; returns what it left.
+
+    ``pacing_url`` (``--pacing-url``, ``CERTMAIL_PACING_URL``) paces through a Redis gate
+    shared with every other process of the scope; never stored in the journal.
+    """
+    pacing = pacing_backend(pacing_url)
     client = make_client(
         spec["provider"],
         base_url=spec.get("base_url") or None,
@@ -280,6 +288,7 @@ async def run_job(
         said[0] = progress.notice
 
     async with (
+        pacing if pacing is not None else contextlib.nullcontext(),
         client,
         BulkDispatcher(
             clients=[client],
@@ -290,6 +299,7 @@ async def run_job(
             correlation_tag=spec.get("tag") == "1",
             on_progress=on_progress,
             outage_budget=outage_budget,
+            pacing=pacing,
         ) as dispatcher,
     ):
         estimate = dispatcher.estimate(_messages(spec))
@@ -317,6 +327,16 @@ async def run_job(
         status = await dispatcher.status(job_id)
     summary.recipients.update(status.recipients)
     return summary
+
+
+def pacing_backend(url: str | None) -> RedisPacing | None:
+    """The Redis gate ``--pacing-url`` names (None without one); a bad URL is a UsageError."""
+    if not url:
+        return None
+    try:
+        return RedisPacing(url)
+    except CertmailError as error:  # the message never echoes the URL
+        raise UsageError(f"--pacing-url: {error}") from None
 
 
 def journal_spec(journal: str | Path) -> str | Path:

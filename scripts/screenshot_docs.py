@@ -47,7 +47,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_PAGES = (
     "architecture/#a-chunks-states-in-the-journal",
     "providers/openapi-pec/#a-mailboxs-life",
-    "rate-limits/#429",
+    "rate-limits/#a-timeline-of-one-scope",
     "bulk/#what-it-does",
     "receipts/#per-recipient-outcomes-pec",
     "reference/errors/",

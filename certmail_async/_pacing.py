@@ -114,6 +114,7 @@ import contextlib
 import logging
 import math
 import os
+import threading
 import time
 import weakref
 from collections import deque
@@ -475,6 +476,48 @@ class SlotUnavailable(Exception):
         self.wait = wait
 
 
+class _Schedule:
+    """What a scope's gate keeps that is not bound to an event loop.
+
+    The anchor (previous slot), the pause, the last admission, the counters and the
+    :class:`PacingPolicy`, in the loop clock's terms. Gates on loops whose clock is
+    ``time.monotonic()`` (asyncio's own) share one per scope and origin, so a program that
+    runs ``asyncio.run()`` per request keeps its spacing (see :func:`gate_for`); ``lock``
+    makes each "is my slot due, then take it" step atomic across threads.
+    """
+
+    __slots__ = (
+        "admitted_at",
+        "anchor",
+        "departed",
+        "departed_at_tightening",
+        "lock",
+        "paused_until",
+        "pauses",
+        "policy",
+        "used",
+    )
+
+    def __init__(self, policy: PacingPolicy) -> None:
+        self.lock = threading.Lock()
+        self.reset(policy)
+
+    def reset(self, policy: PacingPolicy) -> None:
+        """Start afresh (in place: a gate still holding this schedule keeps sharing it)."""
+        self.policy = policy
+        self.anchor = -math.inf
+        self.paused_until = -math.inf
+        self.admitted_at = -math.inf
+        self.departed = 0
+        self.pauses = 0
+        self.departed_at_tightening = 0
+        self.used = -math.inf  # monotonic time of the last departure, pause or new gate
+
+    def fresh(self, now: float) -> bool:
+        """Whether a new loop should take this schedule over (used within two windows)."""
+        return now - self.used <= 2 * self.policy.rate.per
+
+
 class Gate:
     """Spaces the departures of one scope ``interval`` apart; pausable; learns from the wire.
 
@@ -495,23 +538,64 @@ class Gate:
         3
     """
 
-    def __init__(self, rate: RateLimit, scope: Hashable = None) -> None:
-        self._policy = PacingPolicy.of(rate)
+    def __init__(
+        self, rate: RateLimit, scope: Hashable = None, *, schedule: _Schedule | None = None
+    ) -> None:
+        # What outlives an event loop (see _Schedule); the rest is bound to this loop.
+        self._s = schedule if schedule is not None else _Schedule(PacingPolicy.of(rate))
         self._scope = scope
         self._admission = asyncio.Lock()  # FIFO: one caller is admitted at a time
-        self._admitted_at = -math.inf
         self._lane = asyncio.Lock()  # FIFO: one departure computes its slot at a time
-        self._anchor = -math.inf  # the previous departure's slot (or its late real time)
-        self._paused_until = -math.inf
         self._held = 0  # stamped departures not yet reported written
         self._written = asyncio.Event()  # set by sent(): a held departure looks again
         self._held_since = -math.inf
         self._queued = 0  # callers admitted or waiting that have not departed yet
-        self._departed_at_tightening = 0
         self.admitted = 0
-        self.departed = 0
-        self.pauses = 0
         self.turned_away = 0  # callers refused because their deadline could not be met
+
+    # The schedule's fields, under the names the methods below use.
+
+    @property
+    def _policy(self) -> PacingPolicy:
+        return self._s.policy
+
+    @property
+    def _anchor(self) -> float:
+        return self._s.anchor
+
+    @_anchor.setter
+    def _anchor(self, value: float) -> None:
+        self._s.anchor = value
+
+    @property
+    def _paused_until(self) -> float:
+        return self._s.paused_until
+
+    @_paused_until.setter
+    def _paused_until(self, value: float) -> None:
+        self._s.paused_until = value
+
+    @property
+    def _admitted_at(self) -> float:
+        return self._s.admitted_at
+
+    @_admitted_at.setter
+    def _admitted_at(self, value: float) -> None:
+        self._s.admitted_at = value
+
+    @property
+    def departed(self) -> int:
+        """Paced requests that left the scope (on every loop that shares its schedule)."""
+        return self._s.departed
+
+    @property
+    def pauses(self) -> int:
+        """How often the scope was paused."""
+        return self._s.pauses
+
+    @pauses.setter
+    def pauses(self, value: int) -> None:
+        self._s.pauses = value
 
     # -- what it keeps -------------------------------------------------------------------
 
@@ -604,16 +688,21 @@ class Gate:
                 asyncio.timeout(None if max_wait is None else max_wait + 0.05),
                 self._admission,
             ):
+                schedule = self._s
                 while True:
                     # Recomputed after every sleep: a 429 pause or a late write that came
                     # meanwhile moves the time along.
                     now = loop.time()
                     interval = self._policy.interval
-                    due = max(self._admitted_at + _ADMIT_EARLY * interval, self._paused_until)
-                    if due <= now + _EPSILON:
-                        break
+                    with schedule.lock:  # due, then taken: one step for every thread
+                        due = max(
+                            schedule.admitted_at + _ADMIT_EARLY * interval,
+                            schedule.paused_until,
+                        )
+                        if due <= now + _EPSILON:
+                            schedule.admitted_at = now
+                            break
                     await asyncio.sleep(max(due - now, _MIN_SLEEP))
-                self._admitted_at = now
                 self.admitted += 1
         except TimeoutError:
             # The estimate was beaten by contention: give the place back, say when.
@@ -643,6 +732,7 @@ class Gate:
         takes no slot.
         """
         loop = asyncio.get_running_loop()
+        schedule = self._s
         try:
             async with self._lane:
                 slept = False
@@ -658,22 +748,25 @@ class Gate:
                             async with asyncio.timeout(max(hold_end - now, _MIN_SLEEP)):
                                 await self._written.wait()
                         continue
-                    due = self._next_slot()
-                    if due <= now + _EPSILON:
-                        break
+                    with schedule.lock:  # due, then taken: one step for every thread
+                        due = self._next_slot()
+                        if due <= now + _EPSILON:
+                            # Later than the slot by more than the tolerance (a stall, or a
+                            # caller that came after its slot): the next one waits from the
+                            # real departure.
+                            late = now - due > self._policy.tolerance
+                            schedule.anchor = now if late else due
+                            schedule.departed += 1
+                            schedule.used = now
+                            break
                     slept = True
                     await asyncio.sleep(max(due - now, _MIN_SLEEP))
-                # Later than the slot by more than the tolerance (a stall, or a caller that
-                # came after its slot): the next one waits from the real departure.
-                late = now - due > self._policy.tolerance
                 if late and slept:
                     _log_late(self, now - due)
-                self._anchor = now if late else due
                 if stamped:
                     if self._held == 0:
                         self._held_since = now
                     self._held += 1
-                self.departed += 1
         except BaseException:
             self._refund()  # cancelled before the request was written: give it back
             raise
@@ -694,10 +787,12 @@ class Gate:
             self._held -= 1
             self._held_since = now if self._held else -math.inf
             self._written.set()
-        lateness = at - self._anchor
+        with self._s.lock:
+            lateness = at - self._s.anchor
+            if lateness > self._policy.tolerance:
+                self._s.anchor = at
         if lateness > self._policy.tolerance:
             _log_late(self, lateness)
-            self._anchor = at
 
     # -- learning --------------------------------------------------------------------------
 
@@ -713,10 +808,17 @@ class Gate:
         one burst widen once), switches to strict spacing with a wider budget, logged at
         WARNING.
         """
-        if self.departed > self._departed_at_tightening or self._policy.refusals == 0:
-            self._departed_at_tightening = self.departed
-            mode = self._policy.mode
-            old, new = self._policy.tighten()
+        schedule = self._s
+        with schedule.lock:
+            widen = schedule.departed > schedule.departed_at_tightening
+            widen = widen or self._policy.refusals == 0
+            if widen:
+                schedule.departed_at_tightening = schedule.departed
+                mode = self._policy.mode
+                old, new = self._policy.tighten()
+            else:
+                self._policy.refusals += 1
+        if widen:
             logger.warning(
                 "pacing scope %s refused for rate: %s spacing now, budget %.3fs -> %.3fs "
                 "(one request every %.3fs)",
@@ -731,8 +833,6 @@ class Gate:
                     "interval": self._policy.interval,
                 },
             )
-        else:
-            self._policy.refusals += 1
         self.pause(retry_after)
 
     def hint(self, remaining: int | None, reset_after: float | None) -> None:
@@ -755,15 +855,20 @@ class Gate:
         loop = asyncio.get_running_loop()
         if seconds is None or not math.isfinite(seconds) or seconds < 0:
             seconds = self._policy.rate.window
-        until = loop.time() + seconds
-        if until > self._paused_until:
-            self._paused_until = until
+        now = loop.time()
+        until = now + seconds
+        with self._s.lock:
+            self._s.used = now
+            longer = until > self._s.paused_until
+            if longer:
+                self._s.paused_until = until
+        if longer:
             logger.info(
                 "pacing scope paused for %.3fs",
                 seconds,
                 extra={"scope": _scope_label(self._scope), "pause": seconds},
             )
-        self.pauses += 1
+        self._s.pauses += 1
 
     @property
     def paused_for(self) -> float:
@@ -844,19 +949,53 @@ _REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, G
 )
 
 
-def gate_for(scope: Hashable, rate: RateLimit) -> Gate:
+#: Schedules shared by the gates of every asyncio loop in the process, per (scope, origin).
+_SHARED: dict[tuple[Hashable, Hashable], _Schedule] = {}
+_SHARED_LOCK = threading.Lock()
+_SHARED_MAX = 1024  # past this many, schedules unused for two windows are dropped
+
+
+def gate_for(scope: Hashable, rate: RateLimit, *, origin: Hashable = None) -> Gate:
     """The process-wide gate of ``scope`` on the running event loop (created on first use).
 
     ``scope`` must not contain a secret in clear: callers pass a digest of the token.
+
+    With ``origin`` (the transport passes its base URL) and a loop whose clock is asyncio's
+    own ``time.monotonic()``, the gate's schedule (slots, pause, what was learned) is the
+    one every loop of the process uses for that scope and origin: a program that runs
+    ``asyncio.run()`` per request keeps its spacing from one run to the next. A schedule
+    nobody used for two windows starts afresh (so a test's fake server on a recycled port
+    never inherits another test's pause for long). Other clocks (a virtual one, uvloop's)
+    keep one schedule per loop.
     """
     loop = asyncio.get_running_loop()
     gates = _REGISTRY.setdefault(loop, {})
     gate = gates.get(scope)
     if gate is None:
-        gate = gates[scope] = Gate(rate, scope)
+        schedule = None
+        if origin is not None and type(loop).time is asyncio.BaseEventLoop.time:
+            schedule = _shared_schedule((scope, origin), rate, loop.time())
+        gate = gates[scope] = Gate(rate, scope, schedule=schedule)
     else:
         gate._adopt(rate)
     return gate
+
+
+def _shared_schedule(key: tuple[Hashable, Hashable], rate: RateLimit, now: float) -> _Schedule:
+    with _SHARED_LOCK:
+        schedule = _SHARED.get(key)
+        if schedule is None:
+            if len(_SHARED) >= _SHARED_MAX:
+                for stale in [k for k, v in _SHARED.items() if not v.fresh(now)]:
+                    del _SHARED[stale]
+            schedule = _SHARED[key] = _Schedule(PacingPolicy.of(rate))
+        with schedule.lock:
+            if schedule.fresh(now):
+                schedule.policy.adopt(rate)
+            else:
+                schedule.reset(PacingPolicy.of(rate))
+            schedule.used = now
+        return schedule
 
 
 def _scope_label(scope: Hashable) -> str:
@@ -978,9 +1117,9 @@ class LocalPacing:
         LocalPacing()
     """
 
-    def gate(self, scope: Hashable, rate: RateLimit) -> Gate:
-        """The in-process gate of ``scope`` on the running event loop."""
-        return gate_for(scope, rate)
+    def gate(self, scope: Hashable, rate: RateLimit, *, origin: Hashable = None) -> Gate:
+        """The in-process gate of ``scope`` on the running event loop (see :func:`gate_for`)."""
+        return gate_for(scope, rate, origin=origin)
 
     def __repr__(self) -> str:
         return "LocalPacing()"

@@ -32,6 +32,7 @@ import attrs
 from . import _exceptions as exc
 from ._auth import Auth, AuthRequest, NoAuth, scope_digest
 from ._pacing import (
+    LocalPacing,
     PacingBackend,
     PacingGate,
     PacingState,
@@ -444,6 +445,10 @@ class Transport:
         """This client's pacing gate on the running loop, or ``None`` when pacing is off."""
         if self.rate_limit is None or self.backend is None:
             return None
+        if isinstance(self.backend, LocalPacing):
+            # In-process: the schedule is shared by every asyncio loop of the process for
+            # this scope and host (see gate_for), so asyncio.run() per call keeps spacing.
+            return self.backend.gate(self.scope, self.rate_limit, origin=self.base_url)
         return self.backend.gate(self.scope, self.rate_limit)
 
     def pacing(self) -> PacingState | None:

@@ -82,7 +82,12 @@
 # Scope: a gate belongs to the provider's scope (provider + token digest, or provider +
 # egress IP), not to a client, so every client of a scope in the process shares it; two
 # clients asking for different caps get the stricter one. Gates are per event loop (asyncio
-# objects are loop-bound).
+# objects are loop-bound), but their schedule is not (``_Schedule``): on loops whose clock
+# is asyncio's ``time.monotonic()``, every loop of the process shares the slots, the pause
+# and what was learned per scope and host, so a program that runs ``asyncio.run()`` per
+# request keeps its spacing. Each "is my slot due, then take it" step holds the schedule's
+# threading lock. A schedule unused for two windows starts afresh; virtual clocks keep one
+# per loop.
 #
 # Bounded waits: ``acquire(max_wait)`` estimates the caller's wait from the schedule (pause,
 # next slot, one interval per caller queued) and refuses AT ONCE with SlotUnavailable,

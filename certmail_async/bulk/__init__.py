@@ -1,5 +1,6 @@
 """Bulk sending: chunked, paced, ordered fan-out with a crash-safe journal."""
 
+from ._delivery import ArchivedReceipt, CertificateDigest, RecipientEvidence
 from ._dispatcher import BulkDispatcher
 from ._journal import ChunkRecord, Journal
 from ._journal_postgres import PostgresJournal
@@ -16,11 +17,14 @@ from ._models import (
     Progress,
     RecipientRecord,
 )
+from ._refresh import RefreshSummary, refresh_evidence
 from ._report import export_records, job_status
 from ._worker import Enqueued
 
 __all__ = [
+    "ArchivedReceipt",
     "BulkDispatcher",
+    "CertificateDigest",
     "ChunkOutcome",
     "ChunkRecord",
     "ChunkStatus",
@@ -34,8 +38,11 @@ __all__ = [
     "OutgoingMessage",
     "PostgresJournal",
     "Progress",
+    "RecipientEvidence",
     "RecipientRecord",
+    "RefreshSummary",
     "SQLiteJournal",
     "export_records",
     "job_status",
+    "refresh_evidence",
 ]

@@ -105,7 +105,8 @@ class RecipientEvidence:
     e-mail's tracking id (LegallyMail), ``recipient_ref`` LegallyMail's recipient id.
 
     Examples:
-        >>> row = RecipientEvidence(job_id="avvisi", seq=0, recipient="a@pec.example.it",
+        >>> row = RecipientEvidence(
+        ...     job_id="avvisi", seq=0, recipient="a@pec.example.it",
         ...     provider="pecmassiva", outcome="delivered", final=True, rank=3,
         ...     source="subject", strength=1)
         >>> row.final, row.certificates

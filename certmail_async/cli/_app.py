@@ -28,6 +28,7 @@ from ._bulk import (
 from ._demo import run_demo
 from ._journal import JOURNAL_HELP, journal_app
 from ._loadtest import loadtest_app, serve_fake
+from ._receipts import refresh_job
 from ._worker import WorkerOptions, enqueue_job, run_worker
 
 __all__ = ["app", "main"]
@@ -392,6 +393,57 @@ def export(
         return 0
 
     _guarded(action, errors)
+
+
+@app.command()
+def receipts(
+    job_id: Annotated[str, typer.Argument(help="The job.")],
+    journal: Journal = "jobs.sqlite",
+    evidence_dir: Annotated[
+        Path | None,
+        typer.Option(
+            file_okay=False,
+            help="Save the evidence under DIR/<job>/: PEC Massiva receipts (JSON, with their "
+            "text) and LegallyMail certificate PDFs, their SHA-256 in the journal.",
+        ),
+    ] = None,
+    cleanup: Annotated[
+        bool,
+        typer.Option(
+            help="Delete a PEC Massiva send's receipts from the INBOX once every recipient is "
+            "final and its receipts are saved in --evidence-dir and recorded in the journal.",
+        ),
+    ] = False,
+    base_url: Annotated[
+        str | None, typer.Option(help="Another host, for jobs not started by the CLI.")
+    ] = None,
+    fake_credentials: Annotated[
+        bool, typer.Option(help="Use the fakes' credentials (loopback --base-url only).")
+    ] = False,
+) -> None:
+    """Refresh each recipient's delivery evidence from the providers, with a progress bar.
+
+    Recipients already settled are not asked again; calls keep the providers' caps
+    (credentials from CERTMAIL_* env variables, or the job's own options for CLI jobs).
+
+    Exit codes: 0 every recipient has a final outcome; 5 some are still pending; 2 usage or
+    unknown job; 1 journal or provider unusable.
+    """
+    console = Console()
+    try:
+        _refuse_fake_flags(base_url, fake_credentials, 1.0)
+    except UsageError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(code=EXIT_USAGE) from None
+    _guarded(
+        lambda: asyncio.run(
+            refresh_job(
+                journal, job_id, evidence_dir=evidence_dir, cleanup=cleanup, base_url=base_url,
+                fake_credentials=fake_credentials, console=console, refuse=_refuse_fake_flags,
+            )
+        ),
+        console,
+    )  # fmt: skip
 
 
 @fake_app.command("serve")

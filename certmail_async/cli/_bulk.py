@@ -9,6 +9,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -36,6 +37,7 @@ from ..bulk import (
     Progress,
     SQLiteJournal,
 )
+from ..bulk._delivery import RecipientEvidence
 from ..bulk._journal_postgres import is_postgres_url
 from ..bulk._models import RejectedMessage
 from ..legallymail import LegallyMailClient
@@ -45,6 +47,7 @@ from ..pecmassiva._client import DEFAULT_RATE_LIMIT as PM_RATE
 from ._progress import job_progress
 
 __all__ = [
+    "EVIDENCE_FIELDS",
     "EXIT_CODES_HELP",
     "JobSpec",
     "JobSummary",
@@ -423,8 +426,94 @@ async def show_status(journal: str | Path, job_id: str, console: Console) -> int
     return summary.exit_code
 
 
+#: The delivery-evidence columns of the export (``certmail receipts`` fills them).
+EVIDENCE_FIELDS = [
+    "outcome",
+    "final",
+    "evidence_source",
+    "evidence_strength",
+    "rule",
+    "deciding_kind",
+    "raw_kind",
+    "accepted_at",
+    "delivered_at",
+    "read_at",
+    "failed_at",
+    "warned_at",
+    "decided_at",
+    "receipts",
+    "receipts_digest",
+    "recipient_ref",
+    "certificates",
+    "evidence_updated_at",
+    "cleaned_at",
+]
+
+
+def _when(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def _evidence_columns(e: RecipientEvidence | None, *, as_json: bool) -> dict[str, Any]:
+    if e is None:
+        return {name: "" for name in EVIDENCE_FIELDS}
+    certificates: Any = [
+        {"kind": c.kind, "sha256": c.sha256, "size": c.size, "path": c.path,
+         "provider_hash": c.provider_hash, "matches": c.matches}
+        for c in e.certificates
+    ]  # fmt: skip
+    if not as_json:
+        certificates = " ".join(f"{c.kind}:{c.sha256}:{c.path}" for c in e.certificates)
+    return {
+        "outcome": e.outcome,
+        "final": e.final if as_json else ("yes" if e.final else "no"),
+        "evidence_source": e.source,
+        "evidence_strength": e.strength,
+        "rule": e.rule or "",
+        "deciding_kind": e.kind or "",
+        "raw_kind": e.raw_kind or "",
+        "accepted_at": _when(e.accepted_at),
+        "delivered_at": _when(e.delivered_at),
+        "read_at": _when(e.read_at),
+        "failed_at": _when(e.failed_at),
+        "warned_at": _when(e.warned_at),
+        "decided_at": _when(e.decided_at),
+        "receipts": e.receipts,
+        "receipts_digest": e.receipts_digest or "",
+        "recipient_ref": e.recipient_ref or "",
+        "certificates": certificates,
+        "evidence_updated_at": _when(e.updated_at),
+        "cleaned_at": _when(e.cleaned_at),
+    }
+
+
+class _EvidencePages:
+    """The evidence rows of a job, read in pages in step with the export's seq order."""
+
+    def __init__(self, store: Journal, job_id: str) -> None:
+        self._store = store
+        self._job_id = job_id
+        self._rows: dict[tuple[int, str], RecipientEvidence] = {}
+        self._loaded_to = -1
+        self._exhausted = False
+
+    async def get(self, seq: int, recipient: str) -> RecipientEvidence | None:
+        if seq > self._loaded_to and not self._exhausted:
+            rows = await self._store.evidence(self._job_id, after_seq=seq - 1, limit=1000)
+            self._rows = {(r.seq, r.recipient): r for r in rows}
+            if rows:
+                self._loaded_to = rows[-1].seq
+            else:
+                self._exhausted = True
+        return self._rows.get((seq, recipient.strip().lower()))
+
+
 async def write_export(journal: str | Path, job_id: str, fmt: str, output: Path | None) -> int:
-    """Write one row per recipient (CSV or JSON lines) to ``output`` or stdout, in pages."""
+    """Write one row per recipient (CSV or JSON lines) to ``output`` or stdout, in pages.
+
+    Each row carries the chunk's state and provider ids and, once ``certmail receipts`` ran,
+    the recipient's delivery evidence (`EVIDENCE_FIELDS`): the audit trail.
+    """
     store = open_existing(journal)
     try:
         if await store.job_meta(job_id) is None:
@@ -445,12 +534,14 @@ async def write_export(journal: str | Path, job_id: str, fmt: str, output: Path 
         "updated_at",
         "evidence_record",
         "evidence_matched",
+        *EVIDENCE_FIELDS,
     ]
     count = 0
     try:
         writer = csv.DictWriter(handle, fieldnames=fields) if fmt == "csv" else None
         if writer is not None:
             writer.writeheader()
+        evidence = _EvidencePages(store, job_id)
         async with BulkDispatcher(clients=[], journal=store) as dispatcher:
             async for r in dispatcher.export(job_id):
                 row = {
@@ -465,6 +556,9 @@ async def write_export(journal: str | Path, job_id: str, fmt: str, output: Path 
                     "updated_at": r.updated_at.isoformat() if r.updated_at else "",
                     "evidence_record": r.evidence.record_id if r.evidence else "",
                     "evidence_matched": " ".join(r.evidence.matched) if r.evidence else "",
+                    **_evidence_columns(
+                        await evidence.get(r.seq, r.recipient), as_json=writer is None
+                    ),
                 }
                 if writer is not None:
                     writer.writerow(row)

@@ -332,14 +332,7 @@ def worker(
             "a dead worker's lane waits before another worker takes it.",
         ),
     ] = 30.0,
-    pacing_url: Annotated[
-        str | None,
-        typer.Option(
-            envvar="CERTMAIL_PACING_URL",
-            help="redis:// URL of the shared pacing gate: every worker of a scope keeps one "
-            "cap (fails closed while Redis is down).",
-        ),
-    ] = None,
+    pacing_url: PacingUrl = None,
     outage_budget: OutageBudget = 600.0,
 ) -> None:
     """Run the lanes of jobs enqueued with `certmail bulk --no-run`, one lane at a time.

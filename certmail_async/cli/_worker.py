@@ -29,7 +29,8 @@ from rich.console import Console
 from rich.progress import Progress as Bar
 from rich.progress import TaskID
 
-from .._exceptions import CertmailError, JobLockedError, JobNotFoundError
+from .._exceptions import JobLockedError, JobNotFoundError
+from .._pacing_redis import RedisPacing
 from ..bulk import BulkDispatcher, ChunkStatus, Journal, LaneState, PostgresJournal, SQLiteJournal
 from ._bulk import (
     EXIT_LOCKED,
@@ -41,6 +42,7 @@ from ._bulk import (
     _say_estimate,
     journal_spec,
     make_client,
+    pacing_backend,
 )
 from ._progress import job_progress
 
@@ -71,7 +73,7 @@ class _Worker:
     current: BulkDispatcher | None = None
     seen: list[str] = attrs.field(factory=list)  # jobs looked at, for the summary
     wakeup: asyncio.Event = attrs.field(factory=asyncio.Event)
-    pacing: Any = None
+    pacing: RedisPacing | None = None
     sent: Counter[str] = attrs.field(factory=Counter)
     skipped: set[str] = attrs.field(factory=set)  # jobs enqueued by code, not by the CLI
 
@@ -145,8 +147,7 @@ async def run_worker(options: WorkerOptions, console: Console) -> JobSummary:
             loop.add_signal_handler(sig, worker.stop)
             handled.append(sig)
     try:
-        if options.pacing_url:
-            worker.pacing = _pacing(options.pacing_url)
+        worker.pacing = pacing_backend(options.pacing_url)
         if options.job_id is not None:
             await _check_job(journal, options.job_id)
         with job_progress(console) as bar:
@@ -158,16 +159,6 @@ async def run_worker(options: WorkerOptions, console: Console) -> JobSummary:
         if worker.pacing is not None:
             await worker.pacing.aclose()
         await journal.aclose()
-
-
-def _pacing(url: str) -> Any:
-    """The Redis gate every client of this worker paces through (fails closed)."""
-    from .._pacing_redis import RedisPacing
-
-    try:
-        return RedisPacing(url)
-    except CertmailError as error:
-        raise UsageError(f"--pacing-url: {error}") from None
 
 
 async def _check_job(journal: Journal, job_id: str) -> None:

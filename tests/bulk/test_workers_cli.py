@@ -149,3 +149,27 @@ class TestSigterm:
         code, out2 = await asyncio.wait_for(certmail(*worker_args(url)), 30)
         assert code == 0, out2
         assert received(fake) == addresses(60)
+
+
+class TestPacingUrl:
+    async def test_a_worker_paces_through_the_redis_gate(
+        self, tmp_path: Path, url: str, fake: RunningFake, redis_server: object
+    ) -> None:
+        """--pacing-url: the worker's sends take their slots in Redis (its scope record
+        appears there), all once, none over the cap."""
+        csv = rows(tmp_path / "r.csv", addresses(5))
+        assert (await certmail(*enqueue_args(csv, fake, url)))[0] == 0
+        redis_url = redis_server.url  # type: ignore[attr-defined]
+        code, out = await certmail(*worker_args(url, "--pacing-url", redis_url))
+        assert code == 0, out
+        assert received(fake) == addresses(5)
+        assert fake.state.count("POST", "/send", status=429) == 0
+        keys = redis_server.command("DBSIZE")  # type: ignore[attr-defined]
+        assert keys is not None
+        assert int(keys.lstrip(b":")) >= 1
+
+    async def test_a_bad_pacing_url_exits_2(self, url: str) -> None:
+        """A --pacing-url that is not a Redis URL is a usage error (exit 2), before any work."""
+        code, out = await certmail(*worker_args(url, "--pacing-url", "http://nope"))
+        assert code == 2, out
+        assert "--pacing-url" in out

@@ -395,11 +395,11 @@ class TestPacing:
 
     async def test_two_clients_of_one_token_share_the_gate(self, fake: RunningFake) -> None:
         """Clients created separately for one token share one gate: still no refusal."""
-        from tests.pecmassiva.conftest import CLIENT_RATE
+        from tests.pecmassiva.conftest import PACED_CLIENT_RATE
 
         async with (
-            fake.client(rate_limit=CLIENT_RATE) as a,
-            fake.client(rate_limit=CLIENT_RATE) as b,
+            fake.client(rate_limit=PACED_CLIENT_RATE) as a,
+            fake.client(rate_limit=PACED_CLIENT_RATE) as b,
         ):
             assert a._transport.gate() is b._transport.gate()
             await asyncio.gather(

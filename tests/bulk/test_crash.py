@@ -255,6 +255,15 @@ async def lane_times(url: str, lane: str) -> tuple[object, object, int]:
     return row[0], row[1], int(row[2])
 
 
+async def lane_work(url: str, lane: str) -> int:
+    """Chunks of the lane still pending or in flight (what a new owner must take over)."""
+    journal = PostgresJournal(url)
+    try:
+        return next(s.remaining for s in await journal.lanes("crash-job") if s.lane == lane)
+    finally:
+        await journal.aclose()
+
+
 async def in_process(
     url: str, pm: RunningFake | None, lm: RunningFake | None, *, enqueue: bool
 ) -> None:
@@ -298,6 +307,7 @@ async def kill_worker_and_take_over(
             code, line = await worker(url, use_pm, use_lm, *a)
             assert code == -signal.SIGKILL, (provider, point, seq, line)
             dead_until, _, dead_token = await lane_times(url, provider)
+            left = await lane_work(url, provider)
             code, line = await worker(url, use_pm, use_lm, "--work", "--host", "host-b",
                                       "--ttl", WORKER_TTL)  # fmt: skip
             assert code == 0, line
@@ -305,8 +315,10 @@ async def kill_worker_and_take_over(
             expected = 6 if provider == "pecmassiva" else 12
             counted = tally(expected, await journal_rows(url), accepted(use_pm, use_lm))
             counted["kills"] = 1
-            counted["taken_before_expiry"] = int(taken_at < dead_until)  # type: ignore[operator]
-            counted["token_not_larger"] = int(token <= dead_token)
+            if left:  # B had to take the lane over (killed after its last chunk: nothing left)
+                counted["takeovers"] = 1
+                counted["taken_before_expiry"] = int(taken_at < dead_until)  # type: ignore[operator]
+                counted["token_not_larger"] = int(token <= dead_token)
             await in_process(url, use_pm, use_lm, enqueue=False)  # run(retry_unknown=True)
             counted["after_retry_not_once"] = sum(
                 1 for n in accepted(use_pm, use_lm).values() if n != 1
@@ -339,6 +351,7 @@ class TestCrashMatrixPostgresWorkers:
         (larger token), 0 duplicates, 0 lost, 0 false SENT, unknowns reasoned. (The two
         checkpoints that leave a send in doubt run by default; all four under ``slow``.)"""
         counted = await kill_worker_and_take_over(postgres_dsn, provider, point, 2)
+        assert counted["takeovers"] == 1
         assert {k: counted[k] for k in TAKEOVER_ZERO} == dict.fromkeys(TAKEOVER_ZERO, 0)
         if point == "after_in_flight":
             assert counted["unknown"] > 0  # in flight, never sent: cannot be proven either way
@@ -359,6 +372,7 @@ class TestCrashMatrixPostgresWorkers:
                     )
         print(f"\ncrash matrix (PostgreSQL, workers): {dict(sorted(total.items()))}")
         assert total["kills"] == 80
+        assert total["takeovers"] >= 70  # all but the kills after a lane's last chunk
         assert {k: total[k] for k in TAKEOVER_ZERO} == dict.fromkeys(TAKEOVER_ZERO, 0)
 
 

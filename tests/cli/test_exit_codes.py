@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv as csv_module
 import os
 import sys
 from pathlib import Path
@@ -225,11 +226,12 @@ class TestReports:
                 "export", "job", "--journal", str(journal), "--output", str(out_csv)
             )
             assert code == 0, out
-        lines = out_csv.read_text().splitlines()
-        assert lines[0].endswith("evidence_record,evidence_matched")
-        with_evidence = [line for line in lines[1:] if line.split(",")[-1]]
+        with out_csv.open(newline="") as handle:
+            exported = list(csv_module.DictReader(handle))
+        assert {"evidence_record", "evidence_matched"} <= set(exported[0])
+        with_evidence = [row for row in exported if row["evidence_matched"]]
         assert len(with_evidence) == 1
-        assert fake.state.ledger[0].code in with_evidence[0]
+        assert with_evidence[0]["evidence_record"] == fake.state.ledger[0].code
 
     async def test_a_bad_csv_row_fails_alone(self, tmp_path: Path) -> None:
         """A row whose subject carries a line break fails alone, naming the field (exit 3)."""

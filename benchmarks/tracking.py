@@ -17,7 +17,8 @@ Two strategies, on two identical fakes, polled at the same moments:
 Two polling rhythms: a round every 30 s, and the default ``wait()`` backoff (5 s doubling
 to 300 s). Every call counted is one the fake answered (its request log).
 
-Run: python benchmarks/tracking.py [--sends 1000]
+Run: python benchmarks/tracking.py [--sends 1000] [--strategies tracker]
+     [--rhythms "wait() backoff"]
 """
 
 from __future__ import annotations
@@ -133,7 +134,13 @@ async def run(strategy: str, rhythm: str, sends: int) -> dict[str, Any]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sends", type=int, default=1000)
+    parser.add_argument(
+        "--strategies", default="per send,tracker", help="comma-separated: per send,tracker"
+    )
+    parser.add_argument("--rhythms", default="every 30 s,wait() backoff")
     args = parser.parse_args()
+    strategies = [s.strip() for s in args.strategies.split(",")]
+    rhythms = [r.strip() for r in args.rhythms.split(",")]
     table = Table(title=f"Provider calls to track {args.sends} PEC Massiva sends to a final state")
     for column in (
         "rhythm",
@@ -149,9 +156,9 @@ async def main() -> None:
         table.add_column(
             column, justify="right" if column not in ("rhythm", "strategy") else "left"
         )
-    for rhythm in ("every 30 s", "wait() backoff"):
+    for rhythm in rhythms:
         totals = {}
-        for strategy in ("per send", "tracker"):
+        for strategy in strategies:
             r = await run(strategy, rhythm, args.sends)
             calls = r["pages"] + r["fetches"]
             totals[strategy] = calls

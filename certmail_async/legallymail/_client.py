@@ -11,7 +11,7 @@ import re
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import tzinfo
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._client_base import BaseClient, Resource, validating
 from .._exceptions import APIStatusError, OutOfCreditsError, ValidationError
@@ -49,7 +49,6 @@ from .._validation import (
     check_text,
 )
 from ..receipts._errors import DeliveryPendingError
-from ..receipts._legallymail import LegallyMailOutcome, LegallyMailState, legallymail_outcomes
 from ._auth import LegallyMailAuth, TokenPlacement
 from ._evidence import (
     CERTIFICATE_PATH,
@@ -63,6 +62,9 @@ from ._evidence import (
 )
 from ._models import AccountInfo, EmailDetail, EmailList, SendOutcome, SignatureRequest
 from ._wire import OPS, PRODUCTION_URL, PROVIDER, LegallyMailWire
+
+if TYPE_CHECKING:  # receipts reads this package's models: imported where used, no cycle
+    from ..receipts._legallymail import LegallyMailOutcome
 
 __all__ = ["AccountResource", "EmailsResource", "LegallyMailClient", "SignaturesResource"]
 
@@ -331,6 +333,8 @@ class EmailsResource(_LegallyMailResource):
             >>> asyncio.run(main())
             [('anna@example.com', 'read'), ('luca@example.com', 'delivered')]
         """
+        from ..receipts._legallymail import legallymail_outcomes
+
         detail = await self.retrieve(tracking_id, timeout=timeout, max_retries=max_retries)
         return legallymail_outcomes(detail)
 
@@ -373,6 +377,8 @@ class EmailsResource(_LegallyMailResource):
             check_path_id(tracking_id, field="tracking_id")
             check_wait(timeout, interval, max_interval)
             check_bool(read, field="read")
+        from ..receipts._legallymail import LegallyMailState
+
         outcomes: tuple[LegallyMailOutcome, ...] = ()
         async for last in wait_rounds(timeout, interval, max_interval):
             outcomes = await self.track(tracking_id)

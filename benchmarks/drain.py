@@ -236,6 +236,15 @@ async def one_run(args: argparse.Namespace, kind: str, workers: int, kill: bool)
         # so the workers' exit (closing pools) is not counted.
         arrivals = [sent.at for sent in pm.state.ledger] + [e.at for e in lm.state.ledger]
         elapsed = max(arrivals, default=started) - started
+        spans = {  # per provider: first and last accepted send after "go", mean spacing
+            name: (
+                round(min(times) - started, 2), round(max(times) - started, 2),
+                round((max(times) - min(times)) / max(len(times) - 1, 1) / args.scale, 2),
+            )
+            for name, times in ((PM, [s.at for s in pm.state.ledger]),
+                                (LM, [e.at for e in lm.state.ledger]))
+            if times
+        }  # fmt: skip
         lanes = ledger(pm, lm)
         seen: Counter[str] = Counter()
         for sent in pm.state.ledger:
@@ -249,7 +258,7 @@ async def one_run(args: argparse.Namespace, kind: str, workers: int, kill: bool)
         left = await states(journal, planned)
     return {
         "elapsed": elapsed, "accepted": accepted, "total": total, "over": over,
-        "over_by": f"{PM} {over_pm}, {LM} {over_lm}",
+        "over_by": f"{PM} {over_pm}, {LM} {over_lm}", "spans": spans,
         "duplicates": sum(1 for n in seen.values() if n > 1), "killed": killed,
         "order": order_violations(lanes), "pending": left["pending"] + left["in_flight"],
         "unknown": left["unknown"], "stalled": stalled,

@@ -27,6 +27,9 @@
 #     floor  = min(FLOOR_SECONDS, FLOOR_FRACTION * T / N)      (60 ms, 5% of one interval)
 #     jitter = (max - min of the last RTT_SAMPLES round trips) / 2
 #
+# (the transport samples paced calls answered with a success only: a 429 comes from a
+# faster path, and the difference in server time would read as network jitter)
+#
 # The floor covers the jitter of an ordinary Internet path (tens of ms) and the event
 # loop's own noise (about 5 ms on a busy 2-core box); the 5% term keeps it a fraction of
 # the interval on scaled time (tests, demos) and for fast caps. Jitter cannot be measured

@@ -8,6 +8,8 @@ Example:
     >>> from certmail_async import PecMassivaClient, RateLimit, DeliveryUnknownError
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._exceptions import (
     APIError,
     APIStatusError,
@@ -34,111 +36,293 @@ from ._exceptions import (
     TransportError,
     ValidationError,
 )
-from ._models import Attachment, OpenEnum, Signer
-from ._pacing import LocalPacing, PacingBackend, PacingState, RateLimit
-from ._pacing_redis import RedisPacing
-from ._retry import RetryPolicy
-from ._tokens import TokenSource
-from ._types import NOT_GIVEN, NotGiven, ResponseLimits, SecretStr, Timeout
-from .bulk import (
-    BulkDispatcher,
-    ChunkOutcome,
-    ChunkStatus,
-    Estimate,
-    JobStatus,
-    Journal,
-    OutgoingMessage,
-    PostgresJournal,
-    Progress,
-    RecipientRecord,
-    SQLiteJournal,
+
+if TYPE_CHECKING:
+    from ._models import (
+        Attachment,
+        OpenEnum,
+        Signer,
+    )
+    from ._pacing import (
+        LocalPacing,
+        PacingBackend,
+        PacingState,
+        RateLimit,
+    )
+    from ._pacing_redis import (
+        RedisPacing,
+    )
+    from ._retry import (
+        RetryPolicy,
+    )
+    from ._tokens import (
+        TokenSource,
+    )
+    from ._types import (
+        NOT_GIVEN,
+        NotGiven,
+        ResponseLimits,
+        SecretStr,
+        Timeout,
+    )
+    from .bulk import (
+        BulkDispatcher,
+        ChunkOutcome,
+        ChunkStatus,
+        Estimate,
+        JobStatus,
+        Journal,
+        OutgoingMessage,
+        PostgresJournal,
+        Progress,
+        RecipientRecord,
+        SQLiteJournal,
+    )
+    from .legallymail import (
+        AccountInfo,
+        Certificate,
+        Email,
+        EmailDetail,
+        EmailList,
+        EmailStatus,
+        EvidenceFile,
+        LegallyMailClient,
+        RecipientDetail,
+        RecipientResult,
+        SendOutcome,
+        SignatureRequest,
+        SignatureStatus,
+        SignerStatus,
+    )
+    from .openapi_pec import (
+        Callback,
+        CallbackEvent,
+        CallbackMethod,
+        CallbackVerificationError,
+        CommunicationRole,
+        CommunicationState,
+        CustomerSubtype,
+        CustomerType,
+        DomainCheck,
+        IdDocument,
+        IdDocumentType,
+        Mailbox,
+        MailboxEvent,
+        MailboxEvents,
+        MailboxRegistration,
+        MailboxState,
+        MailboxSummary,
+        MailboxType,
+        MailboxUser,
+        OAuthClient,
+        OAuthTokenSource,
+        OpenapiPecClient,
+        RegistryCommunication,
+        RegistryCommunicationEvent,
+        RegistryCommunicationRequest,
+        RegistryCommunicationSummary,
+        Scope,
+        Sex,
+        Token,
+        TokenLimits,
+        UnknownCallbackEvent,
+    )
+    from .pecmassiva import (
+        InboxMessage,
+        InboxMessageDetail,
+        InboxPage,
+        PecMassivaClient,
+        Quota,
+        SendResult,
+        SendTracker,
+        TrackedSend,
+    )
+    from .receipts import (
+        Daticert,
+        DaticertRecipient,
+        DeliveryPendingError,
+        DeliveryReport,
+        DeliveryState,
+        DeliveryVariant,
+        DocumentUnavailableError,
+        EvidenceSource,
+        LegallyMailOutcome,
+        LegallyMailState,
+        NotPDFError,
+        OriginalMessage,
+        Outcome,
+        PecErrorClass,
+        PecHeaders,
+        PecRecipientType,
+        ProviderMessage,
+        Receipt,
+        ReceiptEvidence,
+        ReceiptKind,
+        ReceiptParseError,
+        ReceiptSummary,
+        ReceiptTooLargeError,
+        RecipientOutcome,
+        UnsafeXMLError,
+    )
+
+# Everything but the exceptions loads on first use (PEP 562): `import certmail_async`
+# stays cheap (no aiohttp, no validators) and `from certmail_async import X` loads
+# only X's module.
+_LAZY_MODULES: dict[str, tuple[str, ...]] = {
+    "_models": (
+        "Attachment",
+        "OpenEnum",
+        "Signer",
+    ),
+    "_pacing": (
+        "LocalPacing",
+        "PacingBackend",
+        "PacingState",
+        "RateLimit",
+    ),
+    "_pacing_redis": ("RedisPacing",),
+    "_retry": ("RetryPolicy",),
+    "_tokens": ("TokenSource",),
+    "_types": (
+        "NOT_GIVEN",
+        "NotGiven",
+        "ResponseLimits",
+        "SecretStr",
+        "Timeout",
+    ),
+    "bulk": (
+        "BulkDispatcher",
+        "ChunkOutcome",
+        "ChunkStatus",
+        "Estimate",
+        "JobStatus",
+        "Journal",
+        "OutgoingMessage",
+        "PostgresJournal",
+        "Progress",
+        "RecipientRecord",
+        "SQLiteJournal",
+    ),
+    "legallymail": (
+        "AccountInfo",
+        "Certificate",
+        "Email",
+        "EmailDetail",
+        "EmailList",
+        "EmailStatus",
+        "EvidenceFile",
+        "LegallyMailClient",
+        "RecipientDetail",
+        "RecipientResult",
+        "SendOutcome",
+        "SignatureRequest",
+        "SignatureStatus",
+        "SignerStatus",
+    ),
+    "openapi_pec": (
+        "Callback",
+        "CallbackEvent",
+        "CallbackMethod",
+        "CallbackVerificationError",
+        "CommunicationRole",
+        "CommunicationState",
+        "CustomerSubtype",
+        "CustomerType",
+        "DomainCheck",
+        "IdDocument",
+        "IdDocumentType",
+        "Mailbox",
+        "MailboxEvent",
+        "MailboxEvents",
+        "MailboxRegistration",
+        "MailboxState",
+        "MailboxSummary",
+        "MailboxType",
+        "MailboxUser",
+        "OAuthClient",
+        "OAuthTokenSource",
+        "OpenapiPecClient",
+        "RegistryCommunication",
+        "RegistryCommunicationEvent",
+        "RegistryCommunicationRequest",
+        "RegistryCommunicationSummary",
+        "Scope",
+        "Sex",
+        "Token",
+        "TokenLimits",
+        "UnknownCallbackEvent",
+    ),
+    "pecmassiva": (
+        "InboxMessage",
+        "InboxMessageDetail",
+        "InboxPage",
+        "PecMassivaClient",
+        "Quota",
+        "SendResult",
+        "SendTracker",
+        "TrackedSend",
+    ),
+    "receipts": (
+        "Daticert",
+        "DaticertRecipient",
+        "DeliveryPendingError",
+        "DeliveryReport",
+        "DeliveryState",
+        "DeliveryVariant",
+        "DocumentUnavailableError",
+        "EvidenceSource",
+        "LegallyMailOutcome",
+        "LegallyMailState",
+        "NotPDFError",
+        "OriginalMessage",
+        "Outcome",
+        "PecErrorClass",
+        "PecHeaders",
+        "PecRecipientType",
+        "ProviderMessage",
+        "Receipt",
+        "ReceiptEvidence",
+        "ReceiptKind",
+        "ReceiptParseError",
+        "ReceiptSummary",
+        "ReceiptTooLargeError",
+        "RecipientOutcome",
+        "UnsafeXMLError",
+    ),
+}
+_LAZY: dict[str, str] = {name: module for module, names in _LAZY_MODULES.items() for name in names}
+
+# Public subpackages, reachable as attributes (``certmail_async.bulk``) as when they were
+# imported eagerly.
+_SUBPACKAGES = frozenset(
+    {"bulk", "legallymail", "loadtest", "openapi_pec", "pecmassiva", "receipts", "sync", "testing"}
 )
-from .legallymail import (
-    AccountInfo,
-    Certificate,
-    Email,
-    EmailDetail,
-    EmailList,
-    EmailStatus,
-    EvidenceFile,
-    LegallyMailClient,
-    RecipientDetail,
-    RecipientResult,
-    SendOutcome,
-    SignatureRequest,
-    SignatureStatus,
-    SignerStatus,
-)
-from .openapi_pec import (
-    Callback,
-    CallbackEvent,
-    CallbackMethod,
-    CallbackVerificationError,
-    CommunicationRole,
-    CommunicationState,
-    CustomerSubtype,
-    CustomerType,
-    DomainCheck,
-    IdDocument,
-    IdDocumentType,
-    Mailbox,
-    MailboxEvent,
-    MailboxEvents,
-    MailboxRegistration,
-    MailboxState,
-    MailboxSummary,
-    MailboxType,
-    MailboxUser,
-    OAuthClient,
-    OAuthTokenSource,
-    OpenapiPecClient,
-    RegistryCommunication,
-    RegistryCommunicationEvent,
-    RegistryCommunicationRequest,
-    RegistryCommunicationSummary,
-    Scope,
-    Sex,
-    Token,
-    TokenLimits,
-    UnknownCallbackEvent,
-)
-from .pecmassiva import (
-    InboxMessage,
-    InboxMessageDetail,
-    InboxPage,
-    PecMassivaClient,
-    Quota,
-    SendResult,
-    SendTracker,
-    TrackedSend,
-)
-from .receipts import (
-    Daticert,
-    DaticertRecipient,
-    DeliveryPendingError,
-    DeliveryReport,
-    DeliveryState,
-    DeliveryVariant,
-    DocumentUnavailableError,
-    EvidenceSource,
-    LegallyMailOutcome,
-    LegallyMailState,
-    NotPDFError,
-    OriginalMessage,
-    Outcome,
-    PecErrorClass,
-    PecHeaders,
-    PecRecipientType,
-    ProviderMessage,
-    Receipt,
-    ReceiptEvidence,
-    ReceiptKind,
-    ReceiptParseError,
-    ReceiptSummary,
-    ReceiptTooLargeError,
-    RecipientOutcome,
-    UnsafeXMLError,
-)
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name's module on first access and cache the name here.
+
+    Examples:
+        >>> import certmail_async
+        >>> certmail_async.RateLimit.__name__
+        'RateLimit'
+    """
+    import importlib
+
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """List the module's names, the lazily loaded public ones included."""
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 """The installed version of certmail_async (Semantic Versioning).

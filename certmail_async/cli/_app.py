@@ -6,30 +6,19 @@ import asyncio
 import ipaddress
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
 
 from .._exceptions import CertmailError, JobMismatchError, JournalError
-from ._bulk import (
-    EXIT_CODES_HELP,
-    EXIT_ERROR,
-    EXIT_USAGE,
-    JobSpec,
-    JobSummary,
-    UsageError,
-    open_existing,
-    run_job,
-    show_status,
-    write_export,
-)
-from ._demo import run_demo
+from ._exits import EXIT_CODES_HELP, EXIT_ERROR, EXIT_USAGE, UsageError
 from ._journal import JOURNAL_HELP, journal_app
 from ._loadtest import loadtest_app, serve_fake
-from ._receipts import refresh_job
-from ._worker import WorkerOptions, enqueue_job, run_worker
+
+if TYPE_CHECKING:  # each command imports its module when it runs (a quick ``--help``)
+    from ._bulk import JobSpec, JobSummary
 
 __all__ = ["app", "main"]
 
@@ -134,6 +123,8 @@ def demo(
     ] = 0.1,
 ) -> None:
     """A bulk job to both embedded fakes: paced lanes, a live progress bar, a crash-safe journal."""
+    from ._demo import run_demo
+
     result = asyncio.run(run_demo(count=count, time_scale=time_scale, console=Console()))
     if result.rejected_by_cap:
         raise typer.Exit(code=1)
@@ -199,6 +190,9 @@ def bulk(
     5 stopped with chunks pending; 6 job locked by another runner; 2 usage; 1 journal
     unusable.
     """
+    from ._bulk import JobSpec, run_job
+    from ._worker import enqueue_job
+
     if provider not in ("pecmassiva", "legallymail"):
         raise typer.BadParameter("pecmassiva or legallymail", param_hint="--provider")
     spec = JobSpec(
@@ -270,6 +264,8 @@ def resume(
     Exit codes as for ``bulk``: 0 every recipient sent; 3 some failed; 4 some unknown;
     5 stopped with chunks pending; 6 locked; 2 usage or unknown job; 1 journal unusable.
     """
+    from ._bulk import run_job
+
     console = Console()
 
     def action() -> int:
@@ -292,6 +288,8 @@ def resume(
 
 
 async def _spec(journal: str, job_id: str) -> JobSpec:
+    from ._bulk import JobSpec, open_existing
+
     store = open_existing(journal)
     try:
         meta = await store.job_meta(job_id)
@@ -345,6 +343,8 @@ def worker(
     Exit codes: 0 every recipient sent; 3 some failed; 4 some unknown; 5 chunks pending (a
     lane stopped, or SIGTERM); 2 usage (no such job, not enqueued); 1 journal unusable.
     """
+    from ._worker import WorkerOptions, run_worker
+
     console = Console()
     options = WorkerOptions(
         journal=journal, job_id=job_id, follow=follow, poll_interval=poll_interval,
@@ -363,6 +363,8 @@ def status(
     Exit codes: 0 every recipient sent; 3 some failed; 4 some unknown; 5 unfinished (chunks
     pending or in flight); 2 no such journal or job (no file is ever created).
     """
+    from ._bulk import show_status
+
     console = Console()
     _guarded(lambda: asyncio.run(show_status(journal, job_id, console)), console)
 
@@ -375,6 +377,8 @@ def export(
     output: Annotated[Path | None, typer.Option(help="File to write (default: stdout).")] = None,
 ) -> None:
     """An audit of every recipient: provider ids, state, reason (2: no such journal or job)."""
+    from ._bulk import write_export
+
     if format not in ("csv", "json"):
         raise typer.BadParameter("csv or json", param_hint="--format")
     errors = Console(stderr=True)
@@ -422,6 +426,8 @@ def receipts(
     Exit codes: 0 every recipient has a final outcome; 5 some are still pending; 2 usage or
     unknown job; 1 journal or provider unusable.
     """
+    from ._receipts import refresh_job
+
     console = Console()
     try:
         _refuse_fake_flags(base_url, fake_credentials, 1.0)

@@ -44,6 +44,17 @@ from ..legallymail import LegallyMailClient
 from ..legallymail._client import DEFAULT_RATE_LIMIT as LM_RATE
 from ..pecmassiva import PecMassivaClient
 from ..pecmassiva._client import DEFAULT_RATE_LIMIT as PM_RATE
+
+# Re-exported: the other command modules import these from here.
+from ._exits import EXIT_CODES_HELP as EXIT_CODES_HELP
+from ._exits import EXIT_ERROR as EXIT_ERROR
+from ._exits import EXIT_FAILED as EXIT_FAILED
+from ._exits import EXIT_LOCKED as EXIT_LOCKED
+from ._exits import EXIT_OK as EXIT_OK
+from ._exits import EXIT_STOPPED as EXIT_STOPPED
+from ._exits import EXIT_UNKNOWN as EXIT_UNKNOWN
+from ._exits import EXIT_USAGE as EXIT_USAGE
+from ._exits import UsageError as UsageError
 from ._progress import job_progress
 
 __all__ = [
@@ -180,22 +191,6 @@ def _say_estimate(console: Console, estimate: Estimate) -> None:
         f"{sum(estimate.chunks.values())} sends {dict(estimate.chunks)}: about [bold]{duration}[/] "
         "at the providers' documented caps"
     )
-
-
-#: Exit codes of ``certmail bulk`` / ``resume`` / ``status`` (documented in ``--help``).
-EXIT_OK = 0  # every recipient sent
-EXIT_ERROR = 1  # the journal cannot be used, or another error
-EXIT_USAGE = 2  # bad options, unknown job id, input that is not this job's (JobMismatchError)
-EXIT_FAILED = 3  # finished, but some recipients failed (their own fault; --retry-failed)
-EXIT_UNKNOWN = 4  # some sends may or may not have happened (resume, or --retry-unknown)
-EXIT_STOPPED = 5  # stopped with chunks pending (account error, outage, unsettled send)
-EXIT_LOCKED = 6  # another live runner owns the job (--wait to wait for it)
-
-EXIT_CODES_HELP = (
-    "Exit codes: 0 every recipient sent; 3 some failed; 4 some unknown (may have been sent); "
-    "5 stopped with chunks pending; 6 job locked by another runner; 2 usage or unknown job; "
-    "1 journal unusable."
-)
 
 
 @attrs.define
@@ -369,10 +364,6 @@ def open_existing(journal: str | Path) -> Journal:
     if not spec.is_file():
         raise UsageError(f"no journal at {spec}")
     return SQLiteJournal(spec, readonly=True)
-
-
-class UsageError(Exception):
-    """A command-line mistake: the CLI prints it and exits with EXIT_USAGE."""
 
 
 async def show_status(journal: str | Path, job_id: str, console: Console) -> int:

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from .._exceptions import CertmailError, JournalError
-from ..bulk import Journal, PostgresJournal, SQLiteJournal
-from ._bulk import EXIT_ERROR, EXIT_OK, EXIT_USAGE, UsageError, journal_spec
+from ._exits import EXIT_ERROR, EXIT_OK, EXIT_USAGE, UsageError
+
+if TYPE_CHECKING:  # the journals load when a command runs, not for ``certmail --help``
+    from ..bulk import Journal, PostgresJournal, SQLiteJournal
 
 __all__ = ["JOURNAL_HELP", "journal_app"]
 
@@ -41,6 +43,9 @@ JournalOption = Annotated[str, typer.Option(help=JOURNAL_HELP, envvar="CERTMAIL_
 
 
 def _open(journal: str, *, readonly: bool) -> SQLiteJournal | PostgresJournal:
+    from ..bulk import PostgresJournal, SQLiteJournal
+    from ._bulk import journal_spec
+
     spec = journal_spec(journal)
     if isinstance(spec, str):
         return PostgresJournal(spec, readonly=readonly)
@@ -50,6 +55,8 @@ def _open(journal: str, *, readonly: bool) -> SQLiteJournal | PostgresJournal:
 
 
 def _kind(store: Journal) -> str:
+    from ..bulk import PostgresJournal
+
     return "PostgreSQL" if isinstance(store, PostgresJournal) else "SQLite"
 
 

@@ -15,36 +15,127 @@ Examples:
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from ._core import FakeProvider, RequestRecord, RunningFake, serve
-from ._faults import Fault, FaultPlan, RateCap
-from ._legallymail import (
-    LEGALLYMAIL_BEHAVIOURS,
-    DocumentAccess,
-    FakeLegallyMail,
-    FakeSignature,
-    LegallyMailBehaviour,
-    SentEmail,
-)
-from ._limiters import (
-    LIMITER_KINDS,
-    Admission,
-    FixedWindowLimiter,
-    LimiterKind,
-    ServerLimiter,
-    SlidingLogLimiter,
-    StrictSpacingLimiter,
-    TokenBucketLimiter,
-    make_limiter,
-    max_in_window,
-)
-from ._openapi_pec import CallbackDelivery, FakeOpenapiPec, FakeToken, LedgerEntry
-from ._pdf import minimal_pdf
-from ._pec_eml import PecMessageSpec, pec_message_eml
-from ._pecmassiva import PEC_BEHAVIOURS, FakePecMassiva, InboxItem, PecBehaviour, SentRecord
+if TYPE_CHECKING:
+    from ._core import (
+        FakeProvider,
+        RequestRecord,
+        RunningFake,
+        serve,
+    )
+    from ._faults import (
+        Fault,
+        FaultPlan,
+        RateCap,
+    )
+    from ._legallymail import (
+        LEGALLYMAIL_BEHAVIOURS,
+        DocumentAccess,
+        FakeLegallyMail,
+        FakeSignature,
+        LegallyMailBehaviour,
+        SentEmail,
+    )
+    from ._limiters import (
+        LIMITER_KINDS,
+        Admission,
+        FixedWindowLimiter,
+        LimiterKind,
+        ServerLimiter,
+        SlidingLogLimiter,
+        StrictSpacingLimiter,
+        TokenBucketLimiter,
+        make_limiter,
+        max_in_window,
+    )
+    from ._openapi_pec import (
+        CallbackDelivery,
+        FakeOpenapiPec,
+        FakeToken,
+        LedgerEntry,
+    )
+    from ._pdf import (
+        minimal_pdf,
+    )
+    from ._pec_eml import (
+        PecMessageSpec,
+        pec_message_eml,
+    )
+    from ._pecmassiva import (
+        PEC_BEHAVIOURS,
+        FakePecMassiva,
+        InboxItem,
+        PecBehaviour,
+        SentRecord,
+    )
+    from ._run import (
+        FAKES,
+        run_fake,
+    )
+    from ._run import (
+        ProviderName as ProviderName,
+    )
+
+# The fakes load on first use (PEP 562), so the pytest plugin, which lives in this
+# package, costs a pytest run nothing until one of its fixtures runs.
+_LAZY_MODULES: dict[str, tuple[str, ...]] = {
+    "_core": (
+        "FakeProvider",
+        "RequestRecord",
+        "RunningFake",
+        "serve",
+    ),
+    "_faults": (
+        "Fault",
+        "FaultPlan",
+        "RateCap",
+    ),
+    "_legallymail": (
+        "LEGALLYMAIL_BEHAVIOURS",
+        "DocumentAccess",
+        "FakeLegallyMail",
+        "FakeSignature",
+        "LegallyMailBehaviour",
+        "SentEmail",
+    ),
+    "_limiters": (
+        "LIMITER_KINDS",
+        "Admission",
+        "FixedWindowLimiter",
+        "LimiterKind",
+        "ServerLimiter",
+        "SlidingLogLimiter",
+        "StrictSpacingLimiter",
+        "TokenBucketLimiter",
+        "make_limiter",
+        "max_in_window",
+    ),
+    "_openapi_pec": (
+        "CallbackDelivery",
+        "FakeOpenapiPec",
+        "FakeToken",
+        "LedgerEntry",
+    ),
+    "_pdf": ("minimal_pdf",),
+    "_pec_eml": (
+        "PecMessageSpec",
+        "pec_message_eml",
+    ),
+    "_pecmassiva": (
+        "PEC_BEHAVIOURS",
+        "FakePecMassiva",
+        "InboxItem",
+        "PecBehaviour",
+        "SentRecord",
+    ),
+    "_run": (
+        "FAKES",
+        "ProviderName",
+        "run_fake",
+    ),
+}
+_LAZY: dict[str, str] = {name: module for module, names in _LAZY_MODULES.items() for name in names}
 
 __all__ = [
     "FAKES",
@@ -86,64 +177,25 @@ __all__ = [
     "serve",
 ]
 
-FAKES: dict[str, type[FakeProvider]] = {
-    "pecmassiva": FakePecMassiva,
-    "legallymail": FakeLegallyMail,
-    "openapi_pec": FakeOpenapiPec,
-}
-"""The fake of each provider, by the name `run_fake` takes.
 
-Examples:
-    >>> from certmail_async.testing import FAKES
-    >>> sorted(FAKES)
-    ['legallymail', 'openapi_pec', 'pecmassiva']
-    >>> FAKES["pecmassiva"]().username
-    'box@pecmassiva.com'
-"""
-
-ProviderName = Literal["pecmassiva", "legallymail", "openapi_pec"]
-
-
-@contextlib.asynccontextmanager
-async def run_fake(
-    provider: ProviderName | FakeProvider,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    thread: bool = False,
-    **config: Any,
-) -> AsyncIterator[RunningFake]:
-    """Start a fake provider on loopback; yields its URL, its state and a client factory.
-
-    ``provider`` is a name (``"pecmassiva"``, ``"legallymail"``, ``"openapi_pec"``) with
-    the fake's keyword configuration, or a fake instance you configured yourself.
-    ``thread=True`` serves it from its own event loop in a background thread, so its caps
-    judge arrivals even while your loop stalls (see [serve][certmail_async.testing.serve]).
+def __getattr__(name: str) -> Any:
+    """Load a fake's module on first access and cache the name here.
 
     Examples:
-        >>> import asyncio
-        >>> from certmail_async import RateLimit
-        >>> from certmail_async.testing import run_fake
-        >>> fast = RateLimit(requests=1, per=0.05, margin=0)  # a scaled second
-        >>> async def main() -> list[str]:
-        ...     async with run_fake("pecmassiva", send_rate=fast) as fake:
-        ...         async with fake.client() as client:  # paced under the cap
-        ...             for subject in ("Uno", "Due"):
-        ...                 await client.sends.create(
-        ...                     recipients=["mario.rossi@pec.example.it"],
-        ...                     subject=subject, body="Testo")
-        ...         return [sent.subject for sent in fake.state.ledger]
-        >>> asyncio.run(main())
-        ['Uno', 'Due']
+        >>> import certmail_async.testing
+        >>> certmail_async.testing.FakePecMassiva.__name__
+        'FakePecMassiva'
     """
-    if isinstance(provider, FakeProvider):
-        if config:
-            raise TypeError("pass configuration to the fake's constructor, not to run_fake")
-        fake = provider
-    else:
-        try:
-            fake = FAKES[provider](**config)
-        except KeyError:
-            raise ValueError(f"no fake for {provider!r}; known: {sorted(FAKES)}") from None
-    async with serve(fake, host=host, port=port, thread=thread) as running:
-        yield running
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """List the module's names, the lazily loaded public ones included."""
+    return sorted(set(globals()) | set(_LAZY))

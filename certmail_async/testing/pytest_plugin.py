@@ -19,11 +19,15 @@ Example:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .._pacing import RateLimit
-from . import RunningFake, run_fake
+if TYPE_CHECKING:
+    from . import RunningFake
+
+# The fakes (and aiohttp) load inside the fixtures: a pytest run that uses none of them
+# pays only for this module.
 
 try:
     import pytest_asyncio
@@ -44,6 +48,9 @@ if HAVE_PYTEST_ASYNCIO:
     @pytest_asyncio.fixture
     async def fake_pecmassiva(certmail_time_scale: float) -> AsyncIterator[RunningFake]:
         """A fake PEC Massiva server with its send cap on scaled time."""
+        from .._pacing import RateLimit
+        from ._run import run_fake
+
         rate = RateLimit(requests=1, per=1.0 * certmail_time_scale, margin=0)
         async with run_fake("pecmassiva", send_rate=rate) as fake:
             yield fake
@@ -51,6 +58,9 @@ if HAVE_PYTEST_ASYNCIO:
     @pytest_asyncio.fixture
     async def fake_legallymail(certmail_time_scale: float) -> AsyncIterator[RunningFake]:
         """A fake LegallyMail server with its per-IP cap on scaled time."""
+        from .._pacing import RateLimit
+        from ._run import run_fake
+
         rate = RateLimit(requests=10, per=60.0 * certmail_time_scale, margin=0)
         async with run_fake("legallymail", rate=rate) as fake:
             yield fake

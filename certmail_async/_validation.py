@@ -21,8 +21,6 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import email_validator
-
 from ._exceptions import ValidationError
 from ._tokens import TokenSource
 from ._types import SecretStr
@@ -376,9 +374,19 @@ def check_domain(value: object, *, field: str) -> str:
 # Everything else (Unicode, quoted local parts, odd labels, special-use domains) goes to it.
 _FAST_LOCAL = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*\Z")
 _FAST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
-_SPECIAL_USE = frozenset(email_validator.SPECIAL_USE_DOMAIN_NAMES)
-# Multi-label entries would need a suffix match; today the list holds single labels only.
-_SPECIAL_USE_SUFFIXES = tuple("." + d for d in _SPECIAL_USE if "." in d)
+
+
+@functools.cache
+def _special_use() -> tuple[frozenset[str], tuple[str, ...]]:
+    """email-validator's special-use domains and their multi-label suffixes.
+
+    Loaded on first use: email-validator (IDNA tables) stays out of ``import certmail_async``.
+    Multi-label entries need a suffix match; today the list holds single labels only.
+    """
+    import email_validator
+
+    special = frozenset(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+    return special, tuple("." + d for d in special if "." in d)
 
 
 def _fast_normalize(address: str) -> str | None:
@@ -391,9 +399,10 @@ def _fast_normalize(address: str) -> str | None:
         return None
     if not all(_FAST_LABEL.match(label) and label[2:4] != "--" for label in labels):
         return None
-    if labels[-1] in _SPECIAL_USE or domain in _SPECIAL_USE:
+    special, suffixes = _special_use()
+    if labels[-1] in special or domain in special:
         return None
-    if _SPECIAL_USE_SUFFIXES and domain.endswith(_SPECIAL_USE_SUFFIXES):
+    if suffixes and domain.endswith(suffixes):
         return None
     return f"{local}@{domain}"
 
@@ -404,6 +413,8 @@ def _normalize(address: str) -> str:
     fast = _fast_normalize(address)
     if fast is not None:
         return fast
+    import email_validator
+
     try:
         info = email_validator.validate_email(
             address, check_deliverability=False, allow_smtputf8=True

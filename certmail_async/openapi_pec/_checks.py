@@ -16,8 +16,6 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from codicefiscale import codicefiscale as cf
-
 from .._exceptions import ValidationError
 from .._models import PHONE
 from .._validation import (
@@ -98,6 +96,8 @@ def _name(value: object, field: str) -> str:
 
 def _tax_code(code: object, *, birth_date: date | None, sex: Sex | None, field: str) -> None:
     text = check_pattern(code, _TAX_CODE, field=field, what="an Italian tax code").upper()
+    from codicefiscale import codicefiscale as cf  # loaded on first use (~0.1 s)
+
     if not cf.is_valid(text):
         raise ValidationError(f"{text!r} is not a valid Italian tax code", field=field)
     if birth_date is None or sex is None:

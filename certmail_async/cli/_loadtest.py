@@ -431,7 +431,7 @@ def serve_fake(
                 console.print(f"  {workers} worker processes: {', '.join(map(str, pool.pids))}")
                 console.print(f"  metrics: {pool.url}/_fake/metrics")
                 await asyncio.Event().wait()
-        async with run_fake(provider, port=port, **options) as fake:  # type: ignore[arg-type]
+        async with run_fake(provider, port=port, **options) as fake:  # type: ignore[call-overload]
             fake.state.latency = model
             fake.state.fault_rates = rates
             print(f"fake {provider} listening on {fake.url}", flush=True)

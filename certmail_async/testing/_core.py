@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import attrs
 from aiohttp import web
@@ -368,12 +368,21 @@ class _Dropped(web.HTTPException):
         super().__init__()
 
 
+StateT = TypeVar("StateT", bound=FakeProvider)
+"""The fake a [RunningFake][certmail_async.testing.RunningFake] serves."""
+ClientT = TypeVar("ClientT")
+"""The SDK client its ``client()`` builds."""
+
+
 @attrs.define
-class RunningFake:
+class RunningFake(Generic[StateT, ClientT]):
     """A fake provider listening on loopback: its ``url`` and its ``state``.
 
     ``state`` is the fake itself (its ledger, requests and faults); ``client()`` builds the
-    matching SDK client, pointed at ``url`` and paced under the fake's cap.
+    matching SDK client, pointed at ``url`` and paced under the fake's cap. It is generic
+    in both for type checkers: ``run_fake("pecmassiva")`` gives a
+    ``RunningFake[FakePecMassiva, PecMassivaClient]`` (a fake you serve yourself gives
+    ``RunningFake[YourFake, Any]``).
 
     Examples:
         >>> import asyncio
@@ -388,9 +397,9 @@ class RunningFake:
     """
 
     url: str
-    state: Any
+    state: StateT
 
-    def client(self, **overrides: Any) -> Any:
+    def client(self, **overrides: Any) -> ClientT:
         """The matching SDK client, pointed at this fake, paced under its cap."""
         kwargs: dict[str, Any] = {
             **self.state.client_kwargs(),
@@ -398,13 +407,13 @@ class RunningFake:
             "rate_limit": self.state.client_rate_limit(),
         }
         kwargs.update(overrides)
-        return self.state.client_class()(**kwargs)
+        return cast("ClientT", self.state.client_class()(**kwargs))
 
 
 @contextlib.asynccontextmanager
 async def serve(
-    fake: FakeProvider, *, host: str = "127.0.0.1", port: int = 0, thread: bool = False
-) -> AsyncIterator[RunningFake]:
+    fake: StateT, *, host: str = "127.0.0.1", port: int = 0, thread: bool = False
+) -> AsyncIterator[RunningFake[StateT, Any]]:
     """Serve ``fake`` on loopback until the block exits.
 
     [run_fake][certmail_async.testing.run_fake] builds the fake from a name and calls this.
@@ -450,14 +459,14 @@ THREAD_START_TIMEOUT = 30.0
 
 @contextlib.asynccontextmanager
 async def _serve_in_thread(
-    fake: FakeProvider, *, host: str, port: int
-) -> AsyncIterator[RunningFake]:
+    fake: StateT, *, host: str, port: int
+) -> AsyncIterator[RunningFake[StateT, Any]]:
     """Serve ``fake`` from a daemon thread with its own event loop (see :func:`serve`)."""
     caller = asyncio.get_running_loop()
-    ready: asyncio.Future[RunningFake] = caller.create_future()
+    ready: asyncio.Future[RunningFake[StateT, Any]] = caller.create_future()
     handles: dict[str, Any] = {}
 
-    def _settle(result: RunningFake | None, error: BaseException | None) -> None:
+    def _settle(result: RunningFake[StateT, Any] | None, error: BaseException | None) -> None:
         if ready.done():
             return
         if error is not None:

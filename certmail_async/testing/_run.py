@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from ._core import FakeProvider, RunningFake, serve
 from ._legallymail import FakeLegallyMail
 from ._openapi_pec import FakeOpenapiPec
 from ._pecmassiva import FakePecMassiva
+
+if TYPE_CHECKING:
+    from ..legallymail import LegallyMailClient
+    from ..openapi_pec import OpenapiPecClient
+    from ..pecmassiva import PecMassivaClient
+
+_Fake = TypeVar("_Fake", bound=FakeProvider)
 
 FAKES: dict[str, type[FakeProvider]] = {
     "pecmassiva": FakePecMassiva,
@@ -29,6 +37,50 @@ Examples:
 ProviderName = Literal["pecmassiva", "legallymail", "openapi_pec"]
 
 
+@overload
+def run_fake(
+    provider: Literal["pecmassiva"],
+    *,
+    host: str = ...,
+    port: int = ...,
+    thread: bool = ...,
+    **config: Any,
+) -> AbstractAsyncContextManager[RunningFake[FakePecMassiva, PecMassivaClient]]: ...
+@overload
+def run_fake(
+    provider: Literal["legallymail"],
+    *,
+    host: str = ...,
+    port: int = ...,
+    thread: bool = ...,
+    **config: Any,
+) -> AbstractAsyncContextManager[RunningFake[FakeLegallyMail, LegallyMailClient]]: ...
+@overload
+def run_fake(
+    provider: Literal["openapi_pec"],
+    *,
+    host: str = ...,
+    port: int = ...,
+    thread: bool = ...,
+    **config: Any,
+) -> AbstractAsyncContextManager[RunningFake[FakeOpenapiPec, OpenapiPecClient]]: ...
+@overload
+def run_fake(
+    provider: _Fake,
+    *,
+    host: str = ...,
+    port: int = ...,
+    thread: bool = ...,
+) -> AbstractAsyncContextManager[RunningFake[_Fake, Any]]: ...
+@overload
+def run_fake(
+    provider: ProviderName | FakeProvider,
+    *,
+    host: str = ...,
+    port: int = ...,
+    thread: bool = ...,
+    **config: Any,
+) -> AbstractAsyncContextManager[RunningFake[Any, Any]]: ...
 @contextlib.asynccontextmanager
 async def run_fake(
     provider: ProviderName | FakeProvider,
@@ -37,7 +89,7 @@ async def run_fake(
     port: int = 0,
     thread: bool = False,
     **config: Any,
-) -> AsyncIterator[RunningFake]:
+) -> AsyncIterator[RunningFake[Any, Any]]:
     """Start a fake provider on loopback; yields its URL, its state and a client factory.
 
     ``provider`` is a name (``"pecmassiva"``, ``"legallymail"``, ``"openapi_pec"``) with
@@ -64,7 +116,7 @@ async def run_fake(
     if isinstance(provider, FakeProvider):
         if config:
             raise TypeError("pass configuration to the fake's constructor, not to run_fake")
-        fake = provider
+        fake: FakeProvider = provider
     else:
         try:
             fake = FAKES[provider](**config)

@@ -7,6 +7,10 @@ Fixtures (async; they need pytest-asyncio, which pytest-aiohttp brings):
   builds a client paced under that cap.
 * ``fake_legallymail``: a running :class:`FakeLegallyMail` whose 10-per-minute cap runs on
   the same scale (a "minute" of 3 s); ``fake_legallymail.client()`` is paced under it.
+* ``fake_openapi_pec``: a running :class:`FakeOpenapiPec` (openapi.it PEC and its
+  openapi.com OAuth service at one URL); ``fake_openapi_pec.client()`` holds a token with
+  every PEC scope, and ``OAuthClient(**fake_openapi_pec.state.oauth_kwargs(),
+  base_url=fake_openapi_pec.url)`` issues more. Mailbox approvals are immediate.
 * ``certmail_time_scale``: the scale itself (0.05), to override in a conftest.
 
 Example:
@@ -24,7 +28,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from . import RunningFake
+    from ..legallymail import LegallyMailClient
+    from ..openapi_pec import OpenapiPecClient
+    from ..pecmassiva import PecMassivaClient
+    from . import FakeLegallyMail, FakeOpenapiPec, FakePecMassiva, RunningFake
 
 # The fakes (and aiohttp) load inside the fixtures: a pytest run that uses none of them
 # pays only for this module.
@@ -46,7 +53,9 @@ def certmail_time_scale() -> float:
 if HAVE_PYTEST_ASYNCIO:
 
     @pytest_asyncio.fixture
-    async def fake_pecmassiva(certmail_time_scale: float) -> AsyncIterator[RunningFake]:
+    async def fake_pecmassiva(
+        certmail_time_scale: float,
+    ) -> AsyncIterator[RunningFake[FakePecMassiva, PecMassivaClient]]:
         """A fake PEC Massiva server with its send cap on scaled time."""
         from .._pacing import RateLimit
         from ._run import run_fake
@@ -56,11 +65,21 @@ if HAVE_PYTEST_ASYNCIO:
             yield fake
 
     @pytest_asyncio.fixture
-    async def fake_legallymail(certmail_time_scale: float) -> AsyncIterator[RunningFake]:
+    async def fake_legallymail(
+        certmail_time_scale: float,
+    ) -> AsyncIterator[RunningFake[FakeLegallyMail, LegallyMailClient]]:
         """A fake LegallyMail server with its per-IP cap on scaled time."""
         from .._pacing import RateLimit
         from ._run import run_fake
 
         rate = RateLimit(requests=10, per=60.0 * certmail_time_scale, margin=0)
         async with run_fake("legallymail", rate=rate) as fake:
+            yield fake
+
+    @pytest_asyncio.fixture
+    async def fake_openapi_pec() -> AsyncIterator[RunningFake[FakeOpenapiPec, OpenapiPecClient]]:
+        """A fake openapi.it PEC server that also answers the openapi.com OAuth service."""
+        from ._run import run_fake
+
+        async with run_fake("openapi_pec") as fake:
             yield fake

@@ -173,17 +173,9 @@ async def main() -> None:
                 str(r["final"]),
                 f"{r['hours']:.2f}",
             )
-        table.add_row(
-            rhythm,
-            "ratio",
-            "",
-            "",
-            "",
-            f"{totals['per send'] / totals['tracker']:.1f}x",
-            "",
-            "",
-            "",
-        )
+        if len(totals) == 2:
+            ratio = totals["per send"] / totals["tracker"]
+            table.add_row(rhythm, "ratio", "", "", "", f"{ratio:.1f}x", "", "", "")
     Console(width=150).print(table)
 
 

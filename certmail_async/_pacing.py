@@ -179,14 +179,21 @@ class _Unset:
 _UNSET: Any = _Unset()
 
 
+#: The longest window a RateLimit takes (31 days): longer ones make pauses that never end.
+MAX_PER = 31 * 86_400.0
+#: The shortest interval a cap may ask for: below it the spacing rounds to nothing.
+MIN_CAP_INTERVAL = 1e-6
+
+
 def _seconds(value: object, field: str, *, upper: float, what: str) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not (0 <= value <= upper and math.isfinite(value))
     ):
-        raise ValidationError(f"RateLimit.{field} must be {what}, got {value!r}", field=field)
-    return float(value)
+        name = field.rsplit(".", 1)[-1]
+        raise ValidationError(f"RateLimit.{name} must be {what}, got {value!r}", field=field)
+    return float(value) + 0.0  # -0.0 becomes 0.0
 
 
 @attrs.frozen(kw_only=True, init=False)
@@ -257,6 +264,19 @@ class RateLimit:
             raise ValidationError(
                 f"RateLimit.per must be a positive finite number of seconds, got {per!r}",
                 field="rate_limit.per",
+            )
+        if per > MAX_PER:
+            raise ValidationError(
+                f"RateLimit.per must be at most {MAX_PER:.0f} seconds (31 days), got {per!r}",
+                field="rate_limit.per",
+            )
+        if per / requests < MIN_CAP_INTERVAL:
+            # A cap this fast paces nothing (the interval rounds to zero): refuse it rather
+            # than silently turning pacing off.
+            raise ValidationError(
+                f"RateLimit per / requests must be at least {MIN_CAP_INTERVAL} s, got "
+                f"{per!r} / {requests!r}; use rate_limit=None to turn pacing off",
+                field="rate_limit.requests",
             )
         if mode not in _MODES:
             raise ValidationError(

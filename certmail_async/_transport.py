@@ -897,8 +897,16 @@ class Transport:
     def _hint(self, gate: PacingGate, response: Response) -> float | None:
         """Apply ``X-RateLimit-Remaining`` / ``-Reset`` to the gate; the reset, clamped."""
         remaining, reset = rate_limit_hint(response.headers)
-        if reset is not None:
-            reset = min(reset, self.retry_policy.max_retry_after)
+        if reset is not None and reset > self.retry_policy.max_retry_after:
+            # Said like a clamped Retry-After: a hostile or broken reset must not stop the
+            # scope silently for max_retry_after.
+            logger.warning(
+                "X-RateLimit-Reset %.3fs from now clamped to %.3fs",
+                reset,
+                self.retry_policy.max_retry_after,
+                extra={"scope": _scope_text(self.scope), "status": response.status},
+            )
+            reset = self.retry_policy.max_retry_after
         if remaining is not None or reset is not None:
             gate.hint(remaining, reset)
         return reset

@@ -40,10 +40,12 @@ class TestDeadlines:
 
     async def test_sends_without_deadline_still_wait_their_turn(self) -> None:
         """With max_wait=None the same sends queue and leave one interval apart."""
-        rate = RateLimit(requests=1, per=0.05, margin=0)
+        # The third send waits two intervals (0.5 s), far past its 0.2 s timeout, which
+        # bounds only the request itself (room for a busy machine's loopback round trip).
+        rate = RateLimit(requests=1, per=0.25, margin=0)
         async with run_fake("pecmassiva", send_rate=rate) as fake:
             async with fake.client(rate_limit=rate) as client:
-                patient = client.with_options(max_wait=None, timeout=0.01)
+                patient = client.with_options(max_wait=None, timeout=0.2)
                 await asyncio.gather(*(patient.sends.create(**SEND) for _ in range(3)))
             assert len(fake.state.ledger) == 3
 

@@ -20,6 +20,7 @@ __all__ = ["loadtest_app", "serve_fake"]
 EXIT_WITHHELD = 3  # the fake was the bottleneck: no result
 EXIT_LEDGER = 4  # the fake's ledger disagrees with the client's counts (loss or duplicate)
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C: a partial result was written and printed
 
 loadtest_app = typer.Typer(
     help="Load-test a pipeline against the fakes (or a staging host you own).",
@@ -92,6 +93,38 @@ def _credentials(provider: str, base_url: str | None, fake_credentials: bool) ->
         raise typer.BadParameter(f"set {', '.join(missing)} (or pass --fake-credentials)")
     keys = ("token", "username", "password")[: len(names)]
     return dict(zip(keys, (os.environ[n] for n in names), strict=True))
+
+
+def _check_outputs(outputs: dict[str, Path | None]) -> None:
+    """Refuse an output path that cannot be written, before the run (not after it)."""
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        if path.is_dir():
+            raise typer.BadParameter(f"{path} is a directory", param_hint=flag)
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.is_dir():
+            raise typer.BadParameter(f"{parent} is not an existing directory", param_hint=flag)
+
+
+async def _run_interruptible(test: Any, on_tick: Any) -> Any:
+    """Run ``test``; Ctrl-C stops offering load and returns the partial result."""
+    import signal
+
+    from ..loadtest import run
+
+    interrupt = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, interrupt.set)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / Windows
+        installed = False
+    try:
+        return await run(test, on_tick=on_tick, interrupt=interrupt)
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
 
 
 def _live_table(point: Any, totals: dict[str, Any]) -> Table:
@@ -264,12 +297,14 @@ def run_command(
     """Drive SDK operations at a target and report latency, throughput and errors.
 
     Exit codes: 0 a result; 3 withheld (the fake was the bottleneck); 4 the fake's ledger
-    disagrees with the client (a lost or duplicated send); 2 usage.
+    disagrees with the client (a lost or duplicated send); 2 usage; 130 interrupted
+    (Ctrl-C: the partial result is written, marked ``"partial": true``).
     """
-    from ..loadtest import FakeTarget, LoadTest, latency_chart, run
+    from ..loadtest import FakeTarget, LoadTest, latency_chart
     from ..testing._load import FaultRates, Latency, parse_duration
 
     console = Console()
+    _check_outputs({"--json": json_out, "--csv": csv_out, "--chart": chart})
     try:
         seconds = parse_duration(duration)
         if fake_latency:
@@ -321,7 +356,7 @@ def run_command(
     if display is not None:
         display.start()
     try:
-        result = asyncio.run(run(test, on_tick=on_tick))
+        result = asyncio.run(_run_interruptible(test, on_tick))
     finally:
         if display is not None:
             display.stop()
@@ -337,6 +372,9 @@ def run_command(
     for path in (json_out, csv_out, chart):
         if path:
             console.print(f"wrote {path}")
+    if result.partial:
+        console.print("[yellow bold]interrupted:[/] the result is partial")
+        code = EXIT_INTERRUPTED
     raise typer.Exit(code=code)
 
 

@@ -19,6 +19,7 @@ Examples:
 
 from ._hist import PERCENTILES, Histogram, LatencySummary
 from ._models import (
+    MAX_RATE,
     OPERATIONS,
     ClosedUsers,
     ConstantRate,
@@ -46,6 +47,7 @@ from ._svg import latency_chart
 
 __all__ = [
     "ERROR_CLASSES",
+    "MAX_RATE",
     "OPERATIONS",
     "PERCENTILES",
     "Bottleneck",

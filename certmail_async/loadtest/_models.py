@@ -34,6 +34,7 @@ __all__ = [
     "ConstantRate",
     "FakeTarget",
     "LoadModel",
+    "MAX_RATE",
     "LoadTest",
     "RampingRate",
     "Shape",
@@ -58,6 +59,17 @@ Examples:
     >>> test = LoadTest(provider="legallymail", operations={"send": 1, "info": 3},
     ...                 load=ConstantRate(rate=5), duration=10)
 """
+MAX_RATE = 50_000.0
+"""The highest arrival rate (per second) one generator process is allowed to offer.
+
+One event loop cannot start more operations than this; above it the schedule would only
+measure the generator's own queue. Run several generators for more.
+
+Examples:
+    >>> from certmail_async.loadtest import MAX_RATE
+    >>> MAX_RATE
+    50000.0
+"""
 #: Operations that send a message (checked against the fake's ledger).
 SENDS = frozenset({"send"})
 
@@ -70,6 +82,11 @@ def _positive(name: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
             or not (value > 0 and math.isfinite(value))
         ):
             raise ValidationError(f"expected a positive number, got {value!r}", field=name)
+        if value > MAX_RATE:
+            raise ValidationError(
+                f"{value!r}/s is above {MAX_RATE:,.0f}/s, the most one generator process can drive",
+                field=name,
+            )
 
     return check
 
@@ -130,6 +147,11 @@ class RampingRate:
     def _check_start(self, _a: attrs.Attribute[float], value: float) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
             raise ValidationError(f"expected a rate >= 0, got {value!r}", field="start")
+        if value > MAX_RATE:
+            raise ValidationError(
+                f"{value!r}/s is above {MAX_RATE:,.0f}/s, the most one generator process can drive",
+                field="start",
+            )
 
     @stages.validator
     def _check_stages(self, _a: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
@@ -139,6 +161,12 @@ class RampingRate:
             if not (seconds > 0 and math.isfinite(seconds)) or not target >= 0:
                 raise ValidationError(
                     f"a stage is (seconds > 0, rate >= 0), got {(seconds, target)!r}",
+                    field="stages",
+                )
+            if target > MAX_RATE:
+                raise ValidationError(
+                    f"{target!r}/s is above {MAX_RATE:,.0f}/s, the most one generator "
+                    "process can drive",
                     field="stages",
                 )
         if value[-1][1] <= 0:
@@ -350,14 +378,17 @@ class LoadTest:
 
 
 def is_loopback(host: str) -> bool:
-    """Whether ``host`` is this machine: ``localhost``, 127.0.0.0/8 or ::1.
+    """Whether ``host`` is this machine: exactly ``localhost``, 127.0.0.0/8 or ::1.
+
+    Only the name ``localhost`` (or ``localhost.``) counts, not ``*.localhost``: such a
+    name may resolve anywhere.
 
     Examples:
         >>> is_loopback("127.0.0.5"), is_loopback("localhost"), is_loopback("10.0.0.1")
         (True, True, False)
     """
     host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if host in ("localhost", "localhost."):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -55,6 +55,8 @@ LATENCY_KINDS: tuple[str, ...] = ("total", "gate_wait", "server", "start_lag")
 #: CPU share (of one core) above which a process counts as saturated.
 SATURATED = 0.9
 RESULT_VERSION = 1
+#: The largest result file ``read_json`` reads (bytes).
+MAX_RESULT_BYTES = 32 * 1024 * 1024
 
 
 @attrs.frozen(kw_only=True)
@@ -160,12 +162,22 @@ class Bottleneck:
     offered_rate: float | None = None
     fake_cpu: float | None = None
     checked: bool = True
+    #: The generator fell behind its schedule (lag or its in-flight cap): no result.
+    lagging: bool = False
+    #: Why the fake's CPU was not checked, when it was not.
+    note: str | None = None
 
     @property
     def message(self) -> str:
         """One line for a human."""
+        if self.lagging:
+            return (
+                "the load generator was the bottleneck: it fell behind its arrival schedule "
+                "(start lag or its in-flight cap); the numbers describe the generator, offer "
+                "less load"
+            )
         if not self.checked:
-            return "not checked: the target has no fake metrics"
+            return f"not checked: {self.note or 'the target has no fake metrics'}"
         if self.fake:
             return (
                 f"the fake was the bottleneck from {self.since:.0f} s "
@@ -184,7 +196,8 @@ def detect_bottleneck(
     """Whether the fake (or the generator) ran out of CPU, and from when.
 
     A process is saturated when its CPU stayed at ``threshold`` of a core or above for
-    ``run_of`` consecutive seconds (the fake's CPU is its busiest worker's).
+    ``run_of`` consecutive seconds (the fake's CPU is its busiest worker's); a run with
+    fewer sampled seconds than ``run_of`` is judged on all the seconds it has.
 
     Examples:
         >>> quiet = dict(target_rate=1.0, offered=1, started=1, completed=1, ok=1,
@@ -217,6 +230,8 @@ def detect_bottleneck(
 def _first_run(
     series: Sequence[TimePoint], value: Any, threshold: float, run_of: int
 ) -> TimePoint | None:
+    sampled = sum(1 for p in series if value(p) is not None)
+    run_of = max(1, min(run_of, sampled))  # a short run: every second it has
     streak: list[TimePoint] = []
     for point in series:
         v = value(point)
@@ -267,6 +282,10 @@ class LoadResult:
     bottleneck: Bottleneck = attrs.field(factory=lambda: Bottleneck(fake=False, generator=False))
     series: Sequence[TimePoint] = attrs.field(factory=tuple)
     notes: Sequence[str] = attrs.field(factory=tuple)
+    #: Seconds from the first arrival to the last completion (None: not measured).
+    elapsed: float | None = None
+    #: The run was interrupted (Ctrl-C): the figures cover only what ran.
+    partial: bool = False
 
     @property
     def offered_rate(self) -> float:
@@ -275,8 +294,9 @@ class LoadResult:
 
     @property
     def achieved_rate(self) -> float:
-        """Successful operations per second."""
-        return self.ok / self.duration if self.duration else 0.0
+        """Successful operations per second, over the time completions actually took."""
+        span = self.elapsed if self.elapsed else self.duration
+        return self.ok / span if span else 0.0
 
     @property
     def error_count(self) -> int:
@@ -285,8 +305,8 @@ class LoadResult:
 
     @property
     def valid(self) -> bool:
-        """False when the fake was the bottleneck (the result describes the fake)."""
-        return not self.bottleneck.fake
+        """False when the fake or the generator was the bottleneck."""
+        return not self.bottleneck.fake and not self.bottleneck.lagging
 
     def histogram(self, kind: str) -> Histogram:
         """The full HDR histogram of ``total``, ``gate_wait``, ``server`` or ``start_lag``."""
@@ -307,6 +327,8 @@ class LoadResult:
             "target": self.target,
             "started_at": self.started_at,
             "duration": self.duration,
+            "elapsed": self.elapsed,
+            "partial": self.partial,
             "offered": self.offered,
             "offered_rate": self.offered_rate,
             "started": self.started,
@@ -331,7 +353,20 @@ class LoadResult:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LoadResult:
-        """From `to_dict` (or a JSON result file's content)."""
+        """From `to_dict` (or a JSON result file's content).
+
+        A ``ValidationError`` names the first field of the wrong type.
+        """
+        _check_fields(data)
+        try:
+            return cls._from_dict(data)
+        except (TypeError, ValueError, KeyError, AttributeError) as error:
+            raise ValidationError(
+                f"not a load-test result: {type(error).__name__}", field="result"
+            ) from None
+
+    @classmethod
+    def _from_dict(cls, data: Mapping[str, Any]) -> LoadResult:
         ledger = data.get("ledger")
         bottleneck = dict(data.get("bottleneck") or {"fake": False, "generator": False})
         bottleneck.pop("message", None)
@@ -376,6 +411,8 @@ class LoadResult:
             bottleneck=Bottleneck(**bottleneck),
             series=tuple(TimePoint(**p) for p in data.get("series", ())),
             notes=tuple(data.get("notes", ())),
+            elapsed=data.get("elapsed"),
+            partial=data.get("partial", False),
         )
 
     def write_json(self, path: str | Path) -> None:
@@ -386,8 +423,16 @@ class LoadResult:
     def read_json(cls, path: str | Path) -> LoadResult:
         """Read a result file (a ``ValidationError`` naming ``path`` when it is not one)."""
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_RESULT_BYTES + 1)
+            if len(raw) > MAX_RESULT_BYTES:
+                raise ValidationError(
+                    f"{path} is larger than {MAX_RESULT_BYTES} bytes", field="path"
+                )
+            data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        except (OSError, ValueError, RecursionError) as error:
+            if isinstance(error, ValidationError):
+                raise
             raise ValidationError(f"cannot read {path}: {error}", field="path") from None
         if not isinstance(data, dict) or data.get("version") != RESULT_VERSION:
             raise ValidationError(f"{path} is not a load-test result file", field="path")
@@ -408,7 +453,10 @@ class LoadResult:
     def rows(self) -> list[tuple[str, str]]:
         """The summary as (label, value) rows."""
         out = [
-            ("duration", f"{self.duration:.1f} s"),
+            (
+                "duration",
+                f"{self.duration:.1f} s" + (" (interrupted: partial)" if self.partial else ""),
+            ),
             ("offered", f"{self.offered} ({self.offered_rate:.1f}/s)"),
             ("achieved (ok)", f"{self.ok} ({self.achieved_rate:.1f}/s)"),
             ("errors", f"{self.error_count}"),
@@ -416,6 +464,8 @@ class LoadResult:
         out += [
             (f"  {name}", str(self.errors[name])) for name in ERROR_CLASSES if name in self.errors
         ]
+        if self.elapsed:
+            out.append(("first arrival to last completion", f"{self.elapsed:.2f} s"))
         if self.dropped:
             out.append(("dropped (max in flight)", str(self.dropped)))
         if self.cancelled:
@@ -432,6 +482,59 @@ class LoadResult:
                 )
             )
         return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValidationError(f"non-finite number {name} in a result file", field="result")
+
+
+_INTS = ("offered", "started", "completed", "ok", "dropped", "cancelled")
+_NUMBERS = ("duration",)
+_STRINGS = ("label", "provider", "shape", "target", "started_at")
+_MAPPINGS = ("operations", "model", "errors", "latency", "histograms", "per_operation")
+
+
+def _check_fields(data: Mapping[str, Any]) -> None:
+    """A ``ValidationError`` naming the first top-level field of the wrong type."""
+    if not isinstance(data, Mapping):
+        raise ValidationError("a result is a JSON object", field="result")
+    for name in _INTS:
+        v = data.get(name, 0)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValidationError(f"expected an integer >= 0, got {v!r}", field=name)
+    for name in _NUMBERS:
+        v = data.get(name, 0.0)
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, int | float)
+            or not (math.isfinite(v) and v >= 0)
+        ):
+            raise ValidationError(f"expected a finite number >= 0, got {v!r}", field=name)
+    v = data.get("elapsed")
+    if v is not None and (
+        isinstance(v, bool) or not isinstance(v, int | float) or not (math.isfinite(v) and v >= 0)
+    ):
+        raise ValidationError(f"expected a finite number >= 0, got {v!r}", field="elapsed")
+    for name in _STRINGS:
+        if not isinstance(data.get(name, ""), str):
+            raise ValidationError("expected a string", field=name)
+    for name in ("pacing", "partial"):
+        if not isinstance(data.get(name, False), bool):
+            raise ValidationError("expected true or false", field=name)
+    for name in _MAPPINGS:
+        if not isinstance(data.get(name) or {}, Mapping):
+            raise ValidationError("expected an object", field=name)
+    for name in ("errors",):
+        for key, count in (data.get(name) or {}).items():
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ValidationError(f"{key}: expected an integer >= 0", field=name)
+    for name in ("series", "notes"):
+        if not isinstance(data.get(name) or [], list):
+            raise ValidationError("expected a list", field=name)
+    for name in ("ledger", "fake", "bottleneck"):
+        v = data.get(name)
+        if v is not None and not isinstance(v, Mapping):
+            raise ValidationError("expected an object or null", field=name)
 
 
 def _cell(value: Any) -> str:

@@ -82,6 +82,12 @@ BODY = "<p>Gentile cliente, le inviamo la comunicazione in oggetto.</p>"
 RECIPIENTS = 1000
 #: Seconds to wait after the run for the fake's workers to publish their last counts.
 METRICS_SETTLE = 0.3
+#: Generator start lag (s) below which the generator is never called the bottleneck.
+LAG_FLOOR = 1.0
+#: ... and above this many inter-arrival times it is.
+LAG_ARRIVALS = 10.0
+#: Seconds to drain what is in flight after an interrupt (Ctrl-C), at most.
+INTERRUPT_DRAIN = 5.0
 
 
 class _OpTimer:
@@ -315,7 +321,11 @@ class _Run:
         self.seq = itertools.count()
         self.rng = random.Random(0)  # noqa: S311 - picks operations, not secrets
         self.t0 = 0.0
+        self.t0_pc = 0.0
+        self.last_done = 0.0
         self.stop_at = math.inf
+        self.partial = False
+        self.abandoned = False  # the generator was still behind its schedule at the end
 
     def op_stats(self, name: str) -> dict[str, Any]:
         stats = self.per_op.get(name)
@@ -337,6 +347,7 @@ class _Run:
     ) -> None:
         self.completed += 1
         self.interval.completed += 1
+        self.last_done = max(self.last_done, ended)
         stats = self.op_stats(name)
         stats["count"] += 1
         sends = name in SENDS
@@ -396,13 +407,17 @@ class _Run:
 
 
 async def run(
-    test: LoadTest, *, on_tick: Callable[[TimePoint, dict[str, Any]], None] | None = None
+    test: LoadTest,
+    *,
+    on_tick: Callable[[TimePoint, dict[str, Any]], None] | None = None,
+    interrupt: asyncio.Event | None = None,
 ) -> LoadResult:
     """Run ``test`` and return what it measured (the same result the CLI prints).
 
     ``on_tick`` is called every second with that second's
     [TimePoint][certmail_async.loadtest.TimePoint] and the running totals (for a live
-    display).
+    display). Setting ``interrupt`` stops offering load: what is in flight drains (at
+    most ``INTERRUPT_DRAIN`` seconds) and the result is marked ``partial``.
 
     Examples:
         >>> import asyncio
@@ -444,7 +459,7 @@ async def run(
             aiohttp.ClientSession(connector=connector, trace_configs=[trace_config()])
         )
         metrics_session = await stack.enter_async_context(aiohttp.ClientSession())
-        return await _run(test, state, base_url, session, metrics_session, on_tick)
+        return await _run(test, state, base_url, session, metrics_session, on_tick, interrupt)
 
 
 def _client_kwargs(test: LoadTest, base_url: str, session: Any, pacing: bool) -> dict[str, Any]:
@@ -492,6 +507,7 @@ async def _run(
     session: aiohttp.ClientSession,
     metrics_session: aiohttp.ClientSession,
     on_tick: Callable[[TimePoint, dict[str, Any]], None] | None,
+    interrupt: asyncio.Event | None = None,
 ) -> LoadResult:
     await _seed(test, state, base_url, session)
     before = await _metrics(metrics_session, base_url, duplicates="1")
@@ -499,6 +515,7 @@ async def _run(
     wall_start = datetime.now(UTC)
     loop = asyncio.get_running_loop()
     state.t0 = loop.time()
+    state.t0_pc = time.perf_counter()
     state.stop_at = state.t0 + test.stop_after
     stop = asyncio.Event()
     shared_client = None
@@ -512,20 +529,35 @@ async def _run(
         asyncio.create_task(_poll_fake(state, stop, metrics_session, base_url)),
     ]
     notes: list[str] = []
+    if test.shape == "bulk":
+        notes.append(
+            "bulk shape: server time is per HTTP request; gate wait is not separable "
+            "per chunk (the dispatcher's lane queues and paces)"
+        )
+        drive: Awaitable[None] = _drive_bulk(test, state, shared_client, session)
+    elif isinstance(test.load, ClosedUsers):
+        drive = _drive_closed(test, state, base_url, session, shared_client, tasks)
+    else:
+        drive = _drive_open(test, state, base_url, session, shared_client, tasks)
     try:
-        if test.shape == "bulk":
-            notes.append(
-                "bulk shape: server time is per HTTP request; gate wait is not separable "
-                "per chunk (the dispatcher's lane queues and paces)"
-            )
-            await _drive_bulk(test, state, shared_client, session)
-        elif isinstance(test.load, ClosedUsers):
-            await _drive_closed(test, state, base_url, session, shared_client, tasks)
-        else:
-            await _drive_open(test, state, base_url, session, shared_client, tasks)
+        driver = asyncio.ensure_future(drive)
+        stopper = asyncio.ensure_future((interrupt or asyncio.Event()).wait())
+        try:
+            await asyncio.wait({driver, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not driver.done():  # interrupted (or we are cancelled): stop offering load
+                state.partial = True
+                driver.cancel()
+            await asyncio.gather(driver, stopper, return_exceptions=True)
+        if not driver.cancelled() and driver.exception() is not None:
+            raise cast(BaseException, driver.exception())
         # Let what is in flight finish (bounded), then cancel the rest.
         if tasks:
-            _done, pending = await asyncio.wait(tasks, timeout=test.timeout * 2 + 1)
+            drain = test.timeout * 2 + 1
+            if state.partial:
+                drain = min(drain, INTERRUPT_DRAIN)
+            _done, pending = await asyncio.wait(tasks, timeout=drain)
             for task in pending:
                 task.cancel()
             state.cancelled += len(pending)
@@ -545,6 +577,8 @@ async def _run(
     if state.fake_seen:
         await asyncio.sleep(METRICS_SETTLE)  # the workers publish every 0.1 s
         after = await _metrics(metrics_session, base_url, duplicates="1")
+    if state.partial:
+        notes.append("interrupted: the run stopped early and the figures are partial")
     return _result(test, state, base_url, wall_start, duration, before, after, notes)
 
 
@@ -623,16 +657,26 @@ async def _drive_open(
     load = test.load
     assert not isinstance(load, ClosedUsers)  # noqa: S101 - dispatched on the model
     loop = asyncio.get_running_loop()
+    behind = 0
     for at in load.arrivals():
         when = state.t0 + at
         if when >= state.stop_at or _count_reached(test, state):
             break
         delay = when - loop.time()
         if delay > 0:
+            behind = 0
             await asyncio.sleep(delay)
+        else:
+            behind += 1
+            if behind % 64 == 0:  # late: let the operations (and the ticker) run
+                await asyncio.sleep(0)
+                if loop.time() >= state.stop_at:  # out of time: abandon the late arrivals
+                    state.abandoned = True
+                    break
         state.offered += 1
         state.interval.offered += 1
-        if state.in_flight >= test.max_in_flight:
+        # ``tasks`` holds operations created but not finished, started or not: the bound.
+        if len(tasks) >= test.max_in_flight:
             state.dropped += 1
             continue
         task = asyncio.create_task(
@@ -818,6 +862,14 @@ def _result(
     elif not state.fake_seen:
         notes.append("the target has no /_fake/metrics: no ledger check, no bottleneck check")
     bottleneck = detect_bottleneck(state.series)
+    if state.fake_seen and not bottleneck.checked:
+        bottleneck = attrs.evolve(
+            bottleneck,
+            note="the run was too short to sample the fake's CPU (it has metrics; run 2 s or more)",
+        )
+    if _generator_lagging(test, state):
+        bottleneck = attrs.evolve(bottleneck, generator=True, lagging=True)
+    elapsed = state.last_done - state.t0_pc if state.completed else None
     load = test.load
     model: dict[str, Any] = {"kind": type(load).__name__, **attrs.asdict(load)}
     if isinstance(load, RampingRate):
@@ -858,4 +910,24 @@ def _result(
         bottleneck=bottleneck,
         series=tuple(state.series),
         notes=tuple(notes),
+        elapsed=None if elapsed is None else round(max(elapsed, 0.0), 3),
+        partial=state.partial,
     )
+
+
+def _generator_lagging(test: LoadTest, state: _Run) -> bool:
+    """Whether the generator fell behind (open model).
+
+    It did when it dropped arrivals at its in-flight cap, or started calls later than
+    ``LAG_ARRIVALS`` inter-arrival times (and ``LAG_FLOOR``) at the 99th percentile.
+    """
+    if isinstance(test.load, ClosedUsers) or test.shape == "bulk":
+        return False
+    if state.dropped or state.abandoned:
+        return True
+    lag = state.hists["start_lag"].percentile(99)
+    if lag is None or not state.offered:
+        return False
+    span = max(min(state.last_done, state.t0_pc + test.stop_after) - state.t0_pc, 1e-3)
+    inter_arrival = span / state.offered
+    return lag > max(LAG_FLOOR, LAG_ARRIVALS * inter_arrival)

@@ -13,7 +13,20 @@ from ._daticert import (
     PecRecipientType,
     parse_daticert,
 )
-from ._eml import MAX_EML_SIZE, MAX_PARTS, OriginalMessage, PecHeaders, ProviderMessage, parse_eml
+from ._eml import (
+    MAX_BOUNDARY_LINES,
+    MAX_EML_SIZE,
+    MAX_ENCODED_WORDS,
+    MAX_HEADER_LENGTH,
+    MAX_HEADER_LINES,
+    MAX_MIME_CONTAINERS,
+    MAX_PARTS,
+    MAX_TOTAL_HEADER_LINES,
+    OriginalMessage,
+    PecHeaders,
+    ProviderMessage,
+    parse_eml,
+)
 from ._errors import (
     DeliveryPendingError,
     DocumentUnavailableError,
@@ -52,8 +65,14 @@ __all__ = [
     "LegallyMailOutcome",
     "LegallyMailState",
     "MAX_DATICERT_SIZE",
+    "MAX_BOUNDARY_LINES",
     "MAX_EML_SIZE",
+    "MAX_ENCODED_WORDS",
+    "MAX_HEADER_LENGTH",
+    "MAX_HEADER_LINES",
+    "MAX_MIME_CONTAINERS",
     "MAX_PARTS",
+    "MAX_TOTAL_HEADER_LINES",
     "NotPDFError",
     "OriginalMessage",
     "Outcome",

@@ -18,7 +18,13 @@ What is tolerated and what is refused:
 * input over ``max_size`` (``MAX_EML_SIZE``) raises before parsing; only the top-level
   MIME tree is walked (at most ``MAX_PARTS`` parts, never into the wrapped original,
   whose own ``daticert.xml`` would otherwise be mistaken for this message's), iteratively;
-  MIME nested deeper than the parser's recursion limit is a ``ReceiptParseError``.
+  MIME nested deeper than the parser's recursion limit is a ``ReceiptParseError``;
+* before the stdlib parser sees the bytes, one linear pre-scan refuses structures whose
+  parsing cost is unbounded: more than ``MAX_MIME_CONTAINERS`` multipart or
+  ``message/rfc822`` declarations, ``MAX_BOUNDARY_LINES`` boundary lines,
+  ``MAX_HEADER_LINES`` lines in one header block (``MAX_TOTAL_HEADER_LINES`` in all),
+  a header over ``MAX_HEADER_LENGTH`` bytes or with over ``MAX_ENCODED_WORDS`` RFC 2047
+  encoded words (``ReceiptTooLargeError`` naming the limit).
 
 The S/MIME signature (``smime.p7s``) is kept in ``raw`` but not verified here, and an
 opaque ``application/pkcs7-mime`` message is not unpacked (noted in ``problems``).
@@ -31,6 +37,7 @@ import email.errors
 import email.header
 import email.message
 import email.utils
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from email import policy
@@ -60,8 +67,14 @@ from ._kinds import (
 )
 
 __all__ = [
+    "MAX_BOUNDARY_LINES",
     "MAX_EML_SIZE",
+    "MAX_ENCODED_WORDS",
+    "MAX_HEADER_LENGTH",
+    "MAX_HEADER_LINES",
+    "MAX_MIME_CONTAINERS",
     "MAX_PARTS",
+    "MAX_TOTAL_HEADER_LINES",
     "OriginalMessage",
     "PecHeaders",
     "ProviderMessage",
@@ -91,6 +104,69 @@ Examples:
     >>> MAX_PARTS
     1000
 """
+
+MAX_MIME_CONTAINERS = 100
+"""Most multipart or ``message/rfc822`` declarations in a message, checked before parsing.
+
+Real receipts have 3 to 9 (the wrapped original included); this also bounds the nesting
+depth, which the stdlib parser walks recursively.
+
+Examples:
+    >>> from certmail_async.receipts import MAX_MIME_CONTAINERS
+    >>> MAX_MIME_CONTAINERS
+    100
+"""
+MAX_BOUNDARY_LINES = 2000
+"""Most MIME boundary lines (``--`` plus a declared boundary), checked before parsing.
+
+Real receipts have under 25.
+
+Examples:
+    >>> from certmail_async.receipts import MAX_BOUNDARY_LINES
+    >>> MAX_BOUNDARY_LINES
+    2000
+"""
+MAX_HEADER_LINES = 1000
+"""Most lines (folded continuations included) in one header block, checked before parsing.
+
+Examples:
+    >>> from certmail_async.receipts import MAX_HEADER_LINES
+    >>> MAX_HEADER_LINES
+    1000
+"""
+MAX_TOTAL_HEADER_LINES = 10000
+"""Most header lines in all the header blocks of a message, checked before parsing.
+
+Examples:
+    >>> from certmail_async.receipts import MAX_TOTAL_HEADER_LINES
+    >>> MAX_TOTAL_HEADER_LINES
+    10000
+"""
+MAX_HEADER_LENGTH = 256 * 1024
+"""Longest header, in bytes with its folded lines, checked before parsing (256 KiB).
+
+Examples:
+    >>> from certmail_async.receipts import MAX_HEADER_LENGTH
+    >>> MAX_HEADER_LENGTH // 1024
+    256
+"""
+MAX_ENCODED_WORDS = 500
+"""Most RFC 2047 encoded words (``=?charset?B?...?=``) in one header, checked before parsing.
+
+A long non-ASCII subject has a handful; decoding thousands is superlinear in the stdlib.
+
+Examples:
+    >>> from certmail_async.receipts import MAX_ENCODED_WORDS
+    >>> MAX_ENCODED_WORDS
+    500
+"""
+
+_CONTAINER = re.compile(rb"content-type:\s*(multipart/|message/rfc822)", re.ASCII | re.IGNORECASE)
+_BOUNDARY = re.compile(
+    rb"""boundary\s*=\s*(?:"([^"\r\n]*)"|([^\s;"]+))""", re.ASCII | re.IGNORECASE
+)
+
+_ENCODED_WORD = re.compile(rb"=\?[^?\s]+\?[bq]\?", re.ASCII | re.IGNORECASE)
 
 _PER_CONTO_DI = "per conto di:"
 # Per-recipient kinds: the ones whose delivery address matters.
@@ -238,7 +314,10 @@ def parse_eml(
         max_daticert_size: the largest ``daticert.xml`` accepted (1 MiB).
 
     Raises:
-        ReceiptTooLargeError: ``data`` is over ``max_size`` bytes.
+        ReceiptTooLargeError: ``data`` is over ``max_size`` bytes, or over one of the
+            structure limits checked before parsing (``MAX_MIME_CONTAINERS``,
+            ``MAX_BOUNDARY_LINES``, ``MAX_HEADER_LINES``, ``MAX_TOTAL_HEADER_LINES``,
+            ``MAX_HEADER_LENGTH``, ``MAX_ENCODED_WORDS``; the message names it).
         UnsafeXMLError: the ``daticert.xml`` is hostile (entities, DTD subset, XXE).
         ReceiptParseError: the bytes are not a message the parser can walk (and, with
             ``strict=True``, no usable ``daticert.xml``).
@@ -266,6 +345,7 @@ def parse_eml(
             size=len(data),
             limit=max_size,
         )
+    _prescan(data)
     try:
         message = email.message_from_bytes(data, policy=policy.compat32)
         return _read(message, data, strict=strict, max_daticert_size=max_daticert_size)
@@ -278,6 +358,114 @@ def parse_eml(
         raise ReceiptParseError(
             f"unreadable message ({type(error).__name__})", part="message"
         ) from None
+
+
+def _refuse(what: str, limit_name: str, count: int, limit: int) -> ReceiptTooLargeError:
+    return ReceiptTooLargeError(
+        f"{what} over the {limit_name} limit ({limit}), refused before parsing",
+        part="message",
+        size=count,
+        limit=limit,
+    )
+
+
+def _prescan(data: bytes) -> None:
+    """Refuse, in one linear pass over ``data``, what the stdlib parser cannot parse cheaply.
+
+    Header blocks are read line by line (the top one, each part's after a boundary line,
+    a wrapped message's); bodies are skipped with one regex search for the next line that
+    starts with ``--`` and a declared boundary. Over-counting is possible (a non-header
+    line before the blank line), never under-counting of what the stdlib would parse.
+    """
+    size = len(data)
+    boundaries: set[bytes] = set()
+    boundary_line: re.Pattern[bytes] | None = None
+    containers = boundary_lines = total_lines = 0
+    pos = 0
+    in_headers = True
+    while pos < size:
+        if in_headers:
+            block_lines = 0
+            header = b""  # the Content-Type header only, unfolded
+            in_content_type = False
+            header_length = words = 0
+            container = False
+            block_boundary: bytes | None = None
+            while pos < size:
+                end = data.find(b"\n", pos)
+                end = size if end < 0 else end
+                line = data[pos:end]
+                pos = end + 1
+                if line in (b"", b"\r"):
+                    break
+                block_lines += 1
+                total_lines += 1
+                if block_lines > MAX_HEADER_LINES:
+                    raise _refuse(
+                        "a header block", "MAX_HEADER_LINES", block_lines, MAX_HEADER_LINES
+                    )
+                if total_lines > MAX_TOTAL_HEADER_LINES:
+                    raise _refuse(
+                        "the header lines",
+                        "MAX_TOTAL_HEADER_LINES",
+                        total_lines,
+                        MAX_TOTAL_HEADER_LINES,
+                    )
+                if line[:1] in (b" ", b"\t"):
+                    header_length += len(line)
+                    words += len(_ENCODED_WORD.findall(line))
+                    if in_content_type:
+                        header += line
+                else:
+                    header_length = len(line)
+                    words = len(_ENCODED_WORD.findall(line))
+                    in_content_type = line[:13].lower() == b"content-type:"
+                    if in_content_type:
+                        header = line
+                if header_length > MAX_HEADER_LENGTH:
+                    raise _refuse("a header", "MAX_HEADER_LENGTH", header_length, MAX_HEADER_LENGTH)
+                if words > MAX_ENCODED_WORDS:
+                    raise _refuse(
+                        "a header's encoded words", "MAX_ENCODED_WORDS", words, MAX_ENCODED_WORDS
+                    )
+            if header:
+                found = _CONTAINER.match(header)
+                if found is not None:
+                    container = True
+                    containers += 1
+                    if containers > MAX_MIME_CONTAINERS:
+                        raise _refuse(
+                            "the multipart and message/rfc822 declarations",
+                            "MAX_MIME_CONTAINERS",
+                            containers,
+                            MAX_MIME_CONTAINERS,
+                        )
+                    if found.group(1).lower() == b"multipart/":
+                        param = _BOUNDARY.search(header)
+                        if param is not None:
+                            block_boundary = (param.group(1) or param.group(2) or b"").strip()
+                    else:
+                        continue  # a wrapped message: its own header block follows
+            if container and block_boundary and block_boundary not in boundaries:
+                boundaries.add(block_boundary)
+                alternatives = b"|".join(re.escape(b) for b in sorted(boundaries))
+                boundary_line = re.compile(rb"^--(?:" + alternatives + rb")", re.MULTILINE)
+            in_headers = False
+        if boundary_line is None:
+            return
+        found_line = boundary_line.search(data, pos)
+        if found_line is None:
+            return
+        boundary_lines += 1
+        if boundary_lines > MAX_BOUNDARY_LINES:
+            raise _refuse(
+                "the MIME boundary lines", "MAX_BOUNDARY_LINES", boundary_lines, MAX_BOUNDARY_LINES
+            )
+        end = data.find(b"\n", found_line.end())
+        end = size if end < 0 else end
+        closing = data[found_line.end() : end].startswith(b"--")
+        pos = end + 1
+        in_headers = not closing
 
 
 def _read(
@@ -379,10 +567,15 @@ def _classify(
 def _decode(value: object) -> str | None:
     if value is None:
         return None
+    # Bounded: the pre-scan caps header length and encoded words; cut here too for headers
+    # of messages that did not come through it.
+    raw = str(value)[:MAX_HEADER_LENGTH]
+    if len(_ENCODED_WORD.findall(raw.encode("ascii", "replace"))) > MAX_ENCODED_WORDS:
+        return " ".join(raw.split()) or None
     try:
-        text = str(email.header.make_header(email.header.decode_header(str(value))))
+        text = str(email.header.make_header(email.header.decode_header(raw)))
     except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
-        text = str(value)
+        text = raw
     # Unfolded, one line: header text never carries CR/LF into a model.
     return " ".join(text.split()) or None
 
@@ -489,6 +682,7 @@ def _original(part: email.message.Message, problems: list[str]) -> OriginalMessa
         decoded = part.get_payload(decode=True)
         if isinstance(decoded, bytes):
             raw = decoded
+            _prescan(decoded)
             inner = email.message_from_bytes(decoded, policy=policy.compat32)
     if inner is None:
         problems.append("postacert.eml is empty")

@@ -74,6 +74,10 @@ class UnsafeXMLError(ReceiptParseError):
 class ReceiptTooLargeError(ReceiptParseError):
     """Input past the size limit (``limit`` bytes); refused before any parsing.
 
+    ``parse_eml``'s structure limits (``MAX_MIME_CONTAINERS`` and the others) raise it
+    too: then ``size`` is the count seen and ``limit`` the count allowed, and the message
+    names the limit.
+
     Examples:
         >>> from certmail_async.receipts import parse_eml
         >>> try:

@@ -1146,7 +1146,7 @@ class LocalPacing:
     """
 
     def gate(self, scope: Hashable, rate: RateLimit, *, origin: Hashable = None) -> Gate:
-        """The in-process gate of ``scope`` on the running event loop (see :func:`gate_for`)."""
+        """The in-process gate of ``scope`` on the running event loop (see `gate_for`)."""
         return gate_for(scope, rate, origin=origin)
 
     def __repr__(self) -> str:

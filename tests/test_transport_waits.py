@@ -32,7 +32,8 @@ class TestDeadlines:
             assert len(sent) == 1
             assert len(refused) == 3
             assert len(fake.state.ledger) == 1  # nothing else reached the provider
-        assert wall < 0.25  # all four answered long before one interval
+        # All four answered long before the 1 s interval: the three refusals did not queue.
+        assert wall < 0.9
         for error in refused:
             assert error.retry_after is not None
             assert error.retry_after >= 0.3

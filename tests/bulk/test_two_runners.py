@@ -59,12 +59,15 @@ class TestTwoRunners:
             run_fake("legallymail", rate=RateLimit(requests=10, per=0.2, margin=0)) as lm,
         ):
             journal = tmp_path / "jobs.sqlite"
-            a = await start(journal, pm, lm)
+            # A paces its 30 PEC Massiva sends 0.15 s apart (4.5 s in all), so it still holds
+            # the job when B's interpreter is up, even on a loaded machine (B starts in ~1 s).
+            slow = ("--pm-per", "0.15")
+            a = await start(journal, pm, lm, *slow)
             for _ in range(2000):  # until A holds the job and has sent something
                 if pm.state.ledger:
                     break
                 await asyncio.sleep(0.005)
-            b = await start(journal, pm, lm)
+            b = await start(journal, pm, lm, *slow)
             (code_a, counts_a), (code_b, counts_b) = await asyncio.gather(finish(a), finish(b))
             seen = accepted(pm, lm)
             sends = pm.state.count("POST", "/send", status=201) + lm.state.count(

@@ -22,6 +22,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -439,10 +440,10 @@ class TestFaults:
         by itself when it is back; every recipient once, the cap never broken."""
         caplog.set_level(logging.INFO, logger="certmail_async")
         loop = asyncio.get_running_loop()
-        t0 = loop.time()
+        t0, wall0 = loop.time(), time.time()
 
-        def say(what: str) -> None:
-            print(f"[{loop.time() - t0:6.3f}s] {what}")
+        def say(what: str, at: float | None = None) -> None:
+            print(f"[{(loop.time() - t0) if at is None else at:6.3f}s] {what}")
 
         notices: list[str] = []
         total = 14
@@ -486,12 +487,16 @@ class TestFaults:
             say("Redis started again (empty)")
             outcomes = await asyncio.wait_for(job, 30)
             say(f"job done: {len(outcomes)} outcomes, {len(ledger)} sent")
-        for record in caplog.records:
+        for record in caplog.records:  # when each was logged
             if record.name == "certmail_async.pacing" or "pacing" in record.getMessage():
-                say(f"log {record.levelname}: {record.getMessage()}")
+                say(f"log {record.levelname}: {record.getMessage()}", record.created - wall0)
         for notice in dict.fromkeys(notices):
             say(f"progress: {notice}")
         arrivals = [r.at for r in ledger]
+        before = max(t for t in arrivals if t <= stopped)
+        after = min(t for t in arrivals if t >= started)
+        say(f"last send before the stop at {before - t0:.3f}s, first after the restart at "
+            f"{after - t0:.3f}s ({after - started:.3f}s after it)")  # fmt: skip
         assert during == []  # no request left while the gate was down
         assert [t for t in arrivals if stopped + 0.05 < t < started] == []
         assert len(ledger) == total  # every recipient sent...

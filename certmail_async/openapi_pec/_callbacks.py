@@ -129,7 +129,8 @@ class CallbackEvent:
         >>> from certmail_async import CallbackEvent, MailboxEvent
         >>> from certmail_async.openapi_pec import parse_callback
         >>> import json  # the callback as openapi.it posts it (Italian keys)
-        >>> wire = {"casella" + "_pec": "a@legalmail.it", "st" + "ato": "evasa", "id": "1"}
+        >>> box, state = "casella" + "_pec", "st" + "ato"
+        >>> wire = {box: "a@legalmail.it", state: "evasa", "id": "1"}
         >>> body = json.dumps(wire).encode()
         >>> event = parse_callback(body, {"Content-Type": "application/json"})
         >>> isinstance(event, CallbackEvent), event.verified

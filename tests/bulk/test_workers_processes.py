@@ -29,6 +29,7 @@ pytestmark = pytest.mark.timeout(120)
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB = "crash-job"
+# The workers pace at 0.05 s, 2.5 x the fake's cap: slack above a busy machine's noise.
 PM_CAP = RateLimit(requests=1, per=0.02, margin=0)
 TTL = "1.0"
 
@@ -61,7 +62,7 @@ async def start(url: str, pm: RunningFake, *extra: str) -> asyncio.subprocess.Pr
     """One worker process (PEC Massiva only, 20 ms per send)."""
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.bulk.crash_worker", "--journal", url, "--work",
-        "--pm-url", pm.url, "--pm", "0", "--pm-per", "0.02", "--ttl", TTL, *extra,
+        "--pm-url", pm.url, "--pm", "0", "--pm-per", "0.05", "--ttl", TTL, *extra,
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
 

@@ -34,16 +34,23 @@ class Refused(Exception):
     """What the test's guard raises."""
 
 
-def take_over(journal: Path) -> int:
-    """Another OS process takes the job's lease (token) and exits."""
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.bulk.lease_worker", "--journal", str(journal),
-         "--owner", "taker"],
-        input="acquire 30\n", capture_output=True, text=True, cwd=ROOT, timeout=30, check=True,
-    )  # fmt: skip
-    answer: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-    token: int = answer["token"]
-    return token
+def take_over(journal: Path, *, until_lapsed: bool = False) -> int:
+    """Another OS process takes the job's lease (token) and exits.
+
+    ``until_lapsed``: while the lease is still held, ask again (bounded at 10 s).
+    """
+    deadline = time.monotonic() + 10
+    while True:
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.bulk.lease_worker", "--journal", str(journal),
+             "--owner", "taker"],
+            input="acquire 30\n", capture_output=True, text=True, cwd=ROOT, timeout=30,
+            check=True,
+        )  # fmt: skip
+        answer: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+        if "token" in answer or not until_lapsed or time.monotonic() > deadline:
+            token: int = answer["token"]
+            return token
 
 
 class TestTransportLastCheck:
@@ -119,10 +126,9 @@ class TestStaleOwner:
 
         def freeze(point: str, seq: int) -> None:
             if point == "after_in_flight" and not tokens:
-                # The whole loop frozen like a SIGSTOP: no heartbeat; the lease lapses
-                # and another process takes the job over.
-                time.sleep(0.2)
-                tokens.append(take_over(journal))
+                # The whole loop frozen like a SIGSTOP (this hook blocks it): no
+                # heartbeat; once the lease lapses another process takes the job over.
+                tokens.append(take_over(journal, until_lapsed=True))
 
         async with BulkDispatcher(
             clients=[client], journal=journal, lease_ttl=0.15, hook=freeze

@@ -121,8 +121,13 @@ class TestTwoProcesses:
         assert a.ask("open") == {"existed": False}
         a.process.send_signal(signal.SIGSTOP)
         try:
-            time.sleep(0.15)  # past A's 0.1 s lease
-            assert b.ask("acquire 30")["token"] == 2
+            # B asks until A's 0.1 s lease has lapsed (A is frozen: it cannot renew).
+            deadline = time.monotonic() + 10
+            answer = b.ask("acquire 30")
+            while "token" not in answer and time.monotonic() < deadline:
+                assert "taken" not in answer, answer
+                answer = b.ask("acquire 30")
+            assert answer["token"] == 2
         finally:
             a.process.send_signal(signal.SIGCONT)
         refused = a.ask("in_flight 0")

@@ -439,14 +439,20 @@ class LoadResult:
         return cls.from_dict(data)
 
     def write_csv(self, path: str | Path) -> None:
-        """Write the per-second time series."""
+        """Write the per-second time series.
+
+        The last column, ``partial``, is ``true`` on every row of an interrupted run
+        (Ctrl-C), so a spreadsheet or script reading the file alone can tell.
+        """
         names = [f.name for f in attrs.fields(TimePoint)]
+        partial = "true" if self.partial else "false"
         with open(path, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(names)
+            writer.writerow([*names, "partial"])
             for point in self.series:
                 row = attrs.asdict(point)
-                writer.writerow(["" if row[n] is None else _cell(row[n]) for n in names])
+                cells = ["" if row[n] is None else _cell(row[n]) for n in names]
+                writer.writerow([*cells, partial])
 
     # -- for humans --------------------------------------------------------------------
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
+import attrs
 import pytest
 from typer.testing import CliRunner
 
@@ -109,6 +111,18 @@ class TestFiles:
         assert svg_path.read_text() == svg
         assert svg.count("<polyline") == 4  # p50, p99, gate p99, server p99
         assert "t &lt;&amp;&gt;" in svg
+
+    def test_csv_marks_an_interrupted_run_partial(self, tmp_path) -> None:
+        """Every row of an interrupted run's CSV says partial; a whole run's says not."""
+        whole, cut = tmp_path / "whole.csv", tmp_path / "cut.csv"
+        make("x", 2.0, 100).write_csv(whole)
+        attrs.evolve(make("x", 2.0, 100), partial=True).write_csv(cut)
+        for path, expected in ((whole, {"false"}), (cut, {"true"})):
+            with path.open(newline="") as f:
+                rows = list(csv.DictReader(f))
+            assert len(rows) == 3
+            assert {row["partial"] for row in rows} == expected
+        assert read_series(cut) == read_series(whole)
 
     def test_cli_chart_from_csv(self, tmp_path) -> None:
         """`certmail loadtest chart series.csv -o chart.svg` writes the SVG."""

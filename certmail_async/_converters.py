@@ -9,14 +9,14 @@ with ``strict=True`` so drift from the reference shows up as a failure.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
-
-import cattrs
-from cattrs.gen import make_dict_structure_fn
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._exceptions import APIError, ResponseDecodeError
 from ._redact import redact_body
 from ._transport import Operation, Response
+
+if TYPE_CHECKING:  # cattrs loads with the first converter (importing a client stays cheap)
+    import cattrs
 
 __all__ = ["decode_json", "make_converter", "register_renames", "structure", "unwrap"]
 
@@ -25,11 +25,15 @@ T = TypeVar("T")
 
 def make_converter(*, strict: bool = False) -> cattrs.Converter:
     """A converter; ``strict`` forbids keys the models do not declare."""
+    import cattrs
+
     return cattrs.Converter(forbid_extra_keys=strict)
 
 
 def register_renames(converter: cattrs.Converter, cls: type[Any], **overrides: Any) -> None:
     """Register a structure hook for ``cls`` with ``field=override(...)`` renames."""
+    from cattrs.gen import make_dict_structure_fn
+
     fn: Callable[[Any, Any], Any] = make_dict_structure_fn(
         cls,
         converter,
@@ -40,6 +44,8 @@ def register_renames(converter: cattrs.Converter, cls: type[Any], **overrides: A
 
 
 def _explain(error: BaseException) -> str:
+    import cattrs
+
     if isinstance(error, cattrs.BaseValidationError):
         return "; ".join(cattrs.transform_error(error))
     return f"{type(error).__name__}: {error}"
@@ -47,6 +53,8 @@ def _explain(error: BaseException) -> str:
 
 def structure(converter: cattrs.Converter, data: Any, cls: type[T], *, op: Operation) -> T:
     """Structure ``data`` into ``cls`` or raise one ResponseDecodeError with readable paths."""
+    import cattrs  # loaded already: the converter is cattrs's
+
     try:
         return converter.structure(data, cls)
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as error:

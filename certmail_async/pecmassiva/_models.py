@@ -6,7 +6,7 @@ from datetime import datetime
 
 import attrs
 
-from ..receipts import Receipt, ReceiptKind, classify_subject
+from ..receipts._kinds import Receipt, ReceiptKind, classify_subject
 
 __all__ = ["InboxMessage", "InboxMessageDetail", "InboxPage", "Quota", "SendResult"]
 

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
-
-from cattrs.gen import override
 
 from .._converters import decode_json, make_converter, register_renames, structure, unwrap
 from .._exceptions import ResponseDecodeError
 from .._models import Attachment
 from .._transport import Operation, Response
 from .._validation import CONTROL
-from ..receipts import Receipt
+from ..receipts._kinds import Receipt
 from ._models import InboxMessage, InboxMessageDetail, InboxPage, Quota, SendResult
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = ["OPS", "PecMassivaWire"]
 
@@ -81,7 +83,14 @@ class PecMassivaWire:
     """Encoders and decoders for one converter (lenient for clients, strict for tests)."""
 
     def __init__(self, *, strict: bool = False) -> None:
-        c = self.converter = make_converter(strict=strict)
+        self.strict = strict
+
+    @functools.cached_property
+    def converter(self) -> cattrs.Converter:
+        """The cattrs converter, built on first use (importing the client stays cheap)."""
+        from cattrs.gen import override
+
+        c = make_converter(strict=self.strict)
         # Type-wide hooks first: make_dict_structure_fn (register_renames) picks each field's
         # hook when the model's decoder is built, so a hook registered later never applies.
         c.register_structure_hook(int, _to_int)
@@ -113,6 +122,7 @@ class PecMassivaWire:
             code=override(rename="message_id"),
             message=override(struct_hook=_text),
         )
+        return c
 
     # -- requests ---------------------------------------------------------------------
 

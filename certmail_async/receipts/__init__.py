@@ -4,29 +4,8 @@ LegallyMail is not PEC and has none of these; its evidence is read by
 ``legallymail_outcomes``, in its own vocabulary.
 """
 
-from ._daticert import (
-    MAX_DATICERT_SIZE,
-    Daticert,
-    DaticertRecipient,
-    DeliveryVariant,
-    PecErrorClass,
-    PecRecipientType,
-    parse_daticert,
-)
-from ._eml import (
-    MAX_BOUNDARY_LINES,
-    MAX_EML_SIZE,
-    MAX_ENCODED_WORDS,
-    MAX_HEADER_LENGTH,
-    MAX_HEADER_LINES,
-    MAX_MIME_CONTAINERS,
-    MAX_PARTS,
-    MAX_TOTAL_HEADER_LINES,
-    OriginalMessage,
-    PecHeaders,
-    ProviderMessage,
-    parse_eml,
-)
+from typing import TYPE_CHECKING, Any
+
 from ._errors import (
     DeliveryPendingError,
     DocumentUnavailableError,
@@ -35,23 +14,118 @@ from ._errors import (
     ReceiptTooLargeError,
     UnsafeXMLError,
 )
-from ._kinds import (
-    EvidenceSource,
-    Outcome,
-    Receipt,
-    ReceiptKind,
-    ReceiptSummary,
-    classify_subject,
-    kind_from_wire,
-)
-from ._legallymail import LegallyMailOutcome, LegallyMailState, legallymail_outcomes
-from ._outcomes import (
-    DeliveryReport,
-    DeliveryState,
-    ReceiptEvidence,
-    RecipientOutcome,
-    delivery_report,
-)
+
+if TYPE_CHECKING:
+    from ._daticert import (
+        MAX_DATICERT_SIZE,
+        Daticert,
+        DaticertRecipient,
+        DeliveryVariant,
+        PecErrorClass,
+        PecRecipientType,
+        parse_daticert,
+    )
+    from ._eml import (
+        MAX_BOUNDARY_LINES,
+        MAX_EML_SIZE,
+        MAX_ENCODED_WORDS,
+        MAX_HEADER_LENGTH,
+        MAX_HEADER_LINES,
+        MAX_MIME_CONTAINERS,
+        MAX_PARTS,
+        MAX_TOTAL_HEADER_LINES,
+        OriginalMessage,
+        PecHeaders,
+        ProviderMessage,
+        parse_eml,
+    )
+    from ._kinds import (
+        EvidenceSource,
+        Outcome,
+        Receipt,
+        ReceiptKind,
+        ReceiptSummary,
+        classify_subject,
+        kind_from_wire,
+    )
+    from ._legallymail import LegallyMailOutcome, LegallyMailState, legallymail_outcomes
+    from ._outcomes import (
+        DeliveryReport,
+        DeliveryState,
+        ReceiptEvidence,
+        RecipientOutcome,
+        delivery_report,
+    )
+
+# The parsers (XML, MIME) and the LegallyMail reading load on first use (PEP 562): a
+# client that only sends never pays for them. The errors are cheap and load eagerly.
+_LAZY_MODULES: dict[str, tuple[str, ...]] = {
+    "_daticert": (
+        "MAX_DATICERT_SIZE",
+        "Daticert",
+        "DaticertRecipient",
+        "DeliveryVariant",
+        "PecErrorClass",
+        "PecRecipientType",
+        "parse_daticert",
+    ),
+    "_eml": (
+        "MAX_BOUNDARY_LINES",
+        "MAX_EML_SIZE",
+        "MAX_ENCODED_WORDS",
+        "MAX_HEADER_LENGTH",
+        "MAX_HEADER_LINES",
+        "MAX_MIME_CONTAINERS",
+        "MAX_PARTS",
+        "MAX_TOTAL_HEADER_LINES",
+        "OriginalMessage",
+        "PecHeaders",
+        "ProviderMessage",
+        "parse_eml",
+    ),
+    "_kinds": (
+        "EvidenceSource",
+        "Outcome",
+        "Receipt",
+        "ReceiptKind",
+        "ReceiptSummary",
+        "classify_subject",
+        "kind_from_wire",
+    ),
+    "_legallymail": ("LegallyMailOutcome", "LegallyMailState", "legallymail_outcomes"),
+    "_outcomes": (
+        "DeliveryReport",
+        "DeliveryState",
+        "ReceiptEvidence",
+        "RecipientOutcome",
+        "delivery_report",
+    ),
+}
+_LAZY: dict[str, str] = {name: module for module, names in _LAZY_MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name's module on first access and cache the name here.
+
+    Examples:
+        >>> from certmail_async import receipts
+        >>> receipts.ReceiptKind.DELIVERY.value
+        'avvenuta-consegna'
+    """
+    import importlib
+
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """List the module's names, the lazily loaded public ones included."""
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "Daticert",

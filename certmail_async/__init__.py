@@ -52,6 +52,11 @@ if TYPE_CHECKING:
     from ._pacing_redis import (
         RedisPacing,
     )
+    from ._response import (
+        RawResponse,
+        ResponseInfo,
+        response_info,
+    )
     from ._retry import (
         RetryPolicy,
     )
@@ -181,6 +186,7 @@ _LAZY_MODULES: dict[str, tuple[str, ...]] = {
         "RateLimit",
     ),
     "_pacing_redis": ("RedisPacing",),
+    "_response": ("RawResponse", "ResponseInfo", "response_info"),
     "_retry": ("RetryPolicy",),
     "_tokens": ("TokenSource",),
     "_types": (
@@ -422,6 +428,7 @@ __all__ = [
     "Quota",
     "RateLimit",
     "RateLimitError",
+    "RawResponse",
     "Receipt",
     "ReceiptEvidence",
     "ReceiptKind",
@@ -439,6 +446,7 @@ __all__ = [
     "RegistryCommunicationSummary",
     "RequestTimeoutError",
     "ResponseDecodeError",
+    "ResponseInfo",
     "ResponseLimits",
     "ResponseTooLargeError",
     "RetryPolicy",
@@ -464,4 +472,5 @@ __all__ = [
     "UnsafeXMLError",
     "ValidationError",
     "__version__",
+    "response_info",
 ]

@@ -9,6 +9,7 @@ from typing import Any, Self
 
 from ._exceptions import ValidationError
 from ._pacing import PacingBackend, PacingState
+from ._response import RawClient, capturing, is_captured_method
 from ._retry import RetryPolicy
 from ._transport import BeforeSend, LastCheck, Operation, Response, Transport
 from ._types import NOT_GIVEN, NotGiven, TimeoutTypes
@@ -115,6 +116,29 @@ class BaseClient:
         new._bind_resources()
         return new
 
+    @property
+    def with_raw_response(self) -> Any:
+        """The client's resources, each coroutine method returning a ``RawResponse``.
+
+        ``client.with_raw_response.sends.create(...)`` runs exactly the call
+        ``client.sends.create(...)`` runs (validation, pacing, credentials, retries, the
+        send-safety rules) and returns a [RawResponse][certmail_async.RawResponse]: status,
+        headers, request id, the body bytes, and ``parse()`` for the usual result. Async
+        iterators (``inbox.list``) and trackers are not covered.
+
+        Examples:
+            >>> import asyncio
+            >>> from certmail_async.testing import run_fake
+            >>> async def main() -> tuple[int, bool]:
+            ...     async with run_fake("legallymail") as fake:
+            ...         async with fake.client() as client:
+            ...             raw = await client.with_raw_response.account.info()
+            ...     return raw.status, raw.parse().remaining_emails > 0
+            >>> asyncio.run(main())
+            (200, True)
+        """
+        return RawClient(self)
+
     def _bind_resources(self) -> None:
         """(Re)create the resource objects so they point at this instance."""
 
@@ -127,6 +151,14 @@ class Resource:
 
     def __init__(self, client: BaseClient) -> None:
         self._client = client
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every public coroutine method records its answers and tags its result with
+        # them (see _response.capturing): response_info() and with_raw_response.
+        super().__init_subclass__(**kwargs)
+        for name, value in list(vars(cls).items()):
+            if not name.startswith("_") and is_captured_method(value):
+                setattr(cls, name, capturing(value))
 
     def _call(
         self,

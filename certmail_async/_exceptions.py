@@ -41,12 +41,20 @@ exactly one place,
 
 Every error carries ``provider``, ``operation``, ``status`` (HTTP status or ``None``),
 ``code`` (the provider's own error code, where it has one) and ``message`` (the provider's
-text, scrubbed of secrets). ``str(err)`` reads as one line for a human.
+text, scrubbed of secrets). ``str(err)`` reads as one line for a human. ``response`` is
+the [ResponseInfo][certmail_async.ResponseInfo] of the answer behind the error (headers
+scrubbed, the provider's request id), ``None`` when no answer arrived; ``headers`` and
+``request_id`` are its shortcuts.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from multidict import CIMultiDictProxy
+
+    from ._response import ResponseInfo
 
 __all__ = [
     "APIError",
@@ -94,6 +102,8 @@ class CertmailError(Exception):
     status: int | None
     code: int | str | None
     message: str
+    #: The answer behind this error (``None``: no answer arrived, or raised before any).
+    response: ResponseInfo | None = None
 
     def __init__(
         self,
@@ -110,6 +120,20 @@ class CertmailError(Exception):
         self.operation = operation
         self.status = status
         self.code = code
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        """The answer's headers, scrubbed of secrets (empty when no answer arrived)."""
+        if self.response is not None:
+            return self.response.headers
+        from multidict import CIMultiDict, CIMultiDictProxy
+
+        return CIMultiDictProxy(CIMultiDict())
+
+    @property
+    def request_id(self) -> str | None:
+        """The provider's request id, when its answer carried one (usually ``None``)."""
+        return None if self.response is None else self.response.request_id
 
     def _where(self) -> str:
         parts = [p for p in (self.provider, self.operation) if p]

@@ -251,7 +251,7 @@ class SyncResource:
         1048576
     """
 
-    def __init__(self, runtime: _Runtime, resource: Resource) -> None:
+    def __init__(self, runtime: _Runtime, resource: Any) -> None:
         self._runtime = runtime
         self._resource = resource
 
@@ -375,6 +375,25 @@ class SyncClient(Generic[C]):
     def __dir__(self) -> list[str]:
         return sorted({*dir(type(self)), *(n for n in dir(self._async) if not n.startswith("_"))})
 
+    @property
+    def with_raw_response(self) -> Any:
+        """The async client's ``with_raw_response``, blocking: methods return RawResponse.
+
+        Examples:
+            >>> from anyio.from_thread import start_blocking_portal
+            >>> from certmail_async import sync
+            >>> from certmail_async.testing import run_fake
+            >>> with start_blocking_portal() as portal:  # the fake serves from a thread
+            ...     with portal.wrap_async_context_manager(run_fake("legallymail")) as fake:
+            ...         with sync.LegallyMailClient(
+            ...             token="fake-legallymail-token", base_url=fake.url
+            ...         ) as client:
+            ...             raw = client.with_raw_response.account.info()
+            >>> raw.status, raw.parse().remaining_emails
+            (200, 1000)
+        """
+        return _SyncRaw(self._check_runtime(), self._async.with_raw_response)
+
     def with_options(self, **options: Any) -> Self:
         """A copy with other defaults (the async client's ``with_options``), blocking."""
         runtime = self._check_runtime()
@@ -400,6 +419,22 @@ class SyncClient(Generic[C]):
 
     def __repr__(self) -> str:
         return f"sync.{self._async!r}"
+
+
+class _SyncRaw:
+    """``with_raw_response`` of a sync client: its resources, blocking."""
+
+    def __init__(self, runtime: _Runtime, raw: Any) -> None:
+        self._runtime = runtime
+        self._raw = raw
+
+    def __getattr__(self, name: str) -> SyncResource:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return SyncResource(self._runtime, getattr(self._raw, name))
+
+    def __dir__(self) -> list[str]:
+        return dir(self._raw)
 
 
 def _build(cls: type[C], kwargs: dict[str, Any]) -> C:

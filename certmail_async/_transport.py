@@ -42,6 +42,7 @@ from ._pacing import (
     resolve_backend,
 )
 from ._redact import Masked, Redactor, log_summary, redact_body, redact_headers
+from ._response import CAPTURE, ResponseInfo, build_info
 from ._retry import Action, Failure, OpKind, RetryPolicy, decide, parse_retry_after
 from ._types import (
     NOT_GIVEN,
@@ -53,12 +54,21 @@ from ._types import (
     check_max_retries,
 )
 
-#: ``opentelemetry.trace`` when opentelemetry-api is installed (``certmail-async[otel]``).
-_otel_trace: Any
-try:
-    _otel_trace = importlib.import_module("opentelemetry.trace")
-except ImportError:  # pragma: no cover - depends on the environment
-    _otel_trace = None
+#: ``opentelemetry.trace`` when opentelemetry-api is installed (``certmail-async[otel]``),
+#: ``None`` when not; ``False`` until the first request looks (importing the SDK stays cheap).
+_otel_trace: Any = False
+
+
+def _load_otel() -> Any:
+    """``opentelemetry.trace`` or ``None``, imported on the first call."""
+    global _otel_trace
+    if _otel_trace is False:
+        try:
+            _otel_trace = importlib.import_module("opentelemetry.trace")
+        except ImportError:  # pragma: no cover - depends on the environment
+            _otel_trace = None
+    return _otel_trace
+
 
 __all__ = [
     "BeforeSend",
@@ -199,7 +209,16 @@ class Operation:
 class Response:
     """A raw HTTP answer: status, headers (case-insensitive lookup) and body bytes."""
 
-    __slots__ = ("_max_depth", "_max_values", "content", "headers", "redactor", "status")
+    __slots__ = (
+        "_info",
+        "_max_depth",
+        "_max_values",
+        "content",
+        "headers",
+        "meta",
+        "redactor",
+        "status",
+    )
 
     def __init__(
         self,
@@ -218,9 +237,29 @@ class Response:
         self._max_values = max_values
         #: The client's redactor: decoders scrub the provider's own error words with it.
         self.redactor = redactor
+        #: Set by Transport.request on the final answer: (operation, url, elapsed, attempts).
+        self.meta: tuple[Operation, str, float | None, int] | None = None
+        self._info: ResponseInfo | None = None
 
     def __repr__(self) -> str:
         return f"Response(status={self.status})"
+
+    def info(self) -> ResponseInfo:
+        """This answer as a [ResponseInfo][certmail_async.ResponseInfo] (built once, scrubbed)."""
+        if self._info is None:
+            op, url, elapsed, attempts = self.meta or (None, None, None, 1)
+            self._info = build_info(
+                status=self.status,
+                headers=self.headers,
+                redactor=self.redactor,
+                provider=None if op is None else op.provider,
+                operation=None if op is None else op.name,
+                method=None if op is None else op.method,
+                url=url,
+                elapsed=elapsed,
+                attempts=attempts,
+            )
+        return self._info
 
     @property
     def content_type(self) -> str:
@@ -525,6 +564,7 @@ class Transport:
                 retry_after: float | None = None
                 said: str | None = None  # the Retry-After header as the provider wrote it
                 token = None if departure is None else _DEPARTURE.set(departure)
+                handed = loop.time()
                 try:
                     response = await self._send_once(
                         op,
@@ -550,6 +590,13 @@ class Transport:
                         raise self._unknown(op, failure, attempt) from failure
                     raise
                 else:
+                    # What the caller may see of this answer (ResponseInfo): the URL
+                    # without its query, and without a path that carries a secret.
+                    shown = self.base_url + op.path if isinstance(url, Masked) else url
+                    response.meta = (op, shown, loop.time() - handed, attempt + 1)
+                    capture = CAPTURE.get()
+                    if capture is not None:
+                        capture.response = response
                     reset = None if gate is None else self._hint(gate, response)
                     if response.status < 300:
                         if span is not None:
@@ -557,6 +604,7 @@ class Transport:
                         return response
                     status = response.status
                     error = self._status_error(op, response)
+                    error.response = response.info()
                     if isinstance(error, exc.RateLimitError):
                         what = Failure.RATE_LIMITED
                     else:
@@ -683,6 +731,8 @@ class Transport:
             # credential, are scrubbed like any error text. On a send the status said it
             # was accepted and the body says it failed: the outcome is unknown, never a
             # failure a caller could safely send again.
+            if error.response is None:
+                error.response = response.info()
             refused = self._scrubbed(error)
             if not op.sends:
                 raise refused from None
@@ -696,6 +746,8 @@ class Transport:
             )
             failure.__cause__ = e
         failure.status = failure.status or response.status
+        if failure.response is None:
+            failure.response = response.info()
         # Scrub first, cut after: a secret straddling the cut must not leave its start.
         raw = self.redactor.scrub_prefix(response.content.decode("utf-8", "replace"), 2000)
         failure.body = raw
@@ -769,7 +821,7 @@ class Transport:
                 if content is None:
                     resp.close()  # drop the connection: the rest is never read
                     if ok:
-                        raise exc.ResponseTooLargeError(
+                        too_large = exc.ResponseTooLargeError(
                             f"the answer is larger than the limit of {limit} bytes "
                             "(counted after decompression); see ResponseLimits",
                             provider=op.provider,
@@ -777,6 +829,16 @@ class Transport:
                             status=resp.status,
                             limit=limit,
                         )
+                        head = Response(
+                            status=resp.status,
+                            headers=resp.headers,
+                            content=b"",
+                            redactor=self.redactor,
+                        )
+                        shown = self.base_url + op.path if isinstance(url, Masked) else url
+                        head.meta = (op, shown, None, attempt + 1)
+                        too_large.response = head.info()
+                        raise too_large
                     content = b""  # an error page too long to read: its status says enough
                 # aiohttp's headers are a case-insensitive multidict: no copy needed.
                 response = Response(
@@ -859,6 +921,7 @@ class Transport:
             code=code,
             body=self.redactor.scrub_any(error.body),
         )
+        clean.response = error.response
         clean.__cause__ = error.__cause__
         return clean
 
@@ -938,6 +1001,7 @@ class Transport:
             code=cause.code,
             body=body if body is not None else getattr(cause, "body", None),
         )
+        error.response = cause.response
         logger.warning(
             "%s: delivery unknown (%s); reconcile before sending again",
             op.name,
@@ -1093,7 +1157,7 @@ def _tracer() -> Any:
     the cached one), so a provider configured later is used from the next call on.
     """
     global _tracer_cache
-    trace = _otel_trace
+    trace = _load_otel()
     if trace is None:
         return None
     provider = trace.get_tracer_provider()

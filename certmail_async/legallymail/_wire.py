@@ -7,12 +7,12 @@ naive unless the client is given ``timezone=``, which is then attached explicitl
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
-from cattrs.gen import override
 
 from .._converters import decode_json, make_converter, register_renames, structure, unwrap
 from .._exceptions import ResponseDecodeError
@@ -30,6 +30,9 @@ from ._models import (
     SignatureRequest,
     SignerStatus,
 )
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = ["OPS", "LegallyMailWire"]
 
@@ -64,7 +67,14 @@ class LegallyMailWire:
 
     def __init__(self, *, strict: bool = False, tz: tzinfo | None = None) -> None:
         self.tz = tz
-        c = self.converter = make_converter(strict=strict)
+        self.strict = strict
+
+    @functools.cached_property
+    def converter(self) -> cattrs.Converter:
+        """The cattrs converter, built on first use (importing the client stays cheap)."""
+        from cattrs.gen import override
+
+        c = make_converter(strict=self.strict)
         c.register_structure_hook(datetime, self._timestamp)
         register_renames(c, RecipientResult)
         register_renames(c, Certificate)
@@ -81,6 +91,7 @@ class LegallyMailWire:
             email=override(rename="signer_email"),
             phone=override(rename="signer_phone"),
         )
+        return c
 
     def _timestamp(self, value: Any, _type: Any) -> datetime:
         if not isinstance(value, str):

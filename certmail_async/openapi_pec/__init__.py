@@ -1,17 +1,7 @@
 """openapi.it PEC: mailbox provisioning, Business Register communications, forms; OAuth v2."""
 
-from ._callbacks import (
-    MAX_CALLBACK_SIZE,
-    MIN_SECRET_LENGTH,
-    SECRET_PARAM,
-    CallbackEvent,
-    CallbackVerificationError,
-    MailboxEvent,
-    RegistryCommunicationEvent,
-    UnknownCallbackEvent,
-    callback_handler,
-    parse_callback,
-)
+from typing import TYPE_CHECKING, Any
+
 from ._client import (
     DomainsResource,
     FormsResource,
@@ -45,7 +35,64 @@ from ._models import (
     Token,
     TokenLimits,
 )
-from ._oauth import OAuthClient, OAuthTokenSource, ScopesResource, TokensResource
+
+if TYPE_CHECKING:
+    from ._callbacks import (
+        MAX_CALLBACK_SIZE,
+        MIN_SECRET_LENGTH,
+        SECRET_PARAM,
+        CallbackEvent,
+        CallbackVerificationError,
+        MailboxEvent,
+        RegistryCommunicationEvent,
+        UnknownCallbackEvent,
+        callback_handler,
+        parse_callback,
+    )
+    from ._oauth import OAuthClient, OAuthTokenSource, ScopesResource, TokensResource
+
+# The callback receiver and the OAuth client load on first use (PEP 562): importing the
+# PEC client does not pay for them.
+_LAZY_MODULES: dict[str, tuple[str, ...]] = {
+    "_callbacks": (
+        "MAX_CALLBACK_SIZE",
+        "MIN_SECRET_LENGTH",
+        "SECRET_PARAM",
+        "CallbackEvent",
+        "CallbackVerificationError",
+        "MailboxEvent",
+        "RegistryCommunicationEvent",
+        "UnknownCallbackEvent",
+        "callback_handler",
+        "parse_callback",
+    ),
+    "_oauth": ("OAuthClient", "OAuthTokenSource", "ScopesResource", "TokensResource"),
+}
+_LAZY: dict[str, str] = {name: module for module, names in _LAZY_MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name's module on first access and cache the name here.
+
+    Examples:
+        >>> from certmail_async import openapi_pec
+        >>> openapi_pec.OAuthClient.__name__
+        'OAuthClient'
+    """
+    import importlib
+
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """List the module's names, the lazily loaded public ones included."""
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "MAX_CALLBACK_SIZE",

@@ -38,7 +38,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import attrs
-import cattrs
 
 from .._exceptions import CertmailError, ValidationError
 from .._redact import MASK, Redactor
@@ -271,6 +270,8 @@ def _candidates(payload: Any) -> Iterator[dict[str, Any]]:
 
 
 def _try(record: dict[str, Any], cls: type[Any]) -> Any:
+    import cattrs  # loads with the converter (LENIENT builds it on first use)
+
     try:
         return LENIENT.converter.structure(record, cls)
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError):

@@ -9,11 +9,10 @@
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
-
-from cattrs.gen import override
+from typing import TYPE_CHECKING, Any
 
 from .._converters import decode_json, make_converter, register_renames, structure, unwrap
 from .._exceptions import ResponseDecodeError
@@ -38,6 +37,9 @@ from ._models import (
     Token,
     TokenLimits,
 )
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = ["OAUTH_OPS", "OPS", "OpenapiWire"]
 
@@ -175,13 +177,15 @@ def _callback_or_none(value: Any, _type: Any = None) -> Callback | None:
         return None
     if not isinstance(value, dict):
         raise TypeError("callback must be an object or false")
-    return _CALLBACK_CONVERTER.structure(value, Callback)
+    return _callback_converter().structure(value, Callback)
 
 
-_CALLBACK_CONVERTER = make_converter()
-_CALLBACK_CONVERTER.register_structure_hook(
-    dict, lambda v, _t: dict(v) if isinstance(v, dict) else {}
-)
+@functools.cache
+def _callback_converter() -> cattrs.Converter:
+    """The converter of ``callback`` members, built on first use."""
+    converter = make_converter()
+    converter.register_structure_hook(dict, lambda v, _t: dict(v) if isinstance(v, dict) else {})
+    return converter
 
 
 def _b64(data: bytes) -> str:
@@ -193,7 +197,13 @@ class OpenapiWire:
 
     def __init__(self, *, strict: bool = False) -> None:
         self.strict = strict
-        c = self.converter = make_converter(strict=strict)
+
+    @functools.cached_property
+    def converter(self) -> cattrs.Converter:
+        """The cattrs converter, built on first use (importing the client stays cheap)."""
+        from cattrs.gen import override
+
+        c = make_converter(strict=self.strict)
         c.register_structure_hook_func(lambda t: t == (date | None), _parse_date)
         c.register_structure_hook(datetime, _parse_datetime)
         c.register_structure_hook_func(lambda t: t == (Callback | None), _callback_or_none)
@@ -322,6 +332,7 @@ class OpenapiWire:
             refresh_token=override(rename="refreshToken"),
         )
         register_renames(c, Scope, rate_limit=override(rename="rateLimit", struct_hook=_rate))
+        return c
 
     def _activation_time(self, value: Any, _type: Any) -> datetime | None:
         if isinstance(value, dict) and "attivazione" in value:

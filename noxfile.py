@@ -15,9 +15,9 @@ nox.options.error_on_external_run = True
 PYTHON = "3.11"
 #: Other interpreters the suite runs on (`nox -s tests-3.12`); the classifiers list them.
 OTHER_PYTHONS = ["3.12", "3.13"]
-#: The extras whose bounds `lowest` pins too. Not postgres: the dev tools' asyncpg-stubs
-#: 0.32 needs asyncpg>=0.32, above the declared >=0.30; nor redis, never tried at 5.0.
-LOWEST_EXTRAS = ("cli",)
+#: The extras whose bounds `lowest` pins too (the ones the dev extra installs). Not otel
+#: or loadtest: the dev extra pins opentelemetry-api and hdrhistogram above their bounds.
+LOWEST_EXTRAS = ("cli", "postgres", "redis")
 
 
 @nox.session(python=PYTHON)

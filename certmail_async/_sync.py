@@ -26,25 +26,29 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import importlib
 import inspect
 import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import anyio
 from anyio.from_thread import BlockingPortal
 
 from ._client_base import BaseClient, Resource
 from ._exceptions import CertmailError, ValidationError
-from .legallymail import LegallyMailClient as _AsyncLegallyMail
-from .openapi_pec import OAuthClient as _AsyncOAuth
-from .openapi_pec import OAuthTokenSource as _AsyncTokenSource
-from .openapi_pec import OpenapiPecClient as _AsyncOpenapiPec
-from .openapi_pec import Token
-from .pecmassiva import PecMassivaClient as _AsyncPecMassiva
+
+if TYPE_CHECKING:  # each sync client loads its async client when first built
+    # (named in quoted subscripts below, which ruff does not count as uses)
+    from .legallymail import LegallyMailClient as _AsyncLegallyMail  # noqa: F401
+    from .openapi_pec import OAuthClient as _AsyncOAuth  # noqa: F401
+    from .openapi_pec import OAuthTokenSource as _AsyncTokenSource
+    from .openapi_pec import OpenapiPecClient as _AsyncOpenapiPec  # noqa: F401
+    from .openapi_pec import Token
+    from .pecmassiva import PecMassivaClient as _AsyncPecMassiva  # noqa: F401
 
 __all__ = [
     "BlockingIterator",
@@ -60,6 +64,21 @@ __all__ = [
 
 T = TypeVar("T")
 C = TypeVar("C", bound=BaseClient)
+
+
+class _LazyClass(Generic[T]):
+    """A class attribute naming a class by module and name, imported on first access."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self._where = (module, name)
+        self._cls: type[T] | None = None
+
+    def __get__(self, obj: object, owner: type[Any] | None = None) -> type[T]:
+        if self._cls is None:
+            module, name = self._where
+            self._cls = getattr(importlib.import_module(module, __package__), name)
+        return self._cls
+
 
 #: Seconds to wait for the loop thread to start, and to stop at shutdown.
 _START_TIMEOUT = 10.0
@@ -441,7 +460,7 @@ def _build(cls: type[C], kwargs: dict[str, Any]) -> C:
     return cls(**kwargs)
 
 
-class PecMassivaClient(SyncClient[_AsyncPecMassiva]):
+class PecMassivaClient(SyncClient["_AsyncPecMassiva"]):
     """[PecMassivaClient][certmail_async.PecMassivaClient], blocking.
 
     Examples:
@@ -467,10 +486,10 @@ class PecMassivaClient(SyncClient[_AsyncPecMassiva]):
         True
     """
 
-    _async_class = _AsyncPecMassiva
+    _async_class = _LazyClass["_AsyncPecMassiva"](".pecmassiva", "PecMassivaClient")
 
 
-class LegallyMailClient(SyncClient[_AsyncLegallyMail]):
+class LegallyMailClient(SyncClient["_AsyncLegallyMail"]):
     """[LegallyMailClient][certmail_async.LegallyMailClient], blocking.
 
     Examples:
@@ -487,10 +506,10 @@ class LegallyMailClient(SyncClient[_AsyncLegallyMail]):
         1000
     """
 
-    _async_class = _AsyncLegallyMail
+    _async_class = _LazyClass["_AsyncLegallyMail"](".legallymail", "LegallyMailClient")
 
 
-class OpenapiPecClient(SyncClient[_AsyncOpenapiPec]):
+class OpenapiPecClient(SyncClient["_AsyncOpenapiPec"]):
     """[OpenapiPecClient][certmail_async.OpenapiPecClient], blocking.
 
     Examples:
@@ -507,10 +526,10 @@ class OpenapiPecClient(SyncClient[_AsyncOpenapiPec]):
         True
     """
 
-    _async_class = _AsyncOpenapiPec
+    _async_class = _LazyClass["_AsyncOpenapiPec"](".openapi_pec", "OpenapiPecClient")
 
 
-class OAuthClient(SyncClient[_AsyncOAuth]):
+class OAuthClient(SyncClient["_AsyncOAuth"]):
     """[OAuthClient][certmail_async.OAuthClient], blocking.
 
     Examples:
@@ -528,7 +547,7 @@ class OAuthClient(SyncClient[_AsyncOAuth]):
         ('GET:pec.openapi.it/pec',)
     """
 
-    _async_class = _AsyncOAuth
+    _async_class = _LazyClass["_AsyncOAuth"](".openapi_pec", "OAuthClient")
 
 
 class OAuthTokenSource:
@@ -561,6 +580,8 @@ class OAuthTokenSource:
                 f"expected a sync.OAuthClient, got {type(oauth).__name__}", field="oauth"
             )
         runtime = oauth._check_runtime()
+        from .openapi_pec import OAuthTokenSource as _AsyncTokenSource
+
         self._async: _AsyncTokenSource = runtime.call(
             _invoke, _AsyncTokenSource, (oauth._async, token), {"refresh_before": refresh_before}
         )

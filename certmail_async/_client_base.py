@@ -3,18 +3,41 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Coroutine
+import os
+from collections.abc import Coroutine, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from ._exceptions import ValidationError
-from ._pacing import PacingBackend, PacingState
+from ._pacing import PacingBackend, PacingState, RateLimit
 from ._response import RawClient, capturing, is_captured_method
 from ._retry import RetryPolicy
 from ._transport import BeforeSend, LastCheck, Operation, Response, Transport
 from ._types import NOT_GIVEN, NotGiven, TimeoutTypes
 
-__all__ = ["BaseClient", "Resource", "validating"]
+__all__ = ["BaseClient", "Resource", "env_kwargs", "validating"]
+
+
+def env_kwargs(
+    variables: Iterable[tuple[str, str]], overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Constructor arguments: ``overrides``, then each missing one from its variable.
+
+    Example:
+        >>> env_kwargs([("token", "CERTMAIL_NOPE_TOKEN")], {"token": "t"})
+        {'token': 't'}
+    """
+    kwargs = dict(overrides)
+    for argument, variable in variables:
+        if argument in kwargs:
+            continue
+        value = os.environ.get(variable, "").strip()
+        if not value:
+            raise ValidationError(
+                f"the environment variable is not set (or pass {argument}=)", field=variable
+            )
+        kwargs[argument] = value
+    return kwargs
 
 
 class validating:  # lower case: used like a function, ``with validating(op):``
@@ -43,6 +66,33 @@ class BaseClient:
     """Lifecycle and options shared by the provider clients (use ``async with``)."""
 
     _transport: Transport
+    #: (constructor argument, the environment variable ``from_env`` reads it from).
+    _ENV: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Self:
+        """A client whose credentials come from ``CERTMAIL_*`` environment variables.
+
+        The variables are the ones the ``certmail`` command reads (see the Quickstart's
+        table). Keyword arguments are passed to the constructor and win over the
+        environment. A missing or empty variable is a ``ValidationError`` whose ``field``
+        names it (its value is never shown).
+
+        Examples:
+            >>> import os
+            >>> from certmail_async import LegallyMailClient, ValidationError
+            >>> os.environ.pop("CERTMAIL_LEGALLYMAIL_TOKEN", None)
+            >>> try:
+            ...     LegallyMailClient.from_env()
+            ... except ValidationError as err:
+            ...     print(err.field)
+            CERTMAIL_LEGALLYMAIL_TOKEN
+            >>> os.environ["CERTMAIL_LEGALLYMAIL_TOKEN"] = "my-token"
+            >>> LegallyMailClient.from_env(base_url="http://127.0.0.1:8400").base_url
+            'http://127.0.0.1:8400'
+            >>> del os.environ["CERTMAIL_LEGALLYMAIL_TOKEN"]
+        """
+        return cls(**env_kwargs(cls._ENV, overrides))
 
     async def __aenter__(self) -> Self:
         return self
@@ -92,6 +142,9 @@ class BaseClient:
         retry_policy: RetryPolicy | NotGiven = NOT_GIVEN,
         max_wait: float | NotGiven | None = NOT_GIVEN,
         pacing: PacingBackend | NotGiven = NOT_GIVEN,
+        base_url: str | NotGiven = NOT_GIVEN,
+        rate_limit: RateLimit | NotGiven | None = NOT_GIVEN,
+        headers: Mapping[str, str] | NotGiven = NOT_GIVEN,
     ) -> Self:
         """A copy with other defaults, sharing this client's session and pacing gate.
 
@@ -99,6 +152,15 @@ class BaseClient:
         total timeout; ``None``: wait as long as the pacing needs, e.g. for batch jobs).
         ``pacing`` paces the copy through another backend (e.g. a
         [RedisPacing][certmail_async.RedisPacing] shared by several processes).
+        ``base_url`` points the copy at another host (a proxy, a staging server): the
+        client's credentials go to that host, so pass only one you trust.
+        ``rate_limit`` paces the copy at another [RateLimit][certmail_async.RateLimit]
+        (``None``: no pacing); clients of one token share one gate, which keeps the
+        strictest limit any of them asked for. ``headers`` are extra headers sent with
+        every request, merged over the current ones; credential headers
+        (``Authorization``, ``X-Password``...), ``Host``, ``Content-Length`` and
+        CR/LF anywhere are refused. A ``User-Agent`` there is sent followed by the SDK's
+        (``certmail-async/<version>``).
         Bad values are a ``ValidationError`` naming the field.
 
         Example:
@@ -107,11 +169,15 @@ class BaseClient:
             >>> patient = c.with_options(timeout=120, max_retries=5)
             >>> patient._transport.max_retries
             5
+            >>> tagged = c.with_options(headers={"X-Tenant": "acme"})
+            >>> tagged._transport.default_headers
+            {'X-Tenant': 'acme'}
         """
         new = copy.copy(self)
         new._transport = self._transport.copy(
             timeout=timeout, max_retries=max_retries, retry_policy=retry_policy,
-            max_wait=max_wait, pacing=pacing,
+            max_wait=max_wait, pacing=pacing, base_url=base_url, rate_limit=rate_limit,
+            headers=headers,
         )  # fmt: skip
         new._bind_resources()
         return new

@@ -105,12 +105,13 @@ def build_info(
     attempts: int,
 ) -> ResponseInfo:
     """A ResponseInfo of raw answer headers: credential headers masked, values scrubbed."""
-    clean: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        if name.lower() in SENSITIVE_HEADERS:
-            clean.add(name, MASK)
-        else:
-            clean.add(name, redactor.scrub(value) if redactor is not None else value)
+    scrub = redactor.scrub if redactor is not None else str
+    clean: CIMultiDict[str] = CIMultiDict(
+        [
+            (name, MASK if name.lower() in SENSITIVE_HEADERS else scrub(value))
+            for name, value in headers.items()
+        ]
+    )
     request_id = None
     for name in REQUEST_ID_HEADERS:
         found = clean.get(name)

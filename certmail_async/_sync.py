@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 import anyio
 from anyio.from_thread import BlockingPortal
 
-from ._client_base import BaseClient, Resource
+from ._client_base import BaseClient, Resource, env_kwargs
 from ._exceptions import CertmailError, ValidationError
 
 if TYPE_CHECKING:  # each sync client loads its async client when first built
@@ -358,6 +358,22 @@ class SyncClient(Generic[C]):
         self._runtime = _current()
         self._async = self._runtime.call(_build, self._async_class, kwargs)
         self._bind()
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Self:
+        """The async client's ``from_env``, blocking: credentials from ``CERTMAIL_*``.
+
+        Examples:
+            >>> import os
+            >>> from certmail_async import ValidationError, sync
+            >>> os.environ.pop("CERTMAIL_OPENAPI_TOKEN", None)
+            >>> try:
+            ...     sync.OpenapiPecClient.from_env()
+            ... except ValidationError as err:
+            ...     print(err.field)
+            CERTMAIL_OPENAPI_TOKEN
+        """
+        return cls(**env_kwargs(cls._async_class._ENV, overrides))
 
     @classmethod
     def _wrap(cls, runtime: _Runtime, client: C) -> Self:

@@ -21,6 +21,7 @@ import json as jsonlib
 import logging
 import math
 import platform
+import re
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -106,9 +107,25 @@ logger.addHandler(logging.NullHandler())
 _http_logger = logging.getLogger("certmail_async.http")
 
 _VERSION = "0.1.0"
-USER_AGENT = (
-    f"certmail-async/{_VERSION} python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
+#: The SDK's product token, appended to a User-Agent the caller chose.
+UA_PRODUCT = f"certmail-async/{_VERSION}"
+USER_AGENT = f"{UA_PRODUCT} python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
+#: Headers ``with_options(headers=...)`` cannot set: credentials, framing, routing.
+_RESERVED_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "x-api-key",
+        "x-username",
+        "x-password",
+    }
 )
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z", re.ASCII)
 #: Bytes of an error answer kept for its message (the rest is not read).
 _ERROR_BODY_LIMIT = 64 * 1024
 _T = TypeVar("_T")
@@ -362,6 +379,12 @@ class _SessionHolder:
         #: Whether the session stamps paced writes (only the sessions the SDK creates).
         self.traced = self.owned
         self.closed = False
+        #: The User-Agent a caller's session gets per request (its own, then the SDK's).
+        #: The caller's session is never changed.
+        self.user_agent: str | None = None
+        if session is not None:
+            theirs = session.headers.get("User-Agent")
+            self.user_agent = with_product(theirs) if theirs else USER_AGENT
 
     def get(self) -> aiohttp.ClientSession:
         if self.closed:
@@ -437,10 +460,14 @@ class Transport:
             response_limits, ResponseLimits, "response_limits"
         )
         self.scope = (profile.name, scope)
+        self._pacing_arg = pacing
         # Resolved once: an unusable pacing URL is a ValidationError now, not a fallback.
         self.backend: PacingBackend | None = (
             None if self.rate_limit is None else resolve_backend(pacing, self.rate_limit)
         )
+        #: Extra headers of every request (``with_options(headers=...)``).
+        self.default_headers: dict[str, str] = {}
+        self._base_headers = self._merge_base()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -452,11 +479,29 @@ class Transport:
         retry_policy: RetryPolicy | NotGiven = NOT_GIVEN,
         max_wait: float | NotGiven | None = NOT_GIVEN,
         pacing: PacingBackend | NotGiven = NOT_GIVEN,
+        base_url: str | NotGiven = NOT_GIVEN,
+        rate_limit: RateLimit | NotGiven | None = NOT_GIVEN,
+        headers: Mapping[str, str] | NotGiven = NOT_GIVEN,
     ) -> Transport:
-        """A transport with other defaults that shares this one's session (never closes it)."""
+        """A transport with other defaults that shares this one's session (never closes it).
+
+        ``headers`` are merged over the current extra headers (see :func:`check_headers`).
+        """
         new = object.__new__(Transport)
         new.__dict__.update(self.__dict__)
         new._is_copy = True
+        if not isinstance(base_url, NotGiven):
+            new.base_url = check_base_url(base_url)
+        if not isinstance(headers, NotGiven):
+            new.default_headers = {**self.default_headers, **check_headers(headers)}
+            new._base_headers = new._merge_base()
+        if not isinstance(pacing, NotGiven):
+            new._pacing_arg = pacing
+        if not isinstance(rate_limit, NotGiven):
+            new.rate_limit = _check_type(rate_limit, RateLimit | None, "rate_limit")
+            new.backend = (
+                None if new.rate_limit is None else resolve_backend(new._pacing_arg, new.rate_limit)
+            )
         if not isinstance(timeout, NotGiven):
             new.timeout = Timeout.coerce(timeout)
             new._default_client_timeout = _client_timeout(new.timeout)
@@ -469,6 +514,18 @@ class Transport:
         if not isinstance(pacing, NotGiven) and new.rate_limit is not None:
             new.backend = resolve_backend(pacing, new.rate_limit)
         return new
+
+    def _merge_base(self) -> dict[str, str]:
+        """The headers every request starts from: extra headers and the User-Agent."""
+        base = dict(self.default_headers)
+        theirs = next((v for k, v in base.items() if k.lower() == "user-agent"), None)
+        if theirs is not None:
+            for key in [k for k in base if k.lower() == "user-agent"]:
+                del base[key]
+            base["User-Agent"] = with_product(theirs)
+        elif self._holder.user_agent is not None:
+            base["User-Agent"] = self._holder.user_agent
+        return base
 
     async def aclose(self) -> None:
         """Close the session if this transport created it (a borrowed one stays open)."""
@@ -770,9 +827,10 @@ class Transport:
     ) -> Response:
         """Send one HTTP request. THE place where aiohttp/asyncio errors become ours."""
         session = self._holder.get()
+        base = self._base_headers
         request = AuthRequest(
             op,
-            headers=dict(headers) if headers else {},
+            headers={**base, **headers} if headers else dict(base) if base else {},
             json=None if json is None else dict(json) if isinstance(json, Mapping) else None,
             redactor=self.redactor,
         )
@@ -1040,6 +1098,58 @@ def check_base_url(value: object, field: str = "base_url") -> str:
             "the base URL cannot hold credentials, a query or a fragment", field=field
         )
     return value.rstrip("/")
+
+
+def with_product(user_agent: str) -> str:
+    """``user_agent`` followed by the SDK's product token (once).
+
+    Example:
+        >>> with_product("acme-billing/2.1")
+        'acme-billing/2.1 certmail-async/0.1.0'
+    """
+    if UA_PRODUCT in user_agent:
+        return user_agent
+    return f"{user_agent} {UA_PRODUCT}"
+
+
+def check_headers(headers: object, field: str = "headers") -> dict[str, str]:
+    """Extra request headers, checked: no credential, framing or routing header, no CR/LF.
+
+    Example:
+        >>> check_headers({"X-Tenant": "acme"})
+        {'X-Tenant': 'acme'}
+        >>> check_headers({"Authorization": "Bearer x"})
+        Traceback (most recent call last):
+        ...
+        certmail_async._exceptions.ValidationError: headers[Authorization]: ...
+    """
+    if not isinstance(headers, Mapping):
+        raise exc.ValidationError(
+            f"expected a mapping of header names to values, got {type(headers).__name__}",
+            field=field,
+        )
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            shown = name if isinstance(name, str) and name.isprintable() else "?"
+            raise exc.ValidationError(
+                "a header name is letters, digits and !#$%&'*+.^_`|~- only",
+                field=f"{field}[{shown}]",
+            )
+        where = f"{field}[{name}]"
+        if name.lower() in _RESERVED_HEADERS:
+            raise exc.ValidationError(
+                "credential, framing and routing headers are set by the client, not here",
+                field=where,
+            )
+        if not isinstance(value, str):
+            raise exc.ValidationError(
+                f"expected a string value, got {type(value).__name__}", field=where
+            )
+        if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+            raise exc.ValidationError("control characters (CR, LF...) are not allowed", field=where)
+        checked[name] = value
+    return checked
 
 
 def _check_type(value: Any, kind: Any, field: str) -> Any:

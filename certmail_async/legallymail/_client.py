@@ -896,6 +896,8 @@ class LegallyMailClient(BaseClient):
         1000
     """
 
+    _ENV = (("token", "CERTMAIL_LEGALLYMAIL_TOKEN"),)
+
     def __init__(
         self,
         *,

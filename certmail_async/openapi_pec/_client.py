@@ -721,6 +721,8 @@ class OpenapiPecClient(BaseClient):
         True
     """
 
+    _ENV = (("token", "CERTMAIL_OPENAPI_TOKEN"),)
+
     def __init__(
         self,
         *,

@@ -691,6 +691,12 @@ class PecMassivaClient(BaseClient):
         True
     """
 
+    _ENV = (
+        ("token", "CERTMAIL_PECMASSIVA_TOKEN"),
+        ("username", "CERTMAIL_PECMASSIVA_USERNAME"),
+        ("password", "CERTMAIL_PECMASSIVA_PASSWORD"),
+    )
+
     def __init__(
         self,
         *,

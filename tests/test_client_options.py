@@ -1,0 +1,285 @@
+"""with_options(base_url, rate_limit, headers), the User-Agent, and from_env()."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from certmail_async import PecMassivaClient, RateLimit, ValidationError
+from certmail_async._transport import UA_PRODUCT, USER_AGENT
+from certmail_async.testing import run_fake
+
+QUOTA = {"data": {"usage": 1, "limit": 10}, "success": True, "message": ""}
+PASSWORD = "pw-secret-0815-xyz"
+
+
+class Recorder:
+    """A tiny aiohttp server answering GET /quota/{box}; it keeps each request's headers."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, str]] = []
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        async def quota(request: web.Request) -> web.Response:
+            self.seen.append(dict(request.headers))
+            return web.json_response(QUOTA)
+
+        app = web.Application()
+        app.router.add_get("/quota/{box}", quota)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+@pytest.fixture
+async def recorder() -> AsyncIterator[Recorder]:
+    """A running Recorder, stopped after the test."""
+    server = Recorder()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def _client(url: str, **kw: Any) -> PecMassivaClient:
+    return PecMassivaClient(
+        token="tok-1234-abcd", username="box@pecmassiva.com", password=PASSWORD, base_url=url, **kw
+    )
+
+
+# -- base_url -------------------------------------------------------------------------
+
+
+async def test_with_options_base_url_points_the_copy_elsewhere(recorder: Recorder) -> None:
+    """The copy talks to the new host over the same session; the original is unchanged."""
+    async with run_fake("pecmassiva") as fake, fake.client() as client:
+        moved = client.with_options(base_url=recorder.url + "/")
+        assert moved.base_url == recorder.url
+        assert client.base_url == fake.url
+        quota = await moved.quota.retrieve()
+        assert quota.limit == 10
+        assert len(recorder.seen) == 1
+        assert moved._transport._holder is client._transport._holder
+        assert (await client.quota.retrieve()).limit == 1048576
+
+
+@pytest.mark.parametrize(
+    "bad", ["ftp://x.example", "https://u:p@x.example", "https://x.example/?a=1", 42]
+)
+def test_with_options_base_url_refused(bad: object) -> None:
+    """A bad base URL is a ValidationError naming base_url, before any request."""
+    client = _client("https://ws.example.it")
+    with pytest.raises(ValidationError) as caught:
+        client.with_options(base_url=bad)  # type: ignore[arg-type]
+    assert caught.value.field == "base_url"
+
+
+# -- rate_limit -----------------------------------------------------------------------
+
+
+async def test_with_options_rate_limit_none_turns_pacing_off() -> None:
+    """rate_limit=None: the copy takes no pacing slot; the original still paces."""
+    async with run_fake("pecmassiva") as fake, fake.client() as client:
+        free = client.with_options(rate_limit=None)
+        assert free.pacing is None
+        assert free._transport.backend is None
+        assert client.pacing is not None
+
+
+async def test_with_options_rate_limit_paces_the_copy() -> None:
+    """A stricter rate_limit: the copy's sends go through a gate at that limit."""
+    cap = RateLimit(requests=1, per=0.05, margin=0)
+    async with (
+        run_fake("pecmassiva", send_rate=cap) as fake,
+        fake.client(rate_limit=None) as client,
+    ):
+        slow = client.with_options(rate_limit=RateLimit(requests=1, per=0.1))
+        for i in range(2):
+            await slow.sends.create(recipients=[f"r{i}@pec.example.it"], subject="S", body="B")
+        state = slow.pacing
+    assert state is not None
+    assert (state.requests, state.per) == (1, 0.1)
+    assert state.departed == 2
+    assert state.refusals == 0
+    assert len(fake.state.ledger) == 2
+
+
+def test_with_options_rate_limit_refused() -> None:
+    """A rate_limit that is not a RateLimit is a ValidationError naming the field."""
+    with pytest.raises(ValidationError) as caught:
+        _client("https://ws.example.it").with_options(rate_limit=5)  # type: ignore[arg-type]
+    assert caught.value.field == "rate_limit"
+
+
+# -- headers --------------------------------------------------------------------------
+
+
+async def test_with_options_headers_are_sent_and_merged(recorder: Recorder) -> None:
+    """Extra headers go with every request; a second with_options merges over the first."""
+    async with _client(recorder.url) as client:
+        tagged = client.with_options(headers={"X-Tenant": "acme", "X-Trace": "1"})
+        again = tagged.with_options(headers={"X-Trace": "2"})
+        await tagged.quota.retrieve()
+        await again.quota.retrieve()
+        await client.quota.retrieve()
+    first, second, plain = recorder.seen
+    assert (first["X-Tenant"], first["X-Trace"]) == ("acme", "1")
+    assert (second["X-Tenant"], second["X-Trace"]) == ("acme", "2")
+    assert "X-Tenant" not in plain
+    assert second["x-password"] == PASSWORD  # the credentials still go in last
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Authorization", "proxy-authorization", "Host", "Content-Length", "X-Password", "x-username"],
+)
+def test_with_options_headers_refuse_reserved_names(name: str) -> None:
+    """Credential, routing and framing headers are refused, naming the header, no value."""
+    with pytest.raises(ValidationError) as caught:
+        _client("https://ws.example.it").with_options(headers={name: "Bearer s3cr3t-value"})
+    assert caught.value.field == f"headers[{name}]"
+    assert "s3cr3t" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("headers", "field"),
+    [
+        ({"X-Ok": "a\r\nX-Evil: 1"}, "headers[X-Ok]"),
+        ({"X-Ok": "a\nb"}, "headers[X-Ok]"),
+        ({"X-Bad\r\nName": "v"}, "headers[?]"),
+        ({"X Space": "v"}, "headers[X Space]"),
+        ({"X-Num": 3}, "headers[X-Num]"),
+    ],
+)
+def test_with_options_headers_refuse_control_characters(
+    headers: dict[str, Any], field: str
+) -> None:
+    """CR/LF in a header name or value, a bad name or a non-string value: refused."""
+    with pytest.raises(ValidationError) as caught:
+        _client("https://ws.example.it").with_options(headers=headers)
+    assert caught.value.field == field
+
+
+# -- User-Agent -----------------------------------------------------------------------
+
+
+async def test_sdk_session_sends_the_sdk_user_agent(recorder: Recorder) -> None:
+    """The session the SDK creates sends certmail-async/<version> as its User-Agent."""
+    async with _client(recorder.url) as client:
+        await client.quota.retrieve()
+    assert recorder.seen[0]["User-Agent"] == USER_AGENT
+    assert USER_AGENT.startswith(UA_PRODUCT)
+
+
+async def test_caller_session_without_user_agent_gets_the_sdks(recorder: Recorder) -> None:
+    """A caller's session with no User-Agent of its own: requests carry the SDK's."""
+    async with aiohttp.ClientSession() as session:
+        before = dict(session.headers)
+        async with _client(recorder.url, session=session) as client:
+            await client.quota.retrieve()
+        assert dict(session.headers) == before
+        assert not session.closed
+    assert recorder.seen[0]["User-Agent"] == USER_AGENT
+
+
+async def test_caller_session_user_agent_is_kept_first(recorder: Recorder) -> None:
+    """A caller's own User-Agent is sent first, then the SDK's; the session is unchanged."""
+    async with aiohttp.ClientSession(headers={"User-Agent": "acme-billing/2.1"}) as session:
+        async with _client(recorder.url, session=session) as client:
+            await client.quota.retrieve()
+        assert session.headers["User-Agent"] == "acme-billing/2.1"
+    assert recorder.seen[0]["User-Agent"] == f"acme-billing/2.1 {UA_PRODUCT}"
+
+
+async def test_with_options_user_agent_is_followed_by_the_sdks(recorder: Recorder) -> None:
+    """A User-Agent passed in with_options(headers=...) gets the SDK's token after it."""
+    async with _client(recorder.url) as client:
+        await client.with_options(headers={"user-agent": "batch/1"}).quota.retrieve()
+    assert recorder.seen[0]["User-Agent"] == f"batch/1 {UA_PRODUCT}"
+
+
+# -- from_env -------------------------------------------------------------------------
+
+PECMASSIVA_ENV = {
+    "CERTMAIL_PECMASSIVA_TOKEN": "fake-pecmassiva-token",
+    "CERTMAIL_PECMASSIVA_USERNAME": "box@pecmassiva.com",
+    "CERTMAIL_PECMASSIVA_PASSWORD": "fake-mailbox-password",
+}
+
+
+async def test_from_env_builds_a_working_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's CERTMAIL_PECMASSIVA_* variables are enough to talk to the provider."""
+    for name, value in PECMASSIVA_ENV.items():
+        monkeypatch.setenv(name, value)
+    async with run_fake("pecmassiva") as fake:
+        async with PecMassivaClient.from_env(base_url=fake.url) as client:
+            quota = await client.quota.retrieve()
+        assert client.username == "box@pecmassiva.com"
+    assert quota.limit == 1048576
+
+
+@pytest.mark.parametrize("missing", sorted(PECMASSIVA_ENV))
+@pytest.mark.parametrize("empty", [False, True])
+def test_from_env_missing_variable_is_named_without_values(
+    monkeypatch: pytest.MonkeyPatch, missing: str, empty: bool
+) -> None:
+    """A missing (or blank) variable: ValidationError naming it, showing no value."""
+    for name, value in PECMASSIVA_ENV.items():
+        monkeypatch.setenv(name, value)
+    if empty:
+        monkeypatch.setenv(missing, "  ")
+    else:
+        monkeypatch.delenv(missing)
+    with pytest.raises(ValidationError) as caught:
+        PecMassivaClient.from_env()
+    assert caught.value.field == missing
+    shown = str(caught.value) + repr(caught.value)
+    assert missing in shown
+    for value in PECMASSIVA_ENV.values():
+        assert value not in shown
+
+
+def test_from_env_overrides_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keyword arguments win over the environment, and stand in for a missing variable."""
+    for name in PECMASSIVA_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CERTMAIL_PECMASSIVA_USERNAME", "env@pecmassiva.com")
+    client = PecMassivaClient.from_env(
+        token="t-override", username="kw@pecmassiva.com", password="p-override"
+    )
+    assert client.username == "kw@pecmassiva.com"
+
+
+@pytest.mark.parametrize(
+    ("provider", "variable"),
+    [
+        ("LegallyMailClient", "CERTMAIL_LEGALLYMAIL_TOKEN"),
+        ("OpenapiPecClient", "CERTMAIL_OPENAPI_TOKEN"),
+    ],
+)
+def test_from_env_other_providers(
+    monkeypatch: pytest.MonkeyPatch, provider: str, variable: str
+) -> None:
+    """LegallyMail and openapi.it read their token variable; sync clients do the same."""
+    import certmail_async
+    from certmail_async import sync
+
+    monkeypatch.delenv(variable, raising=False)
+    for cls in (getattr(certmail_async, provider), getattr(sync, provider)):
+        with pytest.raises(ValidationError) as caught:
+            cls.from_env()
+        assert caught.value.field == variable
+    monkeypatch.setenv(variable, "tok-from-env-1234")
+    client = getattr(certmail_async, provider).from_env(base_url="http://127.0.0.1:9")
+    assert client.base_url == "http://127.0.0.1:9"

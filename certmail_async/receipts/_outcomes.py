@@ -34,12 +34,10 @@ import enum
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import attrs
 
-from ._daticert import PecRecipientType
-from ._eml import ProviderMessage
 from ._kinds import (
     EvidenceSource,
     Outcome,
@@ -48,6 +46,9 @@ from ._kinds import (
     is_permanent_warning,
     normalise_address,
 )
+
+if TYPE_CHECKING:  # the parsers (MIME, XML) load with the first report, not at import
+    from ._daticert import PecRecipientType
 
 __all__ = [
     "DeliveryReport",
@@ -136,6 +137,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _identity(r: ReceiptEvidence) -> tuple[str, ...]:
+    from ._eml import ProviderMessage  # the parsers (MIME, XML) load on first use
+
     # Content identity: equal receipts (the same item polled twice) count once, and the
     # order of the result never depends on the order of the input.
     if isinstance(r, ProviderMessage):
@@ -303,6 +306,8 @@ def delivery_report(
         >>> [report[a].state.value for a in ("a@pec.example.it", "b@pec.example.it")]
         ['pending', 'not-delivered']
     """
+    from ._eml import ProviderMessage  # the parsers (MIME, XML) load on first use
+
     unique: dict[tuple[str, ...], ReceiptEvidence] = {}
     for r in receipts:
         unique.setdefault(_identity(r), r)
@@ -372,6 +377,8 @@ def _decide(
     recipient_type: PecRecipientType | None,
     by_rule: dict[int, str],
 ) -> RecipientOutcome:
+    from ._daticert import PecRecipientType  # the parsers (MIME, XML) load on first use
+
     evidence = tuple(sorted([*own, *message_level], key=_order))
     deliveries = [r for r in own if r.kind is ReceiptKind.DELIVERY]
     failures = [r for r in own if _is_non_delivery(r)]

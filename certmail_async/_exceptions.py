@@ -87,6 +87,10 @@ __all__ = [
 class CertmailError(Exception):
     """Base of every error raised by certmail_async.
 
+    ``response`` is the [ResponseInfo][certmail_async.ResponseInfo] of the answer behind
+    the error (``None`` when no answer arrived); ``headers`` and ``request_id`` are its
+    shortcuts (empty and ``None`` then).
+
     Examples:
         >>> from certmail_async import CertmailError
         >>> try:

@@ -20,6 +20,7 @@ from certmail_async import (
     ResponseDecodeError,
     ResponseInfo,
     ServerError,
+    ValidationError,
     response_info,
 )
 from certmail_async.testing import run_fake
@@ -219,6 +220,32 @@ async def test_raw_send_never_double_sends() -> None:
     assert len(fake.state.ledger) == 1
 
 
+async def test_raw_send_runs_the_journal_hooks_and_validation() -> None:
+    """before_send/last_check run once per raw send; bad input is refused before the wire."""
+    calls: list[str] = []
+
+    async def before_send() -> None:
+        calls.append("before_send")
+
+    def last_check() -> None:
+        calls.append("last_check")
+
+    async with run_fake("pecmassiva") as fake, fake.client() as client:
+        raw = await client.with_raw_response.sends.create(
+            recipients=["a@pec.example.it"],
+            subject="S",
+            body="B",
+            before_send=before_send,
+            last_check=last_check,
+        )
+        with pytest.raises(ValidationError) as caught:
+            await client.with_raw_response.sends.create(recipients=["x"], subject="S", body="B")
+    assert raw.status == 201
+    assert calls == ["before_send", "last_check"]
+    assert caught.value.field == "recipients[0]"
+    assert len(fake.state.ledger) == 1
+
+
 async def test_raw_response_for_a_list_result() -> None:
     """A tuple result has no tag; its raw response is the answer (openapi.it: 404 = none)."""
     async with run_fake("openapi_pec") as fake, fake.client() as client:
@@ -288,3 +315,12 @@ def test_sync_raw_response() -> None:
     info = response_info(quota)
     assert info is not None
     assert info.operation == "quota.retrieve"
+
+
+async def test_url_never_shows_the_query() -> None:
+    """ResponseInfo.url is base URL and path: a query (LegallyMail's ?limit=) is left out."""
+    async with run_fake("legallymail") as fake, fake.client() as client:
+        emails = await client.emails.list(limit=5)
+    info = response_info(emails)
+    assert info is not None
+    assert info.url == fake.url + "/api/emails"

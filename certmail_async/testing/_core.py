@@ -30,7 +30,15 @@ from ._load import (
     merge_snapshots,
 )
 
-__all__ = ["EMAIL", "CappedRoute", "FakeProvider", "RequestRecord", "RunningFake", "b64decode"]
+__all__ = [
+    "EMAIL",
+    "CappedRoute",
+    "FakeProvider",
+    "RequestRecord",
+    "RunningFake",
+    "b64decode",
+    "base64_size",
+]
 
 #: What the fakes accept as an address: deliberately simple (the SDK validates strictly,
 #: and a fake must not be stricter than the provider it stands for).
@@ -48,6 +56,21 @@ def b64decode(data: object, *, data_uri: bool = False) -> bytes | None:
     except (binascii.Error, ValueError):
         return None
 
+
+def base64_size(size: int) -> int:
+    """The length of the base64 text of ``size`` bytes (4 characters per 3 bytes, padded).
+
+    Examples:
+        >>> from certmail_async.testing._core import base64_size
+        >>> base64_size(3), base64_size(4), base64_size(100 * 1024 * 1024)
+        (4, 8, 139810136)
+    """
+    return 4 * ((size + 2) // 3)
+
+
+#: The body size the fakes accept when the provider documents none: the base64 text of
+#: 100 MiB of files plus 1 MiB for the rest of the JSON (a generous choice of the fakes).
+DEFAULT_MAX_BODY_SIZE = base64_size(100 * 1024 * 1024) + 1024 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -94,6 +117,11 @@ class FakeProvider:
     Every fake keeps the ``requests`` it received, a ``faults`` plan to inject failures,
     its rate ``caps``, and ``latency`` and ``fault_rates`` for load tests.
 
+    Request bodies are accepted up to ``max_body_size`` bytes (each fake's default follows
+    its provider's documented limit; set it before serving, or pass ``max_body_size=`` to
+    the fake or to ``run_fake``). A larger body is answered by `body_too_large` (HTTP 413
+    in the provider's error shape) and recorded, before any cap or fault applies.
+
     Examples:
         >>> from certmail_async.testing import FakeLegallyMail, FakeProvider
         >>> fake = FakeLegallyMail()
@@ -106,8 +134,18 @@ class FakeProvider:
     name: ClassVar[str] = "provider"
     #: ``"module:Class"`` of the SDK client this fake stands in for.
     client_path: ClassVar[str] = ""
+    #: The request body size (bytes) accepted unless ``max_body_size=`` says otherwise.
+    default_max_body_size: ClassVar[int] = DEFAULT_MAX_BODY_SIZE
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_body_size: int | None = None) -> None:
+        #: The largest request body (bytes) accepted; a larger one gets `body_too_large`.
+        self.max_body_size = self.default_max_body_size
+        if max_body_size is not None:
+            if isinstance(max_body_size, bool) or not isinstance(max_body_size, int):
+                raise TypeError("max_body_size must be an int (bytes)")
+            if max_body_size < 1:
+                raise ValueError("max_body_size must be at least 1 byte")
+            self.max_body_size = max_body_size
         self.requests: list[RequestRecord] = []
         self.faults = FaultPlan()
         self.caps: list[CappedRoute] = []
@@ -135,6 +173,16 @@ class FakeProvider:
     def error(self, status: int, message: str, **extra: Any) -> web.Response:
         """An error answer in the provider's shape."""
         return web.json_response({"success": False, "message": message, **extra}, status=status)
+
+    def body_too_large(self) -> web.Response:
+        """The answer to a request body over `max_body_size`: 413 in the provider's shape.
+
+        No provider documents this answer: the status and the body are the fakes' choice
+        (what a web server in front of the API plausibly says, in the API's error shape).
+        """
+        return self.error(
+            413, f"Request Entity Too Large: the body exceeds {self.max_body_size} bytes"
+        )
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the matching SDK client (credentials, base URL aside)."""
@@ -208,7 +256,11 @@ class FakeProvider:
 
     def build_app(self) -> web.Application:
         """The aiohttp application, with the shared middleware in front of the routes."""
-        app = web.Application(middlewares=[self._middleware])
+        # aiohttp refuses a body at (older versions) or over its limit: one byte of room
+        # makes max_body_size itself accepted; the middleware answers the refusal.
+        app = web.Application(
+            middlewares=[self._middleware], client_max_size=self.max_body_size + 1
+        )
         app.router.add_get(METRICS_PATH, self._metrics_route)
         self.add_routes(app)
         return app
@@ -277,8 +329,18 @@ class FakeProvider:
         arrived = self.clock()  # when the request came in, before its body was read
         # Read the whole request first, as a real server does before it processes slowly:
         # a client that times out during an injected delay has still delivered its request.
-        await request.read()
+        too_large = False
         try:
+            body_size = len(await request.read())
+        except web.HTTPRequestEntityTooLarge:
+            too_large = True
+        else:
+            too_large = body_size > self.max_body_size
+        try:
+            if too_large:
+                refusal = self.body_too_large()
+                status = refusal.status
+                return refusal
             for capped in self.caps:
                 if capped.applies(method, route) and not capped.cap.admit(
                     capped.key(request), arrived

@@ -197,6 +197,12 @@ class FakeSignature:
 class FakeLegallyMail(FakeProvider):
     """The fake. Configure it, then serve it with [run_fake][certmail_async.testing.run_fake].
 
+    Request bodies: up to ``max_body_size`` bytes. LegallyMail documents no size limit for
+    ``/api/send`` attachments, so the default is a generous choice of the fake: the base64
+    of 100 MiB of files plus 1 MiB (about 141 MB); signature documents keep their own
+    documented limit (a PDF of at most 10 MB, refused with 400). A larger body gets HTTP
+    413 with ``{"success": false, "message": ...}`` (the fake's choice: not documented).
+
     Examples:
         >>> minute = RateLimit(requests=10, per=0.6, margin=0)  # a scaled "minute"
         >>> fake = FakeLegallyMail(rate=minute, credits=5)
@@ -225,8 +231,9 @@ class FakeLegallyMail(FakeProvider):
         max_recipients: int = 10,
         zone: tzinfo = UTC,
         ledger_keep: int | None = None,
+        max_body_size: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(max_body_size=max_body_size)
         self.token = token
         self.retry_after = retry_after
         self.credits = credits

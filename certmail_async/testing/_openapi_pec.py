@@ -202,6 +202,11 @@ def _pdf(title: str) -> bytes:
 class FakeOpenapiPec(FakeProvider):
     """The fake. Configure it, then serve it with [run_fake][certmail_async.testing.run_fake].
 
+    Request bodies: up to ``max_body_size`` bytes. openapi.it documents no size limit for
+    its base64 documents, so the default is a generous choice of the fake: the base64 of
+    100 MiB of files plus 1 MiB (about 141 MB). A larger body gets HTTP 413 in the openapi
+    envelope (``success: false``, ``error: null``; the fake's choice: not documented).
+
     Examples:
         >>> fake = FakeOpenapiPec(sandbox=True, approve_delay=0.05, wallet=50.0)
         >>> fake.host
@@ -241,8 +246,9 @@ class FakeOpenapiPec(FakeProvider):
         callback_retries: int = 0,
         callback_timeout: float = 5.0,
         remote_callbacks: bool = False,
+        max_body_size: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(max_body_size=max_body_size)
         self.sandbox = sandbox
         self.host = "test.pec.openapi.it" if sandbox else "pec.openapi.it"
         self.email = email

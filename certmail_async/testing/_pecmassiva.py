@@ -38,7 +38,7 @@ import attrs
 from aiohttp import web
 
 from .._pacing import RateLimit
-from ._core import EMAIL, FakeProvider, b64decode
+from ._core import EMAIL, FakeProvider, b64decode, base64_size
 from ._faults import CapMode
 from ._load import LedgerSummary
 from ._pec_eml import PecMessageSpec, pec_message_eml
@@ -179,6 +179,11 @@ class FakePecMassiva(FakeProvider):
     ``outcomes`` maps a recipient address to a `PecBehaviour` (``"virus"``, ``"delayed"``
     ...); other addresses are delivered, except ``undeliverable`` ones.
 
+    Request bodies: up to ``max_body_size`` bytes, by default the JSON of a 100 MB message
+    (PEC Massiva's documented per-message limit, FLAT plan; base64 makes it about 134 MB).
+    A larger body gets HTTP 413 with ``{"success": false, "message": ...}``: the provider
+    documents no such answer, so this one is the fake's choice.
+
     Examples:
         >>> fake = FakePecMassiva(send_rate=RateLimit(requests=1, per=0.05, margin=0))
         >>> fake.undeliverable.add("nobody@pec.example.it")
@@ -189,6 +194,8 @@ class FakePecMassiva(FakeProvider):
 
     name: ClassVar[str] = "pecmassiva"
     client_path: ClassVar[str] = "certmail_async.pecmassiva:PecMassivaClient"
+    #: The JSON of a 100 MB message: its base64 plus 1 MiB for the other fields.
+    default_max_body_size: ClassVar[int] = base64_size(100 * 1024 * 1024) + 1024 * 1024
 
     def __init__(
         self,
@@ -206,8 +213,9 @@ class FakePecMassiva(FakeProvider):
         quota_limit: int = 1_048_576,
         ledger_keep: int | None = None,
         inbox_limit: int | None = None,
+        max_body_size: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(max_body_size=max_body_size)
         self.token = token
         self.username = username
         self.password = password

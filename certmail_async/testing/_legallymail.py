@@ -199,9 +199,10 @@ class FakeLegallyMail(FakeProvider):
 
     Request bodies: up to ``max_body_size`` bytes. LegallyMail documents no size limit for
     ``/api/send`` attachments, so the default is a generous choice of the fake: the base64
-    of 100 MiB of files plus 1 MiB (about 141 MB); signature documents keep their own
-    documented limit (a PDF of at most 10 MB, refused with 400). A larger body gets HTTP
-    413 with ``{"success": false, "message": ...}`` (the fake's choice: not documented).
+    of 100 MiB of files plus 1 MiB (140,858,712 bytes, about 134 MiB); signature
+    documents keep their own documented limit (a PDF of at most 10 MB, refused with 400).
+    A larger body gets HTTP 413 with ``{"success": false, "message": ...}`` (the fake's
+    choice: not documented).
 
     Examples:
         >>> minute = RateLimit(requests=10, per=0.6, margin=0)  # a scaled "minute"

@@ -204,8 +204,9 @@ class FakeOpenapiPec(FakeProvider):
 
     Request bodies: up to ``max_body_size`` bytes. openapi.it documents no size limit for
     its base64 documents, so the default is a generous choice of the fake: the base64 of
-    100 MiB of files plus 1 MiB (about 141 MB). A larger body gets HTTP 413 in the openapi
-    envelope (``success: false``, ``error: null``; the fake's choice: not documented).
+    100 MiB of files plus 1 MiB (140,858,712 bytes, about 134 MiB). A larger body gets
+    HTTP 413 in the openapi envelope (``success: false``, ``error: null``; the fake's
+    choice: not documented).
 
     Examples:
         >>> fake = FakeOpenapiPec(sandbox=True, approve_delay=0.05, wallet=50.0)

@@ -180,7 +180,8 @@ class FakePecMassiva(FakeProvider):
     ...); other addresses are delivered, except ``undeliverable`` ones.
 
     Request bodies: up to ``max_body_size`` bytes, by default the JSON of a 100 MB message
-    (PEC Massiva's documented per-message limit, FLAT plan; base64 makes it about 134 MB).
+    (PEC Massiva's documented per-message limit, FLAT plan), taken as 100 MiB: its base64
+    plus 1 MiB for the other fields, 140,858,712 bytes (about 134 MiB).
     A larger body gets HTTP 413 with ``{"success": false, "message": ...}``: the provider
     documents no such answer, so this one is the fake's choice.
 

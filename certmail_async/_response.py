@@ -146,11 +146,13 @@ CAPTURE: contextvars.ContextVar[Capture | None] = contextvars.ContextVar(
 )
 
 #: Results tagged with their ResponseInfo: id -> (weak reference, info).
-_TAGS: dict[int, tuple[weakref.ref[Any], ResponseInfo]] = {}
+#: The info is built on first use (scrubbing headers costs microseconds on every call):
+#: until then the entry holds the answer's status, headers and metadata, not its body.
+_TAGS: dict[int, tuple[weakref.ref[Any], Response]] = {}
 _UNTAGGABLE = (type(None), bool, int, float, str, bytes, bytearray, list, tuple, dict)
 
 
-def _tag(result: Any, info: ResponseInfo) -> None:
+def _tag(result: Any, response: Response) -> None:
     if isinstance(result, _UNTAGGABLE):
         return
     key = id(result)
@@ -164,7 +166,7 @@ def _tag(result: Any, info: ResponseInfo) -> None:
         ref = weakref.ref(result, forget)
     except TypeError:  # no weak references (a slotted class without __weakref__)
         return
-    _TAGS[key] = (ref, info)
+    _TAGS[key] = (ref, response.head())
 
 
 def response_info(result: object) -> ResponseInfo | None:
@@ -191,7 +193,7 @@ def response_info(result: object) -> ResponseInfo | None:
     entry = _TAGS.get(id(result))
     if entry is None or entry[0]() is not result:
         return None
-    return entry[1]
+    return entry[1].info()
 
 
 def captured_info(response: Response | None) -> ResponseInfo | None:
@@ -221,7 +223,7 @@ def capturing(
             if outer is not None and capture.response is not None:
                 outer.response = capture.response  # a call made inside another call
         if capture.response is not None:
-            _tag(result, capture.response.info())
+            _tag(result, capture.response)
         return result
 
     wrapper.__certmail_captures__ = True  # type: ignore[attr-defined]

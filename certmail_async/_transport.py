@@ -261,6 +261,16 @@ class Response:
     def __repr__(self) -> str:
         return f"Response(status={self.status})"
 
+    def head(self) -> Response:
+        """This answer without its body: what :meth:`info` needs, kept by a result's tag."""
+        if not self.content:
+            return self
+        head = Response(status=self.status, headers=self.headers, content=b"")
+        head.redactor = self.redactor
+        head.meta = self.meta
+        head._info = self._info
+        return head
+
     def info(self) -> ResponseInfo:
         """This answer as a [ResponseInfo][certmail_async.ResponseInfo] (built once, scrubbed)."""
         if self._info is None:

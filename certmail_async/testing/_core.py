@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, overload
 
 import attrs
 from aiohttp import web
@@ -29,6 +29,14 @@ from ._load import (
     count_duplicates,
     merge_snapshots,
 )
+
+if TYPE_CHECKING:  # serve's overloads name each fake's client (the modules import this one)
+    from ..legallymail import LegallyMailClient
+    from ..openapi_pec import OpenapiPecClient
+    from ..pecmassiva import PecMassivaClient
+    from ._legallymail import FakeLegallyMail
+    from ._openapi_pec import FakeOpenapiPec
+    from ._pecmassiva import FakePecMassiva
 
 __all__ = [
     "EMAIL",
@@ -443,8 +451,9 @@ class RunningFake(Generic[StateT, ClientT]):
     ``state`` is the fake itself (its ledger, requests and faults); ``client()`` builds the
     matching SDK client, pointed at ``url`` and paced under the fake's cap. It is generic
     in both for type checkers: ``run_fake("pecmassiva")`` gives a
-    ``RunningFake[FakePecMassiva, PecMassivaClient]`` (a fake you serve yourself gives
-    ``RunningFake[YourFake, Any]``).
+    ``RunningFake[FakePecMassiva, PecMassivaClient]``, and so do ``run_fake(fake)`` and
+    ``serve(fake)`` with a ``FakePecMassiva`` you configured (a fake class of your own
+    gives ``RunningFake[YourFake, Any]``).
 
     Examples:
         >>> import asyncio
@@ -472,6 +481,22 @@ class RunningFake(Generic[StateT, ClientT]):
         return cast("ClientT", self.state.client_class()(**kwargs))
 
 
+@overload
+def serve(
+    fake: FakePecMassiva, *, host: str = ..., port: int = ..., thread: bool = ...
+) -> contextlib.AbstractAsyncContextManager[RunningFake[FakePecMassiva, PecMassivaClient]]: ...
+@overload
+def serve(
+    fake: FakeLegallyMail, *, host: str = ..., port: int = ..., thread: bool = ...
+) -> contextlib.AbstractAsyncContextManager[RunningFake[FakeLegallyMail, LegallyMailClient]]: ...
+@overload
+def serve(
+    fake: FakeOpenapiPec, *, host: str = ..., port: int = ..., thread: bool = ...
+) -> contextlib.AbstractAsyncContextManager[RunningFake[FakeOpenapiPec, OpenapiPecClient]]: ...
+@overload
+def serve(
+    fake: StateT, *, host: str = ..., port: int = ..., thread: bool = ...
+) -> contextlib.AbstractAsyncContextManager[RunningFake[StateT, Any]]: ...
 @contextlib.asynccontextmanager
 async def serve(
     fake: StateT, *, host: str = "127.0.0.1", port: int = 0, thread: bool = False

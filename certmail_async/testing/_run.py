@@ -66,6 +66,30 @@ def run_fake(
 ) -> AbstractAsyncContextManager[RunningFake[FakeOpenapiPec, OpenapiPecClient]]: ...
 @overload
 def run_fake(
+    provider: FakePecMassiva,
+    *,
+    host: str = ...,
+    port: int = ...,
+    thread: bool = ...,
+) -> AbstractAsyncContextManager[RunningFake[FakePecMassiva, PecMassivaClient]]: ...
+@overload
+def run_fake(
+    provider: FakeLegallyMail,
+    *,
+    host: str = ...,
+    port: int = ...,
+    thread: bool = ...,
+) -> AbstractAsyncContextManager[RunningFake[FakeLegallyMail, LegallyMailClient]]: ...
+@overload
+def run_fake(
+    provider: FakeOpenapiPec,
+    *,
+    host: str = ...,
+    port: int = ...,
+    thread: bool = ...,
+) -> AbstractAsyncContextManager[RunningFake[FakeOpenapiPec, OpenapiPecClient]]: ...
+@overload
+def run_fake(
     provider: _Fake,
     *,
     host: str = ...,

@@ -210,9 +210,13 @@ def capturing(
     async def wrapper(*args: Any, **kwargs: Any) -> T:
         outer = CAPTURE.get()
         capture = Capture()
+        # The arguments may hold a secret in clear (a token used as an id): this frame
+        # lets go of them before awaiting, so no traceback's locals show them here.
+        call = method(*args, **kwargs)
+        del args, kwargs
         token = CAPTURE.set(capture)
         try:
-            result = await method(*args, **kwargs)
+            result = await call
         except APIError as error:
             # A decoder outside Transport.decode refused the last answer: attach it.
             if error.response is None and capture.response is not None:
@@ -324,9 +328,11 @@ class RawResource:
         @functools.wraps(method)
         async def raw(*args: Any, **kwargs: Any) -> RawResponse[Any]:
             capture = Capture()
+            call = method(*args, **kwargs)
+            del args, kwargs  # no secret argument in this frame's locals (see capturing)
             token = CAPTURE.set(capture)
             try:
-                parsed = await method(*args, **kwargs)
+                parsed = await call
             finally:
                 CAPTURE.reset(token)
             if capture.response is None:

@@ -324,3 +324,24 @@ async def test_url_never_shows_the_query() -> None:
     info = response_info(emails)
     assert info is not None
     assert info.url == fake.url + "/api/emails"
+
+
+async def test_raw_call_holds_no_secret_argument_in_its_frames(tiny: Callable[..., str]) -> None:
+    """A token passed as an id through with_raw_response is in no SDK frame's locals."""
+    import traceback
+
+    from certmail_async import CertmailError, OAuthClient
+
+    token = "Sx9kQwErTy1234567890abcdefTOKEN"
+    url = await tiny(lambda r: web.json_response({}))  # type: ignore[misc]
+    async with OAuthClient(email="me@example.com", api_key="K" * 20, base_url=url) as oauth:
+        with pytest.raises(CertmailError) as caught:
+            await oauth.with_raw_response.tokens.retrieve(token)
+    pending = [traceback.TracebackException.from_exception(caught.value, capture_locals=True)]
+    while pending:
+        te = pending.pop()
+        for frame in te.stack:
+            if "certmail_async" in frame.filename:
+                for value in (frame.locals or {}).values():
+                    assert token not in value, frame.name
+        pending += [t for t in (te.__cause__, te.__context__) if t is not None]

@@ -40,9 +40,9 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._client_base import BaseClient
 from .._exceptions import CertmailError, JobLockedError, ValidationError
@@ -81,6 +81,9 @@ from ._progress import Tracker
 from ._report import export_records, job_status
 from ._resume import Invalid, Reconciler, outcome_of, verify
 from ._worker import Enqueued, WorkerState, enqueue, work
+
+if TYPE_CHECKING:  # annotations only: anyio loads its streams with the first run
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 __all__ = ["BulkDispatcher"]
 

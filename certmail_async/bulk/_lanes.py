@@ -47,11 +47,10 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import attrs
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._exceptions import (
     APIStatusError,
@@ -73,6 +72,9 @@ from ._journal import Journal
 from ._models import Chunk, ChunkOutcome, ChunkRecord, ChunkStatus, Lease, SendReport
 from ._progress import Tracker
 from ._resume import Reconciler, outcome_of
+
+if TYPE_CHECKING:  # annotations only: anyio loads its streams with the first run
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 __all__ = ["Hook", "Lane", "LaneSettings", "Run", "lease_margin"]
 

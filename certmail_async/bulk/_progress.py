@@ -14,11 +14,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-
-from anyio.streams.memory import MemoryObjectSendStream
+from typing import TYPE_CHECKING
 
 from ._adapters import Adapter
 from ._models import ChunkOutcome, Estimate, Progress
+
+if TYPE_CHECKING:  # annotations only: anyio loads its streams with the first run
+    from anyio.streams.memory import MemoryObjectSendStream
 
 __all__ = ["Tracker"]
 

@@ -51,7 +51,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
-from anyio.streams.memory import MemoryObjectSendStream
 
 from .._exceptions import CertmailError, JobLockedError, JobNotFoundError, JournalError
 from .._models import Attachment
@@ -71,6 +70,8 @@ from ._progress import Tracker
 from ._resume import Invalid, verify
 
 if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectSendStream
+
     from ._dispatcher import BulkDispatcher
 
 __all__ = ["Enqueued", "WorkerState", "decode_payload", "encode_payload", "enqueue", "work"]

@@ -16,9 +16,10 @@ comment, invisible on the rendered page):
 ``<!-- docs-test: skip REASON -->``
     Not run; REASON (e.g. "needs real credentials") is the skip reason the tests show.
 
-Blocks without a marker run as programs in a fresh interpreter, in an empty working
-directory, against the fakes: the production and sandbox hosts of every provider point at
-running fakes, which accept the credentials the block writes in its client calls (and the
+Blocks without a marker run as programs in a fresh process (forked, per block, from one
+that has only done the runner's imports), in an empty working directory, against the
+fakes: the production and sandbox hosts of every provider point at running fakes, which
+accept the credentials the block writes in its client calls (and the
 ``CERTMAIL_PECMASSIVA_*`` / ``CERTMAIL_LEGALLYMAIL_TOKEN`` variables are set to them). Top-level
 ``async def test_*`` functions are then called, as pytest would (the plugin's
 ``fake_pecmassiva`` and ``fake_legallymail`` fixtures are supplied by name).

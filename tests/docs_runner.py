@@ -1,21 +1,34 @@
 """Run one documentation block against the fakes (see tests/docs_blocks.py for the rules).
 
-Invoked by tests/test_docs_examples.py as ``python tests/docs_runner.py`` in a fresh, empty
-working directory, with ``{"mode", "arg", "code", "name"}`` as JSON on standard input, so
-that nothing a block does (logging setup, files, globals) leaks into the test session.
+Invoked as ``python tests/docs_runner.py`` in a fresh, empty working directory, with
+``{"mode", "arg", "code", "name"}`` as JSON on standard input, so that nothing a block does
+(logging setup, files, globals) leaks into the test session.
+
+tests/test_docs_examples.py starts it once as ``python tests/docs_runner.py --serve``
+instead: that process does the imports above (about half a second per interpreter) once,
+then forks one child per block. Each child starts from the state right after those imports,
+as a fresh interpreter would, and exits when its block is done: no block sees another's.
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import atexit
 import contextlib
 import inspect
+import io
 import json
 import os
+import random
+import select
+import signal
 import sys
+import threading
+import time
+import traceback
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 from anyio.from_thread import start_blocking_portal
 
@@ -176,5 +189,98 @@ def main() -> None:
         raise SystemExit(f"the runner does not run {spec['mode']!r} blocks")
 
 
+def _exit_code(exit: SystemExit) -> int:
+    """The status the interpreter exits with for ``exit`` (it prints a non-int message)."""
+    if exit.code is None:
+        return 0
+    if isinstance(exit.code, int):
+        return exit.code
+    print(exit.code, file=sys.stderr)
+    return 1
+
+
+def _child(request: dict[str, Any]) -> NoReturn:
+    """One block in a forked child: its own cwd, stdio and exit, like ``python runner.py``."""
+    code = 1
+    try:
+        os.chdir(request["cwd"])
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        for fd, target in ((0, os.open(os.devnull, os.O_RDONLY)),
+                           (1, os.open(request["out"], flags, 0o600)),
+                           (2, os.open(request["err"], flags, 0o600))):  # fmt: skip
+            os.dup2(target, fd)
+            os.close(target)
+        sys.stdin = io.StringIO(json.dumps(request["spec"]))
+        sys.argv = [__file__]
+        random.seed()  # a fresh interpreter seeds from the OS, not from its parent
+        try:
+            main()
+            code = 0
+        except SystemExit as exit:
+            code = _exit_code(exit)
+        except BaseException:
+            traceback.print_exc()
+        # What interpreter shutdown does: wait for non-daemon threads, run atexit hooks.
+        threading._shutdown()  # type: ignore[attr-defined]
+        atexit._run_exitfuncs()
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+        code = 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BaseException):
+                stream.flush()
+        os._exit(code)
+
+
+def _reap(pid: int, timeout: float) -> int:
+    """The child's exit status (negative: killed by that signal); SIGKILL after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                os.kill(pid, signal.SIGKILL)
+                return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+            if pidfd is not None:
+                select.select([pidfd], [], [], left)
+            else:
+                time.sleep(min(left, 0.005))
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def serve() -> None:
+    """``--serve``: one JSON request per stdin line, one forked child each; answers its status.
+
+    A request is ``{"spec", "cwd", "out", "err", "timeout"}`` (``spec`` as ``main`` reads
+    it; ``out``/``err`` the files the child's stdout and stderr go to); the answer line is
+    ``{"returncode": N}``, N as :mod:`subprocess` reports it.
+    """
+    if threading.active_count() != 1:  # fork copies no thread: refuse a threaded parent
+        raise SystemExit("docs_runner --serve: threads are running, cannot fork safely")
+    for line in sys.stdin:
+        request = json.loads(line)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            _child(request)
+        returncode = _reap(pid, float(request["timeout"]))
+        print(json.dumps({"returncode": returncode}), flush=True)
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+    else:
+        main()

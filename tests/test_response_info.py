@@ -327,7 +327,7 @@ async def test_url_never_shows_the_query() -> None:
 
 
 async def test_raw_call_holds_no_secret_argument_in_its_frames(tiny: Callable[..., str]) -> None:
-    """A token passed as an id through with_raw_response is in no SDK frame's locals."""
+    """A token id passed through with_raw_response: in no SDK frame's locals, nor the URL."""
     import traceback
 
     from certmail_async import CertmailError, OAuthClient
@@ -337,6 +337,9 @@ async def test_raw_call_holds_no_secret_argument_in_its_frames(tiny: Callable[..
     async with OAuthClient(email="me@example.com", api_key="K" * 20, base_url=url) as oauth:
         with pytest.raises(CertmailError) as caught:
             await oauth.with_raw_response.tokens.retrieve(token)
+    info = caught.value.response
+    assert info is not None
+    assert info.url == url + "/tokens/{token}"  # the path's template: the id is a secret
     pending = [traceback.TracebackException.from_exception(caught.value, capture_locals=True)]
     while pending:
         te = pending.pop()

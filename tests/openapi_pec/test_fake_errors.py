@@ -10,7 +10,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from certmail_async import MailboxState, MailboxType, OpenapiPecClient
+from certmail_async import (
+    Mailbox,
+    MailboxState,
+    MailboxType,
+    OpenapiPecClient,
+    RegistryCommunication,
+)
 from certmail_async.testing import RunningFake
 from tests.openapi_pec.conftest import COMM, active_box, reg
 
@@ -113,29 +119,35 @@ CASES: list[tuple[str, str, Any, int, int | None, str]] = [
 
 @pytest.fixture
 async def ids(fake: RunningFake, client: OpenapiPecClient) -> dict[str, str]:
-    """Records in every state the table's rows need."""
-    made = {
-        "active": await active_box(client),
-        "revoked": await active_box(client, address="revoked@testcert.legalmail.it"),
-        "storage": await active_box(client, address="storage@testcert.legalmail.it"),
-        "full": await active_box(client, address="full@testcert.legalmail.it"),
-        "registered": await client.mailboxes.register(
-            registration=reg(address="other@testcert.legalmail.it")
-        ),
-        "massiva": await client.mailboxes.register(
+    """Records in every state the table's rows need (made side by side: the fake's
+    approval and code delays run concurrently instead of one after the other)."""
+
+    async def communications() -> tuple[RegistryCommunication, RegistryCommunication]:
+        comm = await client.registry_communications.create(request=COMM)
+        uploaded = await client.registry_communications.create(request=COMM)
+        await asyncio.sleep(0.03)  # the fake's code_delay: both now await documents
+        await client.registry_communications.upload_documents(uploaded.id, documents=b"\x30\x82x")
+        return comm, uploaded
+
+    names = ("active", "revoked", "storage", "full", "registered", "massiva")
+    *boxes, (comm, uploaded) = await asyncio.gather(
+        active_box(client),
+        active_box(client, address="revoked@testcert.legalmail.it"),
+        active_box(client, address="storage@testcert.legalmail.it"),
+        active_box(client, address="full@testcert.legalmail.it"),
+        client.mailboxes.register(registration=reg(address="other@testcert.legalmail.it")),
+        client.mailboxes.register(
             registration=reg(
                 address="massa@testcert.legalmail.it", mailbox_type=MailboxType.PEC_MASSIVA
             )
         ),
-    }
+        communications(),
+    )
+    made: dict[str, Mailbox] = dict(zip(names, boxes, strict=True))
     assert made["registered"].state is MailboxState.REGISTERED
     await client.mailboxes.revoke(made["revoked"])
     await client.mailboxes.activate_storage(made["storage"], documents=b"%PDF-1.4 x")
     fake.state.mailboxes[made["full"].id]["multiutenza"] = [dict(USER)] * 25
-    comm = await client.registry_communications.create(request=COMM)
-    uploaded = await client.registry_communications.create(request=COMM)
-    await asyncio.sleep(0.03)  # the fake's code_delay: both now await documents
-    await client.registry_communications.upload_documents(uploaded.id, documents=b"\x30\x82x")
     return {
         **{name: box.id for name, box in made.items()},
         "comm": comm.id,

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from ._response import (
         RawResponse,
         ResponseInfo,
+        raw_response,
         response_info,
     )
     from ._retry import (
@@ -186,7 +187,7 @@ _LAZY_MODULES: dict[str, tuple[str, ...]] = {
         "RateLimit",
     ),
     "_pacing_redis": ("RedisPacing",),
-    "_response": ("RawResponse", "ResponseInfo", "response_info"),
+    "_response": ("RawResponse", "ResponseInfo", "raw_response", "response_info"),
     "_retry": ("RetryPolicy",),
     "_tokens": ("TokenSource",),
     "_types": (
@@ -472,5 +473,6 @@ __all__ = [
     "UnsafeXMLError",
     "ValidationError",
     "__version__",
+    "raw_response",
     "response_info",
 ]

@@ -21,21 +21,22 @@ import functools
 import inspect
 import weakref
 from collections.abc import Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 import attrs
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ._exceptions import APIError, CertmailError
+from ._exceptions import APIError, CertmailError, ValidationError
 from ._redact import MASK, SENSITIVE_HEADERS
 
 if TYPE_CHECKING:
     from ._redact import Redactor
     from ._transport import Response
 
-__all__ = ["RawResponse", "ResponseInfo", "response_info"]
+__all__ = ["RawResponse", "ResponseInfo", "raw_response", "response_info"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 #: Header names whose first present value is the provider's request id.
 REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-correlation-id")
@@ -307,6 +308,52 @@ class RawResponse(Generic[T]):
         )
 
 
+async def _raw(call: Coroutine[Any, Any, T], name: str) -> RawResponse[T]:
+    """Await ``call`` inside a fresh capture and wrap its final answer."""
+    capture = Capture()
+    token = CAPTURE.set(capture)
+    try:
+        parsed = await call
+    finally:
+        CAPTURE.reset(token)
+    if capture.response is None:
+        raise CertmailError(f"{name} made no HTTP request: there is no raw response")
+    return RawResponse(capture.response, parsed)
+
+
+async def raw_response(
+    method: Callable[P, Coroutine[Any, Any, T]], /, *args: P.args, **kwargs: P.kwargs
+) -> RawResponse[T]:
+    """Call a client method and return its `RawResponse`, typed by the method's result.
+
+    The same as ``client.with_raw_response.<resource>.<method>(...)`` (the very same
+    path: validation, pacing, credentials, retries, send safety), but a type checker
+    sees ``RawResponse[SendResult]`` for ``raw_response(client.sends.create, ...)``,
+    where the attribute form is untyped. A method that made no HTTP request is a
+    [CertmailError][certmail_async.CertmailError].
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async import raw_response
+        >>> from certmail_async.testing import run_fake
+        >>> async def main() -> tuple[int, int]:
+        ...     async with run_fake("pecmassiva") as fake:
+        ...         async with fake.client() as client:
+        ...             raw = await raw_response(client.quota.retrieve)
+        ...     return raw.status, raw.parse().limit
+        >>> asyncio.run(main())
+        (200, 1048576)
+    """
+    if not callable(method):
+        raise ValidationError("expected a client method", field="method")
+    name = getattr(method, "__name__", "method")
+    call = method(*args, **kwargs)
+    del args, kwargs  # no secret argument in this frame's locals (see capturing)
+    if not inspect.iscoroutine(call):
+        raise ValidationError(f"{name} is not a coroutine method of a client", field="method")
+    return await _raw(call, name)
+
+
 class RawResource:
     """One resource of ``client.with_raw_response``: each method returns a RawResponse."""
 
@@ -327,17 +374,9 @@ class RawResource:
 
         @functools.wraps(method)
         async def raw(*args: Any, **kwargs: Any) -> RawResponse[Any]:
-            capture = Capture()
             call = method(*args, **kwargs)
             del args, kwargs  # no secret argument in this frame's locals (see capturing)
-            token = CAPTURE.set(capture)
-            try:
-                parsed = await call
-            finally:
-                CAPTURE.reset(token)
-            if capture.response is None:
-                raise CertmailError(f"{name} made no HTTP request: there is no raw response")
-            return RawResponse(capture.response, parsed)
+            return await _raw(call, name)
 
         return raw
 

@@ -6,6 +6,7 @@ import copy
 import json
 import pickle
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -21,6 +22,7 @@ from certmail_async import (
     ResponseInfo,
     ServerError,
     ValidationError,
+    raw_response,
     response_info,
 )
 from certmail_async.testing import run_fake
@@ -244,6 +246,52 @@ async def test_raw_send_runs_the_journal_hooks_and_validation() -> None:
     assert calls == ["before_send", "last_check"]
     assert caught.value.field == "recipients[0]"
     assert len(fake.state.ledger) == 1
+
+
+async def test_typed_raw_response_function_is_the_same_call() -> None:
+    """raw_response(method, ...) sends once through the gate and hooks, validates first."""
+    calls: list[str] = []
+
+    def last_check() -> None:
+        calls.append("last_check")
+
+    async with run_fake("pecmassiva") as fake, fake.client() as client:
+        raw = await raw_response(
+            client.sends.create,
+            recipients=["a@pec.example.it"],
+            subject="S",
+            body="B",
+            last_check=last_check,
+        )
+        with pytest.raises(ValidationError) as caught:
+            await raw_response(client.sends.create, recipients=["x"], subject="S", body="B")
+        quota = await raw_response(client.quota.retrieve)
+        with pytest.raises(ValidationError) as not_method:
+            await raw_response(len, "abc")  # type: ignore[arg-type]
+    assert raw.status == 201
+    assert raw.parse().sent == 1
+    assert calls == ["last_check"]
+    assert caught.value.field == "recipients[0]"
+    assert len(fake.state.ledger) == 1
+    assert quota.parse().limit == quota.json()["data"]["limit"]
+    assert not_method.value.field == "method"
+
+
+def test_raw_response_function_is_typed_by_the_method(tmp_path: Path) -> None:
+    """mypy --strict sees RawResponse[SendResult] for raw_response(client.sends.create)."""
+    mypy = pytest.importorskip("mypy.api")
+    script = tmp_path / "user.py"
+    script.write_text(
+        "from certmail_async import PecMassivaClient, raw_response\n"
+        "async def f(c: PecMassivaClient) -> None:\n"
+        "    raw = await raw_response(c.sends.create, recipients=['a@pec.example.it'],\n"
+        "                             subject='S', body='B')\n"
+        "    reveal_type(raw)\n"
+        "    await raw_response(c.sends.create, recipients=1)\n"
+    )
+    out, _, _ = mypy.run(["--strict", "--no-incremental", str(script)])
+    assert "RawResponse[certmail_async.pecmassiva._models.SendResult]" in out, out
+    assert 'Argument "recipients" to "raw_response"' in out, out
 
 
 async def test_raw_response_for_a_list_result() -> None:

@@ -20,6 +20,7 @@ import random
 import signal
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from certmail_async import ChunkStatus, RateLimit
 from certmail_async.bulk import PostgresJournal, SQLiteJournal
 from certmail_async.bulk._resume import OUT_OF_VIEW
 from certmail_async.testing import RunningFake, run_fake
+from tests.forkserver import ForkServer
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -38,24 +40,46 @@ PM_CAP = RateLimit(requests=1, per=0.01, margin=0)
 LM_CAP = RateLimit(requests=10, per=0.1, margin=0)
 
 
+_WORKERS: list[ForkServer] = []  # the module's fork server of the crash worker, once started
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _crash_workers() -> Iterator[None]:
+    """``python -m tests.bulk.crash_worker`` runs fork from one process that imported it.
+
+    Each run is still its own process (own pid, SIGKILLed at its checkpoint); it only skips
+    the ~0.5 s of imports, which were most of a matrix cell's time.
+    """
+    _WORKERS.append(ForkServer("tests.bulk.crash_worker"))
+    try:
+        yield
+    finally:
+        _WORKERS.pop().close()
+
+
 async def worker(
     journal: Path | str, pm: RunningFake | None, lm: RunningFake | None, *extra: str
 ) -> tuple[int, str]:
     """Run the crash worker; return (exit code, last stdout line)."""
-    args = [sys.executable, "-m", "tests.bulk.crash_worker", "--journal", str(journal), *extra]
+    args = ["--journal", str(journal), *extra]
     if pm is not None:
         args += ["--pm-url", pm.url]
     if lm is not None:
         args += ["--lm-url", lm.url]
-    proc = await asyncio.create_subprocess_exec(
-        *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 90)
-    assert proc.returncode is not None
-    if proc.returncode not in (0, -signal.SIGKILL):
-        raise AssertionError(f"exit {proc.returncode}: {out.decode()} {err.decode()}")
+    if _WORKERS:
+        returncode, out, err = await _WORKERS[0].arun(*args, cwd=ROOT, timeout=90)
+    else:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.bulk.crash_worker", *args,
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 90)
+        assert proc.returncode is not None
+        returncode = proc.returncode
+    if returncode not in (0, -signal.SIGKILL):
+        raise AssertionError(f"exit {returncode}: {out.decode()} {err.decode()}")
     lines = out.decode().strip().splitlines()
-    return proc.returncode, lines[-1] if lines else ""
+    return returncode, lines[-1] if lines else ""
 
 
 def accepted(pm: RunningFake | None, lm: RunningFake | None) -> Counter[str]:

@@ -1,0 +1,177 @@
+"""``python -m MODULE ARGS...`` many times, without paying for its imports each time.
+
+``python -m tests.forkserver MODULE`` imports MODULE once (with everything it imports at
+module level), then reads one JSON request per line on standard input and forks one child
+per request. The child takes the request's environment, working directory, ``argv`` and
+stdout/stderr files, runs MODULE as ``__main__`` (what ``python -m MODULE ARGS`` does from
+that point on: its top-level code runs again, its imports are already there), and exits as
+the interpreter would (exit code, traceback on stderr, non-daemon threads joined, atexit
+hooks run). The server answers ``{"returncode": N}``, N as :mod:`subprocess` reports it
+(negative: the signal that killed the child).
+
+A child is a real process of its own (its pid, its sockets, its SIGKILL); it only skips the
+half second of imports a fresh interpreter pays. Tests use :class:`ForkServer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import importlib
+import json
+import os
+import random
+import runpy
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, NoReturn
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _exit_code(exit: SystemExit) -> int:
+    """The status the interpreter exits with for ``exit`` (it prints a non-int message)."""
+    if exit.code is None:
+        return 0
+    if isinstance(exit.code, int):
+        return exit.code
+    print(exit.code, file=sys.stderr)
+    return 1
+
+
+def _child(module: str, request: dict[str, Any]) -> NoReturn:
+    """Run MODULE as ``__main__`` in this forked child; never returns."""
+    code = 1
+    try:
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.chdir(request["cwd"])
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        for fd, target in ((0, os.open(os.devnull, os.O_RDONLY)),
+                           (1, os.open(request["out"], flags, 0o600)),
+                           (2, os.open(request["err"], flags, 0o600))):  # fmt: skip
+            os.dup2(target, fd)
+            os.close(target)
+        random.seed()  # a fresh interpreter seeds from the OS, not from its parent
+        sys.argv = [module, *request["args"]]
+        try:
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as exit:
+            code = _exit_code(exit)
+        except BaseException:
+            traceback.print_exc()
+        # What interpreter shutdown does: wait for non-daemon threads, run atexit hooks.
+        threading._shutdown()  # type: ignore[attr-defined]
+        atexit._run_exitfuncs()
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+        code = 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BaseException):
+                stream.flush()
+        os._exit(code)
+
+
+def _reap(pid: int, timeout: float) -> int:
+    """The child's exit status (negative: killed by that signal); SIGKILL after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    try:
+        pidfd: int | None = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                os.kill(pid, signal.SIGKILL)
+                return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+            if pidfd is not None:
+                select.select([pidfd], [], [], left)
+            else:
+                time.sleep(min(left, 0.005))
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def serve(module: str) -> None:
+    """Import ``module``, then one forked child per request line (see the module doc)."""
+    importlib.import_module(module)
+    if threading.active_count() != 1:  # fork copies no thread: refuse a threaded parent
+        raise SystemExit(f"forkserver: importing {module} started threads, cannot fork")
+    for line in sys.stdin:
+        request = json.loads(line)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            _child(module, request)
+        returncode = _reap(pid, float(request["timeout"]))
+        print(json.dumps({"returncode": returncode}), flush=True)
+
+
+class ForkServer:
+    """The test side: ``run(args)`` is ``python -m MODULE *args`` in a forked child."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+        self._lock = threading.Lock()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.forkserver", module],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
+
+    def run(self, *args: str, cwd: Path = ROOT, timeout: float = 90.0) -> tuple[int, bytes, bytes]:
+        """(exit code, stdout, stderr) of one run; the child is killed after ``timeout``."""
+        with self._lock, tempfile.TemporaryDirectory(prefix="forkserver-") as tmp:
+            out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
+            request = {"args": list(args), "cwd": str(cwd), "env": dict(os.environ),
+                       "out": str(out), "err": str(err), "timeout": timeout}  # fmt: skip
+            assert self.proc.stdin is not None
+            assert self.proc.stdout is not None
+            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+            self.proc.stdin.flush()
+            answer = self.proc.stdout.readline()
+            assert answer, f"the fork server of {self.module} exited ({self.proc.poll()})"
+            texts = [p.read_bytes() if p.exists() else b"" for p in (out, err)]
+            return int(json.loads(answer)["returncode"]), texts[0], texts[1]
+
+    async def arun(
+        self, *args: str, cwd: Path = ROOT, timeout: float = 90.0
+    ) -> tuple[int, bytes, bytes]:
+        """:meth:`run` from a thread: the test's loop keeps serving (the fakes live there)."""
+        return await asyncio.to_thread(self.run, *args, cwd=cwd, timeout=timeout)
+
+    def close(self) -> None:
+        """End of input: the server exits; killed if it does not."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m tests.forkserver MODULE")
+    serve(sys.argv[1])

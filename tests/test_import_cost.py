@@ -66,8 +66,19 @@ CASES: dict[str, tuple[str, ...]] = {
         "certmail_async.legallymail",
         "certmail_async.openapi_pec",
     ),
-    # Bulk sends through both e-mail providers and reads LegallyMail's evidence.
+    # Reading LegallyMail outcomes needs its models, not its client.
+    "from certmail_async.receipts import legallymail_outcomes": (
+        "certmail_async.legallymail._client",
+        "certmail_async.pecmassiva",
+        "certmail_async.openapi_pec",
+        "cattrs",
+    ),
+    # Bulk reads LegallyMail's evidence models; the clients are the caller's to import.
     "from certmail_async import BulkDispatcher": (
+        "certmail_async.pecmassiva",
+        "certmail_async.legallymail._client",
+        "certmail_async.bulk._journal_postgres",
+        "certmail_async.bulk._refresh",
         *(
             m
             for m in _EVERYWHERE

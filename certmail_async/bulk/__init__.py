@@ -1,9 +1,10 @@
 """Bulk sending: chunked, paced, ordered fan-out with a crash-safe journal."""
 
+from typing import TYPE_CHECKING, Any
+
 from ._delivery import ArchivedReceipt, CertificateDigest, RecipientEvidence
 from ._dispatcher import BulkDispatcher
 from ._journal import ChunkRecord, Journal
-from ._journal_postgres import PostgresJournal
 from ._journal_sqlite import SQLiteJournal
 from ._models import (
     ChunkOutcome,
@@ -17,9 +18,43 @@ from ._models import (
     Progress,
     RecipientRecord,
 )
-from ._refresh import RefreshSummary, refresh_evidence
 from ._report import export_records, job_status
 from ._worker import Enqueued
+
+if TYPE_CHECKING:
+    from ._journal_postgres import PostgresJournal
+    from ._refresh import RefreshSummary, refresh_evidence
+
+# The PostgreSQL journal and the evidence refresh load on first use (PEP 562).
+_LAZY: dict[str, str] = {
+    "PostgresJournal": "_journal_postgres",
+    "RefreshSummary": "_refresh",
+    "refresh_evidence": "_refresh",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name's module on first access and cache the name here.
+
+    Examples:
+        >>> from certmail_async import bulk
+        >>> bulk.PostgresJournal.__name__
+        'PostgresJournal'
+    """
+    import importlib
+
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """List the module's names, the lazily loaded public ones included."""
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "ArchivedReceipt",

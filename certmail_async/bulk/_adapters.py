@@ -31,16 +31,20 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import attrs
 
 from .._exceptions import ValidationError
 from .._transport import BeforeSend, LastCheck
-from ..legallymail import EmailStatus, LegallyMailClient
-from ..pecmassiva import PecMassivaClient
+from ..legallymail._models import EmailStatus
 from ..receipts import Outcome, Receipt, ReceiptKind
 from ..receipts._kinds import _PREFIXES
 from ._models import Chunk, ChunkRecord, ChunkStatus, SendReport, subject_digest
+
+if TYPE_CHECKING:  # the clients are the caller's: imported where a client is checked
+    from ..legallymail import LegallyMailClient
+    from ..pecmassiva import PecMassivaClient
 
 __all__ = [
     "Adapter",
@@ -392,6 +396,9 @@ def make_adapters(
 
     Raises ValidationError for a client without bulk support or two clients of one provider.
     """
+    from ..legallymail import LegallyMailClient
+    from ..pecmassiva import PecMassivaClient
+
     adapters: dict[str, Adapter] = {}
     for client in clients:
         adapter: Adapter

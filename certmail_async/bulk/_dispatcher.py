@@ -48,8 +48,6 @@ from .._client_base import BaseClient
 from .._exceptions import CertmailError, JobLockedError, ValidationError
 from .._pacing import PacingBackend
 from .._retry import RetryPolicy
-from ..legallymail import LegallyMailClient
-from ..pecmassiva import PecMassivaClient
 from ._adapters import Adapter, make_adapters
 from ._input import (
     InputError,
@@ -61,7 +59,6 @@ from ._input import (
     read_chunks,
 )
 from ._journal import Journal
-from ._journal_postgres import PostgresJournal, is_postgres_url
 from ._journal_sqlite import SQLiteJournal
 from ._lanes import Hook, Lane, Run
 from ._models import (
@@ -85,6 +82,9 @@ from ._worker import Enqueued, WorkerState, enqueue, work
 if TYPE_CHECKING:  # annotations only: anyio loads its streams with the first run
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+    from ..legallymail import LegallyMailClient
+    from ..pecmassiva import PecMassivaClient
+
 __all__ = ["BulkDispatcher"]
 
 log = logging.getLogger("certmail_async.bulk")
@@ -100,6 +100,8 @@ def open_journal(journal: str | Path | Journal) -> tuple[Journal, bool]:
     selects the PostgreSQL journal (the ``postgres`` extra). Anything else must implement
     [Journal][certmail_async.Journal].
     """
+    from ._journal_postgres import PostgresJournal, is_postgres_url  # loaded on first use
+
     if isinstance(journal, str) and is_postgres_url(journal):
         return PostgresJournal(journal), True
     if isinstance(journal, str | Path):

@@ -1,7 +1,7 @@
 """LegallyMail: certified-evidence e-mail and e-signature (not PEC)."""
 
-from ._client import AccountResource, EmailsResource, LegallyMailClient, SignaturesResource
-from ._evidence import EvidenceFile
+from typing import TYPE_CHECKING, Any
+
 from ._models import (
     AccountInfo,
     Certificate,
@@ -16,6 +16,42 @@ from ._models import (
     SignatureStatus,
     SignerStatus,
 )
+
+if TYPE_CHECKING:
+    from ._client import AccountResource, EmailsResource, LegallyMailClient, SignaturesResource
+    from ._evidence import EvidenceFile
+
+# The client and the evidence downloads load on first use (PEP 562): the models alone
+# (which receipts and bulk read) do not pull the client in.
+_LAZY_MODULES: dict[str, tuple[str, ...]] = {
+    "_client": ("AccountResource", "EmailsResource", "LegallyMailClient", "SignaturesResource"),
+    "_evidence": ("EvidenceFile",),
+}
+_LAZY: dict[str, str] = {name: module for module, names in _LAZY_MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name's module on first access and cache the name here.
+
+    Examples:
+        >>> from certmail_async import legallymail
+        >>> legallymail.LegallyMailClient.__name__
+        'LegallyMailClient'
+    """
+    import importlib
+
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """List the module's names, the lazily loaded public ones included."""
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AccountInfo",

@@ -24,7 +24,10 @@ the temporary directory: the checkout gets no ``__pycache__``), warmed by one ru
 case first; ``--no-bytecode-cache`` measures with the environment as it is instead.
 
 The ``cpu s`` column (user + system time of the child) moves less than wall time when other
-processes load the machine; the targets are reported on both.
+processes load the machine; the targets are judged on both. The ``imports s`` column is a
+rough guide only: ``-X importtime`` does not log a module loaded by
+``importlib.import_module`` (as the lazy names are), so such a module's own body time is
+missing from it (its own imports are still counted).
 
 Run: ``python benchmarks/import_time.py [--runs 5] [--no-bytecode-cache]`` (the fresh
 interpreters import the package from the current directory first, so run it from a checkout

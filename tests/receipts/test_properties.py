@@ -149,29 +149,34 @@ def _render(element: tuple[str, dict[str, str], str], children: str = "") -> str
 _XML_OK = {"\t", "\n", "\r"}
 
 
+# Built once (not per example): hypothesis then computes their properties once.
+_sections = st.lists(
+    st.tuples(leaf, st.lists(st.tuples(leaf, st.lists(leaf, max_size=2)), max_size=4)),
+    max_size=3,
+)
+_root_attrs = st.dictionaries(st.sampled_from(ATTRS), wire_values, max_size=2)
+_roots = st.sampled_from(["postacert", "postacert", "postacert", "html"])
+_prologs = st.sampled_from(
+    [
+        "",
+        '<?xml version="1.0" encoding="UTF-8"?>\n',
+        '<?xml version="1.0"?>\n<!DOCTYPE postacert SYSTEM "Postacert.dtd">\n',
+    ]
+)
+
+
 @st.composite
 def daticert_documents(draw: st.DrawFn) -> bytes:
     """Well-formed documents over the daticert vocabulary, three levels deep at most."""
-    sections = draw(
-        st.lists(st.tuples(leaf, st.lists(st.tuples(leaf, st.lists(leaf, max_size=2)), max_size=4)),
-                 max_size=3)
-    )  # fmt: skip
+    sections = draw(_sections)
     body = "".join(
         _render(section, "".join(_render(child, "".join(_render(g) for g in grand))
                                  for child, grand in kids))
         for section, kids in sections
     )  # fmt: skip
-    root_attrs = draw(st.dictionaries(st.sampled_from(ATTRS), wire_values, max_size=2))
-    root = draw(st.sampled_from(["postacert", "postacert", "postacert", "html"]))
-    prolog = draw(
-        st.sampled_from(
-            [
-                "",
-                '<?xml version="1.0" encoding="UTF-8"?>\n',
-                '<?xml version="1.0"?>\n<!DOCTYPE postacert SYSTEM "Postacert.dtd">\n',
-            ]
-        )
-    )
+    root_attrs = draw(_root_attrs)
+    root = draw(_roots)
+    prolog = draw(_prologs)
     return (prolog + _render((root, root_attrs, ""), body)).encode()
 
 

@@ -37,13 +37,11 @@ CASES: dict[str, tuple[str, ...]] = {
         *_EVERYWHERE,
         "certmail_async.legallymail",
         "certmail_async.openapi_pec",
-        "certmail_async.receipts._outcomes",
     ),
     "from certmail_async import PecMassivaClient": (
         *_EVERYWHERE,
         "certmail_async.legallymail",
         "certmail_async.openapi_pec",
-        "certmail_async.receipts._outcomes",
     ),
     "from certmail_async import LegallyMailClient": (
         *_EVERYWHERE,
@@ -143,3 +141,16 @@ def test_every_public_name_still_imports() -> None:
         "    assert set(m.__all__) <= set(dir(m)), m"
     )
     assert _loaded(statement, ("certmail_async.testing",)) == []
+
+
+def test_lazy_imports_leave_model_annotations_resolvable() -> None:
+    """Fields of public models still resolve (attrs.resolve_types, cattrs unstructure)."""
+    statement = (
+        "import attrs, cattrs\n"
+        "from certmail_async.pecmassiva import TrackedSend\n"
+        "from certmail_async.receipts import RecipientOutcome, delivery_report\n"
+        "attrs.resolve_types(TrackedSend)\n"
+        "attrs.resolve_types(RecipientOutcome)\n"
+        "cattrs.Converter().unstructure(delivery_report((), recipients=['a@pec.example.it']))"
+    )
+    assert _loaded(statement, ("certmail_async.pecmassiva",)) != []

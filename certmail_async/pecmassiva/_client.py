@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._auth import BearerAuth
 from .._client_base import BaseClient, Resource, validating
@@ -41,13 +41,11 @@ from .._validation import (
 )
 from ..receipts._errors import DeliveryPendingError
 from ..receipts._kinds import ReceiptSummary
+from ..receipts._outcomes import DeliveryReport
 from ._auth import PecMassivaAuth
 from ._models import InboxMessage, InboxMessageDetail, InboxPage, Quota, SendResult
 from ._tracking import SendTracker
 from ._wire import LENIENT, OPS, PRODUCTION_URL, PROVIDER, SANDBOX_URL
-
-if TYPE_CHECKING:  # annotations only: the outcome model loads with the first report
-    from ..receipts._outcomes import DeliveryReport
 
 __all__ = ["PecMassivaClient"]
 

@@ -45,11 +45,11 @@ from .._polling import check_wait, wait_rounds
 from .._validation import check_path_id, check_recipients
 from ..receipts._errors import DeliveryPendingError
 from ..receipts._kinds import Receipt, ReceiptKind, classify_subject
+from ..receipts._outcomes import DeliveryReport, delivery_report
 from ._models import InboxMessage
 from ._wire import PROVIDER
 
 if TYPE_CHECKING:
-    from ..receipts._outcomes import DeliveryReport
     from ._client import PecMassivaClient
 
 __all__ = ["SendTracker", "TrackedSend"]
@@ -182,8 +182,6 @@ class SendTracker:
         rcpts = tuple(a.strip().lower() for a in check_recipients(recipients, ascii=True))
         if code in self._sends:
             raise ValidationError(f"send {code!r} is tracked already", field="code")
-        from ..receipts._outcomes import delivery_report  # loads with the first tracked send
-
         self._sends[code] = TrackedSend(
             code=code, recipients=rcpts, report=delivery_report((), recipients=rcpts)
         )
@@ -216,8 +214,6 @@ class SendTracker:
 
         Returns the reports that changed in this round, by code.
         """
-        from ..receipts._outcomes import delivery_report  # loaded by add() already
-
         self._rounds += 1
         new = await self._scan()
         touched: dict[str, list[InboxMessage]] = {}

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
         DaticertRecipient,
         DeliveryVariant,
         PecErrorClass,
-        PecRecipientType,
         parse_daticert,
     )
     from ._eml import (
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
     from ._kinds import (
         EvidenceSource,
         Outcome,
+        PecRecipientType,
         Receipt,
         ReceiptKind,
         ReceiptSummary,
@@ -66,7 +66,6 @@ _LAZY_MODULES: dict[str, tuple[str, ...]] = {
         "DaticertRecipient",
         "DeliveryVariant",
         "PecErrorClass",
-        "PecRecipientType",
         "parse_daticert",
     ),
     "_eml": (
@@ -86,6 +85,7 @@ _LAZY_MODULES: dict[str, tuple[str, ...]] = {
     "_kinds": (
         "EvidenceSource",
         "Outcome",
+        "PecRecipientType",
         "Receipt",
         "ReceiptKind",
         "ReceiptSummary",

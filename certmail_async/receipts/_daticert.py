@@ -32,7 +32,13 @@ from defusedxml.ElementTree import DefusedXMLParser
 
 from .._models import OpenEnum
 from ._errors import ReceiptParseError, ReceiptTooLargeError, UnsafeXMLError
-from ._kinds import ReceiptKind, kind_from_wire, normalise_address, normalise_message_id
+from ._kinds import (
+    PecRecipientType,  # defined with the kinds: outcomes read it without the XML parser
+    ReceiptKind,
+    kind_from_wire,
+    normalise_address,
+    normalise_message_id,
+)
 
 __all__ = [
     "MAX_DATICERT_SIZE",
@@ -61,18 +67,6 @@ Examples:
 _DAY = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})\Z", re.ASCII)
 _TIME = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?\Z", re.ASCII)
 _ZONE = re.compile(r"([+-])([0-9]{2}):?([0-9]{2})\Z", re.ASCII)
-
-
-class PecRecipientType(OpenEnum):
-    """``destinatari/@tipo``: a PEC mailbox or an ordinary e-mail address (open enum).
-
-    Examples:
-        >>> PecRecipientType("esterno")
-        <PecRecipientType.EXTERNAL: 'esterno'>
-    """
-
-    CERTIFIED = "certificato"
-    EXTERNAL = "esterno"
 
 
 class PecErrorClass(OpenEnum):

@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from .._models import OpenEnum
+
 if TYPE_CHECKING:
     from ._outcomes import DeliveryReport
 
 __all__ = [
     "EvidenceSource",
     "Outcome",
+    "PecRecipientType",
     "Receipt",
     "ReceiptKind",
     "ReceiptSummary",
@@ -344,3 +347,18 @@ class ReceiptSummary:
     def by_kind(self, kind: ReceiptKind) -> tuple[Receipt, ...]:
         """The receipts of one kind."""
         return tuple(r for r in self.receipts if r.kind is kind)
+
+
+class PecRecipientType(OpenEnum):
+    """``destinatari/@tipo``: a PEC mailbox or an ordinary e-mail address (open enum).
+
+    Read from ``daticert.xml``; defined here, with the kinds, so that the outcome models
+    name it without importing the XML parser.
+
+    Examples:
+        >>> PecRecipientType("esterno")
+        <PecRecipientType.EXTERNAL: 'esterno'>
+    """
+
+    CERTIFIED = "certificato"
+    EXTERNAL = "esterno"

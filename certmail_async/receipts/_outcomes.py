@@ -34,21 +34,19 @@ import enum
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import attrs
 
 from ._kinds import (
     EvidenceSource,
     Outcome,
+    PecRecipientType,
     Receipt,
     ReceiptKind,
     is_permanent_warning,
     normalise_address,
 )
-
-if TYPE_CHECKING:  # the parsers (MIME, XML) load with the first report, not at import
-    from ._daticert import PecRecipientType
 
 __all__ = [
     "DeliveryReport",
@@ -377,8 +375,6 @@ def _decide(
     recipient_type: PecRecipientType | None,
     by_rule: dict[int, str],
 ) -> RecipientOutcome:
-    from ._daticert import PecRecipientType  # the parsers (MIME, XML) load on first use
-
     evidence = tuple(sorted([*own, *message_level], key=_order))
     deliveries = [r for r in own if r.kind is ReceiptKind.DELIVERY]
     failures = [r for r in own if _is_non_delivery(r)]

@@ -22,11 +22,10 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..legallymail._evidence import EvidenceFile
 from ..receipts import (
     DeliveryState,
     EvidenceSource,
@@ -35,6 +34,9 @@ from ..receipts import (
     Receipt,
     RecipientOutcome,
 )
+
+if TYPE_CHECKING:  # a parameter's annotation only: the downloads load with the client
+    from ..legallymail._evidence import EvidenceFile
 
 __all__ = [
     "ArchivedReceipt",

@@ -40,8 +40,15 @@ from anyio.from_thread import BlockingPortal
 
 from ._client_base import BaseClient, Resource, env_kwargs
 from ._exceptions import CertmailError, ValidationError
+from ._types import NOT_GIVEN
 
 if TYPE_CHECKING:  # each sync client loads its async client when first built
+    from collections.abc import Mapping
+
+    from ._pacing import PacingBackend, RateLimit
+    from ._retry import RetryPolicy
+    from ._types import NotGiven, TimeoutTypes
+
     # (named in quoted subscripts below, which ruff does not count as uses)
     from .legallymail import LegallyMailClient as _AsyncLegallyMail  # noqa: F401
     from .openapi_pec import OAuthClient as _AsyncOAuth  # noqa: F401
@@ -429,9 +436,25 @@ class SyncClient(Generic[C]):
         """
         return _SyncRaw(self._check_runtime(), self._async.with_raw_response)
 
-    def with_options(self, **options: Any) -> Self:
+    def with_options(
+        self,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        retry_policy: RetryPolicy | NotGiven = NOT_GIVEN,
+        max_wait: float | NotGiven | None = NOT_GIVEN,
+        pacing: PacingBackend | NotGiven = NOT_GIVEN,
+        base_url: str | NotGiven = NOT_GIVEN,
+        rate_limit: RateLimit | NotGiven | None = NOT_GIVEN,
+        headers: Mapping[str, str] | NotGiven = NOT_GIVEN,
+    ) -> Self:
         """A copy with other defaults (the async client's ``with_options``), blocking."""
         runtime = self._check_runtime()
+        options = {
+            "timeout": timeout, "max_retries": max_retries, "retry_policy": retry_policy,
+            "max_wait": max_wait, "pacing": pacing, "base_url": base_url,
+            "rate_limit": rate_limit, "headers": headers,
+        }  # fmt: skip
         return self._wrap(runtime, runtime.call(_invoke, self._async.with_options, (), options))
 
     def close(self) -> None:

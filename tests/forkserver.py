@@ -1,7 +1,8 @@
 """``python -m MODULE ARGS...`` many times, without paying for its imports each time.
 
-``python -m tests.forkserver MODULE`` imports MODULE once (with everything it imports at
-module level), then reads one JSON request per line on standard input and forks one child
+``python -m tests.forkserver MODULE [WARM...]`` imports MODULE once (with everything it
+imports at module level; for a package, the WARM modules its ``__main__`` would import),
+then reads one JSON request per line on standard input and forks one child
 per request. The child takes the request's environment, working directory, ``argv`` and
 stdout/stderr files, runs MODULE as ``__main__`` (what ``python -m MODULE ARGS`` does from
 that point on: its top-level code runs again, its imports are already there), and exits as
@@ -56,9 +57,14 @@ def _child(module: str, request: dict[str, Any]) -> NoReturn:
         os.chdir(request["cwd"])
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         for fd, target in ((0, os.open(os.devnull, os.O_RDONLY)),
-                           (1, os.open(request["out"], flags, 0o600)),
-                           (2, os.open(request["err"], flags, 0o600))):  # fmt: skip
+                           (1, os.open(request["out"], flags, 0o600))):  # fmt: skip
             os.dup2(target, fd)
+            os.close(target)
+        if request["err"] is None:  # stderr=STDOUT
+            os.dup2(1, 2)
+        else:
+            target = os.open(request["err"], flags, 0o600)
+            os.dup2(target, 2)
             os.close(target)
         random.seed()  # a fresh interpreter seeds from the OS, not from its parent
         sys.argv = [module, *request["args"]]
@@ -108,9 +114,10 @@ def _reap(pid: int, timeout: float) -> int:
             os.close(pidfd)
 
 
-def serve(module: str) -> None:
-    """Import ``module``, then one forked child per request line (see the module doc)."""
-    importlib.import_module(module)
+def serve(module: str, *warm: str) -> None:
+    """Import ``module`` and ``warm``, then one forked child per request (see the module doc)."""
+    for name in (module, *warm):
+        importlib.import_module(name)
     if threading.active_count() != 1:  # fork copies no thread: refuse a threaded parent
         raise SystemExit(f"forkserver: importing {module} started threads, cannot fork")
     for line in sys.stdin:
@@ -127,22 +134,36 @@ def serve(module: str) -> None:
 class ForkServer:
     """The test side: ``run(args)`` is ``python -m MODULE *args`` in a forked child."""
 
-    def __init__(self, module: str) -> None:
+    def __init__(self, module: str, *warm: str, env: dict[str, str] | None = None) -> None:
         self.module = module
+        self.users = 0  # arun calls in progress (shared() hands a busy server to nobody)
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.forkserver", module],
+            [sys.executable, "-m", "tests.forkserver", module, *warm],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=ROOT,
+            env=env,
         )
 
-    def run(self, *args: str, cwd: Path = ROOT, timeout: float = 90.0) -> tuple[int, bytes, bytes]:
-        """(exit code, stdout, stderr) of one run; the child is killed after ``timeout``."""
+    def run(
+        self,
+        *args: str,
+        cwd: Path = ROOT,
+        timeout: float = 90.0,
+        env: dict[str, str] | None = None,
+        merge_stderr: bool = False,
+    ) -> tuple[int, bytes, bytes]:
+        """(exit code, stdout, stderr) of one run; the child is killed after ``timeout``.
+
+        ``env`` defaults to this process's environment now; ``merge_stderr`` sends the
+        child's stderr into its stdout (``stderr=STDOUT``); the returned stderr is then empty.
+        """
         with self._lock, tempfile.TemporaryDirectory(prefix="forkserver-") as tmp:
             out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
-            request = {"args": list(args), "cwd": str(cwd), "env": dict(os.environ),
-                       "out": str(out), "err": str(err), "timeout": timeout}  # fmt: skip
+            request = {"args": list(args), "cwd": str(cwd),
+                       "env": dict(os.environ if env is None else env), "out": str(out),
+                       "err": None if merge_stderr else str(err), "timeout": timeout}  # fmt: skip
             assert self.proc.stdin is not None
             assert self.proc.stdout is not None
             self.proc.stdin.write(json.dumps(request).encode() + b"\n")
@@ -153,10 +174,21 @@ class ForkServer:
             return int(json.loads(answer)["returncode"]), texts[0], texts[1]
 
     async def arun(
-        self, *args: str, cwd: Path = ROOT, timeout: float = 90.0
+        self,
+        *args: str,
+        cwd: Path = ROOT,
+        timeout: float = 90.0,
+        env: dict[str, str] | None = None,
+        merge_stderr: bool = False,
     ) -> tuple[int, bytes, bytes]:
         """:meth:`run` from a thread: the test's loop keeps serving (the fakes live there)."""
-        return await asyncio.to_thread(self.run, *args, cwd=cwd, timeout=timeout)
+        self.users += 1
+        try:
+            return await asyncio.to_thread(
+                self.run, *args, cwd=cwd, timeout=timeout, env=env, merge_stderr=merge_stderr
+            )
+        finally:
+            self.users -= 1
 
     def close(self) -> None:
         """End of input: the server exits; killed if it does not."""
@@ -171,7 +203,28 @@ class ForkServer:
             self.proc.stdout.close()
 
 
+_SHARED: dict[tuple[str, ...], list[ForkServer]] = {}
+
+
+def shared(module: str, *warm: str, env: dict[str, str] | None = None) -> ForkServer:
+    """An idle server of (module, warm) for the session, started when none is idle.
+
+    Call its ``arun`` right away (that marks it busy): runs that overlap each get their
+    own server, so they run side by side as separate interpreters would. Servers close
+    at interpreter exit (and end by themselves when this process dies: their standard
+    input closes). ``env`` is a new server's environment, hence what imports see.
+    """
+    servers = _SHARED.setdefault((module, *warm), [])
+    for server in servers:
+        if server.users == 0 and not server._lock.locked():
+            return server
+    server = ForkServer(module, *warm, env=env)
+    atexit.register(server.close)
+    servers.append(server)
+    return server
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m tests.forkserver MODULE")
-    serve(sys.argv[1])
+    if len(sys.argv) < 2:
+        raise SystemExit("usage: python -m tests.forkserver MODULE [WARM...]")
+    serve(sys.argv[1], *sys.argv[2:])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -13,18 +14,17 @@ import pytest
 
 from certmail_async import RateLimit
 from certmail_async.testing import run_fake
+from tests import forkserver
+from tests.cli.test_exit_codes import CLI_MODULES
 
 pytestmark = pytest.mark.timeout(120)
 
 
 async def certmail(*args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "certmail_async", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode()
+    """``python -m certmail_async ARGS`` in its own (forked) process: (exit code, output)."""
+    server = forkserver.shared("certmail_async", *CLI_MODULES, env={**os.environ, "COLUMNS": "200"})
+    code, out, _ = await server.arun(*args, cwd=Path.cwd(), timeout=60, merge_stderr=True)
+    return code, out.decode()
 
 
 class TestBulkCommands:

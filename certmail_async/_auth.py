@@ -31,7 +31,36 @@ from ._validation import check_secret
 if TYPE_CHECKING:
     from ._transport import Operation
 
-__all__ = ["Auth", "AuthRequest", "BasicAuth", "BearerAuth", "NoAuth", "scope_digest"]
+__all__ = [
+    "MAX_SECRET_LEN",
+    "Auth",
+    "AuthRequest",
+    "BasicAuth",
+    "BearerAuth",
+    "NoAuth",
+    "check_secret_length",
+    "scope_digest",
+]
+
+#: The longest credential accepted (characters): real tokens and passwords are far shorter,
+#: and a huge one would only make every request and every scrub slower.
+MAX_SECRET_LEN = 4096
+
+
+def check_secret_length(value: str | SecretStr, *, field: str) -> SecretStr:
+    """``value`` as a :class:`SecretStr`, refused when longer than :data:`MAX_SECRET_LEN`.
+
+    The error names the field and the limit, never the value.
+
+    Example:
+        >>> check_secret_length("x" * 5000, field="token")
+        Traceback (most recent call last):
+        certmail_async._exceptions.ValidationError: token: longer than 4096 characters
+    """
+    secret = value if isinstance(value, SecretStr) else SecretStr(value)
+    if len(secret.get_secret_value()) > MAX_SECRET_LEN:
+        raise ValidationError(f"longer than {MAX_SECRET_LEN} characters", field=field)
+    return secret
 
 
 def scope_digest(*parts: str) -> str:
@@ -142,7 +171,7 @@ class BearerAuth(Auth):
             self.scope_key = token.scope_key
         else:
             self._source = None
-            self._token = SecretStr(token)
+            self._token = check_secret_length(token, field="token")
             self.scope_key = scope_digest(self._token.get_secret_value())
 
     async def apply(self, request: AuthRequest) -> None:
@@ -166,7 +195,7 @@ def _checked_token(value: object, op: Operation) -> SecretStr:
     TypeError, an aiohttp header error or a misleading decode error.
     """
     try:
-        return check_secret(value, field="token", token=True)
+        return check_secret_length(check_secret(value, field="token", token=True), field="token")
     except ValidationError as error:
         error.provider, error.operation = op.provider, op.name
         raise error from None
@@ -175,16 +204,20 @@ def _checked_token(value: object, op: Operation) -> SecretStr:
 class BasicAuth(Auth):
     """``Authorization: Basic base64(user:password)`` (openapi.com: e-mail and API key).
 
-    Both the password and the encoded credentials are registered for redaction.
+    The password, ``username:password`` (so its base64, the header's value, at any
+    alignment) and the encoded credentials are registered for redaction.
 
     Example:
         >>> BasicAuth("me@example.com", "key-1234").scope_key != ""
         True
     """
 
-    def __init__(self, username: str, password: str | SecretStr) -> None:
+    def __init__(
+        self, username: str, password: str | SecretStr, *, field: str = "password"
+    ) -> None:
         self._username = username
-        self._password = SecretStr(password)
+        self._password = check_secret_length(password, field=field)
+        self._pair = SecretStr(f"{username}:{self._password.get_secret_value()}")
         self._encoded = SecretStr(
             base64.b64encode(f"{username}:{self._password.get_secret_value()}".encode()).decode(
                 "ascii"
@@ -197,6 +230,6 @@ class BasicAuth(Auth):
         request.headers["Authorization"] = request.secret(self._encoded, prefix="Basic ")
 
     def secrets(self) -> Iterable[SecretStr]:
-        """The password, the encoded credentials (with and without base64 padding)."""
+        """The password, ``username:password`` and the encoded credentials."""
         unpadded = SecretStr(self._encoded.get_secret_value().rstrip("="))
-        return (self._password, self._encoded, unpadded)
+        return (self._password, self._pair, self._encoded, unpadded)

@@ -7,8 +7,10 @@ Two layers keep a secret out of logs, reprs, errors and journals:
 2. *By value*: a :class:`Redactor` knows the secret values a client holds and scrubs them
    from any text (a provider may echo a token back in an error message), in every
    encoding a secret takes in text: raw, JSON-escaped (``\"``, ``\\``, ``\u00e8``,
-   ``\/``), URL-encoded (``%20`` or ``+``, upper or lower hex) and base64 (Basic
-   credentials are registered whole by the Auth object that builds them).
+   ``\/``), URL-encoded (``%20`` or ``+``, upper or lower hex), hex (either case) and
+   base64 (standard and URL-safe, padded or not, see :func:`secret_forms` for its limits).
+   Credential pairs the client sends (Basic, PEC Massiva's mailbox login) are registered
+   as ``username:password`` by the Auth object, so their base64 is covered too.
 
 Values that must travel to the wire are held as :class:`Masked` strings between the
 moment an ``Auth`` object builds a request and the moment aiohttp serialises it: a real
@@ -97,14 +99,56 @@ def _json_forms(secret: str) -> set[str]:
     return forms
 
 
+#: Base64 fragments shorter than this are not registered (they would mask ordinary words).
+_MIN_B64_FRAGMENT = 6
+
+
+def _base64_forms(secret: str) -> set[str]:
+    """The secret's base64, standard and URL-safe, whole and as a fragment of a larger blob.
+
+    Whole: padded and unpadded. Inside a larger base64 blob the secret's bytes start at
+    one of three alignments (offset 0, 1 or 2 in a 3-byte group): for each, the characters
+    that encode only the secret's bits are registered (the edge characters mixed with the
+    neighbouring bytes are trimmed), so an echoed ``base64(prefix + secret + suffix)`` has
+    its middle masked. Limits: the one or two characters at each edge of the fragment
+    stay visible (they carry neighbouring bits too), and a secret re-encoded in another
+    charset first (UTF-16, Latin-1) or encoded twice is not covered.
+    """
+    data = secret.encode("utf-8", "surrogatepass")
+    forms: set[str] = set()
+    for offset in (0, 1, 2):
+        encoded = base64.b64encode(b"\0" * offset + data).decode("ascii")
+        if offset == 0:
+            forms.add(encoded)
+            forms.add(encoded.rstrip("="))
+        bits = 8 * (offset + len(data))
+        # Characters whose 6 bits all belong to the secret: after the pad, before the edge.
+        start, end = -(-8 * offset // 6), bits // 6
+        fragment = encoded[start:end]
+        if len(fragment) >= _MIN_B64_FRAGMENT:
+            forms.add(fragment)
+    forms |= {f.replace("+", "-").replace("/", "_") for f in forms}
+    return forms
+
+
 def secret_forms(secret: str) -> set[str]:
     """Every form ``secret`` takes in text the SDK may emit or a provider may echo.
 
+    Raw, JSON-escaped, percent-encoded, hex (UTF-8 bytes, either case) and base64
+    (standard and URL-safe, padded or not, and the three alignments of the secret inside
+    a larger base64 blob; see ``_base64_forms`` for what stays visible).
+
     Example:
-        >>> sorted(secret_forms('p"è+ %'))[:3]
-        ['p"è+ %', 'p%22%C3%A8%2B%20%25', 'p%22%C3%A8%2B+%25']
+        >>> {'p%22%C3%A8%2B%20%25', 'p%22%C3%A8%2B+%25'} <= secret_forms('p"è+ %')
+        True
+        >>> import base64
+        >>> base64.b64encode(b"user:s3cret-pw").decode() in secret_forms("user:s3cret-pw")
+        True
     """
     forms = {secret}
+    hexed = secret.encode("utf-8", "surrogatepass").hex()
+    forms |= {hexed, hexed.upper()}
+    forms |= _base64_forms(secret)
     forms |= _json_forms(secret)
     for encoded in (quote(secret, safe=""), quote(secret), quote_plus(secret, safe="")):
         forms.add(encoded)
@@ -170,6 +214,9 @@ def escape_pattern(secret: str) -> str:
 
 #: Secrets holding more backslashes than this get no per-character escape pattern.
 _MAX_BACKSLASHES = 4
+#: Secrets longer than this get no per-character escape pattern (its size grows with the
+#: secret and a long one would make compiling slow): their whole-string forms are kept.
+_MAX_ESCAPED_LEN = 256
 
 
 class _HiddenPattern:
@@ -188,18 +235,21 @@ class _HiddenPattern:
 class Redactor:
     r"""Scrubs known secret values out of text, in every encoding they take.
 
+    Adding a secret is cheap: the one alternation of every form is compiled once, on the
+    first scrub after a change.
+
     Example:
         >>> r = Redactor(['s3cret"tok'])
         >>> r.scrub('bad token s3cret"tok, echoed as "s3cret\\"tok" or s3cret%22tok')
         'bad token **********, echoed as "**********" or **********'
     """
 
-    __slots__ = ("_forms", "_pattern", "_secrets")
+    __slots__ = ("_compiled", "_forms", "_secrets")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: frozenset[str] = frozenset()
-        self._forms: tuple[str, ...] = ()
-        self._pattern: _HiddenPattern | None = None
+        self._forms: frozenset[str] = frozenset()
+        self._compiled: _HiddenPattern | None = None
         for secret in secrets:
             self.add(secret)
 
@@ -214,21 +264,31 @@ class Redactor:
         # Held as Masked strings and behind a masked pattern: a debugger or ``vars()`` walk
         # of a client shows no plaintext secret through its redactor.
         self._secrets = self._secrets | {Masked(secret)}
-        forms = set(self._forms) | {f for f in secret_forms(secret) if len(f) >= 4}
-        # Longest first, so a form that contains another is replaced whole.
-        self._forms = tuple(Masked(f) for f in sorted(forms, key=len, reverse=True))
-        # Every literal form, then each secret with its characters escaped in any mix
-        # (longest secret first); a match of either is masked.
+        self._forms = self._forms | {Masked(f) for f in secret_forms(secret) if len(f) >= 4}
+        self._compiled = None  # rebuilt on the next scrub
+
+    @property
+    def _pattern(self) -> _HiddenPattern | None:
+        """The one pattern of every form (None: no secret), compiled once per change."""
+        compiled = self._compiled
+        if compiled is not None or not self._secrets:
+            return compiled
+        # Every literal form, then each secret with its characters escaped in any mix;
+        # longest first, so a form that contains another is replaced whole.
         literal = [(len(f), re.escape(f)) for f in self._forms]
         # Runs of backslashes are the one ambiguity of the per-character pattern (a
         # backslash may be raw or an escape's prefix): past a few, a hostile run of them
-        # would make the regex backtrack exponentially, so such secrets keep their
-        # whole-string forms only.
+        # would make the regex backtrack exponentially, so such secrets (and long ones)
+        # keep their whole-string forms only.
         escaped = [
-            (len(x), escape_pattern(x)) for x in self._secrets if x.count("\\") <= _MAX_BACKSLASHES
+            (len(x), escape_pattern(x))
+            for x in self._secrets
+            if x.count("\\") <= _MAX_BACKSLASHES and len(x) <= _MAX_ESCAPED_LEN
         ]
         alternatives = sorted(literal + escaped, key=lambda item: item[0], reverse=True)
-        self._pattern = _HiddenPattern(re.compile("|".join(p for _, p in alternatives)))
+        compiled = _HiddenPattern(re.compile("|".join(p for _, p in alternatives)))
+        self._compiled = compiled
+        return compiled
 
     @property
     def longest(self) -> int:
@@ -259,9 +319,10 @@ class Redactor:
 
     def scrub(self, text: str) -> str:
         """Replace every known secret, in any of its forms, in ``text`` with the mask."""
-        if self._pattern is None or not text:
+        pattern = self._pattern
+        if pattern is None or not text:
             return text
-        return self._pattern.sub(MASK, text)
+        return pattern.sub(MASK, text)
 
     def scrub_any(self, value: Any) -> Any:
         """:meth:`scrub` every string inside a JSON-like value (keys included), iteratively.
@@ -300,9 +361,10 @@ class Redactor:
         return root[0]
 
     def __contains__(self, text: object) -> bool:
-        return (
-            isinstance(text, str) and self._pattern is not None and bool(self._pattern.search(text))
-        )
+        if not isinstance(text, str):
+            return False
+        pattern = self._pattern
+        return pattern is not None and bool(pattern.search(text))
 
     def __repr__(self) -> str:
         return f"Redactor(<{len(self._secrets)} secrets>)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from .._auth import Auth, AuthRequest, BearerAuth
+from .._auth import Auth, AuthRequest, BearerAuth, check_secret_length
 from .._types import SecretStr
 from ._wire import TOKEN_FIELD
 
@@ -28,7 +28,7 @@ class LegallyMailAuth(Auth):
     """
 
     def __init__(self, token: str | SecretStr, placement: TokenPlacement = "header") -> None:
-        self._token = SecretStr(token)
+        self._token = check_secret_length(token, field="token")
         self.placement: TokenPlacement = placement
         self._header = BearerAuth(self._token, raw=placement == "raw_header")
         self.scope_key = self._header.scope_key

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from .._auth import BasicAuth, BearerAuth
+from .._auth import BasicAuth, BearerAuth, check_secret_length
 from .._client_base import BaseClient, Resource, validating
 from .._exceptions import ValidationError
 from .._redact import Masked
@@ -289,7 +289,7 @@ class OAuthClient(BaseClient):
     ) -> None:
         try:  # the constructor's own parameters, before anything is built
             check_email(email, field="email")
-            check_secret(api_key, field="api_key")
+            check_secret_length(check_secret(api_key, field="api_key"), field="api_key")
             check_bool(sandbox, field="sandbox")
             check_instance(retry_policy, RetryPolicy, field="retry_policy")
         except ValidationError as error:
@@ -306,7 +306,7 @@ class OAuthClient(BaseClient):
             base_url=(OAUTH_SANDBOX_URL if sandbox else OAUTH_URL)
             if base_url is None
             else base_url,
-            auth=BasicAuth(self.email, self._api_key),
+            auth=BasicAuth(self.email, self._api_key, field="api_key"),
             session=session,
             timeout=timeout,
             max_retries=max_retries,

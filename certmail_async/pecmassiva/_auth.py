@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .._auth import Auth, AuthRequest, BearerAuth
+from .._auth import Auth, AuthRequest, BearerAuth, check_secret_length
 from .._types import SecretStr
 from ._wire import LOGIN_BODY_FIELDS, LOGIN_HEADERS
 
@@ -22,13 +22,16 @@ class PecMassivaAuth(Auth):
     Example:
         >>> auth = PecMassivaAuth(BearerAuth("tok-1234"), "box@pecmassiva.com", "pw-5678")
         >>> sorted(s.get_secret_value() for s in auth.secrets())
-        ['pw-5678', 'tok-1234']
+        ['box@pecmassiva.com:pw-5678', 'pw-5678', 'tok-1234']
     """
 
     def __init__(self, token: BearerAuth, username: str, password: str | SecretStr) -> None:
         self._token = token
         self._username = username
-        self._password = SecretStr(password)
+        self._password = check_secret_length(password, field="password")
+        # A proxy or a provider may echo the login as Basic credentials: the pair is
+        # registered so base64("username:password") is scrubbed too.
+        self._pair = SecretStr(f"{username}:{self._password.get_secret_value()}")
         self.scope_key = token.scope_key
 
     async def apply(self, request: AuthRequest) -> None:
@@ -44,5 +47,5 @@ class PecMassivaAuth(Auth):
             request.headers[password_header] = request.secret(self._password)
 
     def secrets(self) -> Iterable[SecretStr]:
-        """The token (when fixed) and the mailbox password."""
-        return (*self._token.secrets(), self._password)
+        """The token (when fixed), the mailbox password and ``username:password``."""
+        return (*self._token.secrets(), self._password, self._pair)

@@ -1,0 +1,77 @@
+"""Hostile-review regressions: secrets in encoded echoes, header names, frames, URLs."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from certmail_async import PecMassivaClient, ValidationError
+from certmail_async._auth import MAX_SECRET_LEN
+from certmail_async._redact import MASK, Redactor
+
+TOKEN = "tok-SECRET-abcdef123456"
+USER = "box@pecmassiva.com"
+PASSWORD = "pw-SECRET-Zq9!x/y+z"
+
+
+def _b64(data: bytes) -> list[str]:
+    std = base64.b64encode(data).decode()
+    url = base64.urlsafe_b64encode(data).decode()
+    return [std, std.rstrip("="), url, url.rstrip("=")]
+
+
+class TestBase64Echoes:
+    """F1: base64 forms of a secret are scrubbed."""
+
+    @pytest.mark.parametrize("secret", [TOKEN, PASSWORD, "è-unicode-secret/+?"])
+    def test_whole_base64_forms_scrubbed(self, secret: str) -> None:
+        """Standard and URL-safe base64, padded or not, of a secret become the mask."""
+        redactor = Redactor([secret])
+        for form in _b64(secret.encode()):
+            assert redactor.scrub(f"echo={form};") == f"echo={MASK};"
+
+    @pytest.mark.parametrize("prefix", [b"", b"a", b"ab", b"abc", b"abcd"])
+    @pytest.mark.parametrize("suffix", [b"", b"x", b"xy"])
+    def test_base64_of_secret_inside_a_larger_blob(self, prefix: bytes, suffix: bytes) -> None:
+        """A secret at any alignment inside a base64 blob has its characters masked."""
+        redactor = Redactor([PASSWORD])
+        for blob in _b64(prefix + PASSWORD.encode() + suffix):
+            out = redactor.scrub(blob)
+            assert MASK in out
+            # At most two edge characters (mixed with the neighbours' bits) stay visible.
+            assert len(out.replace(MASK, "")) <= len(blob) - len(PASSWORD) * 4 // 3 + 4
+
+    def test_pecmassiva_login_pair_base64_scrubbed(self) -> None:
+        """base64("username:password") of the PEC Massiva login is scrubbed (Basic echo)."""
+        client = PecMassivaClient(token=TOKEN, username=USER, password=PASSWORD)
+        basic = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        assert basic not in client._transport.redactor.scrub(f"Basic {basic}")
+
+    def test_hex_form_scrubbed(self) -> None:
+        """The hex of a secret's UTF-8 bytes, either case, is scrubbed."""
+        redactor = Redactor([TOKEN])
+        hexed = TOKEN.encode().hex()
+        assert redactor.scrub(hexed + " " + hexed.upper()) == f"{MASK} {MASK}"
+
+
+class TestLongCredentials:
+    """F9: huge credentials are refused and long ones stay cheap to register."""
+
+    @pytest.mark.parametrize("field", ["token", "password"])
+    def test_credential_over_the_bound_refused_naming_field(self, field: str) -> None:
+        """A credential over MAX_SECRET_LEN is a ValidationError naming the field only."""
+        kwargs = {"token": TOKEN, "username": USER, "password": PASSWORD}
+        kwargs[field] = "Q" * (MAX_SECRET_LEN + 1)
+        with pytest.raises(ValidationError) as info:
+            PecMassivaClient(**kwargs)
+        assert info.value.field == field
+        assert "Q" * 32 not in str(info.value) + repr(info.value)
+
+    def test_long_secret_still_scrubbed(self) -> None:
+        """A secret at the bound is still scrubbed raw, percent-encoded and in base64."""
+        secret = "Zk9/" * (MAX_SECRET_LEN // 4)
+        redactor = Redactor([secret])
+        encoded = base64.b64encode(secret.encode()).decode()
+        text = f"a {secret} b {secret.replace('/', '%2F')} c {encoded}"
+        assert redactor.scrub(text) == f"a {MASK} b {MASK} c {MASK}"

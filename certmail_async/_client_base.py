@@ -154,13 +154,18 @@ class BaseClient:
         [RedisPacing][certmail_async.RedisPacing] shared by several processes).
         ``base_url`` points the copy at another host (a proxy, a staging server): the
         client's credentials go to that host, so pass only one you trust.
-        ``rate_limit`` paces the copy at another [RateLimit][certmail_async.RateLimit]
-        (``None``: no pacing); clients of one token share one gate, which keeps the
-        strictest limit any of them asked for. ``headers`` are extra headers sent with
-        every request, merged over the current ones; credential headers
-        (``Authorization``, ``X-Password``...), ``Host``, ``Content-Length`` and
-        CR/LF anywhere are refused. A ``User-Agent`` there is sent followed by the SDK's
-        (``certmail-async/<version>``).
+        ``rate_limit`` can only slow the copy down: a stricter
+        [RateLimit][certmail_async.RateLimit] paces the copy (and its own copies) through
+        a gate of its own on top of the token's shared gate, which keeps its cap for the
+        other clients and is not slowed by the copy; a looser one changes nothing.
+        ``rate_limit=None`` on a paced client is a ``ValidationError`` (the copy would
+        send past the shared gate): construct a client with ``rate_limit=None`` for that.
+        ``headers`` are extra headers sent with every request; a later copy's headers
+        replace earlier ones of the same name (any case). Credential headers
+        (``Authorization``, ``X-Password``...), routing and framing headers (``Host``,
+        ``Content-Length``, ``Content-Type``, ``Content-Encoding``...), method overrides
+        and values that are not visible ASCII (or longer than 8 KiB) are refused. A
+        ``User-Agent`` there is sent followed by the SDK's (``certmail-async/<version>``).
         Bad values are a ``ValidationError`` naming the field.
 
         Example:

@@ -1026,6 +1026,153 @@ def _shared_schedule(key: tuple[Hashable, Hashable], rate: RateLimit, now: float
         return schedule
 
 
+def stricter(rate: RateLimit, than: RateLimit) -> bool:
+    """Whether ``rate`` spaces requests further apart than ``than`` (its own budget, mode).
+
+    Example:
+        >>> stricter(RateLimit(requests=1, per=5.0), RateLimit(requests=1, per=1.0))
+        True
+    """
+    return spacing(rate, rate.mode, rate.budget) > spacing(than, than.mode, than.budget)
+
+
+class PrivateCap:
+    """A client copy's own stricter cap: its gates, kept by the copy, never by the process.
+
+    ``with_options(rate_limit=<stricter>)`` paces the copy (and the copies made from it)
+    through the token's shared gate AND this cap's gate, so the shared gate stays at the
+    cap its clients were built with and the stricter limit goes away with the copy. The
+    gates live in this object (one per event loop, one schedule across asyncio loops), in
+    this process only: the stricter limit only ever slows this copy down.
+    """
+
+    __slots__ = ("_gates", "_lock", "_schedule", "rate", "scope")
+
+    def __init__(self, rate: RateLimit, scope: Hashable) -> None:
+        self.rate = rate
+        self.scope = (scope, f"copy-{id(self):x}")
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Gate] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._schedule: _Schedule | None = None
+        self._lock = threading.Lock()
+
+    def gate(self) -> Gate:
+        """This cap's gate on the running loop."""
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            schedule = None
+            if type(loop).time is asyncio.BaseEventLoop.time:
+                with self._lock:
+                    if self._schedule is None:
+                        self._schedule = _Schedule(PacingPolicy.of(self.rate))
+                    schedule = self._schedule
+            gate = self._gates[loop] = Gate(self.rate, self.scope, schedule=schedule)
+        return gate
+
+
+class StricterGate:
+    """The shared gate of a scope and a copy's private gate, passed one after the other.
+
+    A request waits for the private slot, then for the shared one; its write is reported
+    to both. What the provider says (429s, pauses, rate-limit headers) goes to the shared
+    gate; ``state``, ``rate`` and ``interval`` are the private gate's (the copy's cap).
+    """
+
+    def __init__(self, private: Gate, shared: PacingGate) -> None:
+        self._private = private
+        self._shared = shared
+
+    @property
+    def pauses(self) -> int:
+        """How often the shared scope was paused."""
+        return self._shared.pauses
+
+    @pauses.setter
+    def pauses(self, value: int) -> None:
+        self._shared.pauses = value
+
+    @property
+    def rate(self) -> RateLimit:
+        """The copy's own cap."""
+        return self._private.rate
+
+    @property
+    def interval(self) -> float:
+        """The copy's spacing (never closer than the shared gate's)."""
+        return max(self._private.interval, self._shared.interval)
+
+    @property
+    def state(self) -> PacingState:
+        """The private gate's snapshot (the copy's cap and departures)."""
+        return self._private.state
+
+    @property
+    def paused_for(self) -> float:
+        """Seconds the shared scope stays paused."""
+        return self._shared.paused_for
+
+    def expected_wait(self) -> float:
+        """The longer of both gates' estimated waits."""
+        return max(self._private.expected_wait(), self._shared.expected_wait())
+
+    async def wait_unpaused(self, max_wait: float | None = None) -> None:
+        """Wait while the shared scope is paused."""
+        await self._shared.wait_unpaused(max_wait)
+
+    async def acquire(self, max_wait: float | None = None) -> None:
+        """Admission to the private lane, then to the shared one (both or neither)."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await self._private.acquire(max_wait)
+        try:
+            left = None if max_wait is None else max(max_wait - (loop.time() - start), 0.0)
+            await self._shared.acquire(left)
+        except BaseException:
+            self._private.abandon()
+            raise
+
+    def abandon(self) -> None:
+        """Give both admissions back."""
+        self._private.abandon()
+        self._shared.abandon()
+
+    async def depart(self, *, stamped: bool = False) -> float:
+        """The private slot, then the shared one; the private gate waits for the write."""
+        await self._private.depart(stamped=True)
+        try:
+            at = await self._shared.depart(stamped=stamped)
+        except BaseException:
+            self._private.sent()
+            raise
+        if not stamped:
+            self._private.sent(at)
+        return at
+
+    def sent(self, at: float | None = None) -> None:
+        """The write, reported to both gates."""
+        self._shared.sent(at)
+        self._private.sent(at)
+
+    def observe(self, rtt: float) -> None:
+        """A round trip, for both gates' jitter estimates."""
+        self._shared.observe(rtt)
+        self._private.observe(rtt)
+
+    def refused(self, retry_after: float | None = None) -> None:
+        """A 429: the shared scope pauses and tightens."""
+        self._shared.refused(retry_after)
+
+    def hint(self, remaining: int | None, reset_after: float | None) -> None:
+        """Rate-limit headers: the shared scope's."""
+        self._shared.hint(remaining, reset_after)
+
+    def pause(self, seconds: float | None) -> None:
+        """Pause the shared scope."""
+        self._shared.pause(seconds)
+
+
 def _scope_label(scope: Hashable) -> str:
     """A log-friendly scope name (scopes hold digests of tokens, never a secret)."""
     if isinstance(scope, tuple):

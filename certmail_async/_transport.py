@@ -37,10 +37,13 @@ from ._pacing import (
     PacingBackend,
     PacingGate,
     PacingState,
+    PrivateCap,
     RateLimit,
     SlotUnavailable,
+    StricterGate,
     rate_limit_hint,
     resolve_backend,
+    stricter,
 )
 from ._redact import Masked, Redactor, log_summary, redact_body, redact_headers
 from ._response import CAPTURE, ResponseInfo, build_info
@@ -475,6 +478,8 @@ class Transport:
         self.backend: PacingBackend | None = (
             None if self.rate_limit is None else resolve_backend(pacing, self.rate_limit)
         )
+        #: A copy's own stricter cap, on top of the shared gate (``with_options``).
+        self._private: PrivateCap | None = None
         #: Extra headers of every request (``with_options(headers=...)``).
         self.default_headers: dict[str, str] = {}
         self._base_headers = self._merge_base()
@@ -508,10 +513,24 @@ class Transport:
         if not isinstance(pacing, NotGiven):
             new._pacing_arg = pacing
         if not isinstance(rate_limit, NotGiven):
-            new.rate_limit = _check_type(rate_limit, RateLimit | None, "rate_limit")
-            new.backend = (
-                None if new.rate_limit is None else resolve_backend(new._pacing_arg, new.rate_limit)
-            )
+            rate = _check_type(rate_limit, RateLimit | None, "rate_limit")
+            if self.rate_limit is None:  # an unpaced client: the copy paces at its limit
+                new.rate_limit = rate
+                new.backend = None if rate is None else resolve_backend(new._pacing_arg, rate)
+            elif rate is None:
+                # Other clients of the token are paced by the shared gate: a copy that
+                # skipped it would flood the provider's cap.
+                raise exc.ValidationError(
+                    "a copy of a paced client cannot turn pacing off (it would send past "
+                    "the token's shared gate); for an unpaced client, construct one with "
+                    "rate_limit=None",
+                    field="rate_limit",
+                )
+            elif stricter(rate, self._private.rate if self._private else self.rate_limit):
+                # The copy's own gate on top of the shared one: the stricter limit goes
+                # away with the copy (and its copies), the shared gate keeps its cap.
+                new._private = PrivateCap(rate, self.scope)
+            # else: not stricter than what paces this client: nothing changes
         if not isinstance(timeout, NotGiven):
             new.timeout = Timeout.coerce(timeout)
             new._default_client_timeout = _client_timeout(new.timeout)
@@ -551,11 +570,16 @@ class Transport:
         """This client's pacing gate on the running loop, or ``None`` when pacing is off."""
         if self.rate_limit is None or self.backend is None:
             return None
+        shared: PacingGate
         if isinstance(self.backend, LocalPacing):
             # In-process: the schedule is shared by every asyncio loop of the process for
             # this scope and host (see gate_for), so asyncio.run() per call keeps spacing.
-            return self.backend.gate(self.scope, self.rate_limit, origin=self.base_url)
-        return self.backend.gate(self.scope, self.rate_limit)
+            shared = self.backend.gate(self.scope, self.rate_limit, origin=self.base_url)
+        else:
+            shared = self.backend.gate(self.scope, self.rate_limit)
+        if self._private is not None:
+            return StricterGate(self._private.gate(), shared)
+        return shared
 
     def pacing(self) -> PacingState | None:
         """What this client's scope has learned on the running loop (None: pacing off)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -88,13 +90,58 @@ def test_with_options_base_url_refused(bad: object) -> None:
 # -- rate_limit -----------------------------------------------------------------------
 
 
-async def test_with_options_rate_limit_none_turns_pacing_off() -> None:
-    """rate_limit=None: the copy takes no pacing slot; the original still paces."""
-    async with run_fake("pecmassiva") as fake, fake.client() as client:
-        free = client.with_options(rate_limit=None)
-        assert free.pacing is None
-        assert free._transport.backend is None
-        assert client.pacing is not None
+def test_with_options_rate_limit_none_refused_on_a_paced_client() -> None:
+    """F5: a paced client's copy cannot turn pacing off; the error says how to get one."""
+    with pytest.raises(ValidationError) as caught:
+        _client("https://ws.example.it").with_options(rate_limit=None)
+    assert caught.value.field == "rate_limit"
+    assert "construct one with rate_limit=None" in str(caught.value)
+    unpaced = _client("https://ws.example.it", rate_limit=None)
+    assert unpaced.with_options(rate_limit=None)._transport.backend is None
+
+
+async def test_strict_copy_does_not_slow_the_token_after_it_is_gone() -> None:
+    """F6: a stricter copy paces itself only; the parent and new clients keep the cap."""
+    cap = RateLimit(requests=10, per=1.0)
+    async with (
+        run_fake("pecmassiva", send_rate=None) as fake,
+        fake.client(rate_limit=cap) as parent,
+    ):
+        assert parent.pacing is not None
+        documented = parent.pacing.interval
+        strict = parent.with_options(rate_limit=RateLimit(requests=1, per=5.0))
+        await strict.quota.retrieve()
+        assert strict.pacing is not None
+        assert strict.pacing.interval >= 5.0
+        again = strict.with_options(timeout=30, rate_limit=cap)  # its copies keep it
+        assert again._transport._private is strict._transport._private
+        assert parent.pacing.interval == documented
+        del strict, again
+        gc.collect()
+        assert parent.pacing.interval == documented
+        async with fake.client(rate_limit=cap) as other:
+            assert other.pacing is not None
+            assert other.pacing.interval == documented
+
+
+async def test_strict_copy_is_spaced_at_its_own_limit() -> None:
+    """F6: the strict copy's sends leave its own interval apart (a lower bound only)."""
+    async with (
+        run_fake("pecmassiva", send_rate=None) as fake,
+        fake.client(rate_limit=RateLimit(requests=1, per=0.01)) as parent,
+    ):
+        strict = parent.with_options(rate_limit=RateLimit(requests=1, per=0.3, slack=0.0))
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for i in range(3):
+            await strict.sends.create(recipients=[f"s{i}@pec.example.it"], subject="S", body="B")
+        elapsed = loop.time() - start
+        assert strict.pacing is not None
+        assert strict.pacing.departed == 3
+        assert parent.pacing is not None
+        assert parent.pacing.interval < 0.3
+    assert elapsed >= 0.5  # two intervals of 0.3 s: the pacing can only make it longer
+    assert len(fake.state.ledger) == 3
 
 
 async def test_with_options_rate_limit_paces_the_copy() -> None:

@@ -17,6 +17,7 @@ import contextlib
 import contextvars
 import functools
 import importlib
+import io
 import json as jsonlib
 import logging
 import math
@@ -131,6 +132,9 @@ _RESERVED_HEADERS = frozenset(
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z", re.ASCII)
 #: Bytes of an error answer kept for its message (the rest is not read).
 _ERROR_BODY_LIMIT = 64 * 1024
+#: JSON bodies larger than this go out as a stream (aiohttp's threshold for a body
+#: that "might lock the event loop"; a ResourceWarning, an error under ``-W error``).
+_STREAMED_BODY = 1024 * 1024
 _T = TypeVar("_T")
 _DEFAULT_LIMITS = ResponseLimits()
 _NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
@@ -892,16 +896,18 @@ class Transport:
         departure = _DEPARTURE.get()
         if departure is not None and not self._holder.traced:
             departure.write(asyncio.get_running_loop().time())  # no tracing: the hand-off
+        data = _json_body(request, json)
         try:
             async with session.request(
                 op.method,
                 url,
                 params=params,
-                json=request.json if request.json is not None else json,
+                data=data,
                 headers=request.headers,
                 timeout=client_timeout,
                 allow_redirects=False,  # never hand credentials to another host
             ) as resp:
+                del data  # the encoded body may hold a credential (PEC Massiva's)
                 if departure is not None and resp.status < 300:
                     # The response headers are in: one round trip. Only successes count: a
                     # 429 or a 4xx is answered by a faster path (middleware), and mixing
@@ -1184,6 +1190,22 @@ def check_headers(headers: object, field: str = "headers") -> dict[str, str]:
             raise exc.ValidationError("control characters (CR, LF...) are not allowed", field=where)
         checked[name] = value
     return checked
+
+
+def _json_body(request: AuthRequest, json: Any) -> bytes | io.BytesIO | None:
+    """The request's JSON body, encoded once: bytes, or a stream above 1 MiB.
+
+    Sets ``Content-Type: application/json`` as aiohttp's ``json=`` would. A large body
+    (a send with a big attachment) is handed over as ``io.BytesIO``, which aiohttp
+    writes in chunks, instead of one bytes payload it warns about.
+    """
+    value = request.json if request.json is not None else json
+    if value is None:
+        return None
+    encoded = jsonlib.dumps(value).encode("utf-8")
+    if not any(name.lower() == "content-type" for name in request.headers):
+        request.headers["Content-Type"] = "application/json"
+    return io.BytesIO(encoded) if len(encoded) > _STREAMED_BODY else encoded
 
 
 def _check_type(value: Any, kind: Any, field: str) -> Any:

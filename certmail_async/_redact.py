@@ -134,7 +134,7 @@ def _base64_forms(secret: str) -> set[str]:
 def secret_forms(secret: str) -> set[str]:
     """Every form ``secret`` takes in text the SDK may emit or a provider may echo.
 
-    Raw, JSON-escaped, percent-encoded, hex (UTF-8 bytes, either case) and base64
+    Raw, reversed, JSON-escaped, percent-encoded, hex (UTF-8 bytes, either case), base64
     (standard and URL-safe, padded or not, and the three alignments of the secret inside
     a larger base64 blob; see ``_base64_forms`` for what stays visible).
 
@@ -145,7 +145,7 @@ def secret_forms(secret: str) -> set[str]:
         >>> base64.b64encode(b"user:s3cret-pw").decode() in secret_forms("user:s3cret-pw")
         True
     """
-    forms = {secret}
+    forms = {secret, secret[::-1]}  # reversed: one more form, cheap to cover
     hexed = secret.encode("utf-8", "surrogatepass").hex()
     forms |= {hexed, hexed.upper()}
     forms |= _base64_forms(secret)

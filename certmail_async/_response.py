@@ -105,11 +105,16 @@ def build_info(
     elapsed: float | None,
     attempts: int,
 ) -> ResponseInfo:
-    """A ResponseInfo of raw answer headers: credential headers masked, values scrubbed."""
+    """A ResponseInfo of raw answer headers: credential headers masked, the rest scrubbed.
+
+    Everything that comes from the answer is scrubbed of the client's secrets: header
+    values *and names* (a hostile server may send a token as a header name), the request
+    id (read from the scrubbed headers) and the URL.
+    """
     scrub = redactor.scrub if redactor is not None else str
     clean: CIMultiDict[str] = CIMultiDict(
         [
-            (name, MASK if name.lower() in SENSITIVE_HEADERS else scrub(value))
+            (scrub(name), MASK if name.lower() in SENSITIVE_HEADERS else scrub(value))
             for name, value in headers.items()
         ]
     )

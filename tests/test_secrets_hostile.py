@@ -75,3 +75,32 @@ class TestLongCredentials:
         encoded = base64.b64encode(secret.encode()).decode()
         text = f"a {secret} b {secret.replace('/', '%2F')} c {encoded}"
         assert redactor.scrub(text) == f"a {MASK} b {MASK} c {MASK}"
+
+
+class TestResponseInfoFromTheAnswer:
+    """F2: every ResponseInfo field that comes from the answer is scrubbed."""
+
+    def test_secret_in_header_name_scrubbed(self) -> None:
+        """A secret sent as a header name (and in request id, URL) is masked everywhere."""
+        from multidict import CIMultiDict
+
+        from certmail_async._response import build_info
+
+        headers = CIMultiDict([(TOKEN, "1"), ("X-Request-Id", TOKEN), ("X-Echo", PASSWORD)])
+        info = build_info(
+            status=503,
+            headers=headers,
+            redactor=Redactor([TOKEN, PASSWORD]),
+            provider="pecmassiva",
+            operation="quota.retrieve",
+            method="GET",
+            url=f"https://host/quota?t={TOKEN}",
+            elapsed=0.1,
+            attempts=1,
+        )
+        shown = repr(info) + str(list(info.headers.items())) + str(info.request_id)
+        assert TOKEN not in shown
+        assert PASSWORD not in shown
+        assert TOKEN[::-1] not in shown
+        assert next(iter(info.headers)) == MASK
+        assert info.request_id == MASK

@@ -127,8 +127,25 @@ _RESERVED_HEADERS = frozenset(
         "x-api-key",
         "x-username",
         "x-password",
+        # framing: the SDK encodes the body and its length itself
+        "content-encoding",
+        "content-type",
+        "expect",
+        "te",
+        "trailer",
+        "upgrade",
+        "keep-alive",
+        "proxy-connection",
+        # method overrides: a proxy or framework could run another operation
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
     }
 )
+#: Extra header values: visible ASCII, space and tab (RFC 9110 field-value, no obs-text).
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*\Z", re.ASCII)
+_HEADER_VALUE_MAX = 8 * 1024
+_HEADERS_TOTAL_MAX = 32 * 1024
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z", re.ASCII)
 #: Bytes of an error answer kept for its message (the rest is not read).
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -512,7 +529,10 @@ class Transport:
         if not isinstance(base_url, NotGiven):
             new.base_url = check_base_url(base_url)
         if not isinstance(headers, NotGiven):
-            new.default_headers = {**self.default_headers, **check_headers(headers)}
+            given = check_headers(headers)
+            replaced = {name.lower() for name in given}
+            kept = {k: v for k, v in self.default_headers.items() if k.lower() not in replaced}
+            new.default_headers = _check_headers_total({**kept, **given})
             new._base_headers = new._merge_base()
         if not isinstance(pacing, NotGiven):
             new._pacing_arg = pacing
@@ -1169,9 +1189,10 @@ def check_headers(headers: object, field: str = "headers") -> dict[str, str]:
             field=field,
         )
     checked: dict[str, str] = {}
+    seen: set[str] = set()
     for name, value in headers.items():
         if not isinstance(name, str) or not _HEADER_NAME.match(name):
-            shown = name if isinstance(name, str) and name.isprintable() else "?"
+            shown = name if isinstance(name, str) and name.isascii() and name.isprintable() else "?"
             raise exc.ValidationError(
                 "a header name is letters, digits and !#$%&'*+.^_`|~- only",
                 field=f"{field}[{shown}]",
@@ -1179,17 +1200,43 @@ def check_headers(headers: object, field: str = "headers") -> dict[str, str]:
         where = f"{field}[{name}]"
         if name.lower() in _RESERVED_HEADERS:
             raise exc.ValidationError(
-                "credential, framing and routing headers are set by the client, not here",
+                "credential, framing, routing and method-override headers are set by the "
+                "client, not here",
                 field=where,
             )
+        if name.lower() in seen:
+            raise exc.ValidationError(
+                "the header is given twice (header names are case-insensitive)", field=where
+            )
+        seen.add(name.lower())
         if not isinstance(value, str):
             raise exc.ValidationError(
                 f"expected a string value, got {type(value).__name__}", field=where
             )
-        if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
-            raise exc.ValidationError("control characters (CR, LF...) are not allowed", field=where)
+        if not _HEADER_VALUE.match(value):
+            raise exc.ValidationError(
+                "a header value is visible ASCII, space and tab only (no CR, LF, other "
+                "control or non-ASCII characters)",
+                field=where,
+            )
+        if len(value) > _HEADER_VALUE_MAX:
+            raise exc.ValidationError(
+                f"a header value is at most {_HEADER_VALUE_MAX} bytes, got {len(value)}",
+                field=where,
+            )
         checked[name] = value
-    return checked
+    return _check_headers_total(checked, field)
+
+
+def _check_headers_total(headers: dict[str, str], field: str = "headers") -> dict[str, str]:
+    """Refuse extra headers whose names and values add up to more than 32 KiB."""
+    total = sum(len(name) + len(value) for name, value in headers.items())
+    if total > _HEADERS_TOTAL_MAX:
+        raise exc.ValidationError(
+            f"the extra headers are at most {_HEADERS_TOTAL_MAX} bytes in total, got {total}",
+            field=field,
+        )
+    return headers
 
 
 def _json_body(request: AuthRequest, json: Any) -> bytes | io.BytesIO | None:

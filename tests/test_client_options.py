@@ -218,6 +218,55 @@ def test_with_options_headers_refuse_control_characters(
     assert caught.value.field == field
 
 
+FRAMING = [
+    "Content-Encoding", "content-type", "EXPECT", "TE", "Trailer", "upgrade", "Keep-Alive",
+    "Proxy-Connection", "X-HTTP-Method-Override", "x-http-method", "X-Method-Override",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FRAMING)
+def test_with_options_headers_refuse_framing_and_method_overrides(name: str) -> None:
+    """F7: framing headers and method overrides are refused in any case, naming them."""
+    with pytest.raises(ValidationError) as caught:
+        _client("https://ws.example.it").with_options(headers={name: "gzip"})
+    assert caught.value.field == f"headers[{name}]"
+
+
+@pytest.mark.parametrize(
+    "value", ["a\x85b", "a\u2028b", "a\u2029b", "a\ud800b", "caff\u00e8", "a\x7fb", "v" * 8193]
+)
+def test_with_options_headers_refuse_non_ascii_and_long_values(value: str) -> None:
+    """F7: a value must be visible ASCII, space or tab, and at most 8 KiB."""
+    with pytest.raises(ValidationError) as caught:
+        _client("https://ws.example.it").with_options(headers={"X-A": value})
+    assert caught.value.field == "headers[X-A]"
+
+
+def test_with_options_headers_total_is_bounded_across_copies() -> None:
+    """F7: extra headers add up to at most 32 KiB, also over successive copies."""
+    client = _client("https://ws.example.it").with_options(
+        headers={"X-A": "v" * 8192, "X-B": "\t ok"}
+    )
+    client = client.with_options(headers={"X-C": "v" * 8192, "X-D": "v" * 8192})
+    with pytest.raises(ValidationError) as caught:
+        client.with_options(headers={"X-E": "v" * 8192})
+    assert caught.value.field == "headers"
+    with pytest.raises(ValidationError):
+        client.with_options(headers={"X-Dup": "1", "x-dup": "2"})
+
+
+async def test_with_options_later_headers_replace_case_insensitively(recorder: Recorder) -> None:
+    """F7: a later copy's user-agent replaces an earlier User-Agent (one header sent)."""
+    async with _client(recorder.url) as client:
+        copy = client.with_options(headers={"User-Agent": "a", "X-Tenant": "t1"})
+        copy = copy.with_options(headers={"user-agent": "b", "x-tenant": "t2"})
+        await copy.quota.retrieve()
+    assert copy._transport.default_headers == {"user-agent": "b", "x-tenant": "t2"}
+    assert recorder.seen[0]["User-Agent"] == f"b {UA_PRODUCT}"
+    sent = {k.lower(): v for k, v in recorder.seen[0].items()}
+    assert sent["x-tenant"] == "t2"
+
+
 # -- User-Agent -----------------------------------------------------------------------
 
 

@@ -62,6 +62,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CertmailError",
+    "ClientClosedError",
     "ConflictError",
     "ConnectError",
     "DeliveryUnknownError",
@@ -194,6 +195,30 @@ class ValidationError(CertmailError, ValueError):
         where = self._where()
         detail = f"{self.field}: {self.message}" if self.field else self.message
         return f"{where}: {detail}" if where else detail
+
+
+class ClientClosedError(CertmailError, RuntimeError):
+    """The client (or the client it was copied from) was closed; nothing was sent.
+
+    Copies made with ``with_options`` share their parent's session, so closing the parent
+    closes them too. Also a ``RuntimeError``, for code written before it existed.
+
+    Examples:
+        >>> import asyncio
+        >>> from certmail_async import ClientClosedError, PecMassivaClient
+        >>> async def main() -> str:
+        ...     client = PecMassivaClient(token="t", username="box@pecmassiva.com",
+        ...                               password="p", base_url="http://127.0.0.1:9")
+        ...     copy = client.with_options(timeout=5)
+        ...     await client.aclose()
+        ...     try:
+        ...         await copy.quota.retrieve()
+        ...     except ClientClosedError as err:
+        ...         return type(err).__name__
+        ...     return "sent"
+        >>> asyncio.run(main())
+        'ClientClosedError'
+    """
 
 
 class APIError(CertmailError):

@@ -422,7 +422,7 @@ class _SessionHolder:
 
     def get(self) -> aiohttp.ClientSession:
         if self.closed:
-            raise RuntimeError("this client is closed; create a new one")
+            raise exc.ClientClosedError("this client is closed; create a new one")
         if self.session is None:
             self.session = aiohttp.ClientSession(
                 headers={"User-Agent": USER_AGENT},
@@ -1133,31 +1133,65 @@ class Transport:
 
 
 def check_base_url(value: object, field: str = "base_url") -> str:
-    """An ``http(s)://host[...]`` URL without a trailing slash, or a ValidationError.
+    """An ``http(s)://host[:port][/path]`` URL without a trailing slash, or a ValidationError.
+
+    Refused: userinfo (any ``@``: credentials go in the client's auth, never the URL), a
+    query or fragment (any ``?`` or ``#``: every path would land in it), blanks, control
+    and non-ASCII characters (use the host's ``xn--`` form), percent-encoded control
+    characters, ``.``/``..`` path segments, a bad port. The message never repeats the
+    value (it may hold a password), only the scheme when that is the problem.
 
     Example:
         >>> check_base_url("https://ws.pecmassiva.com/")
         'https://ws.pecmassiva.com'
+        >>> try:
+        ...     check_base_url("https://user:s3cret@ws.pecmassiva.com")
+        ... except exc.ValidationError as err:
+        ...     print(err.field, "s3cret" in str(err))
+        base_url False
     """
     if not isinstance(value, str):
         raise exc.ValidationError(f"expected a URL string, got {type(value).__name__}", field=field)
-    if any(ord(c) < 33 or ord(c) == 127 for c in value):
-        raise exc.ValidationError("the URL holds blanks or control characters", field=field)
+    if "@" in value:
+        raise exc.ValidationError(
+            "the URL cannot hold credentials (user:password@); pass them to the client, "
+            "not in the URL",
+            field=field,
+        )
+    if any(ord(c) < 33 or ord(c) > 126 for c in value):
+        raise exc.ValidationError(
+            "the URL holds blanks, control or non-ASCII characters "
+            "(write an international host in its xn-- form)",
+            field=field,
+        )
+    if "?" in value or "#" in value:
+        raise exc.ValidationError("the URL cannot hold a query or a fragment", field=field)
+    if _ENCODED_CONTROL.search(value):
+        raise exc.ValidationError("the URL holds percent-encoded control characters", field=field)
     try:
         parts = urlsplit(value)
         host = parts.hostname
         _ = parts.port  # raises ValueError on a bad port
-    except ValueError as error:
-        raise exc.ValidationError(f"not a URL: {error}", field=field) from None
-    if parts.scheme not in ("http", "https") or not host:
+    except ValueError:
+        # urlsplit's message repeats part of the URL: never shown.
+        raise exc.ValidationError("not a URL (a bad port or [IPv6] host)", field=field) from None
+    if parts.scheme not in ("http", "https") or not host or not parts.netloc:
+        scheme = parts.scheme if _SCHEME.fullmatch(parts.scheme) else "?"
         raise exc.ValidationError(
-            f"expected an http:// or https:// URL with a host, got {value!r}", field=field
+            f"expected an http:// or https:// URL with a host (scheme {scheme!r})", field=field
         )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise exc.ValidationError(
-            "the base URL cannot hold credentials, a query or a fragment", field=field
-        )
+    if not (_HOST.fullmatch(host) or (":" in host and _IPV6.fullmatch(host))):
+        raise exc.ValidationError("the URL's host is not a valid host name", field=field)
+    if any(seg in (".", "..") for seg in _DOT_SEGMENT.sub(".", parts.path).split("/")):
+        raise exc.ValidationError("the URL's path holds '.' or '..' segments", field=field)
     return value.rstrip("/")
+
+
+_ENCODED_CONTROL = re.compile(r"%(?:[01][0-9A-Fa-f]|7[Ff])", re.ASCII)
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,15}", re.ASCII)
+_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?", re.ASCII)
+_IPV6 = re.compile(r"[0-9a-f:.]+", re.ASCII)
+_DOT_SEGMENT = re.compile(r"%2[Ee]", re.ASCII)
 
 
 def with_product(user_agent: str) -> str:

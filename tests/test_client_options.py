@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,7 +12,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from certmail_async import PecMassivaClient, RateLimit, ValidationError
+from certmail_async import (
+    CertmailError,
+    ClientClosedError,
+    PecMassivaClient,
+    RateLimit,
+    ValidationError,
+)
 from certmail_async._transport import UA_PRODUCT, USER_AGENT
 from certmail_async.testing import run_fake
 
@@ -265,6 +272,40 @@ async def test_with_options_later_headers_replace_case_insensitively(recorder: R
     assert recorder.seen[0]["User-Agent"] == f"b {UA_PRODUCT}"
     sent = {k.lower(): v for k, v in recorder.seen[0].items()}
     assert sent["x-tenant"] == "t2"
+
+
+# -- closed parents, the sync signature ------------------------------------------------
+
+
+async def test_copy_of_a_closed_client_raises_client_closed_error() -> None:
+    """F10a: a copy used after its parent closed raises ClientClosedError (a RuntimeError)."""
+    client = _client("http://127.0.0.1:9")
+    copy = client.with_options(timeout=5)
+    await client.aclose()
+    with pytest.raises(ClientClosedError) as caught:
+        await copy.quota.retrieve()
+    assert isinstance(caught.value, CertmailError)
+    assert isinstance(caught.value, RuntimeError)
+
+
+def test_sync_with_options_has_the_async_keywords() -> None:
+    """F8: the sync clients' with_options names the async one's keywords (typos fail)."""
+    from certmail_async import sync
+
+    want = inspect.signature(PecMassivaClient.with_options).parameters
+    got = inspect.signature(sync.PecMassivaClient.with_options).parameters
+    assert list(got) == list(want)
+    client = sync.PecMassivaClient(
+        token="tok-1234-abcd", username="box@pecmassiva.com", password="p"
+    )
+    try:
+        with pytest.raises(TypeError):
+            client.with_options(hedaers={"X-A": "1"})  # type: ignore[call-arg]
+        assert client.with_options(headers={"X-A": "1"})._async._transport.default_headers == {
+            "X-A": "1"
+        }
+    finally:
+        client.close()
 
 
 # -- User-Agent -----------------------------------------------------------------------

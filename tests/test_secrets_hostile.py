@@ -104,3 +104,64 @@ class TestResponseInfoFromTheAnswer:
         assert TOKEN[::-1] not in shown
         assert next(iter(info.headers)) == MASK
         assert info.request_id == MASK
+
+
+class TestBaseUrl:
+    """F4/F10: base_url never echoes its userinfo and refuses what would misroute."""
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "ftp://user:S3cretPass@host",
+            "https://user:S3cretPass@host",
+            "https://user:S3cret#Pass@host",
+            "https://user:S3cret/Pass@host",
+            "https://user:S3cret?Pass@host",
+            "https://:S3cretPass@",
+            "https://host:S3cretPass",
+            "https://@host",
+            "https://:@host",
+            "https://host?",
+            "https://host#",
+            "https://host?#",
+            "https://host/a?b=1",
+            "https://ho\u2028st",
+            "https://hóst",
+            "https://host/p\r\nX: 1",
+            "https://host/%0d%0aX:1",
+            "https://host/..",
+            "https://host:99999",
+            "http://[::1",
+            "javascript:alert(1)",
+            "https:///host",
+        ],
+    )
+    def test_refused_without_echo(self, url: str) -> None:
+        """A bad base_url is a ValidationError naming base_url, never repeating the URL."""
+        with pytest.raises(ValidationError) as info:
+            PecMassivaClient(token=TOKEN, username=USER, password=PASSWORD, base_url=url)
+        assert info.value.field == "base_url"
+        assert "S3cret" not in str(info.value) + repr(info.value)
+        assert url not in str(info.value)
+
+    @pytest.mark.parametrize(
+        ("url", "kept"),
+        [
+            ("https://xn--hst-7ma", "https://xn--hst-7ma"),
+            ("https://127.0.0.1:1/", "https://127.0.0.1:1"),
+            ("http://[::1]:8400/api/", "http://[::1]:8400/api"),
+            ("https://host:443/p/", "https://host:443/p"),
+        ],
+    )
+    def test_good_urls_accepted(self, url: str, kept: str) -> None:
+        """Plain http(s) URLs with a host, port and path are accepted, trailing / dropped."""
+        client = PecMassivaClient(token=TOKEN, username=USER, password=PASSWORD, base_url=url)
+        assert client.base_url == kept
+
+    def test_with_options_refuses_userinfo(self) -> None:
+        """with_options(base_url=) applies the same rule, naming base_url."""
+        client = PecMassivaClient(token=TOKEN, username=USER, password=PASSWORD)
+        with pytest.raises(ValidationError) as info:
+            client.with_options(base_url="https://u:S3cretPass@host")
+        assert info.value.field == "base_url"
+        assert "S3cret" not in str(info.value)

@@ -422,7 +422,7 @@ class _SessionHolder:
 
     def get(self) -> aiohttp.ClientSession:
         if self.closed:
-            raise RuntimeError("this client is closed; create a new one")
+            raise exc.ClientClosedError("this client is closed; create a new one")
         if self.session is None:
             self.session = aiohttp.ClientSession(
                 headers={"User-Agent": USER_AGENT},

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 from ._exceptions import ValidationError
 from ._pacing import PacingBackend, PacingState, RateLimit
@@ -15,7 +15,9 @@ from ._retry import RetryPolicy
 from ._transport import BeforeSend, LastCheck, Operation, Response, Transport
 from ._types import NOT_GIVEN, NotGiven, TimeoutTypes
 
-__all__ = ["BaseClient", "Resource", "env_kwargs", "validating"]
+__all__ = ["BaseClient", "Resource", "build_from_env", "env_kwargs", "validating"]
+
+_C = TypeVar("_C")
 
 
 def env_kwargs(
@@ -38,6 +40,40 @@ def env_kwargs(
             )
         kwargs[argument] = value
     return kwargs
+
+
+def build_from_env(
+    factory: Callable[..., _C], variables: Iterable[tuple[str, str]], overrides: Mapping[str, Any]
+) -> _C:
+    """``factory(**env_kwargs(...))``; a bad value read from a variable names the variable.
+
+    The ValidationError of an argument that came from the environment gets the
+    variable's name as its ``field`` (never the value); this frame drops the arguments
+    before the error leaves, so a traceback's locals show no credential.
+
+    Example:
+        >>> import os
+        >>> os.environ["CERTMAIL_X_TOKEN"] = "bad token"
+        >>> def make(token: str) -> str:
+        ...     raise ValidationError("no blanks", field="token")
+        >>> try:
+        ...     build_from_env(make, [("token", "CERTMAIL_X_TOKEN")], {})
+        ... except ValidationError as err:
+        ...     print(err)
+        CERTMAIL_X_TOKEN: no blanks
+        >>> del os.environ["CERTMAIL_X_TOKEN"]
+    """
+    variables = tuple(variables)
+    from_env = {argument: variable for argument, variable in variables if argument not in overrides}
+    kwargs = [env_kwargs(variables, overrides)]
+    try:
+        return factory(**kwargs.pop())
+    except ValidationError as error:
+        failure = error
+    kwargs.clear()
+    if failure.field in from_env:
+        failure.field = from_env[failure.field]
+    raise failure
 
 
 class validating:  # lower case: used like a function, ``with validating(op):``
@@ -92,7 +128,7 @@ class BaseClient:
             'http://127.0.0.1:8400'
             >>> del os.environ["CERTMAIL_LEGALLYMAIL_TOKEN"]
         """
-        return cls(**env_kwargs(cls._ENV, overrides))
+        return build_from_env(cls, cls._ENV, overrides)
 
     async def __aenter__(self) -> Self:
         return self

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 import anyio
 from anyio.from_thread import BlockingPortal
 
-from ._client_base import BaseClient, Resource, env_kwargs
+from ._client_base import BaseClient, Resource, build_from_env
 from ._exceptions import CertmailError, ValidationError
 from ._types import NOT_GIVEN
 
@@ -380,7 +380,7 @@ class SyncClient(Generic[C]):
             ...     print(err.field)
             CERTMAIL_OPENAPI_TOKEN
         """
-        return cls(**env_kwargs(cls._async_class._ENV, overrides))
+        return build_from_env(cls, cls._async_class._ENV, overrides)
 
     @classmethod
     def _wrap(cls, runtime: _Runtime, client: C) -> Self:

@@ -165,3 +165,41 @@ class TestBaseUrl:
             client.with_options(base_url="https://u:S3cretPass@host")
         assert info.value.field == "base_url"
         assert "S3cret" not in str(info.value)
+
+
+class TestFromEnvFields:
+    """F10: a bad value read from the environment is reported under the variable's name."""
+
+    @pytest.mark.parametrize(
+        ("variable", "value"),
+        [
+            ("CERTMAIL_PECMASSIVA_TOKEN", "Zz-SECRET-value\nX-Injected: 1"),
+            ("CERTMAIL_PECMASSIVA_TOKEN", "Q" * (MAX_SECRET_LEN + 1)),
+            ("CERTMAIL_PECMASSIVA_PASSWORD", "Zz-SECRET-value\r\nX: 1"),
+        ],
+    )
+    @pytest.mark.parametrize("sync_facade", [False, True])
+    def test_bad_variable_named(
+        self, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, sync_facade: bool
+    ) -> None:
+        """field is the CERTMAIL_* variable, and the value is never in the message."""
+        from certmail_async import sync
+
+        monkeypatch.setenv("CERTMAIL_PECMASSIVA_TOKEN", TOKEN)
+        monkeypatch.setenv("CERTMAIL_PECMASSIVA_USERNAME", USER)
+        monkeypatch.setenv("CERTMAIL_PECMASSIVA_PASSWORD", PASSWORD)
+        monkeypatch.setenv(variable, value)
+        cls = sync.PecMassivaClient if sync_facade else PecMassivaClient
+        with pytest.raises(ValidationError) as info:
+            cls.from_env()
+        assert info.value.field == variable
+        assert value[:12] not in str(info.value) + repr(info.value)
+
+    def test_bad_override_keeps_argument_name(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A bad keyword argument (not from the environment) keeps its argument's name."""
+        monkeypatch.setenv("CERTMAIL_LEGALLYMAIL_TOKEN", TOKEN)
+        from certmail_async import LegallyMailClient
+
+        with pytest.raises(ValidationError) as info:
+            LegallyMailClient.from_env(token="bad token")
+        assert info.value.field == "token"

@@ -20,7 +20,7 @@ from certmail_async import (
     ValidationError,
 )
 from certmail_async._transport import UA_PRODUCT, USER_AGENT
-from certmail_async.testing import run_fake
+from certmail_async.testing import FakePecMassiva, run_fake
 
 QUOTA = {"data": {"usage": 1, "limit": 10}, "success": True, "message": ""}
 PASSWORD = "pw-secret-0815-xyz"
@@ -306,6 +306,27 @@ def test_sync_with_options_has_the_async_keywords() -> None:
         }
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "abc", None])
+def test_fake_max_body_size_bad_values_are_validation_errors(bad: Any) -> None:
+    """F10b: a bad max_body_size (argument or attribute) is a ValidationError naming it."""
+    with pytest.raises(ValidationError) as caught:
+        FakePecMassiva(max_body_size=bad if bad is not None else "x")
+    assert caught.value.field == "max_body_size"
+    fake = FakePecMassiva()
+    with pytest.raises(ValidationError) as caught:
+        fake.max_body_size = bad
+    assert caught.value.field == "max_body_size"
+
+
+async def test_fake_max_body_size_is_fixed_once_served() -> None:
+    """F10b: setting max_body_size on a served fake is refused, not silently ignored."""
+    async with run_fake("pecmassiva", send_rate=None, max_body_size=1000) as fake:
+        with pytest.raises(ValidationError) as caught:
+            fake.state.max_body_size = 10_000
+        assert caught.value.field == "max_body_size"
+        assert fake.state.max_body_size == 1000
 
 
 # -- User-Agent -----------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, overloa
 import attrs
 from aiohttp import web
 
+from .._exceptions import ValidationError
 from .._pacing import RateLimit
 from ._faults import CapMode, Fault, FaultPlan, RateCap, stream_hostile
 from ._load import (
@@ -146,14 +147,8 @@ class FakeProvider:
     default_max_body_size: ClassVar[int] = DEFAULT_MAX_BODY_SIZE
 
     def __init__(self, *, max_body_size: int | None = None) -> None:
-        #: The largest request body (bytes) accepted; a larger one gets `body_too_large`.
-        self.max_body_size = self.default_max_body_size
-        if max_body_size is not None:
-            if isinstance(max_body_size, bool) or not isinstance(max_body_size, int):
-                raise TypeError("max_body_size must be an int (bytes)")
-            if max_body_size < 1:
-                raise ValueError("max_body_size must be at least 1 byte")
-            self.max_body_size = max_body_size
+        self._served = False  # max_body_size is fixed once the app is built
+        self.max_body_size = self.default_max_body_size if max_body_size is None else max_body_size
         self.requests: list[RequestRecord] = []
         self.faults = FaultPlan()
         self.caps: list[CappedRoute] = []
@@ -171,6 +166,30 @@ class FakeProvider:
         self.worker_folder: str | None = None
         self.worker_index = 0
         self._rng = random.Random(0)
+
+    @property
+    def max_body_size(self) -> int:
+        """The largest request body (bytes) accepted; a larger one gets `body_too_large`.
+
+        A positive int, set before the fake is served (the served app's limit is fixed
+        then): anything else is a ``ValidationError`` naming ``max_body_size``.
+        """
+        return self._max_body_size
+
+    @max_body_size.setter
+    def max_body_size(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValidationError(
+                f"expected a positive int of bytes, got {type(value).__name__}",
+                field="max_body_size",
+            )
+        if self._served:
+            raise ValidationError(
+                "the limit is fixed once the fake is served: pass max_body_size= to "
+                "run_fake or the fake, or set it before serving",
+                field="max_body_size",
+            )
+        self._max_body_size = value
 
     # -- to override -------------------------------------------------------------------
 
@@ -266,6 +285,7 @@ class FakeProvider:
         """The aiohttp application, with the shared middleware in front of the routes."""
         # aiohttp refuses a body at (older versions) or over its limit: one byte of room
         # makes max_body_size itself accepted; the middleware answers the refusal.
+        self._served = True
         app = web.Application(
             middlewares=[self._middleware], client_max_size=self.max_body_size + 1
         )

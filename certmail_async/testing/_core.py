@@ -179,9 +179,9 @@ class FakeProvider:
     @max_body_size.setter
     def max_body_size(self, value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            shown = value if type(value) is int else type(value).__name__
             raise ValidationError(
-                f"expected a positive int of bytes, got {type(value).__name__}",
-                field="max_body_size",
+                f"expected a positive int of bytes, got {shown}", field="max_body_size"
             )
         if self._served:
             raise ValidationError(

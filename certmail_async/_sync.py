@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import importlib
 import inspect
 import os
@@ -122,6 +123,24 @@ class _Runtime:
             raise CertmailError("the sync runtime was shut down; create a new client")
         _refuse_inside_event_loop()
         return self.portal.call(func, *args)
+
+    def run(self, box: list[Callable[[], Any]]) -> Any:
+        """Run the one callable in ``box`` on the loop, holding no argument in any frame.
+
+        The arguments of a call may hold a secret in clear (a token passed as an id): the
+        caller packs the call in a one-element list and drops its own arguments, the
+        coroutine handed to the portal pops it before anything can raise, so neither this
+        frame, anyio's portal frames nor the coroutine's keep them in their locals (a
+        traceback captured with ``capture_locals=True`` shows an empty list).
+        """
+        try:
+            if self.closed:
+                raise CertmailError("the sync runtime was shut down; create a new client")
+            _refuse_inside_event_loop()
+        except CertmailError:
+            box.clear()
+            raise
+        return self.portal.call(_unboxing(box))
 
     def stop(self) -> None:
         """Stop the loop (pending calls are cancelled) and wait a bounded time for it."""
@@ -297,7 +316,9 @@ class SyncResource:
             return iterate
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            return runtime.call(_invoke, attr, args, kwargs)
+            box: list[Callable[[], Any]] = [functools.partial(attr, *args, **kwargs)]
+            del args, kwargs  # may hold a secret (a token as an id): see _Runtime.run
+            return runtime.run(box)
 
         call.__doc__ = attr.__doc__
         return call
@@ -307,6 +328,23 @@ class SyncResource:
 
     def __repr__(self) -> str:
         return f"<sync {type(self._resource).__name__}>"
+
+
+def _unboxing(box: list[Callable[[], Any]]) -> Callable[[], Any]:
+    """A zero-argument coroutine function running ``box``'s callable, popped first."""
+
+    async def unboxed() -> Any:
+        result = _pop_and_call(box)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+    return unboxed
+
+
+def _pop_and_call(box: list[Callable[[], Any]]) -> Any:
+    # A frame of its own: the callable (and its bound arguments) are gone when it returns.
+    return box.pop()()
 
 
 async def _invoke(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -361,9 +399,12 @@ class SyncClient(Generic[C]):
                 "pass session= to the async client instead",
                 field="session",
             )
-        kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
+        box: list[Callable[[], Any]] = [
+            functools.partial(self._async_class, **{k: _unwrap(v) for k, v in kwargs.items()})
+        ]
+        del kwargs  # the credentials: in no frame's locals if the constructor raises
         self._runtime = _current()
-        self._async = self._runtime.call(_build, self._async_class, kwargs)
+        self._async = self._runtime.run(box)
         self._bind()
 
     @classmethod
@@ -476,7 +517,10 @@ class SyncClient(Generic[C]):
         self.close()
 
     def __repr__(self) -> str:
-        return f"sync.{self._async!r}"
+        # A client whose constructor raised has no async client: its repr (a traceback's
+        # locals, a debugger) must not raise in turn.
+        inner = self.__dict__.get("_async")
+        return f"<sync.{type(self).__name__}: not built>" if inner is None else f"sync.{inner!r}"
 
 
 class _SyncRaw:
@@ -493,10 +537,6 @@ class _SyncRaw:
 
     def __dir__(self) -> list[str]:
         return dir(self._raw)
-
-
-def _build(cls: type[C], kwargs: dict[str, Any]) -> C:
-    return cls(**kwargs)
 
 
 class PecMassivaClient(SyncClient["_AsyncPecMassiva"]):

@@ -203,3 +203,63 @@ class TestFromEnvFields:
         with pytest.raises(ValidationError) as info:
             LegallyMailClient.from_env(token="bad token")
         assert info.value.field == "token"
+
+
+def _frames_holding(err: BaseException, secret: str, *, where: tuple[str, ...]) -> list[str]:
+    """The frames (file, function, local) of ``err``'s chain whose locals show ``secret``."""
+    hits = []
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [err]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        tb = error.__traceback__
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            if any(part in code.co_filename for part in where):
+                for name, value in tb.tb_frame.f_locals.items():
+                    try:
+                        shown = repr(value)
+                    except Exception:  # a half-built object's repr may raise
+                        shown = ""
+                    if secret in shown:
+                        hits.append(f"{code.co_filename}:{code.co_name}:{name}")
+            tb = tb.tb_next
+        pending += [error.__cause__, error.__context__]
+    return hits
+
+
+class TestSyncFrames:
+    """F3: the sync facade's frames and anyio's portal frames hold no call argument."""
+
+    @pytest.mark.parametrize("raw", [False, True])
+    def test_token_passed_as_id_not_in_wrapper_frames(self, raw: bool) -> None:
+        """A token passed as an id to a failing sync call is in no _sync/anyio frame."""
+        from anyio.from_thread import start_blocking_portal
+
+        from certmail_async import CertmailError, sync
+        from certmail_async.testing import run_fake
+
+        secret = "tok-SYNC-" + "FRAME-998877"  # built here: in no module global
+        with (
+            start_blocking_portal() as portal,
+            portal.wrap_async_context_manager(run_fake("pecmassiva", send_rate=None)) as fake,
+        ):
+            fake.state.faults.inject("GET", "/send/" + secret, times=None, status=503)
+            kwargs = {**fake.state.client_kwargs(), "base_url": fake.url, "max_retries": 0}
+            with sync.PecMassivaClient(**kwargs) as client:
+                sends = client.with_raw_response.sends if raw else client.sends
+                with pytest.raises(CertmailError) as info:
+                    sends.receipts(secret)
+        assert _frames_holding(info.value, secret, where=("_sync.py", "anyio")) == []
+
+    def test_constructor_error_keeps_credentials_out_of_wrapper_frames(self) -> None:
+        """A sync constructor that fails holds the credentials in no _sync/anyio frame."""
+        from certmail_async import sync
+
+        secret = "tok-SYNC-" + "CTOR-445566"
+        with pytest.raises(ValidationError) as info:
+            sync.PecMassivaClient(token=secret, username=USER, password="pw\x01bad")
+        assert _frames_holding(info.value, secret, where=("_sync.py", "anyio")) == []

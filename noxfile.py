@@ -13,7 +13,8 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 
 PYTHON = "3.11"
-#: Other interpreters the suite runs on (`nox -s tests-3.12`); the classifiers list them.
+#: Other interpreters the suite runs on (`nox -s tests-other-3.12`); the classifiers list
+#: them, and .ci/run runs each one it finds.
 OTHER_PYTHONS = ["3.12", "3.13"]
 #: The extras whose bounds `lowest` pins too (the ones the dev extra installs). Not otel
 #: or loadtest: the dev extra pins opentelemetry-api and hdrhistogram above their bounds.

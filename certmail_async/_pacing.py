@@ -84,7 +84,8 @@
 #
 # Scope: a gate belongs to the provider's scope (provider + token digest, or provider +
 # egress IP), not to a client, so every client of a scope in the process shares it; two
-# clients asking for different caps get the stricter one. Gates are per event loop (asyncio
+# clients asking for different caps get the stricter one while both are open (a client's
+# rate is a weakly held RateClaim, released by aclose). Gates are per event loop (asyncio
 # objects are loop-bound), but their schedule is not (``_Schedule``): on loops whose clock
 # is asyncio's ``time.monotonic()``, every loop of the process shares the slots, the pause
 # and what was learned per scope and host, so a program that runs ``asyncio.run()`` per
@@ -423,6 +424,10 @@ class PacingPolicy:
     min_budget: float = 0.0
     refusals: int = 0
     rtts: deque[float] = attrs.field(factory=lambda: deque(maxlen=RTT_SAMPLES))
+    #: The strictest rate adopted without a claim (kept for the policy's life).
+    sticky: RateLimit | None = attrs.field(default=None, eq=False, repr=False)
+    #: The open clients' claims (weakly held): their strictest rate counts while open.
+    claims: weakref.WeakSet[RateClaim] = attrs.field(factory=weakref.WeakSet, eq=False, repr=False)
 
     @classmethod
     def of(cls, rate: RateLimit) -> PacingPolicy:
@@ -482,14 +487,61 @@ class PacingPolicy:
         if math.isfinite(min_budget):
             self.min_budget = max(self.min_budget, min(min_budget, self.ceiling))
 
-    def adopt(self, rate: RateLimit) -> bool:
-        """Two clients of one scope asked for different caps: keep the stricter one."""
+    def adopt(self, rate: RateLimit, claim: RateClaim | None = None) -> bool:
+        """Two clients of one scope asked for different caps: keep the stricter one.
+
+        With a ``claim`` (a client's, see :class:`RateClaim`), the rate counts only while
+        the claim is open and alive: the policy keeps the strictest of the open claims
+        (and of any rate adopted without one), so a stricter client that was closed or
+        dropped stops slowing the scope. Without one, the stricter rate stays.
+        """
         if rate.mode == "strict":
             self.mode = "strict"
-        if spacing(rate, self.mode, rate.budget) > spacing(self.rate, self.mode, self.rate.budget):
-            self.rate = rate
-            return True
-        return False
+        if claim is None:
+            if self.sticky is None or self._wider(rate, self.sticky):
+                self.sticky = rate
+        else:
+            self.claims.add(claim)
+        rates = [c.rate for c in list(self.claims) if c.active]
+        if self.sticky is not None:
+            rates.append(self.sticky)
+        if claim is None:
+            rates.append(self.rate)  # the old rule: never looser without a claim
+        strictest = rates[0] if rates else self.rate
+        for candidate in rates[1:]:
+            if self._wider(candidate, strictest):
+                strictest = candidate
+        changed = strictest is not self.rate and strictest != self.rate
+        self.rate = strictest
+        return changed
+
+    def _wider(self, rate: RateLimit, than: RateLimit) -> bool:
+        """Whether ``rate`` spaces departures further apart than ``than`` in this mode."""
+        return spacing(rate, self.mode, rate.budget) > spacing(than, self.mode, than.budget)
+
+
+class RateClaim:
+    """A client's rate on its scope's gate, counted while the client is open.
+
+    The transport makes one per client it builds (copies share it) and closes it when the
+    client is closed; gates hold claims weakly, so a dropped client stops counting too.
+
+    Example:
+        >>> second = RateLimit(requests=1, per=1.0)
+        >>> strict = RateClaim(RateLimit(requests=1, per=5.0))
+        >>> policy = PacingPolicy.of(second)
+        >>> policy.adopt(strict.rate, strict), policy.interval
+        (True, 5.06)
+        >>> strict.active = False  # its client was closed
+        >>> policy.adopt(second, RateClaim(second)), policy.interval
+        (True, 1.05)
+    """
+
+    __slots__ = ("__weakref__", "active", "rate")
+
+    def __init__(self, rate: RateLimit) -> None:
+        self.rate = rate
+        self.active = True
 
 
 class SlotUnavailable(Exception):
@@ -660,8 +712,8 @@ class Gate:
             paused_for=self.paused_for,
         )
 
-    def _adopt(self, rate: RateLimit) -> None:
-        self._policy.adopt(rate)
+    def _adopt(self, rate: RateLimit, claim: RateClaim | None = None) -> None:
+        self._policy.adopt(rate, claim)
 
     # -- admission -----------------------------------------------------------------------
 
@@ -983,7 +1035,9 @@ _SHARED_LOCK = threading.Lock()
 _SHARED_MAX = 1024  # past this many, schedules unused for two windows are dropped
 
 
-def gate_for(scope: Hashable, rate: RateLimit, *, origin: Hashable = None) -> Gate:
+def gate_for(
+    scope: Hashable, rate: RateLimit, *, origin: Hashable = None, claim: RateClaim | None = None
+) -> Gate:
     """The process-wide gate of ``scope`` on the running event loop (created on first use).
 
     ``scope`` must not contain a secret in clear: callers pass a digest of the token.
@@ -995,6 +1049,9 @@ def gate_for(scope: Hashable, rate: RateLimit, *, origin: Hashable = None) -> Ga
     nobody used for two windows starts afresh (so a test's fake server on a recycled port
     never inherits another test's pause for long). Other clocks (a virtual one, uvloop's)
     keep one schedule per loop.
+
+    ``claim`` (a client's :class:`RateClaim`): its rate counts while the client is open;
+    without one, the stricter rate stays for the gate's life.
     """
     loop = asyncio.get_running_loop()
     gates = _REGISTRY.setdefault(loop, {})
@@ -1002,14 +1059,15 @@ def gate_for(scope: Hashable, rate: RateLimit, *, origin: Hashable = None) -> Ga
     if gate is None:
         schedule = None
         if origin is not None and type(loop).time is asyncio.BaseEventLoop.time:
-            schedule = _shared_schedule((scope, origin), rate, loop.time())
+            schedule = _shared_schedule((scope, origin), rate, loop.time(), claim)
         gate = gates[scope] = Gate(rate, scope, schedule=schedule)
-    else:
-        gate._adopt(rate)
+    gate._adopt(rate, claim)
     return gate
 
 
-def _shared_schedule(key: tuple[Hashable, Hashable], rate: RateLimit, now: float) -> _Schedule:
+def _shared_schedule(
+    key: tuple[Hashable, Hashable], rate: RateLimit, now: float, claim: RateClaim | None = None
+) -> _Schedule:
     with _SHARED_LOCK:
         schedule = _SHARED.get(key)
         if schedule is None:
@@ -1019,7 +1077,7 @@ def _shared_schedule(key: tuple[Hashable, Hashable], rate: RateLimit, now: float
             schedule = _SHARED[key] = _Schedule(PacingPolicy.of(rate))
         with schedule.lock:
             if schedule.fresh(now):
-                schedule.policy.adopt(rate)
+                schedule.policy.adopt(rate, claim)
             else:
                 schedule.reset(PacingPolicy.of(rate))
             schedule.used = now
@@ -1292,9 +1350,16 @@ class LocalPacing:
         LocalPacing()
     """
 
-    def gate(self, scope: Hashable, rate: RateLimit, *, origin: Hashable = None) -> Gate:
+    def gate(
+        self,
+        scope: Hashable,
+        rate: RateLimit,
+        *,
+        origin: Hashable = None,
+        claim: RateClaim | None = None,
+    ) -> Gate:
         """The in-process gate of ``scope`` on the running event loop (see `gate_for`)."""
-        return gate_for(scope, rate, origin=origin)
+        return gate_for(scope, rate, origin=origin, claim=claim)
 
     def __repr__(self) -> str:
         return "LocalPacing()"

@@ -99,6 +99,7 @@ from ._pacing import (
     HOLD_INTERVALS,
     PacingPolicy,
     PacingState,
+    RateClaim,
     RateLimit,
     SlotUnavailable,
     _poll,
@@ -472,7 +473,9 @@ class RedisPacing:
         )
         return f"{self.namespace}:{mac.hexdigest()[:32]}"
 
-    def gate(self, scope: Hashable, rate: RateLimit) -> RedisGate:
+    def gate(
+        self, scope: Hashable, rate: RateLimit, *, claim: RateClaim | None = None
+    ) -> RedisGate:
         """The gate of ``scope`` on the running event loop (stricter rates win).
 
         Examples:
@@ -489,8 +492,7 @@ class RedisPacing:
         gate = state.gates.get(scope)
         if gate is None:
             gate = state.gates[scope] = RedisGate(self, rate, scope)
-        else:
-            gate._adopt(rate)
+        gate._adopt(rate, claim)  # a client's claim counts while it is open
         return gate
 
     def _loop_state(self) -> _Loop:
@@ -770,9 +772,9 @@ class RedisGate:
             return 0.0
         return max(self._paused_until - now, 0.0)
 
-    def _adopt(self, rate: RateLimit) -> None:
+    def _adopt(self, rate: RateLimit, claim: RateClaim | None = None) -> None:
         self._configured_strict = self._configured_strict or rate.mode == "strict"
-        self._policy.adopt(rate)
+        self._policy.adopt(rate, claim)
 
     def _lookahead(self) -> float:
         return min(LOOKAHEAD, self._policy.interval / 4)

@@ -23,9 +23,10 @@ import logging
 import math
 import platform
 import re
+import sys
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -39,6 +40,7 @@ from ._pacing import (
     PacingGate,
     PacingState,
     PrivateCap,
+    RateClaim,
     RateLimit,
     SlotUnavailable,
     StricterGate,
@@ -47,6 +49,9 @@ from ._pacing import (
     stricter,
 )
 from ._redact import Masked, Redactor, log_summary, redact_body, redact_headers
+
+if TYPE_CHECKING:
+    from ._pacing_redis import RedisPacing
 from ._response import CAPTURE, ResponseInfo, build_info
 from ._retry import Action, Failure, OpKind, RetryPolicy, decide, parse_retry_after
 from ._types import (
@@ -501,6 +506,10 @@ class Transport:
         )
         #: A copy's own stricter cap, on top of the shared gate (``with_options``).
         self._private: PrivateCap | None = None
+        #: This client's rate on the shared gate, counted while it is open (copies share it).
+        self._claim: RateClaim | None = (
+            None if self.rate_limit is None else RateClaim(self.rate_limit)
+        )
         #: Extra headers of every request (``with_options(headers=...)``).
         self.default_headers: dict[str, str] = {}
         self._base_headers = self._merge_base()
@@ -541,6 +550,7 @@ class Transport:
             if self.rate_limit is None:  # an unpaced client: the copy paces at its limit
                 new.rate_limit = rate
                 new.backend = None if rate is None else resolve_backend(new._pacing_arg, rate)
+                new._claim = None if rate is None else RateClaim(rate)
             elif rate is None:
                 # Other clients of the token are paced by the shared gate: a copy that
                 # skipped it would flood the provider's cap.
@@ -583,6 +593,8 @@ class Transport:
     async def aclose(self) -> None:
         """Close the session if this transport created it (a borrowed one stays open)."""
         if not self._is_copy:
+            if self._claim is not None:
+                self._claim.active = False  # its rate stops counting on the shared gate
             await self._holder.aclose()
 
     @property
@@ -598,7 +610,11 @@ class Transport:
         if isinstance(self.backend, LocalPacing):
             # In-process: the schedule is shared by every asyncio loop of the process for
             # this scope and host (see gate_for), so asyncio.run() per call keeps spacing.
-            shared = self.backend.gate(self.scope, self.rate_limit, origin=self.base_url)
+            shared = self.backend.gate(
+                self.scope, self.rate_limit, origin=self.base_url, claim=self._claim
+            )
+        elif (redis := _redis_pacing()) is not None and isinstance(self.backend, redis):
+            shared = self.backend.gate(self.scope, self.rate_limit, claim=self._claim)
         else:
             shared = self.backend.gate(self.scope, self.rate_limit)
         if self._private is not None:
@@ -1192,6 +1208,12 @@ _SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,15}", re.ASCII)
 _HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?", re.ASCII)
 _IPV6 = re.compile(r"[0-9a-f:.]+", re.ASCII)
 _DOT_SEGMENT = re.compile(r"%2[Ee]", re.ASCII)
+
+
+def _redis_pacing() -> type[RedisPacing] | None:
+    """RedisPacing (its ``gate`` takes a client's claim), if it was loaded: else None."""
+    module = sys.modules.get("certmail_async._pacing_redis")
+    return None if module is None else module.RedisPacing
 
 
 def with_product(user_agent: str) -> str:

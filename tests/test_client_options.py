@@ -131,6 +131,25 @@ async def test_strict_copy_does_not_slow_the_token_after_it_is_gone() -> None:
             assert other.pacing.interval == documented
 
 
+async def test_stricter_constructor_client_stops_counting_once_closed() -> None:
+    """F6: two clients of a token keep the stricter cap while both are open, not after."""
+    cap = RateLimit(requests=10, per=1.0)
+    async with (
+        run_fake("pecmassiva", send_rate=None) as fake,
+        fake.client(rate_limit=cap) as parent,
+    ):
+        await parent.quota.retrieve()
+        assert parent.pacing is not None
+        documented = parent.pacing.interval
+        async with fake.client(rate_limit=RateLimit(requests=1, per=5.0)) as strict:
+            await strict.quota.retrieve()
+            assert parent.pacing.interval >= 5.0  # both open: the stricter one wins
+        assert parent.pacing.interval == documented
+        async with fake.client(rate_limit=cap) as other:
+            assert other.pacing is not None
+            assert other.pacing.interval == documented
+
+
 async def test_strict_copy_is_spaced_at_its_own_limit() -> None:
     """F6: the strict copy's sends leave its own interval apart (a lower bound only)."""
     async with (

@@ -1295,12 +1295,14 @@ def _check_headers_total(headers: dict[str, str], field: str = "headers") -> dic
     return headers
 
 
-def _json_body(request: AuthRequest, json: Any) -> bytes | io.BytesIO | None:
-    """The request's JSON body, encoded once: bytes, or a stream above 1 MiB.
+def _json_body(request: AuthRequest, json: Any) -> aiohttp.payload.Payload | io.BytesIO | None:
+    """The request's JSON body, encoded once: a payload, or a stream above 1 MiB.
 
     Sets ``Content-Type: application/json`` as aiohttp's ``json=`` would. A large body
     (a send with a big attachment) is handed over as ``io.BytesIO``, which aiohttp
-    writes in chunks, instead of one bytes payload it warns about.
+    writes in chunks, instead of one bytes payload it warns about. Neither shows the
+    body in its ``repr`` (PEC Massiva's holds the password): no frame's locals in a
+    traceback do.
     """
     value = request.json if request.json is not None else json
     if value is None:
@@ -1308,7 +1310,9 @@ def _json_body(request: AuthRequest, json: Any) -> bytes | io.BytesIO | None:
     encoded = jsonlib.dumps(value).encode("utf-8")
     if not any(name.lower() == "content-type" for name in request.headers):
         request.headers["Content-Type"] = "application/json"
-    return io.BytesIO(encoded) if len(encoded) > _STREAMED_BODY else encoded
+    if len(encoded) > _STREAMED_BODY:
+        return io.BytesIO(encoded)
+    return aiohttp.payload.BytesPayload(encoded, content_type="application/json")
 
 
 def _check_type(value: Any, kind: Any, field: str) -> Any:

@@ -412,11 +412,12 @@ def check_target(base_url: str, *, force: bool = False) -> str:
         ...     print(error.field, "refusing" in str(error))
         base_url True
     """
-    if not isinstance(base_url, str):
-        raise ValidationError("expected a URL", field="base_url")
+    from .._transport import check_base_url  # the clients' rules; never echoes the URL
+
+    check_base_url(base_url)
     parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError(f"expected an http(s) URL, got {base_url!r}", field="base_url")
+    if not parts.hostname:  # pragma: no cover - check_base_url requires a host
+        raise ValidationError("expected an http(s) URL with a host", field="base_url")
     if not force and not is_loopback(parts.hostname):
         raise ValidationError(
             f"refusing to load-test {parts.hostname}, which is not this machine; pass "

@@ -102,6 +102,16 @@ class TestTargets:
         assert caught.value.field == "base_url"
         assert check_target(url, force=True) == url
 
+    @pytest.mark.parametrize(
+        "url", ["ftp://user:S3cretPass@host", "https://user:S3cret#Pass@127.0.0.1", "http://h?"]
+    )
+    def test_a_bad_url_is_refused_without_echoing_it(self, url: str) -> None:
+        """A malformed target is refused like a client's base_url: the message hides it."""
+        with pytest.raises(ValidationError) as caught:
+            check_target(url, force=True)
+        assert caught.value.field == "base_url"
+        assert "S3cret" not in str(caught.value)
+
     def test_load_test_refuses_before_it_starts(self) -> None:
         """LoadTest checks the target at construction: no client, no request exists yet."""
         with pytest.raises(ValidationError, match="refusing to load-test"):

@@ -263,3 +263,15 @@ class TestSyncFrames:
         with pytest.raises(ValidationError) as info:
             sync.PecMassivaClient(token=secret, username=USER, password="pw\x01bad")
         assert _frames_holding(info.value, secret, where=("_sync.py", "anyio")) == []
+
+
+def test_bad_callback_url_is_not_echoed() -> None:
+    """A callback URL is refused without repeating it: it carries the hook's secret."""
+    from certmail_async.openapi_pec import Callback
+    from certmail_async.openapi_pec._checks import check_callback
+
+    with pytest.raises(ValidationError) as caught:
+        check_callback(Callback(url="ftp://example.com/hook?secret=Hook-S3cret-991"))
+    assert caught.value.field == "callback.url"
+    assert "Hook-S3cret-991" not in str(caught.value)
+    assert "Hook-S3cret-991" not in repr(caught.value)

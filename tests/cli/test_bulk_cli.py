@@ -62,6 +62,9 @@ class TestBulkCommands:
             assert "sent" in out
 
             code, out = await certmail("resume", "avvisi", *common)
+            if code == 4:  # the kill landed between a send's in-flight mark and its write
+                assert "unknown x1: in flight when the last run stopped" in out, out
+                code, out = await certmail("resume", "avvisi", *common, "--retry-unknown")
             assert code == 0, out
             assert "recipients: sent 30" in out
 

@@ -184,8 +184,9 @@ class BaseClient:
     ) -> Self:
         """A copy with other defaults, sharing this client's session and pacing gate.
 
-        ``max_wait`` bounds the wait for a pacing slot or a 429 pause (default: each call's
-        total timeout; ``None``: wait as long as the pacing needs, e.g. for batch jobs).
+        ``max_wait`` bounds the wait for a pacing slot or a 429 pause (default: three
+        quarters of each call's total timeout, the rest kept for the exchange; ``None``:
+        wait as long as the pacing needs, e.g. for batch jobs).
         ``pacing`` paces the copy through another backend (e.g. a
         [RedisPacing][certmail_async.RedisPacing] shared by several processes).
         ``base_url`` points the copy at another host (a proxy, a staging server): the

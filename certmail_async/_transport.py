@@ -154,6 +154,9 @@ _HEADERS_TOTAL_MAX = 32 * 1024
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z", re.ASCII)
 #: Bytes of an error answer kept for its message (the rest is not read).
 _ERROR_BODY_LIMIT = 64 * 1024
+#: The share of a call's total timeout kept for the exchange itself: a paced call waits
+#: for its slot (or a pause) at most the rest, by default (no explicit ``max_wait``).
+EXCHANGE_SHARE = 0.25
 #: JSON bodies larger than this go out as a stream (aiohttp's threshold for a body
 #: that "might lock the event loop"; a ResourceWarning, an error under ``-W error``).
 _STREAMED_BODY = 1024 * 1024
@@ -652,8 +655,9 @@ class Transport:
         Raises the SDK's exceptions only; a send that may have happened raises
         :class:`~certmail_async.DeliveryUnknownError`. ``auth`` replaces the client's
         credentials for this call (an OAuth refresh uses the refresh token). A call whose
-        pacing slot or scope pause lies beyond its deadline (``max_wait``, by default the
-        total timeout) raises :class:`~certmail_async.RateLimitError` at once, unsent.
+        pacing slot or scope pause lies beyond its deadline (``max_wait``; by default
+        three quarters of the total timeout, so the exchange keeps at least a quarter)
+        raises :class:`~certmail_async.RateLimitError` at once, unsent.
         ``before_send`` (see :data:`BeforeSend`) is awaited once the slot is granted;
         ``last_check`` (see :data:`LastCheck`) is called right before each attempt's request
         is handed to the session, and whatever it raises propagates with nothing written.
@@ -676,13 +680,19 @@ class Transport:
             budget = limits.total
         loop = asyncio.get_running_loop()
         deadline = None if budget is None else loop.time() + budget
+        # Under the whole-call deadline a slot must leave the exchange a share of the
+        # budget: a request that departs at the last millisecond times out, and a send
+        # that times out after its write is a DeliveryUnknownError (never a retry).
+        wait_until = deadline
+        if whole_call and deadline is not None and budget is not None:
+            wait_until = deadline - budget * EXCHANGE_SHARE
         gate = self.gate()
         with _span(op) as span:
             attempt = 0
             while True:
                 departure: _Departure | None = None
                 if gate is not None or before_send is not None:  # else nothing to wait for
-                    departed = await self._wait_turn(op, gate, deadline, attempt, before_send)
+                    departed = await self._wait_turn(op, gate, wait_until, attempt, before_send)
                     if departed is not None and gate is not None:
                         departure = _Departure(gate, departed)
                 call_limits = limits

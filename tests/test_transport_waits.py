@@ -39,6 +39,24 @@ class TestDeadlines:
             assert error.retry_after >= 0.3
             assert error.status is None  # refused locally: no HTTP status
 
+    async def test_a_slot_in_the_last_quarter_of_the_timeout_is_refused_unsent(self) -> None:
+        """A slot 0.8 s into a 1 s timeout would leave 0.2 s: refused, unsent (not unknown)."""
+        rate = RateLimit(requests=1, per=0.8, slack=0)
+        async with run_fake("pecmassiva", send_rate=None) as fake:
+            async with fake.client(rate_limit=rate) as client:
+                first = await client.sends.create(**SEND, timeout=1.0)
+                with pytest.raises(RateLimitError) as refused:
+                    await client.sends.create(**SEND, timeout=1.0)
+                # With the whole second to spare (explicit max_wait), it waits and sends.
+                patient = client.with_options(max_wait=1.0)
+                second = await patient.sends.create(**SEND, timeout=1.0)
+            assert first.code
+            assert second.code
+            assert len(fake.state.ledger) == 2  # the refused one never reached the fake
+        assert refused.value.status is None
+        assert refused.value.retry_after is not None
+        assert refused.value.retry_after > 0.5
+
     async def test_sends_without_deadline_still_wait_their_turn(self) -> None:
         """With max_wait=None the same sends queue and leave one interval apart."""
         # The third send waits two intervals (0.5 s), far past its 0.2 s timeout, which

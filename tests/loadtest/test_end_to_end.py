@@ -92,12 +92,9 @@ class TestAgainstTheFake:
         assert fake.state.send_cap is not None
         assert fake.state.send_cap.rejected == 0
         assert result.errors.get("gate_refused", 0) > 0
-        # A slot granted at the very end of a call's 1 s budget leaves the exchange almost
-        # no time: on a loaded machine that call may time out (counted; the ledger
-        # below still accounts for it).
-        timeouts = result.errors.get("timeout", 0)
-        assert timeouts <= 2
-        assert result.ok + result.errors["gate_refused"] + timeouts == 40
+        # No call departs in the last quarter of its 1 s budget (EXCHANGE_SHARE): none
+        # times out after its write, so no send is left unknown.
+        assert result.ok + result.errors["gate_refused"] == 40, result.errors
         gate, server = result.latency["gate_wait"], result.latency["server"]
         assert gate.p90 is not None
         assert server.p90 is not None

@@ -14,19 +14,13 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import atexit
 import contextlib
 import inspect
 import io
 import json
 import os
-import random
-import select
-import signal
 import sys
 import threading
-import time
-import traceback
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
@@ -34,6 +28,7 @@ from anyio.from_thread import start_blocking_portal
 
 from certmail_async import BulkDispatcher, OutgoingMessage, RateLimit
 from certmail_async.testing import RunningFake, run_fake
+from tests.forkserver import reap, redirect_stdio, run_child
 
 SCALED = 0.05  # one provider second, in test seconds (the pytest plugin's scale)
 
@@ -189,74 +184,16 @@ def main() -> None:
         raise SystemExit(f"the runner does not run {spec['mode']!r} blocks")
 
 
-def _exit_code(exit: SystemExit) -> int:
-    """The status the interpreter exits with for ``exit`` (it prints a non-int message)."""
-    if exit.code is None:
-        return 0
-    if isinstance(exit.code, int):
-        return exit.code
-    print(exit.code, file=sys.stderr)
-    return 1
-
-
 def _child(request: dict[str, Any]) -> NoReturn:
     """One block in a forked child: its own cwd, stdio and exit, like ``python runner.py``."""
-    code = 1
-    try:
+
+    def setup() -> None:
         os.chdir(request["cwd"])
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        for fd, target in ((0, os.open(os.devnull, os.O_RDONLY)),
-                           (1, os.open(request["out"], flags, 0o600)),
-                           (2, os.open(request["err"], flags, 0o600))):  # fmt: skip
-            os.dup2(target, fd)
-            os.close(target)
+        redirect_stdio(request["out"], request["err"])
         sys.stdin = io.StringIO(json.dumps(request["spec"]))
         sys.argv = [__file__]
-        random.seed()  # a fresh interpreter seeds from the OS, not from its parent
-        try:
-            main()
-            code = 0
-        except SystemExit as exit:
-            code = _exit_code(exit)
-        except BaseException:
-            traceback.print_exc()
-        # What interpreter shutdown does: wait for non-daemon threads, run atexit hooks.
-        threading._shutdown()  # type: ignore[attr-defined]
-        atexit._run_exitfuncs()
-    except BaseException:
-        with contextlib.suppress(BaseException):
-            traceback.print_exc()
-        code = 1
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(BaseException):
-                stream.flush()
-        os._exit(code)
 
-
-def _reap(pid: int, timeout: float) -> int:
-    """The child's exit status (negative: killed by that signal); SIGKILL after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        pidfd = None
-    try:
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return os.waitstatus_to_exitcode(status)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                os.kill(pid, signal.SIGKILL)
-                return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-            if pidfd is not None:
-                select.select([pidfd], [], [], left)
-            else:
-                time.sleep(min(left, 0.005))
-    finally:
-        if pidfd is not None:
-            os.close(pidfd)
+    run_child(setup, main)
 
 
 def serve() -> None:
@@ -275,7 +212,7 @@ def serve() -> None:
         pid = os.fork()
         if pid == 0:
             _child(request)
-        returncode = _reap(pid, float(request["timeout"]))
+        returncode = reap(pid, float(request["timeout"]))
         print(json.dumps({"returncode": returncode}), flush=True)
 
 

@@ -30,8 +30,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -48,28 +48,33 @@ def _exit_code(exit: SystemExit) -> int:
     return 1
 
 
-def _child(module: str, request: dict[str, Any]) -> NoReturn:
-    """Run MODULE as ``__main__`` in this forked child; never returns."""
+def redirect_stdio(out: str, err: str | None) -> None:
+    """stdin from /dev/null, stdout to the file ``out``, stderr to ``err`` (None: stdout)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    for fd, target in ((0, os.open(os.devnull, os.O_RDONLY)),
+                       (1, os.open(out, flags, 0o600))):  # fmt: skip
+        os.dup2(target, fd)
+        os.close(target)
+    if err is None:  # stderr=STDOUT
+        os.dup2(1, 2)
+    else:
+        target = os.open(err, flags, 0o600)
+        os.dup2(target, 2)
+        os.close(target)
+
+
+def run_child(setup: Callable[[], None], body: Callable[[], object]) -> NoReturn:
+    """In a forked child: ``setup()``, then ``body()``, then exit as the interpreter would.
+
+    The exit code, the traceback on stderr, non-daemon threads joined and atexit hooks run,
+    as ``python`` does after its main module; a failing ``setup`` exits 1. Never returns.
+    """
     code = 1
     try:
-        os.environ.clear()
-        os.environ.update(request["env"])
-        os.chdir(request["cwd"])
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        for fd, target in ((0, os.open(os.devnull, os.O_RDONLY)),
-                           (1, os.open(request["out"], flags, 0o600))):  # fmt: skip
-            os.dup2(target, fd)
-            os.close(target)
-        if request["err"] is None:  # stderr=STDOUT
-            os.dup2(1, 2)
-        else:
-            target = os.open(request["err"], flags, 0o600)
-            os.dup2(target, 2)
-            os.close(target)
+        setup()
         random.seed()  # a fresh interpreter seeds from the OS, not from its parent
-        sys.argv = [module, *request["args"]]
         try:
-            runpy.run_module(module, run_name="__main__", alter_sys=True)
+            body()
             code = 0
         except SystemExit as exit:
             code = _exit_code(exit)
@@ -89,29 +94,43 @@ def _child(module: str, request: dict[str, Any]) -> NoReturn:
         os._exit(code)
 
 
-def _reap(pid: int, timeout: float) -> int:
-    """The child's exit status (negative: killed by that signal); SIGKILL after ``timeout``."""
-    deadline = time.monotonic() + timeout
+def _child(module: str, request: dict[str, Any]) -> NoReturn:
+    """Run MODULE as ``__main__`` in this forked child; never returns."""
+
+    def setup() -> None:
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.chdir(request["cwd"])
+        redirect_stdio(request["out"], request["err"])
+        sys.argv = [module, *request["args"]]
+
+    run_child(setup, lambda: runpy.run_module(module, run_name="__main__", alter_sys=True))
+
+
+def reap(pid: int, timeout: float) -> int:
+    """The child's exit status (negative: killed by that signal); SIGKILL after ``timeout``.
+
+    Waits on the child itself (a pidfd, or a thread blocked in ``waitpid``), never polls.
+    """
     try:
         pidfd: int | None = os.pidfd_open(pid)
     except (AttributeError, OSError):
         pidfd = None
+    if pidfd is None:
+        statuses: list[int] = []
+        waiter = threading.Thread(target=lambda: statuses.append(os.waitpid(pid, 0)[1]))
+        waiter.start()
+        waiter.join(timeout)
+        if waiter.is_alive():
+            os.kill(pid, signal.SIGKILL)
+            waiter.join()
+        return os.waitstatus_to_exitcode(statuses[0])
     try:
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return os.waitstatus_to_exitcode(status)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                os.kill(pid, signal.SIGKILL)
-                return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-            if pidfd is not None:
-                select.select([pidfd], [], [], left)
-            else:
-                time.sleep(min(left, 0.005))
+        if not select.select([pidfd], [], [], max(timeout, 0.0))[0]:
+            os.kill(pid, signal.SIGKILL)  # its pidfd stays valid: the status is ours
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
     finally:
-        if pidfd is not None:
-            os.close(pidfd)
+        os.close(pidfd)
 
 
 def serve(module: str, *warm: str) -> None:
@@ -127,7 +146,7 @@ def serve(module: str, *warm: str) -> None:
         pid = os.fork()
         if pid == 0:
             _child(module, request)
-        returncode = _reap(pid, float(request["timeout"]))
+        returncode = reap(pid, float(request["timeout"]))
         print(json.dumps({"returncode": returncode}), flush=True)
 
 

@@ -227,18 +227,24 @@ class PostgresServer:
             if self._run_as:
                 os.chown(self.log, self._run_as["user"], self._run_as["group"])
             self.proc = self._spawn(argv, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + STARTUP_DEADLINE
-        while time.monotonic() < deadline:
+        port = self.port
+
+        def ready() -> bool:
             text = self.log.read_text(errors="replace")
-            if self.proc.poll() is not None:
-                if "could not bind" in text or "already in use" in text:
-                    return False
-                raise ServerError(f"postgres exited ({self.proc.returncode}):\n{_tail(self.log)}")
-            if "ready to accept connections" in text and _accepts(self.port):
+            return "ready to accept connections" in text and _accepts(port)
+
+        try:
+            if _await_start(self.proc, ready):
                 return True
-            time.sleep(0.02)
-        self.stop()
-        raise ServerError(f"postgres not ready after {STARTUP_DEADLINE} s:\n{_tail(self.log)}")
+        except TimeoutError:
+            self.stop()
+            raise ServerError(
+                f"postgres not ready after {STARTUP_DEADLINE} s:\n{_tail(self.log)}"
+            ) from None
+        text = self.log.read_text(errors="replace")
+        if "could not bind" in text or "already in use" in text:
+            return False
+        raise ServerError(f"postgres exited ({self.proc.returncode}):\n{_tail(self.log)}")
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT), killed when it takes too long."""
@@ -248,6 +254,23 @@ class PostgresServer:
         """Stop and remove the temporary directory."""
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _await_start(proc: subprocess.Popen[bytes], ready: Callable[[], bool]) -> bool:
+    """True once ``ready()``, False when ``proc`` exits first; TimeoutError at the deadline.
+
+    Between two checks it waits on the process itself (``proc.wait``, 20 ms at most): an
+    exit ends the wait at once, readiness is looked at again after it.
+    """
+    deadline = time.monotonic() + STARTUP_DEADLINE
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        if ready():
+            return True
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.02)
+    raise TimeoutError
 
 
 def _accepts(port: int) -> bool:
@@ -392,17 +415,15 @@ class RedisServer:
                 argv, cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
             )  # fmt: skip
-        deadline = time.monotonic() + STARTUP_DEADLINE
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise ServerError(
-                    f"redis-server exited ({self.proc.returncode}):\n{_tail(self.log)}"
-                )
-            if self.command("PING") == b"+PONG":
+        try:
+            if _await_start(self.proc, lambda: self.command("PING") == b"+PONG"):
                 return
-            time.sleep(0.01)
-        self.stop()
-        raise ServerError(f"redis-server not ready after {STARTUP_DEADLINE} s:\n{_tail(self.log)}")
+        except TimeoutError:
+            self.stop()
+            raise ServerError(
+                f"redis-server not ready after {STARTUP_DEADLINE} s:\n{_tail(self.log)}"
+            ) from None
+        raise ServerError(f"redis-server exited ({self.proc.returncode}):\n{_tail(self.log)}")
 
     def stop(self) -> None:
         """Shut down (SIGTERM; nothing is saved); the port stays reserved for start()."""

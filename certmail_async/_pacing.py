@@ -466,6 +466,22 @@ class PacingPolicy:
         """Lateness absorbed without moving the schedule (never more than half the slack)."""
         return min(LATE_TOLERANCE, (self.interval - self.rate.cap_interval) / 2)
 
+    def snapshot(self, scope: str, *, pauses: int, departed: int, paused_for: float) -> PacingState:
+        """What a gate following this policy reports as its `PacingState`."""
+        return PacingState(
+            scope=scope,
+            requests=self.rate.requests,
+            per=self.rate.per,
+            mode=self.mode,
+            budget=self.budget,
+            jitter=self.jitter,
+            interval=self.interval,
+            refusals=self.refusals,
+            pauses=pauses,
+            departed=departed,
+            paused_for=paused_for,
+        )
+
     def observe(self, rtt: float) -> None:
         """Add one round trip (seconds from the write to the response headers)."""
         if isinstance(rtt, int | float) and math.isfinite(rtt) and rtt >= 0:
@@ -697,16 +713,8 @@ class Gate:
     @property
     def state(self) -> PacingState:
         """A snapshot of what the scope has learned (see :class:`PacingState`)."""
-        policy = self._policy
-        return PacingState(
-            scope=_scope_label(self._scope),
-            requests=policy.rate.requests,
-            per=policy.rate.per,
-            mode=policy.mode,
-            budget=policy.budget,
-            jitter=policy.jitter,
-            interval=policy.interval,
-            refusals=policy.refusals,
+        return self._policy.snapshot(
+            _scope_label(self._scope),
             pauses=self.pauses,
             departed=self.departed,
             paused_for=self.paused_for,

@@ -748,16 +748,8 @@ class RedisGate:
     @property
     def state(self) -> PacingState:
         """A snapshot: this process's counts, the scope's shared tightening and pause."""
-        policy = self._policy
-        return PacingState(
-            scope=_scope_label(self._scope),
-            requests=policy.rate.requests,
-            per=policy.rate.per,
-            mode=policy.mode,
-            budget=policy.budget,
-            jitter=policy.jitter,
-            interval=policy.interval,
-            refusals=policy.refusals,
+        return self._policy.snapshot(
+            _scope_label(self._scope),
             pauses=self.pauses,
             departed=self.departed,
             paused_for=self.paused_for,

@@ -37,6 +37,7 @@ from ._exceptions import (
     TransportError,
     ValidationError,
 )
+from ._lazy import LazyNames
 
 if TYPE_CHECKING:
     from ._models import (
@@ -298,13 +299,15 @@ _LAZY_MODULES: dict[str, tuple[str, ...]] = {
         "UnsafeXMLError",
     ),
 }
-_LAZY: dict[str, str] = {name: module for module, names in _LAZY_MODULES.items() for name in names}
 
 # Public subpackages, reachable as attributes (``certmail_async.bulk``) as when they were
 # imported eagerly.
 _SUBPACKAGES = frozenset(
     {"bulk", "legallymail", "loadtest", "openapi_pec", "pecmassiva", "receipts", "sync", "testing"}
 )
+
+
+_NAMES = LazyNames(__name__, globals(), _LAZY_MODULES, subpackages=_SUBPACKAGES)
 
 
 def __getattr__(name: str) -> Any:
@@ -315,21 +318,12 @@ def __getattr__(name: str) -> Any:
         >>> certmail_async.RateLimit.__name__
         'RateLimit'
     """
-    import importlib
-
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f".{name}", __name__)
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    return _NAMES.load(name)
 
 
 def __dir__() -> list[str]:
     """List the module's names, the lazily loaded public ones included."""
-    return sorted(set(globals()) | set(_LAZY))
+    return _NAMES.names()
 
 
 __version__ = "0.1.0"

@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from .._lazy import LazyNames
 from ._delivery import ArchivedReceipt, CertificateDigest, RecipientEvidence
 from ._dispatcher import BulkDispatcher
 from ._journal import ChunkRecord, Journal
@@ -26,11 +27,13 @@ if TYPE_CHECKING:
     from ._refresh import RefreshSummary, refresh_evidence
 
 # The PostgreSQL journal and the evidence refresh load on first use (PEP 562).
-_LAZY: dict[str, str] = {
-    "PostgresJournal": "_journal_postgres",
-    "RefreshSummary": "_refresh",
-    "refresh_evidence": "_refresh",
+_LAZY_MODULES: dict[str, tuple[str, ...]] = {
+    "_journal_postgres": ("PostgresJournal",),
+    "_refresh": ("RefreshSummary", "refresh_evidence"),
 }
+
+
+_NAMES = LazyNames(__name__, globals(), _LAZY_MODULES)
 
 
 def __getattr__(name: str) -> Any:
@@ -41,19 +44,12 @@ def __getattr__(name: str) -> Any:
         >>> bulk.PostgresJournal.__name__
         'PostgresJournal'
     """
-    import importlib
-
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    return _NAMES.load(name)
 
 
 def __dir__() -> list[str]:
     """List the module's names, the lazily loaded public ones included."""
-    return sorted(set(globals()) | set(_LAZY))
+    return _NAMES.names()
 
 
 __all__ = [

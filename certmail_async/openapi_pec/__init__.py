@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from .._lazy import LazyNames
 from ._client import (
     DomainsResource,
     FormsResource,
@@ -68,7 +69,9 @@ _LAZY_MODULES: dict[str, tuple[str, ...]] = {
     ),
     "_oauth": ("OAuthClient", "OAuthTokenSource", "ScopesResource", "TokensResource"),
 }
-_LAZY: dict[str, str] = {name: module for module, names in _LAZY_MODULES.items() for name in names}
+
+
+_NAMES = LazyNames(__name__, globals(), _LAZY_MODULES)
 
 
 def __getattr__(name: str) -> Any:
@@ -79,19 +82,12 @@ def __getattr__(name: str) -> Any:
         >>> openapi_pec.OAuthClient.__name__
         'OAuthClient'
     """
-    import importlib
-
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    return _NAMES.load(name)
 
 
 def __dir__() -> list[str]:
     """List the module's names, the lazily loaded public ones included."""
-    return sorted(set(globals()) | set(_LAZY))
+    return _NAMES.names()
 
 
 __all__ = [

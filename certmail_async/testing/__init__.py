@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .._lazy import LazyNames
+
 if TYPE_CHECKING:
     from ._core import (
         FakeProvider,
@@ -135,7 +137,6 @@ _LAZY_MODULES: dict[str, tuple[str, ...]] = {
         "run_fake",
     ),
 }
-_LAZY: dict[str, str] = {name: module for module, names in _LAZY_MODULES.items() for name in names}
 
 __all__ = [
     "FAKES",
@@ -178,6 +179,9 @@ __all__ = [
 ]
 
 
+_NAMES = LazyNames(__name__, globals(), _LAZY_MODULES)
+
+
 def __getattr__(name: str) -> Any:
     """Load a fake's module on first access and cache the name here.
 
@@ -186,16 +190,9 @@ def __getattr__(name: str) -> Any:
         >>> certmail_async.testing.FakePecMassiva.__name__
         'FakePecMassiva'
     """
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    return _NAMES.load(name)
 
 
 def __dir__() -> list[str]:
     """List the module's names, the lazily loaded public ones included."""
-    return sorted(set(globals()) | set(_LAZY))
+    return _NAMES.names()

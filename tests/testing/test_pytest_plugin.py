@@ -47,7 +47,7 @@ def test_loading_the_plugin_loads_no_fake_or_aiohttp() -> None:
 
 
 def test_import_certmail_async_loads_only_the_exceptions() -> None:
-    """`import certmail_async` loads no client, fake or validator until a name is used."""
+    """`import certmail_async` loads only its errors and lazy-name table until a name is used."""
     code = (
         "import sys, certmail_async; "
         "print(sorted(m for m in sys.modules if m.startswith('certmail_async')), "
@@ -58,6 +58,6 @@ def test_import_certmail_async_loads_only_the_exceptions() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.split("\n")[:2] == [
-        "['certmail_async', 'certmail_async._exceptions'] False",
+        "['certmail_async', 'certmail_async._exceptions', 'certmail_async._lazy'] False",
         "True",
     ]

@@ -452,8 +452,9 @@ class Transport:
 
     ``auth`` applies the credentials right before each request is written (see
     ``_auth.py``); ``secrets`` adds values to scrub that the Auth does not send.
-    ``max_wait`` bounds the wait for a pacing slot or a scope pause (default: the call's
-    total timeout; ``None``: unbounded, for batch code that would rather wait).
+    ``max_wait`` bounds the wait for a pacing slot or a scope pause (default: three
+    quarters of the call's total timeout, the rest kept for the exchange, see
+    ``EXCHANGE_SHARE``; ``None``: unbounded, for batch code that would rather wait).
     ``pacing`` is where the gates keep their schedule (see ``resolve_backend``: this
     argument, else ``rate_limit.backend``, else ``CERTMAIL_PACING_URL``, else in-process).
 
@@ -798,8 +799,10 @@ class Transport:
                     raise self._unknown(op, error, attempt) from error
                 if decision.action is Action.RAISE:
                     raise error
-                if deadline is not None and loop.time() + decision.wait > deadline:
-                    raise error  # waiting would outlast the call's deadline: fail now
+                if wait_until is not None and loop.time() + decision.wait > wait_until:
+                    # Waiting would outlast the call's deadline, or leave the retry less
+                    # than its share of the budget for the exchange: fail now.
+                    raise error
                 attempt += 1
                 logger.debug(
                     "retrying %s (attempt %d) in %.3fs",

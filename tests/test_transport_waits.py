@@ -57,6 +57,18 @@ class TestDeadlines:
         assert refused.value.retry_after is not None
         assert refused.value.retry_after > 0.5
 
+    async def test_a_retry_in_the_last_quarter_of_the_timeout_is_refused_unsent(self) -> None:
+        """A 429 answered 0.85 s into a 1 s timeout: no retry with 0.15 s left, no unknown."""
+        async with run_fake("pecmassiva", send_rate=None) as fake:
+            fake.state.faults.inject("POST", "/send", status=429, retry_after="0", delay=0.85)
+            fake.state.faults.inject("POST", "/send", delay=0.3)
+            async with fake.client(rate_limit=RateLimit(requests=1, per=0.01)) as client:
+                with pytest.raises(RateLimitError) as refused:
+                    await client.sends.create(**SEND, timeout=1.0)
+            assert refused.value.status == 429  # the provider's refusal: nothing was sent
+            assert fake.state.count("POST", "/send") == 1
+            assert len(fake.state.ledger) == 0
+
     async def test_sends_without_deadline_still_wait_their_turn(self) -> None:
         """With max_wait=None the same sends queue and leave one interval apart."""
         # The third send waits two intervals (0.5 s), far past its 0.2 s timeout, which

@@ -201,7 +201,9 @@ class ClientClosedError(CertmailError, RuntimeError):
     """The client (or the client it was copied from) was closed; nothing was sent.
 
     Copies made with ``with_options`` share their parent's session, so closing the parent
-    closes them too. Also a ``RuntimeError``, for code written before it existed.
+    closes them too. Also raised, before any wait, for a client whose HTTP session was
+    made on another event loop (an earlier ``asyncio.run``). Also a ``RuntimeError``, for
+    code written before it existed.
 
     Examples:
         >>> import asyncio

@@ -428,9 +428,20 @@ class _SessionHolder:
             theirs = session.headers.get("User-Agent")
             self.user_agent = with_product(theirs) if theirs else USER_AGENT
 
-    def get(self) -> aiohttp.ClientSession:
+    def check(self) -> None:
+        """ClientClosedError when closed, or when the session belongs to another loop."""
         if self.closed:
             raise exc.ClientClosedError("this client is closed; create a new one")
+        loop = None if self.session is None else getattr(self.session, "_loop", None)
+        if loop is not None and loop is not asyncio.get_running_loop():
+            raise exc.ClientClosedError(
+                "this client's HTTP session belongs to another event loop (an earlier "
+                "asyncio.run?); create the client inside the loop that uses it, or use "
+                "certmail_async.sync from code without a loop"
+            )
+
+    def get(self) -> aiohttp.ClientSession:
+        self.check()
         if self.session is None:
             self.session = aiohttp.ClientSession(
                 headers={"User-Agent": USER_AGENT},
@@ -679,6 +690,7 @@ class Transport:
         whole_call = isinstance(budget, NotGiven)
         if isinstance(budget, NotGiven):
             budget = limits.total
+        self._holder.check()  # closed, or made on another loop: fail before any wait
         loop = asyncio.get_running_loop()
         deadline = None if budget is None else loop.time() + budget
         # Under the whole-call deadline a slot must leave the exchange a share of the

@@ -307,6 +307,39 @@ async def test_copy_of_a_closed_client_raises_client_closed_error() -> None:
     assert isinstance(caught.value, RuntimeError)
 
 
+# The first loop's session can no longer be closed (its loop is gone): the user's leak,
+# which aiohttp reports when it is collected.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_client_reused_in_a_second_asyncio_run_fails_at_once() -> None:
+    """A client made in one asyncio.run and used in another: ClientClosedError, no wait."""
+    import asyncio
+    import gc
+    import time
+
+    async def scenario() -> tuple[PecMassivaClient, int]:
+        async with run_fake("pecmassiva", send_rate=None, thread=True) as fake:
+            paced = RateLimit(requests=1, per=5.0)
+            client = fake.client(rate_limit=paced)
+            await client.sends.create(recipients=["a@pec.example.it"], subject="s", body="b")
+            return client, len(fake.state.ledger)
+
+    client, sent = asyncio.run(scenario())
+    box = [client]
+    del client
+
+    async def again() -> None:
+        await box[0].sends.create(recipients=["b@pec.example.it"], subject="s", body="b")
+
+    started = time.monotonic()
+    with pytest.raises(ClientClosedError, match="another event loop"):
+        asyncio.run(again())
+    assert time.monotonic() - started < 4.0  # it did not wait for the 5 s pacing slot
+    assert sent == 1
+    box.clear()
+    gc.collect()  # aiohttp's "unclosed session" report lands here, under the filters
+
+
 def test_sync_with_options_has_the_async_keywords() -> None:
     """F8: the sync clients' with_options names the async one's keywords (typos fail)."""
     from certmail_async import sync
